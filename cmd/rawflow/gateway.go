@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/rawflow/rawflow/gateway"
+	"github.com/rawflow/rawflow/swarm"
+)
+
+func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("gateway", "The edge: pulls each channel from its origin and serves players and proxies.", stderr)
+	addr := fs.String("listen", ":8080", "HTTP listen address")
+	var channels listFlag
+	fs.Var(&channels, "channel", "NAME=SOURCE, repeatable; SOURCE is a live HLS media playlist URL or 'demo'")
+	redisURL := fs.String("redis", "", "Redis URL (redis:// or rediss://) for the registry and stats; empty: in memory")
+	window := fs.Int("window", 6, "segments listed per playlist")
+	maxBytes := fs.String("max-channel-bytes", "256MiB", "segment bytes held per channel")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	cfg := gateway.Config{WindowSegments: *window, Logger: log}
+	if cfg.MaxChannelBytes, err = parseSize(*maxBytes); err != nil {
+		return fmt.Errorf("--max-channel-bytes: %w", err)
+	}
+	var extra []func(context.Context) error
+	for _, c := range channels {
+		name, src, ok := strings.Cut(c, "=")
+		if !ok || name == "" || src == "" {
+			return fmt.Errorf("--channel %q: want NAME=SOURCE", c)
+		}
+		if src == "demo" {
+			d, err := newDemoOrigin()
+			if err != nil {
+				return err
+			}
+			src, extra = d.url, append(extra, d.run)
+		}
+		cfg.Channels = append(cfg.Channels, gateway.ChannelConfig{Name: name, Source: src})
+	}
+	reg, err := openRegistry(*redisURL)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	g, err := newGatewayNode(*addr, cfg, reg)
+	if err != nil {
+		return err
+	}
+	log.Info("gateway listening", "url", g.url, "channels", len(cfg.Channels), "redis", *redisURL != "")
+	return runAll(ctx, append(extra, g.run)...)
+}
+
+// openRegistry opens Redis when url is set, else the in-memory registry.
+func openRegistry(url string) (swarm.Registry, error) {
+	if url == "" {
+		return swarm.NewMemory(swarm.Options{}), nil
+	}
+	r, err := swarm.OpenRedis(url, swarm.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("--redis: %w", err)
+	}
+	return r, nil
+}

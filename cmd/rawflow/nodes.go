@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/rawflow/rawflow/gateway"
+	"github.com/rawflow/rawflow/gateway/demosource"
+	"github.com/rawflow/rawflow/peerassist"
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// runAll runs fns concurrently until ctx ends or one of them fails; then it cancels the
+// rest, waits for them and returns the first error.
+func runAll(ctx context.Context, fns ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for _, fn := range fns {
+		wg.Go(func() {
+			if err := fn(ctx); err != nil {
+				once.Do(func() { first = err })
+			}
+			cancel()
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// listen opens a TCP listener with a clear error.
+func listen(addr, what string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return ln, nil
+}
+
+// gatewayNode is a gateway bound to its listener.
+type gatewayNode struct {
+	srv *gateway.Server
+	ln  net.Listener
+	url string // base URL, http://host:port
+}
+
+func newGatewayNode(addr string, cfg gateway.Config, reg swarm.Registry) (*gatewayNode, error) {
+	srv, err := gateway.New(cfg, reg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listen(addr, "gateway listener")
+	if err != nil {
+		return nil, err
+	}
+	return &gatewayNode{srv: srv, ln: ln, url: "http://" + ln.Addr().String()}, nil
+}
+
+func (g *gatewayNode) run(ctx context.Context) error {
+	return runAll(ctx, g.srv.Run, func(ctx context.Context) error { return serve(ctx, g.ln, g.srv.Handler()) })
+}
+
+// peerNode is a proxy bound to its player and neighbour listeners.
+type peerNode struct {
+	proxy     *peerassist.Proxy
+	player    net.Listener
+	neighbour net.Listener // nil with NoUpload
+	url       string       // player base URL
+	handler   http.Handler // the player port's handler: the proxy's, unless a test wraps it
+}
+
+// newPeerNode binds the listeners and builds the proxy. Unless cfg.AdvertiseAddr is set,
+// the neighbour port is advertised as bound, with an unspecified host left for the
+// gateway to fill in with the address it observes.
+func newPeerNode(playerAddr, neighbourAddr string, cfg peerassist.Config) (*peerNode, error) {
+	n := &peerNode{}
+	var err error
+	if !cfg.NoUpload {
+		if n.neighbour, err = listen(neighbourAddr, "neighbour listener"); err != nil {
+			return nil, err
+		}
+		if cfg.AdvertiseAddr == "" {
+			cfg.AdvertiseAddr = advertised(n.neighbour.Addr().(*net.TCPAddr))
+		}
+	}
+	if n.proxy, err = peerassist.New(cfg); err != nil {
+		n.close()
+		return nil, err
+	}
+	if n.player, err = listen(playerAddr, "player listener"); err != nil {
+		n.close()
+		return nil, err
+	}
+	n.url = "http://" + n.player.Addr().String()
+	n.handler = n.proxy.PlayerHandler()
+	return n, nil
+}
+
+func advertised(a *net.TCPAddr) string {
+	if a.IP.IsUnspecified() {
+		return fmt.Sprintf(":%d", a.Port)
+	}
+	return a.String()
+}
+
+func (n *peerNode) close() {
+	for _, ln := range []net.Listener{n.player, n.neighbour} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+}
+
+func (n *peerNode) run(ctx context.Context) error {
+	fns := []func(context.Context) error{n.proxy.Run,
+		func(ctx context.Context) error { return serve(ctx, n.player, n.handler) }}
+	if n.neighbour != nil {
+		fns = append(fns, func(ctx context.Context) error { return serve(ctx, n.neighbour, n.proxy.NeighbourHandler()) })
+	}
+	return runAll(ctx, fns...)
+}
+
+// demoOrigin is the built-in live source bound to a loopback listener.
+type demoOrigin struct {
+	src *demosource.Source
+	ln  net.Listener
+	url string // the live playlist URL
+}
+
+func newDemoOrigin() (*demoOrigin, error) {
+	src, err := demosource.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listen("127.0.0.1:0", "demo source listener")
+	if err != nil {
+		return nil, err
+	}
+	return &demoOrigin{src: src, ln: ln, url: "http://" + ln.Addr().String() + "/index.m3u8"}, nil
+}
+
+func (d *demoOrigin) run(ctx context.Context) error { return serve(ctx, d.ln, d.src) }

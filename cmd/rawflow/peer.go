@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/rawflow/rawflow/peerassist"
+)
+
+func runPeer(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("peer", "The peer-assist proxy for one viewer machine: play http://LISTEN/live/CHANNEL/index.m3u8.", stderr)
+	gw := fs.String("gateway", "", "gateway base URL, e.g. http://gateway:8080 (required)")
+	playerAddr := fs.String("listen", "127.0.0.1:8081", "player port: where the player plays from")
+	neighbourAddr := fs.String("peer-listen", ":8082", "neighbour port: where other proxies fetch from")
+	advertise := fs.String("advertise", "", "neighbour address to advertise (host:port); default: the neighbour port, as the gateway sees this machine")
+	group := fs.String("group", "", "locality group (site) name")
+	cacheSize := fs.String("cache-size", "256MiB", "segment cache size")
+	noUpload := fs.Bool("no-upload", false, "never upload to other viewers (leech)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	cfg := peerassist.Config{GatewayURL: *gw, AdvertiseAddr: *advertise, Group: *group, NoUpload: *noUpload, Logger: log}
+	if cfg.CacheBytes, err = parseSize(*cacheSize); err != nil {
+		return fmt.Errorf("--cache-size: %w", err)
+	}
+	n, err := newPeerNode(*playerAddr, *neighbourAddr, cfg)
+	if err != nil {
+		return err
+	}
+	log.Info("peer-assist proxy listening", "player", n.url, "gateway", *gw)
+	return n.run(ctx)
+}

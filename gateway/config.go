@@ -1,0 +1,108 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// ChannelConfig names one channel and its origin.
+type ChannelConfig struct {
+	// Name is the channel's name in URLs: 1–64 of [A-Za-z0-9_-].
+	Name string
+	// Source is the origin's live media playlist URL (http or https).
+	Source string
+}
+
+// Config is the gateway's configuration. The zero value of every field but Channels means
+// its default; setDefaults applies them and Validate checks the result.
+type Config struct {
+	Channels []ChannelConfig
+	// WindowSegments is how many segments each playlist lists. Default 6.
+	WindowSegments int
+	// MaxChannelBytes bounds the segment bytes held per channel. Default 256 MiB.
+	MaxChannelBytes int64
+	// MaxSegmentBytes bounds one origin segment. Default 32 MiB.
+	MaxSegmentBytes int64
+	// PollInterval is how often the origin playlist is fetched. Default 1 s.
+	PollInterval time.Duration
+	// MaxBackoff bounds the retry pause after origin failures. Default 10 s.
+	MaxBackoff time.Duration
+	// OriginTimeout bounds each origin request. Default 10 s.
+	OriginTimeout time.Duration
+	// AnnounceInterval is what proxies are told to heartbeat at. Default 5 s; must be well
+	// under the registry's peer TTL.
+	AnnounceInterval time.Duration
+	// StatsFlushInterval is how often the gateway adds its own egress to the registry's
+	// counters. Default 2 s.
+	StatsFlushInterval time.Duration
+	// LookupLimit is the number of candidates a lookup returns. Default 10.
+	LookupLimit int
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.WindowSegments <= 0 {
+		c.WindowSegments = 6
+	}
+	if c.MaxChannelBytes <= 0 {
+		c.MaxChannelBytes = 256 << 20
+	}
+	if c.MaxSegmentBytes <= 0 {
+		c.MaxSegmentBytes = 32 << 20
+	}
+	def(&c.PollInterval, time.Second)
+	def(&c.MaxBackoff, 10*time.Second)
+	def(&c.OriginTimeout, 10*time.Second)
+	def(&c.AnnounceInterval, 5*time.Second)
+	def(&c.StatsFlushInterval, 2*time.Second)
+	if c.LookupLimit <= 0 {
+		c.LookupLimit = 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports the first problem with the configuration, if any.
+func (c *Config) Validate() error {
+	if len(c.Channels) == 0 {
+		return errors.New("no channel: give at least one --channel NAME=URL")
+	}
+	seen := map[string]bool{}
+	for _, ch := range c.Channels {
+		if !swarm.ValidChannel(ch.Name) {
+			return fmt.Errorf("channel name %q: want 1-64 of A-Z a-z 0-9 _ -", ch.Name)
+		}
+		if seen[ch.Name] {
+			return fmt.Errorf("channel %q given twice", ch.Name)
+		}
+		seen[ch.Name] = true
+		u, err := url.Parse(ch.Source)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("channel %q: source %q is not an http(s) URL", ch.Name, ch.Source)
+		}
+	}
+	if c.WindowSegments < 3 {
+		return fmt.Errorf("window of %d segments: want at least 3", c.WindowSegments)
+	}
+	if c.MaxChannelBytes < c.MaxSegmentBytes {
+		return fmt.Errorf("max channel bytes %d below max segment bytes %d", c.MaxChannelBytes, c.MaxSegmentBytes)
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+// Package demosource is RawFlow's built-in live source: a 10-second H.264/AAC clip (made
+// once with ffmpeg: testsrc2 + a 440 Hz sine, 320x180, 2 s segments) looped as an endless
+// live HLS stream, with a discontinuity at every loop. It needs neither ffmpeg nor network
+// access, so `rawflow demo` runs anywhere.
+package demosource
+
+import (
+	"embed"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rawflow/rawflow/playlist"
+)
+
+//go:embed clip/*.ts
+var clipFS embed.FS
+
+const (
+	segmentDuration = 2 * time.Second
+	windowSegments  = 6
+)
+
+// Source serves the live stream: GET /index.m3u8 and GET /{n}.ts.
+type Source struct {
+	clip  [][]byte
+	start time.Time
+	now   func() time.Time
+}
+
+// New returns a source whose live edge starts at now() with a full window already listed.
+// now nil means time.Now.
+func New(now func() time.Time) (*Source, error) {
+	if now == nil {
+		now = time.Now
+	}
+	var clip [][]byte
+	for i := 0; ; i++ {
+		b, err := clipFS.ReadFile(fmt.Sprintf("clip/clip%d.ts", i))
+		if err != nil {
+			break
+		}
+		clip = append(clip, b)
+	}
+	if len(clip) == 0 {
+		return nil, fmt.Errorf("demosource: no embedded clip")
+	}
+	return &Source{clip: clip, start: now(), now: now}, nil
+}
+
+// newest is the sequence number of the newest complete segment.
+func (s *Source) newest() uint64 {
+	return uint64(s.now().Sub(s.start)/segmentDuration) + windowSegments - 1
+}
+
+// Playlist renders the current live playlist.
+func (s *Source) Playlist() []byte {
+	last := s.newest()
+	first := last + 1 - windowSegments
+	w := playlist.Window{TargetDuration: int(segmentDuration / time.Second), MediaSequence: first}
+	for seq := first; seq <= last; seq++ {
+		w.Segments = append(w.Segments, playlist.Segment{
+			Seq:           seq,
+			Name:          strconv.FormatUint(seq, 10) + ".ts",
+			Duration:      segmentDuration.Seconds(),
+			Discontinuity: seq > 0 && seq%uint64(len(s.clip)) == 0,
+		})
+	}
+	w.DiscontinuitySequence = s.discontinuitiesBefore(first)
+	return playlist.Render(w, playlist.ForPlayers)
+}
+
+// discontinuitiesBefore counts the discontinuity tags (one at each loop point, k·len(clip)
+// for k ≥ 1) on segments before first: the playlist's EXT-X-DISCONTINUITY-SEQUENCE.
+func (s *Source) discontinuitiesBefore(first uint64) uint64 {
+	if first == 0 {
+		return 0
+	}
+	return (first - 1) / uint64(len(s.clip))
+}
+
+// ServeHTTP serves the playlist and the segments; anything else is 404.
+func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/")
+	if name == "index.m3u8" {
+		w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
+		w.Header().Set("Cache-Control", "no-cache")
+		_, _ = w.Write(s.Playlist())
+		return
+	}
+	seq, err := strconv.ParseUint(strings.TrimSuffix(name, ".ts"), 10, 64)
+	if err != nil || !strings.HasSuffix(name, ".ts") || seq > s.newest() {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "video/mp2t")
+	_, _ = w.Write(s.clip[seq%uint64(len(s.clip))])
+}

@@ -1,0 +1,13 @@
+// Package gateway is RawFlow's edge: it pulls each channel's live HLS stream from the
+// broadcaster's origin, keeps a window of segments in RAM, and serves players and
+// peer-assist proxies. It is the swarm's root of trust (it lists a SHA-256 digest per
+// segment in the proxies' form of each playlist) and its tracker (the /api/v1/swarm/ API,
+// backed by a swarm.Registry), and it aggregates delivery stats.
+//
+// A segment is listed only once all its bytes are held; segment names embed the start of
+// the digest, so a URL never names two different byte strings. Usage:
+//
+//	srv, err := gateway.New(gateway.Config{Channels: []gateway.ChannelConfig{{Name: "tv", Source: url}}}, reg)
+//	go srv.Run(ctx)
+//	http.ListenAndServe(":8080", srv.Handler())
+package gateway

@@ -1,0 +1,130 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/rawflow/rawflow/playlist"
+)
+
+// hlsIngest pulls one live media playlist from an origin: it polls the playlist, fetches
+// each new segment once, and appends it to the window when all its bytes are held. It owns
+// the channel's timeline: the window numbers segments itself, and a restarted or
+// renumbered origin shows up as a discontinuity, never as a step back.
+type hlsIngest struct {
+	source *url.URL
+	win    *window
+	client *http.Client
+	cfg    *Config
+	log    *slog.Logger
+
+	lastSeq  uint64 // origin media sequence of the newest ingested segment
+	started  bool   // lastSeq is meaningful
+	pendDisc bool   // the next appended segment starts a discontinuity
+}
+
+// Run polls until ctx ends. Failures are logged and retried after a back-off; the window
+// keeps being served meanwhile.
+func (in *hlsIngest) Run(ctx context.Context) error {
+	backoff := in.cfg.PollInterval
+	for {
+		wait := in.cfg.PollInterval
+		if err := in.poll(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			in.log.Warn("origin poll failed", "err", err, "retry_in", backoff)
+			wait = backoff
+			backoff = min(backoff*2, in.cfg.MaxBackoff)
+			in.pendDisc = true
+		} else {
+			backoff = in.cfg.PollInterval
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// poll fetches the origin playlist once and ingests every segment not yet seen.
+func (in *hlsIngest) poll(ctx context.Context) error {
+	body, err := in.get(ctx, in.source, playlist.MaxPlaylistBytes)
+	if err != nil {
+		return fmt.Errorf("playlist: %w", err)
+	}
+	media, err := playlist.ParseOrigin(body)
+	if err != nil {
+		return fmt.Errorf("playlist %s: %w", in.source.Redacted(), err)
+	}
+	in.win.setTargetDuration(media.TargetDuration)
+	for _, s := range in.newSegments(media) {
+		if err := in.ingest(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newSegments returns the origin segments to ingest, oldest first: on the first poll the
+// newest window's worth; later everything after the last one ingested. An origin whose
+// numbering went backwards restarted: its segments are taken as new, after a discontinuity.
+func (in *hlsIngest) newSegments(m *playlist.OriginMedia) []playlist.OriginSegment {
+	segs := m.Segments
+	if len(segs) == 0 {
+		return nil
+	}
+	newest := segs[len(segs)-1].Seq
+	if in.started && newest < in.lastSeq {
+		in.log.Info("origin media sequence went back; treating as restart", "was", in.lastSeq, "now", newest)
+		in.started = false
+		in.pendDisc = true
+	}
+	if !in.started {
+		return segs[max(0, len(segs)-in.cfg.WindowSegments):]
+	}
+	for i, s := range segs {
+		if s.Seq > in.lastSeq {
+			if s.Seq > in.lastSeq+1 {
+				in.pendDisc = true // we missed segments
+			}
+			return segs[i:]
+		}
+	}
+	return nil
+}
+
+func (in *hlsIngest) ingest(ctx context.Context, s playlist.OriginSegment) error {
+	ref, err := url.Parse(s.URI)
+	if err != nil {
+		return fmt.Errorf("segment %d uri: %w", s.Seq, err)
+	}
+	data, err := in.get(ctx, in.source.ResolveReference(ref), in.cfg.MaxSegmentBytes)
+	if err != nil {
+		return fmt.Errorf("segment %d: %w", s.Seq, err)
+	}
+	seg := in.win.append(in.cfg.Now(), s.Duration, s.Discontinuity || in.pendDisc, data)
+	in.pendDisc = false
+	in.lastSeq, in.started = s.Seq, true
+	in.log.Debug("segment listed", "seq", seg.Seq, "name", seg.Name, "bytes", seg.Size)
+	return nil
+}
+
+func (in *hlsIngest) get(ctx context.Context, u *url.URL, limit int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, in.cfg.OriginTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := in.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	return readBounded(resp, limit)
+}

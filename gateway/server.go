@@ -1,0 +1,243 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rawflow/rawflow/playlist"
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// Server is the gateway: it ingests every configured channel into its window and serves
+// players, proxies (playlists with digests, tracker API) and stats over one HTTP handler.
+type Server struct {
+	cfg      Config
+	reg      swarm.Registry
+	log      *slog.Logger
+	channels map[string]*channel
+	echo     *echo.Echo
+}
+
+// channel is one configured channel: its window, its ingest, its egress counter.
+type channel struct {
+	name    string
+	win     *window
+	ingest  *hlsIngest
+	egress  atomic.Int64 // segment bytes served
+	flushed atomic.Int64 // part of egress already added to the registry
+}
+
+// New builds a gateway from cfg. reg is the swarm registry (memory or Redis).
+func New(cfg Config, reg swarm.Registry) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "gateway"), channels: map[string]*channel{}}
+	client := &http.Client{Timeout: cfg.OriginTimeout}
+	for _, cc := range cfg.Channels {
+		src, _ := url.Parse(cc.Source) // checked by Validate
+		ch := &channel{name: cc.Name, win: newWindow(cfg.WindowSegments, cfg.MaxChannelBytes, 0)}
+		ch.ingest = &hlsIngest{source: src, win: ch.win, client: client, cfg: &s.cfg,
+			log: s.log.With("channel", cc.Name, "source", src.Redacted())}
+		s.channels[cc.Name] = ch
+	}
+	s.echo = s.routes()
+	return s, nil
+}
+
+// Handler returns the gateway's HTTP handler (players, proxies, API).
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Run ingests every channel and flushes egress counters until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, ch := range s.channels {
+		wg.Go(func() { _ = ch.ingest.Run(ctx) })
+	}
+	wg.Go(func() { s.flushLoop(ctx) })
+	wg.Wait()
+	return nil
+}
+
+func (s *Server) flushLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.StatsFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.flushEgress(ctx)
+		}
+	}
+}
+
+// flushEgress adds each channel's unflushed egress to the registry's counters.
+func (s *Server) flushEgress(ctx context.Context) {
+	for _, ch := range s.channels {
+		total := ch.egress.Load()
+		delta := total - ch.flushed.Load()
+		if delta <= 0 {
+			continue
+		}
+		if err := s.reg.AddStats(ctx, ch.name, swarm.Counters{GatewayEgressBytes: delta}); err != nil {
+			s.log.Debug("egress flush failed", "channel", ch.name, "err", err)
+			continue
+		}
+		ch.flushed.Add(delta)
+	}
+}
+
+// Segment returns the named segment of a channel, for tests and tools, or nil.
+func (s *Server) Segment(channel, name string) *Segment {
+	ch := s.channels[channel]
+	if ch == nil {
+		return nil
+	}
+	return ch.win.segment(name)
+}
+
+func (s *Server) channel(name string) (*channel, error) {
+	ch := s.channels[name]
+	if ch == nil {
+		return nil, fmt.Errorf("%w %q", ErrUnknownChannel, name)
+	}
+	return ch, nil
+}
+
+// Cache-Control values by object type.
+const (
+	cacheSegment = "public, max-age=86400, immutable" // names embed the digest: never reused
+	cacheError   = "public, max-age=1"
+)
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = echo.ExtractIPDirect() // never trust X-Forwarded-For from viewers
+	e.HTTPErrorHandler = s.errorHandler
+	e.GET("/live/:channel/index.m3u8", s.handlePlaylist)
+	e.HEAD("/live/:channel/index.m3u8", s.handlePlaylist)
+	e.GET("/live/:channel/:name", s.handleSegment)
+	e.HEAD("/live/:channel/:name", s.handleSegment)
+	e.GET(swarm.PathStats, s.handleStats)
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", s.handleReady)
+	s.trackerRoutes(e)
+	return e
+}
+
+func (s *Server) handlePlaylist(c echo.Context) error {
+	ch, err := s.channel(c.Param("channel"))
+	if err != nil {
+		return err
+	}
+	form := playlist.ForPlayers
+	if c.QueryParam("rawflow") == "peer" {
+		form = playlist.ForProxies
+	}
+	body, td := ch.win.playlist(form)
+	h := c.Response().Header()
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(max(1, td/2)))
+	h.Set(echo.HeaderAccessControlAllowOrigin, "*")
+	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", body)
+}
+
+func (s *Server) handleSegment(c echo.Context) error {
+	ch, err := s.channel(c.Param("channel"))
+	if err != nil {
+		return err
+	}
+	seg := ch.win.segment(c.Param("name"))
+	if seg == nil {
+		return echo.NewHTTPError(http.StatusNotFound, "no such segment")
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, contentType(seg.Name))
+	h.Set("Cache-Control", cacheSegment)
+	h.Set("ETag", seg.ETag)
+	h.Set(echo.HeaderAccessControlAllowOrigin, "*")
+	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(seg.Data))
+	if c.Request().Method == http.MethodGet {
+		ch.egress.Add(c.Response().Size)
+	}
+	return nil
+}
+
+func contentType(name string) string {
+	switch path.Ext(name) {
+	case ".ts":
+		return "video/mp2t"
+	case ".mp4", ".m4s":
+		return "video/mp4"
+	}
+	return "application/octet-stream"
+}
+
+func (s *Server) handleStats(c echo.Context) error {
+	ctx := c.Request().Context()
+	s.flushEgress(ctx)
+	resp := swarm.StatsResponse{Channels: map[string]swarm.ChannelReport{}}
+	for name := range s.channels {
+		st, err := s.reg.Stats(ctx, name)
+		if err != nil {
+			return err
+		}
+		resp.Channels[name] = swarm.ChannelReport{ChannelStats: st, Offload: st.Offload()}
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, resp)
+}
+
+// handleReady is 200 when every channel listed a segment within the last three target
+// durations (at least 10 s), else 503 naming the stale channels.
+func (s *Server) handleReady(c echo.Context) error {
+	now := s.cfg.Now()
+	var stale []string
+	for name, ch := range s.channels {
+		n, td, at := ch.win.status()
+		limit := max(10*time.Second, 3*time.Duration(td)*time.Second)
+		if n == 0 || now.Sub(at) > limit {
+			stale = append(stale, name)
+		}
+	}
+	if len(stale) > 0 {
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"ready": false, "stale": stale})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ready": true})
+}
+
+// errorHandler maps errors to statuses in one place and makes every error response short
+// lived for caches.
+func (s *Server) errorHandler(err error, c echo.Context) {
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &he):
+	case errors.Is(err, ErrUnknownChannel):
+		he = echo.NewHTTPError(http.StatusNotFound, err.Error())
+	case errors.Is(err, swarm.ErrBadRequest):
+		he = echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	case errors.Is(err, swarm.ErrUnavailable):
+		he = echo.NewHTTPError(http.StatusServiceUnavailable, "registry unavailable")
+	case errors.Is(err, context.Canceled):
+		return // the client went away: nothing to answer, nothing to log
+	default:
+		s.log.Error("request failed", "path", c.Request().URL.Path, "err", err)
+		he = echo.NewHTTPError(http.StatusInternalServerError, "internal error")
+	}
+	c.Response().Header().Set("Cache-Control", cacheError)
+	c.Echo().DefaultHTTPErrorHandler(he.SetInternal(err), c)
+}

@@ -1,0 +1,213 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/playlist"
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// fakeOrigin serves a live media playlist of segments seq first..first+n-1 named s<seq>.ts,
+// whose bytes are "origin <epoch> segment <seq>" padded to 1000 bytes.
+type fakeOrigin struct {
+	mu       sync.Mutex // guards the following fields
+	first, n int
+	epoch    int // bumped to simulate an origin restart with new content
+	hits     map[string]int
+}
+
+func (o *fakeOrigin) set(first, n, epoch int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.first, o.n, o.epoch = first, n, epoch
+}
+
+func (o *fakeOrigin) hitCount(path string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.hits[path]
+}
+
+func (o *fakeOrigin) body(seq int) []byte {
+	b := make([]byte, 1000)
+	copy(b, fmt.Sprintf("origin %d segment %d", o.epoch, seq))
+	return b
+}
+
+func (o *fakeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.hits == nil {
+		o.hits = map[string]int{}
+	}
+	o.hits[r.URL.Path]++
+	if r.URL.Path == "/live.m3u8" {
+		fmt.Fprintf(w, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:%d\n", o.first)
+		for i := range o.n {
+			fmt.Fprintf(w, "#EXTINF:2.000,\ns%d.ts\n", o.first+i)
+		}
+		return
+	}
+	var seq int
+	if _, err := fmt.Sscanf(r.URL.Path, "/s%d.ts", &seq); err != nil || seq < o.first || seq >= o.first+o.n {
+		http.NotFound(w, r)
+		return
+	}
+	_, _ = w.Write(o.body(seq))
+}
+
+// newTestServer returns a gateway on the fake origin with an in-memory registry, not running.
+func newTestServer(t *testing.T, o *fakeOrigin) (*Server, *httptest.Server) {
+	t.Helper()
+	origin := httptest.NewServer(o)
+	t.Cleanup(origin.Close)
+	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Source: origin.URL + "/live.m3u8"}}, WindowSegments: 3},
+		swarm.NewMemory(swarm.Options{}))
+	require.NoError(t, err)
+	front := httptest.NewServer(s.Handler())
+	t.Cleanup(front.Close)
+	return s, front
+}
+
+func listed(t *testing.T, s *Server) *playlist.Window {
+	t.Helper()
+	w, err := playlist.ParseGateway(proxiesForm(s.channels["tv"].win))
+	require.NoError(t, err)
+	return w
+}
+
+func get(t *testing.T, url string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(b)
+}
+
+func TestIngestFetchesEachSegmentOnceAndOwnsTimeline(t *testing.T) {
+	o := &fakeOrigin{}
+	o.set(100, 5, 0)
+	s, _ := newTestServer(t, o)
+	in := s.channels["tv"].ingest
+	ctx := context.Background()
+
+	require.NoError(t, in.poll(ctx))
+	w := listed(t, s)
+	require.Len(t, w.Segments, 3, "first poll takes the newest window's worth")
+	assert.Equal(t, uint64(0), w.MediaSequence)
+
+	require.NoError(t, in.poll(ctx)) // nothing new
+	o.set(101, 5, 0)                 // one new segment
+	require.NoError(t, in.poll(ctx))
+	w = listed(t, s)
+	assert.Equal(t, uint64(1), w.MediaSequence)
+	for seq := 102; seq <= 105; seq++ {
+		assert.Equal(t, 1, o.hitCount(fmt.Sprintf("/s%d.ts", seq)), "segment %d fetched once", seq)
+	}
+
+	// The origin restarts and numbers from 0 again: the gateway's sequence keeps rising
+	// and the new content starts with a discontinuity.
+	o.set(0, 2, 1)
+	require.NoError(t, in.poll(ctx))
+	w = listed(t, s)
+	assert.Equal(t, uint64(3), w.MediaSequence)
+	require.Len(t, w.Segments, 3)
+	assert.True(t, w.Segments[1].Discontinuity, "restart starts a discontinuity")
+	assert.Equal(t, uint64(5), w.Segments[2].Seq)
+}
+
+func TestIngestBadOriginKeepsWindow(t *testing.T) {
+	o := &fakeOrigin{}
+	o.set(0, 3, 0)
+	s, _ := newTestServer(t, o)
+	in := s.channels["tv"].ingest
+	require.NoError(t, in.poll(context.Background()))
+	in.source.Path = "/missing.m3u8"
+	assert.Error(t, in.poll(context.Background()), "404 playlist")
+	assert.Len(t, listed(t, s).Segments, 3, "previous window kept")
+}
+
+func TestServePlaylistsAndSegments(t *testing.T) {
+	o := &fakeOrigin{}
+	o.set(0, 3, 0)
+	s, front := newTestServer(t, o)
+	require.NoError(t, s.channels["tv"].ingest.poll(context.Background()))
+	w := listed(t, s)
+	seg := w.Segments[0]
+
+	resp, body := get(t, front.URL+"/live/tv/index.m3u8")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "application/vnd.apple.mpegurl", resp.Header.Get("Content-Type"))
+	assert.Equal(t, "public, max-age=1", resp.Header.Get("Cache-Control"))
+	assert.Contains(t, body, seg.Name)
+	assert.NotContains(t, body, "RAWFLOW", "players never see digests")
+
+	_, body = get(t, front.URL+"/live/tv/index.m3u8?"+swarm.PeerPlaylistQuery)
+	assert.Contains(t, body, seg.Digest.String())
+
+	resp, body = get(t, front.URL+"/live/tv/"+seg.Name)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "video/mp2t", resp.Header.Get("Content-Type"))
+	assert.Contains(t, resp.Header.Get("Cache-Control"), "immutable")
+	assert.Equal(t, string(o.body(0)), body)
+	assert.Equal(t, int64(1000), s.channels["tv"].egress.Load())
+
+	resp, body = get(t, front.URL+"/live/tv/"+seg.Name, "Range", "bytes=0-5")
+	assert.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	assert.Equal(t, "origin", body)
+
+	resp, _ = get(t, front.URL+"/live/tv/"+seg.Name, "If-None-Match", resp.Header.Get("ETag"))
+	assert.Equal(t, http.StatusNotModified, resp.StatusCode)
+
+	for _, path := range []string{"/live/tv/nope.ts", "/live/radio/index.m3u8", "/live/tv/..%2f..%2fetc%2fpasswd", "/nothing"} {
+		resp, _ = get(t, front.URL+path)
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, path)
+		assert.Equal(t, cacheError, resp.Header.Get("Cache-Control"), path)
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	o := &fakeOrigin{}
+	o.set(0, 3, 0)
+	s, front := newTestServer(t, o)
+	resp, _ := get(t, front.URL+"/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "nothing ingested yet")
+	require.NoError(t, s.channels["tv"].ingest.poll(context.Background()))
+	resp, _ = get(t, front.URL+"/readyz")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	s.cfg.Now = func() time.Time { return time.Now().Add(time.Minute) }
+	resp, body := get(t, front.URL+"/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.True(t, strings.Contains(body, "tv"))
+}
+
+func TestRunStopsWithContext(t *testing.T) {
+	o := &fakeOrigin{}
+	o.set(0, 3, 0)
+	s, _ := newTestServer(t, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	changed := s.channels["tv"].win.next()
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	<-changed // the first segment is listed
+	cancel()
+	assert.NoError(t, <-done)
+}

@@ -1,0 +1,130 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// The tracker API: proxies join a channel's swarm and heartbeat (announce), say what they
+// hold (have), ask who holds a segment (lookup) and leave. Proxies never see the registry
+// itself; the gateway checks every request and applies the address policy.
+
+func (s *Server) trackerRoutes(e *echo.Echo) {
+	g := e.Group("", middleware.BodyLimit(strconv.Itoa(swarm.MaxRequestBytes)))
+	g.POST(swarm.PathAnnounce, s.handleAnnounce)
+	g.POST(swarm.PathHave, s.handleHave)
+	g.POST(swarm.PathLookup, s.handleLookup)
+	g.POST(swarm.PathLeave, s.handleLeave)
+}
+
+// bindValid decodes a JSON body into v and validates it; any failure is a 400.
+func bindValid[T interface{ Validate() error }](c echo.Context, v *T) error {
+	if err := (&echo.DefaultBinder{}).BindBody(c, v); err != nil {
+		return fmt.Errorf("%w: body: %v", swarm.ErrBadRequest, err)
+	}
+	if err := (*v).Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) handleAnnounce(c echo.Context) error {
+	var req swarm.AnnounceRequest
+	if err := bindValid(c, &req); err != nil {
+		return err
+	}
+	if _, err := s.channel(req.Channel); err != nil {
+		return err
+	}
+	observed := c.RealIP()
+	addr, err := advertisedAddr(req.Addr, observed)
+	if err != nil && !req.Leech {
+		return err
+	}
+	if req.PeerID == "" {
+		req.PeerID = newPeerID()
+	}
+	ctx := c.Request().Context()
+	p := swarm.Peer{ID: req.PeerID, Channel: req.Channel, Addr: addr, Group: req.Group, PublicIP: observed, Leech: req.Leech}
+	if err := s.reg.Join(ctx, p); err != nil {
+		return err
+	}
+	if !req.Stats.IsZero() {
+		if err := s.reg.AddStats(ctx, req.Channel, req.Stats); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusOK, swarm.AnnounceResponse{PeerID: req.PeerID, IntervalMS: s.cfg.AnnounceInterval.Milliseconds()})
+}
+
+func (s *Server) handleHave(c echo.Context) error {
+	var req swarm.HaveRequest
+	if err := bindValid(c, &req); err != nil {
+		return err
+	}
+	if err := s.reg.Have(c.Request().Context(), req.Channel, req.PeerID, req.Digests); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) handleLookup(c echo.Context) error {
+	var req swarm.LookupRequest
+	if err := bindValid(c, &req); err != nil {
+		return err
+	}
+	asker := swarm.Peer{ID: req.PeerID, Channel: req.Channel, Group: req.Group, PublicIP: c.RealIP(), Leech: req.Leech}
+	holders, elected, err := s.reg.Lookup(c.Request().Context(), req.Channel, req.Digest, asker, s.cfg.LookupLimit)
+	if err != nil {
+		return err
+	}
+	if holders == nil {
+		holders = []swarm.Holder{}
+	}
+	return c.JSON(http.StatusOK, swarm.LookupResponse{Holders: holders, Fetch: elected})
+}
+
+func (s *Server) handleLeave(c echo.Context) error {
+	var req swarm.LeaveRequest
+	if err := bindValid(c, &req); err != nil {
+		return err
+	}
+	if err := s.reg.Leave(c.Request().Context(), req.Channel, req.PeerID); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// advertisedAddr applies the address policy: a peer may advertise a loopback, private or
+// link-local address (its LAN), or the address its requests come from; an empty or
+// unspecified host means the latter. Any other public address is refused, so the swarm
+// cannot be pointed at a third party.
+func advertisedAddr(claimed, observed string) (string, error) {
+	host, port, err := net.SplitHostPort(claimed)
+	if err != nil {
+		return "", fmt.Errorf("%w: addr %q: %v", swarm.ErrBadRequest, claimed, err)
+	}
+	ip := net.ParseIP(host)
+	switch {
+	case host == "" || ip.IsUnspecified():
+		return net.JoinHostPort(observed, port), nil
+	case ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.Equal(net.ParseIP(observed)):
+		return net.JoinHostPort(ip.String(), port), nil
+	}
+	return "", fmt.Errorf("%w: addr %q: a public address other than your own (%s)", swarm.ErrBadRequest, claimed, observed)
+}
+
+func newPeerID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,138 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/swarm"
+)
+
+func post(t *testing.T, url string, body any) (*http.Response, []byte) {
+	t.Helper()
+	var b []byte
+	switch v := body.(type) {
+	case string:
+		b = []byte(v)
+	default:
+		var err error
+		b, err = json.Marshal(v)
+		require.NoError(t, err)
+	}
+	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out bytes.Buffer
+	_, _ = out.ReadFrom(resp.Body)
+	return resp, out.Bytes()
+}
+
+func announce(t *testing.T, base string, req swarm.AnnounceRequest) swarm.AnnounceResponse {
+	t.Helper()
+	resp, body := post(t, base+swarm.PathAnnounce, req)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var ar swarm.AnnounceResponse
+	require.NoError(t, json.Unmarshal(body, &ar))
+	return ar
+}
+
+func TestTrackerJoinLookupHave(t *testing.T) {
+	_, front := newTestServer(t, &fakeOrigin{})
+	a := announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: ":9001"})
+	b := announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: "10.0.0.7:9002", Group: "office"})
+	require.True(t, swarm.ValidPeerID(a.PeerID))
+	assert.NotEqual(t, a.PeerID, b.PeerID)
+	assert.Positive(t, a.IntervalMS)
+	digest := strings.Repeat("ab", 32)
+
+	lookup := func(id string) swarm.LookupResponse {
+		resp, body := post(t, front.URL+swarm.PathLookup, swarm.LookupRequest{PeerID: id, Channel: "tv", Digest: digest})
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		var lr swarm.LookupResponse
+		require.NoError(t, json.Unmarshal(body, &lr))
+		return lr
+	}
+	first := lookup(a.PeerID)
+	assert.True(t, first.Fetch, "first asker is elected to fetch from the gateway")
+	assert.Empty(t, first.Holders)
+
+	second := lookup(b.PeerID)
+	assert.False(t, second.Fetch)
+	require.Len(t, second.Holders, 1)
+	assert.Equal(t, a.PeerID, second.Holders[0].ID)
+	assert.Equal(t, "127.0.0.1:9001", second.Holders[0].Addr, "unspecified host → observed address")
+	assert.Equal(t, swarm.StateFetching, second.Holders[0].State)
+
+	resp, _ := post(t, front.URL+swarm.PathHave, swarm.HaveRequest{PeerID: a.PeerID, Channel: "tv", Digests: []string{digest}})
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+	assert.Equal(t, swarm.StateHave, lookup(b.PeerID).Holders[0].State)
+
+	resp, _ = post(t, front.URL+swarm.PathLeave, swarm.LeaveRequest{PeerID: a.PeerID, Channel: "tv"})
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+	assert.Empty(t, lookup(b.PeerID).Holders)
+}
+
+func TestTrackerRejectsBadInput(t *testing.T) {
+	_, front := newTestServer(t, &fakeOrigin{})
+	cases := []struct {
+		name, path string
+		body       any
+		want       int
+	}{
+		{"garbage", swarm.PathAnnounce, "{not json", 400},
+		{"unknown channel", swarm.PathAnnounce, swarm.AnnounceRequest{Channel: "radio", Addr: ":1"}, 404},
+		{"bad channel", swarm.PathAnnounce, swarm.AnnounceRequest{Channel: "../x", Addr: ":1"}, 400},
+		{"third party public address", swarm.PathAnnounce, swarm.AnnounceRequest{Channel: "tv", Addr: "8.8.8.8:53"}, 400},
+		{"hostname", swarm.PathAnnounce, swarm.AnnounceRequest{Channel: "tv", Addr: "example.com:80"}, 400},
+		{"negative stats", swarm.PathAnnounce, swarm.AnnounceRequest{Channel: "tv", Addr: ":1", Stats: swarm.Counters{BytesFromPeers: -5}}, 400},
+		{"oversized", swarm.PathAnnounce, `{"channel":"tv","addr":":1","group":"` + strings.Repeat("x", swarm.MaxRequestBytes) + `"}`, 413},
+		{"bad digest", swarm.PathLookup, swarm.LookupRequest{PeerID: strings.Repeat("a", 32), Channel: "tv", Digest: "zz"}, 400},
+		{"too many digests", swarm.PathHave, swarm.HaveRequest{PeerID: strings.Repeat("a", 32), Channel: "tv", Digests: make([]string, swarm.MaxHaveDigests+1)}, 400},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := post(t, front.URL+tc.path, tc.body)
+			assert.Equal(t, tc.want, resp.StatusCode, string(body))
+		})
+	}
+}
+
+func TestStatsSumReportsAndEgress(t *testing.T) {
+	_, front := newTestServer(t, &fakeOrigin{})
+	announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: ":9001", Stats: swarm.Counters{BytesFromGateway: 100, BytesFromPeers: 300}})
+	announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: ":9002", Stats: swarm.Counters{BytesFromPeers: 600}})
+	resp, body := get(t, front.URL+swarm.PathStats)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var sr swarm.StatsResponse
+	require.NoError(t, json.Unmarshal([]byte(body), &sr))
+	tv := sr.Channels["tv"]
+	assert.Equal(t, int64(900), tv.BytesFromPeers)
+	assert.Equal(t, int64(100), tv.BytesFromGateway)
+	assert.InDelta(t, 0.9, tv.Offload, 1e-9)
+	assert.Equal(t, 2, tv.ActivePeers)
+}
+
+func TestAdvertisedAddr(t *testing.T) {
+	for claimed, want := range map[string]string{
+		":8082":           "203.0.113.9:8082",
+		"0.0.0.0:8082":    "203.0.113.9:8082",
+		"192.168.1.5:80":  "192.168.1.5:80",
+		"127.0.0.1:9":     "127.0.0.1:9",
+		"203.0.113.9:443": "203.0.113.9:443",
+		"198.51.100.1:80": "",
+		"[fe80::1]:80":    "[fe80::1]:80",
+	} {
+		got, err := advertisedAddr(claimed, "203.0.113.9")
+		if want == "" {
+			assert.ErrorIs(t, err, swarm.ErrBadRequest, claimed)
+			continue
+		}
+		require.NoError(t, err, claimed)
+		assert.Equal(t, want, got, claimed)
+	}
+}

@@ -1,0 +1,171 @@
+package gateway
+
+import (
+	"sync"
+	"time"
+
+	"github.com/rawflow/rawflow/playlist"
+)
+
+// window is one channel's segment window in RAM: the segments listed in its playlist, plus
+// those that left the playlist but must stay fetchable (RFC 8216 §6.2.2: for their duration
+// plus the playlist's duration). A segment is appended only once all its bytes are held
+// ("publish, then list"). Both playlist forms are rendered once per change and served as
+// immutable byte slices.
+type window struct {
+	size     int   // segments listed
+	maxBytes int64 // bound on listed + retired bytes
+
+	mu        sync.RWMutex // guards the following fields
+	td        int
+	listed    []*Segment
+	retired   []retiredSegment
+	byName    map[string]*Segment
+	bytes     int64
+	discSeq   uint64
+	nextSeq   uint64
+	updatedAt time.Time
+	players   []byte // rendered for players
+	proxies   []byte // rendered for proxies (with digests)
+	changed   chan struct{}
+}
+
+type retiredSegment struct {
+	seg     *Segment
+	evictAt time.Time
+}
+
+func newWindow(size int, maxBytes int64, targetDuration int) *window {
+	w := &window{
+		size:     size,
+		maxBytes: maxBytes,
+		td:       targetDuration,
+		byName:   make(map[string]*Segment),
+		changed:  make(chan struct{}),
+	}
+	w.render()
+	return w
+}
+
+// append lists a new segment at the live edge with the next media sequence number,
+// retires the oldest listed one when the window is full, and evicts what retention and the
+// memory bound allow.
+func (w *window) append(now time.Time, duration float64, disc bool, data []byte) *Segment {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seg := newSegment(w.nextSeq, duration, disc && len(w.listed)+len(w.retired) > 0, data)
+	w.nextSeq++
+	w.listed = append(w.listed, seg)
+	w.byName[seg.Name] = seg
+	w.bytes += seg.Size
+	for len(w.listed) > w.size {
+		w.retireOldest(now)
+	}
+	w.evict(now)
+	w.updatedAt = now
+	w.render()
+	close(w.changed)
+	w.changed = make(chan struct{})
+	return seg
+}
+
+// retireOldest moves the oldest listed segment out of the playlist; it stays fetchable for
+// its duration plus the playlist's duration.
+func (w *window) retireOldest(now time.Time) {
+	old := w.listed[0]
+	w.listed = w.listed[1:]
+	if old.Discontinuity {
+		w.discSeq++
+	}
+	keep := time.Duration((old.Duration + w.listedDuration()) * float64(time.Second))
+	w.retired = append(w.retired, retiredSegment{seg: old, evictAt: now.Add(keep)})
+}
+
+func (w *window) listedDuration() float64 {
+	var d float64
+	for _, s := range w.listed {
+		d += s.Duration
+	}
+	return d
+}
+
+// evict drops retired segments whose time is up, then, while over the memory bound, the
+// oldest retired and finally the oldest listed segments (never the newest).
+func (w *window) evict(now time.Time) {
+	for len(w.retired) > 0 && (!now.Before(w.retired[0].evictAt) || w.bytes > w.maxBytes) {
+		w.drop(w.retired[0].seg)
+		w.retired = w.retired[1:]
+	}
+	for w.bytes > w.maxBytes && len(w.listed) > 1 {
+		w.retireOldest(now)
+		w.drop(w.retired[0].seg)
+		w.retired = w.retired[1:]
+	}
+}
+
+func (w *window) drop(s *Segment) {
+	delete(w.byName, s.Name)
+	w.bytes -= s.Size
+}
+
+func (w *window) render() {
+	pw := playlist.Window{TargetDuration: w.td, DiscontinuitySequence: w.discSeq}
+	pw.Segments = make([]playlist.Segment, len(w.listed))
+	for i, s := range w.listed {
+		pw.Segments[i] = s.Segment
+	}
+	if len(w.listed) > 0 {
+		pw.MediaSequence = w.listed[0].Seq
+	}
+	w.players = playlist.Render(pw, playlist.ForPlayers)
+	w.proxies = playlist.Render(pw, playlist.ForProxies)
+}
+
+// segment returns the named segment, listed or retired, or nil.
+func (w *window) segment(name string) *Segment {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.byName[name]
+}
+
+// playlist returns the rendered playlist in the given form (the slice is never modified)
+// and the target duration.
+func (w *window) playlist(f playlist.Form) (body []byte, targetDuration int) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if f == playlist.ForProxies {
+		return w.proxies, w.td
+	}
+	return w.players, w.td
+}
+
+// status returns what readiness and stats need.
+func (w *window) status() (listed, targetDuration int, updatedAt time.Time) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return len(w.listed), w.td, w.updatedAt
+}
+
+// held returns the segments and bytes held, listed and retired.
+func (w *window) held() (segments int, bytes int64) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return len(w.listed) + len(w.retired), w.bytes
+}
+
+// next returns a channel closed at the next change of the window.
+func (w *window) next() <-chan struct{} {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.changed
+}
+
+// setTargetDuration fixes the target duration once, before the first segment is listed.
+func (w *window) setTargetDuration(td int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.listed) == 0 && len(w.retired) == 0 && td > 0 {
+		w.td = td
+		w.render()
+	}
+}

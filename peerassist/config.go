@@ -1,0 +1,99 @@
+package peerassist
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"time"
+)
+
+// Config is the proxy's configuration. The zero value of every field but GatewayURL means
+// its default; setDefaults applies them and Validate checks the result.
+type Config struct {
+	// GatewayURL is the gateway's base URL, e.g. http://gw.example:8080.
+	GatewayURL string
+	// AdvertiseAddr is the neighbour port's address as host:port for other proxies to dial;
+	// an empty host means "the address the gateway sees". Empty with NoUpload.
+	AdvertiseAddr string
+	// Group is the locality group (site) the proxy belongs to; empty means none.
+	Group string
+	// CacheBytes bounds the segment cache. Default 256 MiB.
+	CacheBytes int64
+	// NoUpload makes the proxy a leech: it never serves neighbours.
+	NoUpload bool
+	// NeighbourBudget bounds the whole neighbour rung of one fetch, including waiting for a
+	// neighbour's own in-flight gateway fetch. Default 3 s.
+	NeighbourBudget time.Duration
+	// NeighbourStall ends a neighbour transfer that delivers no byte for this long. Default 1 s.
+	NeighbourStall time.Duration
+	// NeighbourTries is how many holders are tried before the gateway. Default 2.
+	NeighbourTries int
+	// BanFor is how long a neighbour that sent bad bytes (or failed) is skipped. Default 30 s.
+	BanFor time.Duration
+	// GatewayTimeout bounds each gateway request. Default 10 s.
+	GatewayTimeout time.Duration
+	// MaxSegmentBytes bounds one segment from anyone. Default 32 MiB.
+	MaxSegmentBytes int64
+	// MaxUploads caps concurrent uploads to neighbours; more get 503. Default 8.
+	MaxUploads int
+	// IdleLeave is how long a channel may go without player requests before the proxy
+	// leaves its swarm. Default 60 s.
+	IdleLeave time.Duration
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.CacheBytes <= 0 {
+		c.CacheBytes = 256 << 20
+	}
+	def(&c.NeighbourBudget, 3*time.Second)
+	def(&c.NeighbourStall, time.Second)
+	def(&c.BanFor, 30*time.Second)
+	def(&c.GatewayTimeout, 10*time.Second)
+	def(&c.IdleLeave, 60*time.Second)
+	if c.NeighbourTries <= 0 {
+		c.NeighbourTries = 2
+	}
+	if c.MaxSegmentBytes <= 0 {
+		c.MaxSegmentBytes = 32 << 20
+	}
+	if c.MaxUploads <= 0 {
+		c.MaxUploads = 8
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports the first problem with the configuration, if any.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.GatewayURL)
+	if c.GatewayURL == "" {
+		return errors.New("no gateway: give --gateway URL")
+	}
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("gateway %q is not an http(s) URL", c.GatewayURL)
+	}
+	if !c.NoUpload {
+		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
+			return fmt.Errorf("advertise address %q: %w", c.AdvertiseAddr, err)
+		}
+	}
+	if c.CacheBytes < c.MaxSegmentBytes {
+		return fmt.Errorf("cache of %d bytes cannot hold one segment of up to %d bytes", c.CacheBytes, c.MaxSegmentBytes)
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+package peerassist
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rawflow/rawflow/playlist"
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// errGatewayStatus: the gateway answered with a non-2xx status.
+var errGatewayStatus = errors.New("gateway status")
+
+// PlayerHandler serves the player port: the gateway's paths (/live/{channel}/…), so a
+// player switches to the proxy by changing only host:port, and GET /api/v1/status.
+func (p *Proxy) PlayerHandler() http.Handler {
+	e := newEcho()
+	e.GET("/live/:channel/index.m3u8", p.handlePlaylist)
+	e.GET("/live/:channel/:name", p.handleSegment)
+	e.HEAD("/live/:channel/:name", p.handleSegment)
+	e.GET("/api/v1/status", func(c echo.Context) error { return c.JSON(http.StatusOK, p.Status()) })
+	return e
+}
+
+// NeighbourHandler serves the neighbour port: verified segments by digest, nothing else.
+func (p *Proxy) NeighbourHandler() http.Handler {
+	e := newEcho()
+	e.GET(swarm.NeighbourSegmentPath+":digest", p.handleNeighbour)
+	return e
+}
+
+func newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler
+	return e
+}
+
+// errorHandler maps errors to statuses in one place: gateway trouble is 502 (504 on
+// timeout), a player that went away gets nothing.
+func errorHandler(err error, c echo.Context) {
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &he):
+	case errors.Is(err, errGatewayStatus):
+		he = echo.NewHTTPError(http.StatusBadGateway, err.Error())
+	case c.Request().Context().Err() != nil:
+		return
+	case isTimeout(err):
+		he = echo.NewHTTPError(http.StatusGatewayTimeout, err.Error())
+	default:
+		he = echo.NewHTTPError(http.StatusBadGateway, err.Error())
+	}
+	c.Echo().DefaultHTTPErrorHandler(he.SetInternal(err), c)
+}
+
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &te) && te.Timeout())
+}
+
+// handlePlaylist fetches the proxies' form of the playlist from the gateway (always fresh:
+// playlists come only from the gateway), learns the digests, and serves the players' form.
+func (p *Proxy) handlePlaylist(c echo.Context) error {
+	m, err := p.channelMember(c)
+	if err != nil {
+		return err
+	}
+	body, err := p.gatewayGet(c.Request().Context(), "/live/"+m.channel+"/index.m3u8?"+swarm.PeerPlaylistQuery, playlist.MaxPlaylistBytes)
+	if err != nil {
+		return err
+	}
+	w, err := playlist.ParseGateway(body)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadGateway, "gateway playlist: "+err.Error())
+	}
+	m.learn(w, p.cfg.Now(), true)
+	c.Response().Header().Set("Cache-Control", "no-cache")
+	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", playlist.Render(*w, playlist.ForPlayers))
+}
+
+// handleSegment serves a segment listed in a playlist this proxy served, through the fetch
+// ladder. A name it never listed (a player that started elsewhere) is passed through from
+// the gateway, which is trusted.
+func (p *Proxy) handleSegment(c echo.Context) error {
+	m, err := p.channelMember(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var data []byte
+	if info, ok := m.lookup(c.Param("name"), p.cfg.Now()); ok {
+		seg, err := p.fetch(ctx, m, info)
+		if err != nil {
+			return err
+		}
+		data = seg.data
+	} else {
+		if data, err = p.gatewayGet(ctx, "/live/"+m.channel+"/"+c.Param("name"), p.cfg.MaxSegmentBytes); err != nil {
+			return err
+		}
+		m.stats.bytesFromGateway.Add(int64(len(data)))
+		m.stats.segmentsFromGateway.Add(1)
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "video/mp2t")
+	h.Set("Cache-Control", "public, max-age=86400, immutable")
+	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(data))
+	return nil
+}
+
+func (p *Proxy) channelMember(c echo.Context) (*member, error) {
+	name := c.Param("channel")
+	if !swarm.ValidChannel(name) {
+		return nil, echo.NewHTTPError(http.StatusNotFound, "unknown channel")
+	}
+	m := p.member(name)
+	if m == nil {
+		return nil, echo.NewHTTPError(http.StatusServiceUnavailable, ErrTooManyChannels.Error())
+	}
+	return m, nil
+}
+
+// readBody reads a gateway response up to limit bytes and closes it.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		if resp.StatusCode == http.StatusNotFound {
+			return nil, echo.NewHTTPError(http.StatusNotFound, "not found at the gateway")
+		}
+		return nil, fmt.Errorf("%w: %s", errGatewayStatus, resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: body over %d bytes", errGatewayStatus, limit)
+	}
+	return data, nil
+}

@@ -1,0 +1,203 @@
+package peerassist
+
+import (
+	"cmp"
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/rawflow/rawflow/playlist"
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// maxKnownGenerations is how many playlist refreshes a segment name stays resolvable after
+// it was last listed: enough for a player a little behind the window.
+const maxKnownGenerations = 16
+
+// segInfo is what the gateway's playlist says of a segment: the trust root for its bytes.
+type segInfo struct {
+	digest playlist.Digest
+	size   int64
+	path   string // the segment's path on the gateway
+	gen    uint64 // playlist generation that last listed it
+}
+
+// member is the proxy's membership in one channel's swarm: its peer ID, the segment names
+// the gateway listed, its counters, and the pending "have" announcements.
+type member struct {
+	channel string
+	stats   counters
+	haves   chan playlist.Digest // bounded; a full queue drops (the holding is just not advertised)
+
+	mu         sync.Mutex // guards the following fields
+	id         string
+	known      map[string]segInfo
+	gen        uint64
+	td         time.Duration // the playlist's target duration
+	lastActive time.Time
+	reported   swarm.Counters // counters the gateway has accepted
+	running    bool
+}
+
+func newMember(channel string) *member {
+	return &member{channel: channel, haves: make(chan playlist.Digest, 256), known: map[string]segInfo{}}
+}
+
+// learn records the segments of a fresh playlist, forgets names long gone from it, and
+// returns the segments it had not seen before. active says whether a player asked for it.
+func (m *member) learn(w *playlist.Window, now time.Time, active bool) (fresh []segInfo) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gen++
+	if active {
+		m.lastActive = now
+	}
+	m.td = time.Duration(w.TargetDuration) * time.Second
+	for _, s := range w.Segments {
+		info, seen := m.known[s.Name]
+		if !seen {
+			info = segInfo{digest: s.Digest, size: s.Size, path: "/live/" + m.channel + "/" + s.Name}
+			fresh = append(fresh, info)
+		}
+		info.gen = m.gen
+		m.known[s.Name] = info
+	}
+	for name, info := range m.known {
+		if m.gen-info.gen > maxKnownGenerations {
+			delete(m.known, name)
+		}
+	}
+	return fresh
+}
+
+func (m *member) lookup(name string, now time.Time) (segInfo, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastActive = now
+	info, ok := m.known[name]
+	return info, ok
+}
+
+// playing reports whether a player asked for the channel within max(10 s, 3 target
+// durations), and the target duration.
+func (m *member) playing(now time.Time) (bool, time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	td := cmp.Or(m.td, 2*time.Second)
+	return now.Sub(m.lastActive) <= max(10*time.Second, 3*td), td
+}
+
+func (m *member) peerID() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.id
+}
+
+// run keeps the membership alive: it announces (with counter deltas) every interval the
+// gateway asks for, sends "have" announcements in batches, polls the playlist while a
+// player plays (see prefetch), and leaves the swarm when the channel has been idle for
+// IdleLeave or ctx ends.
+func (m *member) run(ctx context.Context, p *Proxy) {
+	var prefetches sync.WaitGroup
+	defer prefetches.Wait()
+	announce := time.NewTimer(0) // at once
+	defer announce.Stop()
+	poll := time.NewTimer(m.pollInterval(p.cfg.Now()))
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			m.leave(p)
+			return
+		case d := <-m.haves:
+			m.sendHaves(ctx, p, d)
+		case <-announce.C:
+			if p.cfg.Now().Sub(m.active()) > p.cfg.IdleLeave {
+				m.leave(p)
+				return
+			}
+			announce.Reset(m.announce(ctx, p))
+		case <-poll.C:
+			for _, info := range p.prefetchable(ctx, m) {
+				prefetches.Go(func() { _, _ = p.fetch(ctx, m, info) })
+			}
+			poll.Reset(m.pollInterval(p.cfg.Now()))
+		}
+	}
+}
+
+// pollInterval is a random time between a quarter and three quarters of the target
+// duration, so that the proxies of a swarm notice a new segment at random moments: the
+// first to notice is elected to fetch it from the gateway, which spreads that cost.
+func (m *member) pollInterval(now time.Time) time.Duration {
+	_, td := m.playing(now)
+	return td/4 + rand.N(td/2)
+}
+
+func (m *member) active() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lastActive
+}
+
+// announce heartbeats with the counters not yet accepted and returns when to announce
+// next. On failure the deltas stay pending: nothing is lost, they go with the next one.
+func (m *member) announce(ctx context.Context, p *Proxy) time.Duration {
+	snap := m.stats.snapshot()
+	m.mu.Lock()
+	delta := snap
+	delta.Sub(m.reported)
+	req := swarm.AnnounceRequest{PeerID: m.id, Channel: m.channel, Addr: p.cfg.AdvertiseAddr,
+		Group: p.cfg.Group, Leech: p.cfg.NoUpload, Stats: delta}
+	m.mu.Unlock()
+	resp, err := p.tracker.Announce(ctx, req)
+	if err != nil {
+		p.log.Debug("announce failed", "channel", m.channel, "err", err)
+		return time.Second
+	}
+	m.mu.Lock()
+	m.id = resp.PeerID
+	m.reported.Add(delta)
+	m.mu.Unlock()
+	return max(time.Duration(resp.IntervalMS)*time.Millisecond, 500*time.Millisecond)
+}
+
+// sendHaves announces d and whatever else is queued, in one call.
+func (m *member) sendHaves(ctx context.Context, p *Proxy, d playlist.Digest) {
+	digests := []string{d.String()}
+	for len(digests) < swarm.MaxHaveDigests {
+		select {
+		case more := <-m.haves:
+			digests = append(digests, more.String())
+			continue
+		default:
+		}
+		break
+	}
+	id := m.peerID()
+	if id == "" {
+		return
+	}
+	if err := p.tracker.Have(ctx, swarm.HaveRequest{PeerID: id, Channel: m.channel, Digests: digests}); err != nil {
+		p.log.Debug("have failed", "channel", m.channel, "err", err)
+	}
+}
+
+// leave sends the counters not yet reported, then leaves the swarm; both bounded to a
+// second each, on a context of their own since the proxy's may be over.
+func (m *member) leave(p *Proxy) {
+	m.mu.Lock()
+	id := m.id
+	m.running = false
+	m.mu.Unlock()
+	if id == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	m.announce(ctx, p)
+	ctx, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel2()
+	_ = p.tracker.Leave(ctx, swarm.LeaveRequest{PeerID: id, Channel: m.channel})
+}

@@ -1,0 +1,299 @@
+package peerassist
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/playlist"
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// fakeGateway serves a fixed window (proxies' form), its segments, and a tracker whose
+// lookup answer the test sets.
+type fakeGateway struct {
+	window playlist.Window
+	data   map[string][]byte // by segment name
+	// release, if set, must be closed before segment requests are answered.
+	release chan struct{}
+
+	mu     sync.Mutex // guards the following fields
+	hits   map[string]int
+	lookup swarm.LookupResponse
+	haves  []string
+}
+
+func newFakeGateway(n int) *fakeGateway {
+	g := &fakeGateway{data: map[string][]byte{}, hits: map[string]int{}, lookup: swarm.LookupResponse{Fetch: true}}
+	g.window.TargetDuration = 2
+	for i := range n {
+		b := []byte(strings.Repeat(fmt.Sprintf("segment %d;", i), 500))
+		d := playlist.Sum(b)
+		name := playlist.SegmentName(uint64(i), d, ".ts")
+		g.data[name] = b
+		g.window.Segments = append(g.window.Segments, playlist.Segment{Seq: uint64(i), Name: name, Duration: 2, Digest: d, Size: int64(len(b))})
+	}
+	return g
+}
+
+func (g *fakeGateway) setLookup(r swarm.LookupResponse) { g.mu.Lock(); g.lookup = r; g.mu.Unlock() }
+
+func (g *fakeGateway) hitCount(name string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.hits[name]
+}
+
+func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	g.hits[r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]]++
+	lookup := g.lookup
+	g.mu.Unlock()
+	switch {
+	case r.URL.Path == "/live/tv/index.m3u8":
+		_, _ = w.Write(playlist.Render(g.window, playlist.ForProxies))
+	case r.URL.Path == swarm.PathAnnounce:
+		_ = json.NewEncoder(w).Encode(swarm.AnnounceResponse{PeerID: strings.Repeat("a", 32), IntervalMS: 60000})
+	case r.URL.Path == swarm.PathLookup:
+		_ = json.NewEncoder(w).Encode(lookup)
+	case r.URL.Path == swarm.PathHave:
+		var req swarm.HaveRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		g.mu.Lock()
+		g.haves = append(g.haves, req.Digests...)
+		g.mu.Unlock()
+	case strings.HasPrefix(r.URL.Path, "/live/tv/"):
+		if g.release != nil {
+			<-g.release
+		}
+		b, ok := g.data[strings.TrimPrefix(r.URL.Path, "/live/tv/")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(b)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// testProxy is a running proxy on a fake gateway, joined to channel tv.
+type testProxy struct {
+	*Proxy
+	player, neighbour *httptest.Server
+}
+
+func startProxy(t *testing.T, gw *fakeGateway, tweak func(*Config)) *testProxy {
+	t.Helper()
+	g := httptest.NewServer(gw)
+	t.Cleanup(g.Close)
+	cfg := Config{GatewayURL: g.URL, AdvertiseAddr: "127.0.0.1:1", NeighbourStall: 200 * time.Millisecond, NeighbourBudget: time.Second}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	p, err := New(cfg)
+	require.NoError(t, err)
+	tp := &testProxy{Proxy: p, player: httptest.NewServer(p.PlayerHandler()), neighbour: httptest.NewServer(p.NeighbourHandler())}
+	t.Cleanup(tp.player.Close)
+	t.Cleanup(tp.neighbour.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = p.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	// Load the playlist, then wait until the membership has its peer ID.
+	resp, body := httpGet(t, tp.player.URL+"/live/tv/index.m3u8")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.NotContains(t, body, "RAWFLOW")
+	m := p.member("tv")
+	for deadline := time.Now().Add(5 * time.Second); m.peerID() == ""; {
+		require.True(t, time.Now().Before(deadline), "no announce")
+		time.Sleep(5 * time.Millisecond)
+	}
+	return tp
+}
+
+func httpGet(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(b)
+}
+
+func holder(addr string) swarm.LookupResponse {
+	return swarm.LookupResponse{Holders: []swarm.Holder{{Peer: swarm.Peer{ID: "n1" + addr, Addr: addr}, State: swarm.StateHave}}}
+}
+
+func neighbourFunc(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return strings.TrimPrefix(s.URL, "http://")
+}
+
+func TestLadderPrefersVerifiedNeighbour(t *testing.T) {
+	gw := newFakeGateway(3)
+	seg := gw.window.Segments[1]
+	addr := neighbourFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		assert.Equal(t, swarm.NeighbourSegmentPath+seg.Digest.String(), r.URL.Path)
+		_, _ = w.Write(gw.data[seg.Name])
+	})
+	gw.setLookup(holder(addr))
+	p := startProxy(t, gw, nil)
+
+	resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, string(gw.data[seg.Name]), body)
+	assert.Zero(t, gw.hitCount(seg.Name), "not fetched from the gateway")
+	st := p.Status().Channels["tv"]
+	assert.Equal(t, int64(1), st.SegmentsFromPeers)
+	assert.Equal(t, seg.Size, st.BytesFromPeers)
+
+	// Now this proxy serves it to its own neighbours.
+	resp, body = httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+seg.Digest.String())
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, string(gw.data[seg.Name]), body)
+	assert.Equal(t, seg.Size, p.Status().Channels["tv"].BytesUploaded)
+}
+
+// TestHostileNeighbours: whatever a neighbour does, the player gets the gateway's bytes.
+func TestHostileNeighbours(t *testing.T) {
+	cases := map[string]http.HandlerFunc{
+		"wrong bytes": func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(make([]byte, 5500)) },
+		"short":       func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("segment 0;")) },
+		"too long": func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(strings.Repeat("segment 0;", 500) + "x"))
+		},
+		"stalls": func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte("segment 0;"))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		},
+		"error status": func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusInternalServerError) },
+	}
+	for name, h := range cases {
+		t.Run(name, func(t *testing.T) {
+			gw := newFakeGateway(1)
+			seg := gw.window.Segments[0]
+			gw.setLookup(holder(neighbourFunc(t, h)))
+			p := startProxy(t, gw, nil)
+			resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name)
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, string(gw.data[seg.Name]), body, "the player gets the gateway's bytes")
+			assert.Equal(t, 1, gw.hitCount(seg.Name))
+			st := p.Status().Channels["tv"]
+			assert.Equal(t, int64(1), st.IntegrityFailures+st.NeighbourFailures)
+			assert.False(t, p.health.ok("n1"+gw.lookup.Holders[0].Addr, time.Now()), "banned")
+		})
+	}
+}
+
+func TestDeadNeighbourFallsBackToGateway(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	gw := newFakeGateway(1)
+	seg := gw.window.Segments[0]
+	gw.setLookup(holder(dead))
+	p := startProxy(t, gw, nil)
+	resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, string(gw.data[seg.Name]), body)
+	assert.Equal(t, int64(1), p.Status().Channels["tv"].NeighbourFailures)
+}
+
+// TestSharedFetch: concurrent requests for one segment make one gateway fetch, a player
+// that goes away does not cancel it, and the neighbour port waits for it.
+func TestSharedFetch(t *testing.T) {
+	gw := newFakeGateway(1)
+	gw.release = make(chan struct{})
+	seg := gw.window.Segments[0]
+	p := startProxy(t, gw, nil)
+
+	// A player that gives up at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.player.URL+"/live/tv/"+seg.Name, nil)
+	gone := make(chan struct{})
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		close(gone)
+	}()
+	d := seg.Digest
+	for p.flights.get(d) == nil { // the fetch is under way
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-gone
+
+	var wg sync.WaitGroup
+	bodies := make([]string, 4)
+	for i := range 3 {
+		wg.Go(func() { _, bodies[i] = httpGet(t, p.player.URL+"/live/tv/"+seg.Name) })
+	}
+	wg.Go(func() { _, bodies[3] = httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+d.String()) })
+	close(gw.release)
+	wg.Wait()
+	for _, b := range bodies {
+		assert.Equal(t, string(gw.data[seg.Name]), b)
+	}
+	assert.Equal(t, 1, gw.hitCount(seg.Name), "one gateway fetch")
+}
+
+func TestNeighbourPortServesOnlyWhatItHolds(t *testing.T) {
+	gw := newFakeGateway(1)
+	p := startProxy(t, gw, nil)
+	resp, _ := httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+gw.window.Segments[0].Digest.String())
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	resp, _ = httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+"..%2f..%2fetc")
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	resp, _ = httpGet(t, p.neighbour.URL+"/live/tv/index.m3u8")
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+func TestCacheIsBounded(t *testing.T) {
+	c := newCache(250)
+	for i := range 5 {
+		c.add(&segment{digest: playlist.Sum([]byte{byte(i)}), data: make([]byte, 100)})
+	}
+	bytes, n := c.size()
+	assert.Equal(t, int64(200), bytes)
+	assert.Equal(t, 2, n)
+	assert.NotNil(t, c.get(playlist.Sum([]byte{4})))
+	assert.Nil(t, c.get(playlist.Sum([]byte{0})))
+}
+
+func TestHavesAnnounced(t *testing.T) {
+	gw := newFakeGateway(2)
+	p := startProxy(t, gw, nil)
+	for _, s := range gw.window.Segments {
+		resp, _ := httpGet(t, p.player.URL+"/live/tv/"+s.Name)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		gw.mu.Lock()
+		n := len(gw.haves)
+		gw.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "haves not announced")
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,348 @@
+package swarm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeClock is the registries' clock in tests: time moves only when Advance is called.
+type fakeClock struct {
+	mu  sync.Mutex // guards the following field
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.UnixMilli(1_700_000_000_000)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// env is one conformance case: a fresh registry, clock and channel.
+type env struct {
+	t     *testing.T
+	ctx   context.Context
+	clock *fakeClock
+	reg   Registry
+	ch    string
+}
+
+func newEnv(t *testing.T, newReg func(t *testing.T, now func() time.Time) Registry) *env {
+	clock := newFakeClock()
+	return &env{t: t, ctx: t.Context(), clock: clock, reg: newReg(t, clock.Now), ch: freshChannel(t)}
+}
+
+// freshChannel returns a channel name no other test uses, so tests can share one Redis.
+func freshChannel(t *testing.T) string {
+	b := make([]byte, 8)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return "test-" + hex.EncodeToString(b)
+}
+
+func peerID(n int) string { return fmt.Sprintf("%032x", n) }
+func digest(n int) string { return fmt.Sprintf("%064x", n) }
+
+// peer returns peer number n of the env's channel.
+func (e *env) peer(n int) Peer {
+	return Peer{ID: peerID(n), Channel: e.ch, Addr: fmt.Sprintf("192.0.2.%d:7000", n%250+1)}
+}
+
+// joined returns peer n after joining it.
+func (e *env) joined(n int) Peer {
+	p := e.peer(n)
+	e.join(p)
+	return p
+}
+
+func (e *env) join(p Peer) { require.NoError(e.t, e.reg.Join(e.ctx, p)) }
+
+func (e *env) have(p Peer, digests ...string) {
+	require.NoError(e.t, e.reg.Have(e.ctx, p.Channel, p.ID, digests))
+}
+
+func (e *env) lookup(d string, asker Peer, limit int) ([]Holder, bool) {
+	hs, elected, err := e.reg.Lookup(e.ctx, asker.Channel, d, asker, limit)
+	require.NoError(e.t, err)
+	return hs, elected
+}
+
+func (e *env) activePeers() int {
+	st, err := e.reg.Stats(e.ctx, e.ch)
+	require.NoError(e.t, err)
+	return st.ActivePeers
+}
+
+// states maps holder ID to state.
+func states(hs []Holder) map[string]HolderState {
+	out := make(map[string]HolderState, len(hs))
+	for _, h := range hs {
+		out[h.ID] = h.State
+	}
+	return out
+}
+
+// runConformance is the behaviour every Registry implementation must show.
+func runConformance(t *testing.T, newReg func(t *testing.T, now func() time.Time) Registry) {
+	cases := []struct {
+		name string
+		run  func(e *env)
+	}{
+		{"HaveThenLookupFindsHolder", testHaveThenLookup},
+		{"LookupNeverReturnsAsker", testLookupNeverReturnsAsker},
+		{"FirstAskerIsElected", testFirstAskerElected},
+		{"HaveReplacesFetching", testHaveReplacesFetching},
+		{"LeechNeverElectedNorReturned", testLeech},
+		{"LimitBoundsHolders", testLimit},
+		{"LookupRanksByLocality", testLookupRanks},
+		{"PeerExpiresAfterPeerTTL", testPeerExpiry},
+		{"HoldingExpiresAfterHoldTTL", testHoldExpiry},
+		{"FetchClaimExpiresAfterFetchTTL", testFetchExpiry},
+		{"JoinRefreshesTTLAndInfo", testJoinRefreshes},
+		{"LeaveRemovesAtOnce", testLeave},
+		{"Stats", testStats},
+		{"ChannelsAreIsolated", testIsolation},
+		{"InvalidInputIsBadRequest", testBadRequest},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.run(newEnv(t, newReg)) })
+	}
+}
+
+func testHaveThenLookup(e *env) {
+	a, b := e.joined(1), e.joined(2)
+	e.have(a, digest(1), digest(2))
+	hs, elected := e.lookup(digest(2), b, 10)
+	assert.False(e.t, elected)
+	require.Len(e.t, hs, 1)
+	assert.Equal(e.t, Holder{Peer: a, State: StateHave}, hs[0])
+}
+
+func testLookupNeverReturnsAsker(e *env) {
+	a, b := e.joined(1), e.joined(2)
+	e.have(a, digest(1))
+	e.have(b, digest(1))
+	hs, _ := e.lookup(digest(1), a, 10)
+	assert.Equal(e.t, map[string]HolderState{b.ID: StateHave}, states(hs))
+}
+
+func testFirstAskerElected(e *env) {
+	a, b := e.joined(1), e.joined(2)
+	hs, elected := e.lookup(digest(1), a, 10)
+	assert.True(e.t, elected)
+	assert.Empty(e.t, hs)
+	hs, elected = e.lookup(digest(1), b, 10)
+	assert.False(e.t, elected)
+	assert.Equal(e.t, map[string]HolderState{a.ID: StateFetching}, states(hs))
+}
+
+func testHaveReplacesFetching(e *env) {
+	a, b := e.joined(1), e.joined(2)
+	_, elected := e.lookup(digest(1), a, 10)
+	require.True(e.t, elected)
+	e.have(a, digest(1))
+	hs, elected := e.lookup(digest(1), b, 10)
+	assert.False(e.t, elected)
+	assert.Equal(e.t, map[string]HolderState{a.ID: StateHave}, states(hs))
+}
+
+func testLeech(e *env) {
+	leech := e.peer(1)
+	leech.Leech = true
+	e.join(leech)
+	b := e.joined(2)
+	hs, elected := e.lookup(digest(1), leech, 10)
+	assert.False(e.t, elected, "a leech is never elected")
+	assert.Empty(e.t, hs)
+	e.have(leech, digest(1))
+	hs, elected = e.lookup(digest(1), b, 10)
+	assert.Empty(e.t, hs, "a leech is never returned")
+	assert.True(e.t, elected, "a leech's holding does not count")
+}
+
+func testLimit(e *env) {
+	for i := 1; i <= MaxLookupLimit+10; i++ {
+		e.have(e.joined(i), digest(1))
+	}
+	asker := e.joined(1000)
+	for _, tc := range []struct{ limit, want int }{{3, 3}, {0, 1}, {1000, MaxLookupLimit}} {
+		hs, elected := e.lookup(digest(1), asker, tc.limit)
+		assert.False(e.t, elected)
+		assert.Len(e.t, hs, tc.want, "limit %d", tc.limit)
+	}
+}
+
+func testLookupRanks(e *env) {
+	far, near := e.peer(1), e.peer(2)
+	near.Group = "site-a"
+	e.join(far)
+	e.join(near)
+	e.have(far, digest(1))
+	e.have(near, digest(1))
+	asker := e.peer(3)
+	asker.Group = "site-a"
+	hs, _ := e.lookup(digest(1), asker, 1)
+	require.Len(e.t, hs, 1)
+	assert.Equal(e.t, near.ID, hs[0].ID)
+}
+
+func testPeerExpiry(e *env) {
+	a, b := e.joined(1), e.peer(2)
+	e.have(a, digest(1))
+	require.Equal(e.t, 1, e.activePeers())
+	e.clock.Advance(DefaultPeerTTL - time.Millisecond)
+	hs, _ := e.lookup(digest(1), b, 10)
+	assert.Len(e.t, hs, 1, "live just before PeerTTL")
+	e.clock.Advance(time.Millisecond)
+	hs, elected := e.lookup(digest(1), b, 10)
+	assert.Empty(e.t, hs, "expired at PeerTTL")
+	assert.True(e.t, elected)
+	assert.Equal(e.t, 0, e.activePeers())
+}
+
+func testHoldExpiry(e *env) {
+	a, b := e.joined(1), e.peer(2)
+	e.have(a, digest(1))
+	for elapsed := time.Duration(0); elapsed < DefaultHoldTTL-time.Millisecond; {
+		step := min(DefaultPeerTTL/2, DefaultHoldTTL-time.Millisecond-elapsed)
+		e.clock.Advance(step)
+		elapsed += step
+		e.join(a) // keep the peer alive: only the holding may expire
+	}
+	hs, _ := e.lookup(digest(1), b, 10)
+	assert.Len(e.t, hs, 1, "held just before HoldTTL")
+	e.clock.Advance(time.Millisecond)
+	e.join(a)
+	hs, elected := e.lookup(digest(1), b, 10)
+	assert.Empty(e.t, hs, "holding expired at HoldTTL")
+	assert.True(e.t, elected)
+}
+
+func testFetchExpiry(e *env) {
+	a, b, c := e.joined(1), e.joined(2), e.joined(3)
+	_, elected := e.lookup(digest(1), a, 10)
+	require.True(e.t, elected)
+	e.clock.Advance(DefaultFetchTTL - time.Millisecond)
+	hs, elected := e.lookup(digest(1), b, 10)
+	assert.False(e.t, elected, "claim live just before FetchTTL")
+	assert.Equal(e.t, map[string]HolderState{a.ID: StateFetching}, states(hs))
+	e.clock.Advance(time.Millisecond)
+	hs, elected = e.lookup(digest(1), c, 10)
+	assert.True(e.t, elected, "claim expired at FetchTTL: the next asker is elected")
+	assert.Empty(e.t, hs)
+}
+
+func testJoinRefreshes(e *env) {
+	a, b := e.joined(1), e.peer(2)
+	e.have(a, digest(1))
+	e.clock.Advance(DefaultPeerTTL - time.Second)
+	a.Addr = "198.51.100.7:9000"
+	e.join(a)
+	e.clock.Advance(DefaultPeerTTL - time.Second)
+	hs, _ := e.lookup(digest(1), b, 10)
+	require.Len(e.t, hs, 1, "Join extended the registration")
+	assert.Equal(e.t, a.Addr, hs[0].Addr, "Join replaced the peer's info")
+	assert.Equal(e.t, 1, e.activePeers())
+}
+
+func testLeave(e *env) {
+	a, b, c := e.joined(1), e.joined(2), e.joined(3)
+	e.have(a, digest(1))
+	_, elected := e.lookup(digest(2), a, 10)
+	require.True(e.t, elected)
+	require.NoError(e.t, e.reg.Leave(e.ctx, e.ch, a.ID))
+	assert.Equal(e.t, 2, e.activePeers())
+	hs, elected := e.lookup(digest(1), b, 10)
+	assert.Empty(e.t, hs)
+	assert.True(e.t, elected)
+	_, elected = e.lookup(digest(2), b, 10)
+	assert.True(e.t, elected, "Leave released the fetch claim")
+	e.join(a) // rejoining does not bring back holdings dropped by Leave
+	hs, _ = e.lookup(digest(1), c, 10)
+	assert.Equal(e.t, map[string]HolderState{b.ID: StateFetching}, states(hs))
+	require.NoError(e.t, e.reg.Leave(e.ctx, e.ch, peerID(99)), "leaving twice or unknown is fine")
+}
+
+func testStats(e *env) {
+	st, err := e.reg.Stats(e.ctx, e.ch)
+	require.NoError(e.t, err)
+	assert.Equal(e.t, ChannelStats{}, st, "unknown channel")
+	e.joined(1)
+	e.joined(2)
+	require.NoError(e.t, e.reg.AddStats(e.ctx, e.ch, Counters{BytesFromGateway: 100, BytesFromPeers: 300}))
+	require.NoError(e.t, e.reg.AddStats(e.ctx, e.ch, Counters{}))
+	require.NoError(e.t, e.reg.AddStats(e.ctx, e.ch, Counters{
+		BytesFromPeers: 1, BytesUploaded: 2, SegmentsFromGateway: 3, SegmentsFromPeers: 4,
+		IntegrityFailures: 5, NeighbourFailures: 6, GatewayEgressBytes: 7,
+	}))
+	st, err = e.reg.Stats(e.ctx, e.ch)
+	require.NoError(e.t, err)
+	assert.Equal(e.t, ChannelStats{ActivePeers: 2, Counters: Counters{
+		BytesFromGateway: 100, BytesFromPeers: 301, BytesUploaded: 2, SegmentsFromGateway: 3,
+		SegmentsFromPeers: 4, IntegrityFailures: 5, NeighbourFailures: 6, GatewayEgressBytes: 7,
+	}}, st)
+}
+
+func testIsolation(e *env) {
+	a := e.joined(1)
+	e.have(a, digest(1))
+	require.NoError(e.t, e.reg.AddStats(e.ctx, e.ch, Counters{BytesUploaded: 9}))
+	other := Peer{ID: peerID(2), Channel: freshChannel(e.t), Addr: "192.0.2.9:7000"}
+	e.join(other)
+	hs, elected := e.lookup(digest(1), other, 10)
+	assert.Empty(e.t, hs)
+	assert.True(e.t, elected)
+	st, err := e.reg.Stats(e.ctx, other.Channel)
+	require.NoError(e.t, err)
+	assert.Equal(e.t, ChannelStats{ActivePeers: 1}, st)
+	hs, _ = e.lookup(digest(1), e.peer(3), 10)
+	assert.Equal(e.t, map[string]HolderState{a.ID: StateHave}, states(hs), "the other channel's claim is not here")
+}
+
+func testBadRequest(e *env) {
+	ctx, ch, id, d := e.ctx, e.ch, peerID(1), digest(1)
+	tooMany := make([]string, MaxHaveDigests+1)
+	for i := range tooMany {
+		tooMany[i] = digest(i)
+	}
+	lookup := func(ch, d, id string) error {
+		_, _, err := e.reg.Lookup(ctx, ch, d, Peer{ID: id, Channel: ch}, 10)
+		return err
+	}
+	stats := func(ch string) error {
+		_, err := e.reg.Stats(ctx, ch)
+		return err
+	}
+	for name, err := range map[string]error{
+		"join bad channel":  e.reg.Join(ctx, Peer{ID: id, Channel: "no spaces"}),
+		"join bad id":       e.reg.Join(ctx, Peer{ID: "ABC", Channel: ch}),
+		"leave bad id":      e.reg.Leave(ctx, ch, "x"),
+		"leave bad channel": e.reg.Leave(ctx, "{x}", id),
+		"have no digests":   e.reg.Have(ctx, ch, id, nil),
+		"have too many":     e.reg.Have(ctx, ch, id, tooMany),
+		"have bad digest":   e.reg.Have(ctx, ch, id, []string{d, "abc"}),
+		"have bad id":       e.reg.Have(ctx, ch, "x", []string{d}),
+		"lookup bad digest": lookup(ch, "ABC", id),
+		"lookup bad asker":  lookup(ch, d, ""),
+		"lookup bad chan":   lookup("", d, id),
+		"addstats bad chan": e.reg.AddStats(ctx, "a:b", Counters{BytesUploaded: 1}),
+		"stats bad chan":    stats(""),
+	} {
+		assert.ErrorIs(e.t, err, ErrBadRequest, name)
+	}
+}

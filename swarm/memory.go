@@ -1,0 +1,266 @@
+package swarm
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Memory is a Registry held in this process's memory, for a single gateway without Redis.
+// Expiry is checked against Options.Now on every read; expired entries are removed lazily,
+// and each write to a channel sweeps the whole channel at most once per sweep interval (the
+// shortest TTL), so a channel's dead peers and holdings never pile up.
+type Memory struct {
+	opts       Options
+	sweepEvery int64 // ms between sweeps of one channel
+
+	mu       sync.Mutex // guards the following fields
+	channels map[string]*memChannel
+}
+
+// memChannel is one channel's state. Expiries are unix milliseconds, as in Redis.
+type memChannel struct {
+	peers     map[string]memPeer          // peer id -> registration
+	have      map[string]map[string]int64 // digest -> peer id -> holding expiry
+	fetch     map[string]map[string]int64 // digest -> peer id -> fetch claim expiry
+	stats     Counters
+	nextSweep int64 // writes after this time sweep the channel
+}
+
+type memPeer struct {
+	Peer
+	expiry int64
+}
+
+var _ Registry = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory registry; zero fields of opts take their defaults.
+func NewMemory(opts Options) *Memory {
+	opts = opts.WithDefaults()
+	sweep := min(opts.PeerTTL, opts.HoldTTL, opts.FetchTTL)
+	return &Memory{
+		opts:       opts,
+		sweepEvery: sweep.Milliseconds(),
+		channels:   make(map[string]*memChannel),
+	}
+}
+
+func (m *Memory) now() int64 { return m.opts.Now().UnixMilli() }
+
+func (m *Memory) expiry(now int64, ttl time.Duration) int64 { return now + ttl.Milliseconds() }
+
+// channel returns the channel's state, creating it, and sweeps it when due. It is called
+// for writes only, with m.mu held.
+func (m *Memory) channel(name string, now int64) *memChannel {
+	ch := m.channels[name]
+	if ch == nil {
+		ch = &memChannel{
+			peers: make(map[string]memPeer),
+			have:  make(map[string]map[string]int64),
+			fetch: make(map[string]map[string]int64),
+		}
+		m.channels[name] = ch
+	}
+	if now >= ch.nextSweep {
+		ch.sweep(now)
+		ch.nextSweep = now + m.sweepEvery
+	}
+	return ch
+}
+
+// Join registers p, or refreshes it, until PeerTTL from now.
+func (m *Memory) Join(_ context.Context, p Peer) error {
+	if err := checkChannelPeer(p.Channel, p.ID); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	m.channel(p.Channel, now).peers[p.ID] = memPeer{Peer: p, expiry: m.expiry(now, m.opts.PeerTTL)}
+	return nil
+}
+
+// Leave removes the peer, its holdings and its fetch claims at once.
+func (m *Memory) Leave(_ context.Context, channel, id string) error {
+	if err := checkChannelPeer(channel, id); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch := m.channels[channel]
+	if ch == nil {
+		return nil
+	}
+	delete(ch.peers, id)
+	for d, ids := range ch.have {
+		deleteMember(ch.have, d, ids, id)
+	}
+	for d, ids := range ch.fetch {
+		deleteMember(ch.fetch, d, ids, id)
+	}
+	return nil
+}
+
+// Have records that peer id holds the digests until HoldTTL from now, replacing its fetch
+// claims on them.
+func (m *Memory) Have(_ context.Context, channel, id string, digests []string) error {
+	if err := (HaveRequest{PeerID: id, Channel: channel, Digests: digests}).Validate(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	ch := m.channel(channel, now)
+	exp := m.expiry(now, m.opts.HoldTTL)
+	for _, d := range digests {
+		if ch.have[d] == nil {
+			ch.have[d] = make(map[string]int64)
+		}
+		ch.have[d][id] = exp
+		if ids := ch.fetch[d]; ids != nil {
+			deleteMember(ch.fetch, d, ids, id)
+		}
+	}
+	return nil
+}
+
+// Lookup returns up to limit live holders of digest other than asker, ranked by Rank, and
+// elects asker to fetch it when nobody else holds or fetches it.
+func (m *Memory) Lookup(_ context.Context, channel, digest string, asker Peer, limit int) ([]Holder, bool, error) {
+	req := LookupRequest{PeerID: asker.ID, Channel: channel, Digest: digest}
+	if err := req.Validate(); err != nil {
+		return nil, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	var holders []Holder
+	if ch := m.channels[channel]; ch != nil {
+		holders = ch.holders(digest, asker.ID, now)
+	}
+	elected := len(holders) == 0 && !asker.Leech
+	if elected {
+		ch := m.channel(channel, now)
+		if ch.fetch[digest] == nil {
+			ch.fetch[digest] = make(map[string]int64)
+		}
+		ch.fetch[digest][asker.ID] = m.expiry(now, m.opts.FetchTTL)
+	}
+	return Rank(asker, holders, limit, rand.Shuffle), elected, nil
+}
+
+// AddStats adds the delta c to the channel's counters.
+func (m *Memory) AddStats(_ context.Context, channel string, c Counters) error {
+	if err := checkChannel(channel); err != nil {
+		return err
+	}
+	if c.IsZero() {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.channel(channel, m.now()).stats.Add(c)
+	return nil
+}
+
+// Stats returns the channel's counters and active peer count.
+func (m *Memory) Stats(_ context.Context, channel string) (ChannelStats, error) {
+	if err := checkChannel(channel); err != nil {
+		return ChannelStats{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch := m.channels[channel]
+	if ch == nil {
+		return ChannelStats{}, nil
+	}
+	now := m.now()
+	st := ChannelStats{Counters: ch.stats}
+	for _, p := range ch.peers {
+		if p.expiry > now {
+			st.ActivePeers++
+		}
+	}
+	return st, nil
+}
+
+// Close does nothing: a Memory holds no outside resources.
+func (m *Memory) Close() error { return nil }
+
+// holders returns the live, non-leech holders of digest other than askerID, those that have
+// it first; a peer both holding and fetching counts as holding. It prunes the digest's
+// expired entries.
+func (ch *memChannel) holders(digest, askerID string, now int64) []Holder {
+	pruneDigest(ch.have, digest, now)
+	pruneDigest(ch.fetch, digest, now)
+	var out []Holder
+	for id := range ch.have[digest] {
+		if h, ok := ch.liveHolder(id, askerID, StateHave, now); ok {
+			out = append(out, h)
+		}
+	}
+	for id := range ch.fetch[digest] {
+		if _, dup := ch.have[digest][id]; dup {
+			continue
+		}
+		if h, ok := ch.liveHolder(id, askerID, StateFetching, now); ok {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// liveHolder returns peer id as a holder in state s, unless it is the asker, a leech, or not
+// live.
+func (ch *memChannel) liveHolder(id, askerID string, s HolderState, now int64) (Holder, bool) {
+	p, ok := ch.peers[id]
+	if !ok || id == askerID || p.Leech || p.expiry <= now {
+		return Holder{}, false
+	}
+	return Holder{Peer: p.Peer, State: s}, true
+}
+
+// sweep removes every expired peer, holding and fetch claim of the channel.
+func (ch *memChannel) sweep(now int64) {
+	for id, p := range ch.peers {
+		if p.expiry <= now {
+			delete(ch.peers, id)
+		}
+	}
+	for d := range ch.have {
+		pruneDigest(ch.have, d, now)
+	}
+	for d := range ch.fetch {
+		pruneDigest(ch.fetch, d, now)
+	}
+}
+
+// pruneDigest removes the expired entries of byDigest[digest], and the digest once empty.
+func pruneDigest(byDigest map[string]map[string]int64, digest string, now int64) {
+	ids := byDigest[digest]
+	for id, exp := range ids {
+		if exp <= now {
+			delete(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		delete(byDigest, digest)
+	}
+}
+
+// deleteMember removes id from ids, which is byDigest[digest], and the digest once empty.
+func deleteMember(byDigest map[string]map[string]int64, digest string, ids map[string]int64, id string) {
+	delete(ids, id)
+	if len(ids) == 0 {
+		delete(byDigest, digest)
+	}
+}
+
+// checkChannel validates a channel name.
+func checkChannel(channel string) error {
+	if !ValidChannel(channel) {
+		return badf("channel %q: want 1-64 of A-Z a-z 0-9 _ -", channel)
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// HolderState says whether a holder has a segment or is fetching it from the gateway.
+type HolderState string
+
+// Holder states.
+const (
+	// StateHave: the peer holds every byte of the segment, verified.
+	StateHave HolderState = "have"
+	// StateFetching: the peer was elected to fetch the segment from the gateway and is doing so;
+	// its neighbour port answers once the fetch completes.
+	StateFetching HolderState = "fetching"
+)
+
+// Peer is one peer-assist proxy in one channel's swarm, as the registry stores it.
+type Peer struct {
+	// ID is issued by the gateway at the first announce (32 lower-case hex characters).
+	ID string `json:"id"`
+	// Channel is the channel whose swarm the peer is in.
+	Channel string `json:"channel"`
+	// Addr is the host:port other proxies dial to reach the peer's neighbour port.
+	Addr string `json:"addr"`
+	// Group is the operator-chosen locality group (site); empty means none.
+	Group string `json:"group,omitempty"`
+	// PublicIP is the address the gateway observed the peer's requests come from.
+	PublicIP string `json:"public_ip,omitempty"`
+	// Leech peers download but never upload: they are never handed out as holders
+	// and never elected to fetch from the gateway on the swarm's behalf.
+	Leech bool `json:"leech,omitempty"`
+}
+
+// Holder is a peer that holds, or is fetching, a segment.
+type Holder struct {
+	Peer
+	State HolderState `json:"state"`
+}
+
+// Counters are delivery counters reported by proxies (and, for GatewayEgressBytes, by
+// gateways). They are deltas when reported and totals when read back.
+type Counters struct {
+	BytesFromGateway    int64 `json:"bytes_from_gateway"`
+	BytesFromPeers      int64 `json:"bytes_from_peers"`
+	BytesUploaded       int64 `json:"bytes_uploaded"`
+	SegmentsFromGateway int64 `json:"segments_from_gateway"`
+	SegmentsFromPeers   int64 `json:"segments_from_peers"`
+	IntegrityFailures   int64 `json:"integrity_failures"`
+	NeighbourFailures   int64 `json:"neighbour_failures"`
+	// GatewayEgressBytes is what gateways themselves counted serving segments (ground truth).
+	GatewayEgressBytes int64 `json:"gateway_egress_bytes"`
+}
+
+// Add adds o to c field by field.
+func (c *Counters) Add(o Counters) {
+	c.BytesFromGateway += o.BytesFromGateway
+	c.BytesFromPeers += o.BytesFromPeers
+	c.BytesUploaded += o.BytesUploaded
+	c.SegmentsFromGateway += o.SegmentsFromGateway
+	c.SegmentsFromPeers += o.SegmentsFromPeers
+	c.IntegrityFailures += o.IntegrityFailures
+	c.NeighbourFailures += o.NeighbourFailures
+	c.GatewayEgressBytes += o.GatewayEgressBytes
+}
+
+// Sub subtracts o from c field by field.
+func (c *Counters) Sub(o Counters) {
+	c.Add(Counters{
+		BytesFromGateway: -o.BytesFromGateway, BytesFromPeers: -o.BytesFromPeers,
+		BytesUploaded: -o.BytesUploaded, SegmentsFromGateway: -o.SegmentsFromGateway,
+		SegmentsFromPeers: -o.SegmentsFromPeers, IntegrityFailures: -o.IntegrityFailures,
+		NeighbourFailures: -o.NeighbourFailures, GatewayEgressBytes: -o.GatewayEgressBytes,
+	})
+}
+
+// IsZero reports whether every counter is zero.
+func (c Counters) IsZero() bool { return c == Counters{} }
+
+// Offload is the share of player bytes that peers carried: peer / (peer + gateway).
+// It is 0 when nothing was delivered.
+func (c Counters) Offload() float64 {
+	total := c.BytesFromPeers + c.BytesFromGateway
+	if total <= 0 {
+		return 0
+	}
+	return float64(c.BytesFromPeers) / float64(total)
+}
+
+// ChannelStats is what the registry knows of one channel.
+type ChannelStats struct {
+	Counters
+	// ActivePeers is the number of peers whose registration has not expired.
+	ActivePeers int `json:"active_peers"`
+}
+
+// Registry is the swarm's shared state: live peers, who holds which segment, and per-channel
+// counters. The gateway is its only user; peers reach it through the tracker API.
+// Implementations: Memory (one gateway, no Redis) and Redis (a fleet). Both pass the same
+// conformance suite.
+type Registry interface {
+	// Join registers p, or refreshes it, until PeerTTL from now.
+	Join(ctx context.Context, p Peer) error
+	// Leave removes the peer and its holdings at once.
+	Leave(ctx context.Context, channel, id string) error
+	// Have records that peer id holds the segments with these digests, until HoldTTL from
+	// now. It replaces a fetching claim by the same peer.
+	Have(ctx context.Context, channel, id string, digests []string) error
+	// Lookup returns up to limit live holders of digest other than asker, ranked by Rank.
+	// When no live peer holds or is fetching it and asker is not a leech, asker is recorded
+	// as fetching it until FetchTTL from now and elected is true: the asker fetches from the
+	// gateway, and later askers are sent to it.
+	Lookup(ctx context.Context, channel, digest string, asker Peer, limit int) (holders []Holder, elected bool, err error)
+	// AddStats adds the delta c to the channel's counters.
+	AddStats(ctx context.Context, channel string, c Counters) error
+	// Stats returns the channel's counters and active peer count.
+	Stats(ctx context.Context, channel string) (ChannelStats, error)
+	// Close releases the registry's resources.
+	Close() error
+}
+
+// Options are the registry's TTLs and clock. The zero value of each field means its default.
+type Options struct {
+	// PeerTTL is how long a peer stays registered after its last Join. Default 15 s.
+	PeerTTL time.Duration
+	// HoldTTL is how long a Have record lasts. Default 60 s.
+	HoldTTL time.Duration
+	// FetchTTL is how long a fetching claim lasts. Default 5 s.
+	FetchTTL time.Duration
+	// Now is the clock; nil means time.Now. Expiry is decided against this clock in both
+	// implementations, so tests can move time without sleeping.
+	Now func() time.Time
+}
+
+// Defaults for Options.
+const (
+	DefaultPeerTTL  = 15 * time.Second
+	DefaultHoldTTL  = 60 * time.Second
+	DefaultFetchTTL = 5 * time.Second
+	// MaxLookupLimit bounds any candidate list the registry returns.
+	MaxLookupLimit = 30
+	// MaxHaveDigests bounds the digests in one Have call.
+	MaxHaveDigests = 64
+)
+
+// WithDefaults returns o with zero fields set to their defaults.
+func (o Options) WithDefaults() Options {
+	if o.PeerTTL <= 0 {
+		o.PeerTTL = DefaultPeerTTL
+	}
+	if o.HoldTTL <= 0 {
+		o.HoldTTL = DefaultHoldTTL
+	}
+	if o.FetchTTL <= 0 {
+		o.FetchTTL = DefaultFetchTTL
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// ErrUnavailable wraps failures of the backing store (Redis down). Callers degrade to
+// "no neighbours, use the gateway".
+var ErrUnavailable = errors.New("swarm: registry unavailable")

@@ -1,0 +1,189 @@
+package swarm
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+)
+
+// The tracker API, served by the gateway under /api/v1/swarm/ and called by proxies.
+// Every request and response body is JSON; request bodies are at most MaxRequestBytes.
+const (
+	PathAnnounce = "/api/v1/swarm/announce"
+	PathHave     = "/api/v1/swarm/have"
+	PathLookup   = "/api/v1/swarm/lookup"
+	PathLeave    = "/api/v1/swarm/leave"
+	// PathStats is the gateway's per-channel stats (GET).
+	PathStats = "/api/v1/stats"
+	// PeerPlaylistQuery, appended to a media playlist URL on the gateway, selects the proxies'
+	// form of the playlist: the players' form plus one digest tag per segment.
+	PeerPlaylistQuery = "rawflow=peer"
+	// NeighbourSegmentPath is the prefix of the neighbour port's segment route; the digest
+	// (hex) follows it.
+	NeighbourSegmentPath = "/peer/v1/segments/"
+	// MaxRequestBytes bounds every tracker request body.
+	MaxRequestBytes = 16 << 10
+)
+
+// AnnounceRequest joins a channel's swarm or heartbeats in it, and carries the counter
+// deltas since the last accepted announce.
+type AnnounceRequest struct {
+	// PeerID is empty on the first announce; the gateway issues one.
+	PeerID  string `json:"peer_id,omitempty"`
+	Channel string `json:"channel"`
+	// Addr is the neighbour port as host:port. An empty or unspecified host means "the
+	// address you see my requests come from".
+	Addr  string   `json:"addr"`
+	Group string   `json:"group,omitempty"`
+	Leech bool     `json:"leech,omitempty"`
+	Stats Counters `json:"stats"`
+}
+
+// AnnounceResponse tells the proxy its ID and when to announce again.
+type AnnounceResponse struct {
+	PeerID     string `json:"peer_id"`
+	IntervalMS int64  `json:"interval_ms"`
+}
+
+// HaveRequest says the peer holds these segments (digests, hex).
+type HaveRequest struct {
+	PeerID  string   `json:"peer_id"`
+	Channel string   `json:"channel"`
+	Digests []string `json:"digests"`
+}
+
+// LookupRequest asks who holds a segment.
+type LookupRequest struct {
+	PeerID  string `json:"peer_id"`
+	Channel string `json:"channel"`
+	Digest  string `json:"digest"`
+	// Group and Leech repeat the asker's announce so that ranking and election need no
+	// extra registry read.
+	Group string `json:"group,omitempty"`
+	Leech bool   `json:"leech,omitempty"`
+}
+
+// LookupResponse lists ranked holders; Fetch tells the asker it was elected to fetch the
+// segment from the gateway for the swarm.
+type LookupResponse struct {
+	Holders []Holder `json:"holders"`
+	Fetch   bool     `json:"fetch"`
+}
+
+// LeaveRequest removes a peer from a channel's swarm.
+type LeaveRequest struct {
+	PeerID  string `json:"peer_id"`
+	Channel string `json:"channel"`
+}
+
+// StatsResponse is GET /api/v1/stats.
+type StatsResponse struct {
+	Channels map[string]ChannelReport `json:"channels"`
+}
+
+// ChannelReport is one channel's line in StatsResponse.
+type ChannelReport struct {
+	ChannelStats
+	// Offload is BytesFromPeers / (BytesFromPeers + BytesFromGateway).
+	Offload float64 `json:"offload"`
+}
+
+// ErrBadRequest marks a request that fails validation.
+var ErrBadRequest = errors.New("bad request")
+
+var (
+	channelRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	peerIDRe  = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	digestRe  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	groupRe   = regexp.MustCompile(`^[A-Za-z0-9_.-]{0,64}$`)
+)
+
+func badf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrBadRequest}, args...)...)
+}
+
+// ValidChannel reports whether name can name a channel: 1–64 of [A-Za-z0-9_-].
+func ValidChannel(name string) bool { return channelRe.MatchString(name) }
+
+// ValidPeerID reports whether id has the form the gateway issues.
+func ValidPeerID(id string) bool { return peerIDRe.MatchString(id) }
+
+// ValidDigest reports whether d is a lower-case hex SHA-256.
+func ValidDigest(d string) bool { return digestRe.MatchString(d) }
+
+func checkChannelPeer(channel, peerID string) error {
+	if !ValidChannel(channel) {
+		return badf("channel %q: want 1-64 of A-Z a-z 0-9 _ -", channel)
+	}
+	if !ValidPeerID(peerID) {
+		return badf("peer_id %q: want 32 lower-case hex characters", peerID)
+	}
+	return nil
+}
+
+// Validate checks the request's fields.
+func (r AnnounceRequest) Validate() error {
+	if !ValidChannel(r.Channel) {
+		return badf("channel %q: want 1-64 of A-Z a-z 0-9 _ -", r.Channel)
+	}
+	if r.PeerID != "" && !ValidPeerID(r.PeerID) {
+		return badf("peer_id %q: want 32 lower-case hex characters", r.PeerID)
+	}
+	if !groupRe.MatchString(r.Group) {
+		return badf("group %q: want at most 64 of A-Z a-z 0-9 _ . -", r.Group)
+	}
+	if r.Leech {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(r.Addr)
+	if err != nil {
+		return badf("addr %q: %v", r.Addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return badf("addr %q: bad port", r.Addr)
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		return badf("addr %q: host must be an IP address", r.Addr)
+	}
+	if c := r.Stats; c.BytesFromGateway < 0 || c.BytesFromPeers < 0 || c.BytesUploaded < 0 ||
+		c.SegmentsFromGateway < 0 || c.SegmentsFromPeers < 0 || c.IntegrityFailures < 0 ||
+		c.NeighbourFailures < 0 || c.GatewayEgressBytes != 0 {
+		return badf("stats: counters must be non-negative deltas")
+	}
+	return nil
+}
+
+// Validate checks the request's fields.
+func (r HaveRequest) Validate() error {
+	if err := checkChannelPeer(r.Channel, r.PeerID); err != nil {
+		return err
+	}
+	if len(r.Digests) == 0 || len(r.Digests) > MaxHaveDigests {
+		return badf("digests: want 1-%d, got %d", MaxHaveDigests, len(r.Digests))
+	}
+	for _, d := range r.Digests {
+		if !ValidDigest(d) {
+			return badf("digest %q: want 64 lower-case hex characters", d)
+		}
+	}
+	return nil
+}
+
+// Validate checks the request's fields.
+func (r LookupRequest) Validate() error {
+	if err := checkChannelPeer(r.Channel, r.PeerID); err != nil {
+		return err
+	}
+	if !ValidDigest(r.Digest) {
+		return badf("digest %q: want 64 lower-case hex characters", r.Digest)
+	}
+	if !groupRe.MatchString(r.Group) {
+		return badf("group %q: want at most 64 of A-Z a-z 0-9 _ . -", r.Group)
+	}
+	return nil
+}
+
+// Validate checks the request's fields.
+func (r LeaveRequest) Validate() error { return checkChannelPeer(r.Channel, r.PeerID) }
