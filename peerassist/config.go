@@ -36,6 +36,9 @@ type Config struct {
 	GatewayTimeout time.Duration
 	// MaxSegmentBytes bounds one segment from anyone. Default 32 MiB.
 	MaxSegmentBytes int64
+	// UploadLimit caps the bytes per second uploaded to neighbours, all uploads together;
+	// zero means no cap.
+	UploadLimit int64
 	// MaxUploads caps concurrent uploads to neighbours; more get 503. Default 8.
 	MaxUploads int
 	// IdleLeave is how long a channel may go without player requests before the proxy
@@ -91,6 +94,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
 			return fmt.Errorf("advertise address %q: %w", c.AdvertiseAddr, err)
 		}
+	}
+	if c.UploadLimit < 0 {
+		return fmt.Errorf("upload limit %d: want a positive rate or 0 for none", c.UploadLimit)
 	}
 	if c.CacheBytes < c.MaxSegmentBytes {
 		return fmt.Errorf("cache of %d bytes cannot hold one segment of up to %d bytes", c.CacheBytes, c.MaxSegmentBytes)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -165,9 +166,33 @@ func (p *Proxy) handleNeighbour(c echo.Context) error {
 	if seg == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "not held")
 	}
-	if err := c.Blob(http.StatusOK, "application/octet-stream", seg.data); err != nil {
-		return err
-	}
+	err = p.upload(c, seg.data)
 	p.member(seg.channel).stats.bytesUploaded.Add(c.Response().Size)
+	return err
+}
+
+// uploadChunk is the unit in which a rate-limited upload is written.
+const uploadChunk = 32 << 10
+
+// upload writes data, paced by the upload limit when there is one.
+func (p *Proxy) upload(c echo.Context, data []byte) error {
+	if p.upRate == nil {
+		return c.Blob(http.StatusOK, "application/octet-stream", data)
+	}
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "application/octet-stream")
+	w.Header().Set(echo.HeaderContentLength, strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	for len(data) > 0 {
+		n := min(len(data), uploadChunk)
+		if err := p.upRate.WaitN(c.Request().Context(), n); err != nil {
+			return err
+		}
+		if _, err := w.Write(data[:n]); err != nil {
+			return err
+		}
+		w.Flush()
+		data = data[n:]
+	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -34,6 +36,7 @@ type Proxy struct {
 	flights  *flights
 	health   *health
 	uploads  chan struct{} // semaphore of MaxUploads
+	upRate   *rate.Limiter // nil: no upload limit
 	wake     chan struct{} // a member needs its loop started
 
 	mu      sync.Mutex // guards members
@@ -47,7 +50,12 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	gw, _ := url.Parse(cfg.GatewayURL) // checked by Validate
+	var upRate *rate.Limiter
+	if cfg.UploadLimit > 0 {
+		upRate = rate.NewLimiter(rate.Limit(cfg.UploadLimit), uploadChunk)
+	}
 	return &Proxy{
+		upRate:   upRate,
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "peerassist"),
 		gateway:  gw,

@@ -84,6 +84,26 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
+var bitRateRe = regexp.MustCompile(`^(\d+)\s*(k|M|G)?bit(/s)?$`)
+
+// parseRate reads a rate in bits (8Mbit, 500kbit, 1Gbit/s) or bytes (1MiB, 500KB, 1000000)
+// per second and returns bytes per second.
+func parseRate(s string) (int64, error) {
+	if m := bitRateRe.FindStringSubmatch(strings.TrimSpace(s)); m != nil {
+		n, err := strconv.ParseInt(m[1], 10, 64)
+		mult := map[string]int64{"": 1, "k": 1e3, "M": 1e6, "G": 1e9}[m[2]]
+		if err != nil || n > (1<<62)/mult || n*mult < 8 {
+			return 0, fmt.Errorf("rate %q: out of range", s)
+		}
+		return n * mult / 8, nil
+	}
+	n, err := parseSize(strings.TrimSuffix(strings.TrimSpace(s), "/s"))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("rate %q: want bits (8Mbit) or bytes (1MiB) per second", s)
+	}
+	return n, nil
+}
+
 // newLogger returns a text logger at the named level.
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level

@@ -16,6 +16,7 @@ func runPeer(ctx context.Context, args []string, stderr io.Writer) error {
 	advertise := fs.String("advertise", "", "neighbour address to advertise (host:port); default: the neighbour port, as the gateway sees this machine")
 	group := fs.String("group", "", "locality group (site) name")
 	cacheSize := fs.String("cache-size", "256MiB", "segment cache size")
+	uploadLimit := fs.String("upload-limit", "", "cap on upload to other viewers, e.g. 8Mbit or 1MiB (per second); empty: none")
 	noUpload := fs.Bool("no-upload", false, "never upload to other viewers (leech)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
@@ -28,6 +29,11 @@ func runPeer(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := peerassist.Config{GatewayURL: *gw, AdvertiseAddr: *advertise, Group: *group, NoUpload: *noUpload, Logger: log}
 	if cfg.CacheBytes, err = parseSize(*cacheSize); err != nil {
 		return fmt.Errorf("--cache-size: %w", err)
+	}
+	if *uploadLimit != "" {
+		if cfg.UploadLimit, err = parseRate(*uploadLimit); err != nil {
+			return fmt.Errorf("--upload-limit: %w", err)
+		}
 	}
 	n, err := newPeerNode(*playerAddr, *neighbourAddr, cfg)
 	if err != nil {
