@@ -28,7 +28,8 @@ type hlsIngest struct {
 }
 
 // Run polls until ctx ends. Failures are logged and retried after a back-off; the window
-// keeps being served meanwhile.
+// keeps being served meanwhile. Segments the origin dropped while it could not be reached
+// show up as a gap in its numbering, hence as a discontinuity (see newSegments).
 func (in *hlsIngest) Run(ctx context.Context) error {
 	backoff := in.cfg.PollInterval
 	for {
@@ -40,7 +41,6 @@ func (in *hlsIngest) Run(ctx context.Context) error {
 			in.log.Warn("origin poll failed", "err", err, "retry_in", backoff)
 			wait = backoff
 			backoff = min(backoff*2, in.cfg.MaxBackoff)
-			in.pendDisc = true
 		} else {
 			backoff = in.cfg.PollInterval
 		}

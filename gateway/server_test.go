@@ -211,3 +211,20 @@ func TestRunStopsWithContext(t *testing.T) {
 	cancel()
 	assert.NoError(t, <-done)
 }
+
+func TestIngestGapIsDiscontinuity(t *testing.T) {
+	o := &fakeOrigin{}
+	o.set(10, 3, 0)
+	s, _ := newTestServer(t, o)
+	in := s.channels["tv"].ingest
+	require.NoError(t, in.poll(context.Background()))
+	o.set(11, 3, 0) // 13: contiguous
+	require.NoError(t, in.poll(context.Background()))
+	o.set(20, 3, 0) // 20-22: the origin moved on while we were away
+	require.NoError(t, in.poll(context.Background()))
+	w := listed(t, s)
+	require.Len(t, w.Segments, 3)
+	assert.True(t, w.Segments[0].Discontinuity, "a gap in the origin's numbering")
+	assert.False(t, w.Segments[1].Discontinuity)
+	assert.Equal(t, uint64(6), w.Segments[2].Seq, "our numbering stays contiguous")
+}

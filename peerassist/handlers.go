@@ -73,6 +73,7 @@ func (p *Proxy) handlePlaylist(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	m.awaitJoin(c.Request().Context(), joinWait)
 	body, err := p.gatewayGet(c.Request().Context(), "/live/"+m.channel+"/index.m3u8?"+swarm.PeerPlaylistQuery, playlist.MaxPlaylistBytes)
 	if err != nil {
 		return err
@@ -83,7 +84,26 @@ func (p *Proxy) handlePlaylist(c echo.Context) error {
 	}
 	m.learn(w, p.cfg.Now(), true)
 	c.Response().Header().Set("Cache-Control", "no-cache")
-	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", playlist.Render(*w, playlist.ForPlayers))
+	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", playlist.Render(holdBack(*w, p.cfg.HoldBack), playlist.ForPlayers))
+}
+
+// joinWait bounds how long a player's first playlist request waits for the proxy to join
+// the channel's swarm, so that its first segments can already come from neighbours.
+const joinWait = time.Second
+
+// minListed is the fewest segments holdBack leaves in a live playlist: players start
+// about three segments from its end.
+const minListed = 3
+
+// holdBack leaves the newest n segments out of a live playlist. Every proxy applies the
+// same n, so players stay aligned across the swarm; an ended playlist is left whole.
+func holdBack(w playlist.Window, n int) playlist.Window {
+	if w.Ended || n <= 0 {
+		return w
+	}
+	keep := max(len(w.Segments)-n, min(len(w.Segments), minListed))
+	w.Segments = w.Segments[:keep]
+	return w
 }
 
 // handleSegment serves a segment listed in a playlist this proxy served, through the fetch
@@ -125,6 +145,7 @@ func (p *Proxy) channelMember(c echo.Context) (*member, error) {
 	if m == nil {
 		return nil, echo.NewHTTPError(http.StatusServiceUnavailable, ErrTooManyChannels.Error())
 	}
+	p.activate(m)
 	return m, nil
 }
 

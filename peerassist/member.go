@@ -29,6 +29,8 @@ type member struct {
 	channel string
 	stats   counters
 	haves   chan playlist.Digest // bounded; a full queue drops (the holding is just not advertised)
+	fresh   chan segInfo         // new segments to prefetch; bounded, a full queue drops
+	joined  chan struct{}        // closed when the first announce succeeds
 
 	mu         sync.Mutex // guards the following fields
 	id         string
@@ -41,12 +43,23 @@ type member struct {
 }
 
 func newMember(channel string) *member {
-	return &member{channel: channel, haves: make(chan playlist.Digest, 256), known: map[string]segInfo{}}
+	return &member{channel: channel, haves: make(chan playlist.Digest, 256), fresh: make(chan segInfo, 16),
+		joined: make(chan struct{}), known: map[string]segInfo{}}
 }
 
 // learn records the segments of a fresh playlist, forgets names long gone from it, and
-// returns the segments it had not seen before. active says whether a player asked for it.
-func (m *member) learn(w *playlist.Window, now time.Time, active bool) (fresh []segInfo) {
+// queues the newest two it had not seen before for prefetch. active says whether a player
+// asked for the playlist.
+func (m *member) learn(w *playlist.Window, now time.Time, active bool) {
+	var fresh []segInfo
+	defer func() {
+		for _, info := range fresh[max(0, len(fresh)-2):] {
+			select {
+			case m.fresh <- info:
+			default:
+			}
+		}
+	}()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.gen++
@@ -68,7 +81,6 @@ func (m *member) learn(w *playlist.Window, now time.Time, active bool) (fresh []
 			delete(m.known, name)
 		}
 	}
-	return fresh
 }
 
 func (m *member) lookup(name string, now time.Time) (segInfo, bool) {
@@ -86,6 +98,17 @@ func (m *member) playing(now time.Time) (bool, time.Duration) {
 	defer m.mu.Unlock()
 	td := cmp.Or(m.td, 2*time.Second)
 	return now.Sub(m.lastActive) <= max(10*time.Second, 3*td), td
+}
+
+// awaitJoin waits until the first announce succeeded, at most d.
+func (m *member) awaitJoin(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-m.joined:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 func (m *member) peerID() string {
@@ -118,21 +141,28 @@ func (m *member) run(ctx context.Context, p *Proxy) {
 				return
 			}
 			announce.Reset(m.announce(ctx, p))
+		case info := <-m.fresh:
+			prefetches.Go(func() { p.prefetch(ctx, m, info) })
 		case <-poll.C:
-			for _, info := range p.prefetchable(ctx, m) {
-				prefetches.Go(func() { _, _ = p.fetch(ctx, m, info) })
-			}
+			p.poll(ctx, m)
 			poll.Reset(m.pollInterval(p.cfg.Now()))
 		}
 	}
 }
 
 // pollInterval is a random time between a quarter and three quarters of the target
-// duration, so that the proxies of a swarm notice a new segment at random moments: the
-// first to notice is elected to fetch it from the gateway, which spreads that cost.
+// duration: while a player plays, the proxy notices new segments at least that often even
+// when the player is not asking.
 func (m *member) pollInterval(now time.Time) time.Duration {
 	_, td := m.playing(now)
 	return td/4 + rand.N(td/2)
+}
+
+// touch records a player's request.
+func (m *member) touch(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastActive = now
 }
 
 func (m *member) active() time.Time {
@@ -157,6 +187,9 @@ func (m *member) announce(ctx context.Context, p *Proxy) time.Duration {
 		return time.Second
 	}
 	m.mu.Lock()
+	if m.id == "" {
+		close(m.joined)
+	}
 	m.id = resp.PeerID
 	m.reported.Add(delta)
 	m.mu.Unlock()

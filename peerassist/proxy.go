@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sync"
@@ -102,18 +103,22 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 }
 
-// member returns the channel's membership, creating it (and waking Run) if needed.
+// member returns the channel's membership, creating it if needed (nil beyond maxChannels).
 func (p *Proxy) member(channel string) *member {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	m := p.members[channel]
-	if m == nil {
-		if len(p.members) >= maxChannels {
-			return nil
-		}
+	if m == nil && len(p.members) < maxChannels {
 		m = newMember(channel)
 		p.members[channel] = m
 	}
+	return m
+}
+
+// activate records a player's request on m and wakes Run to start m's loop if it is not
+// running.
+func (p *Proxy) activate(m *member) {
+	m.touch(p.cfg.Now())
 	m.mu.Lock()
 	idle := !m.running
 	m.mu.Unlock()
@@ -123,7 +128,6 @@ func (p *Proxy) member(channel string) *member {
 		default:
 		}
 	}
-	return m
 }
 
 // fetch returns the verified segment: from the cache, or by joining or starting the one
@@ -193,27 +197,42 @@ func (p *Proxy) fromGateway(ctx context.Context, m *member, info segInfo) (*segm
 	return &segment{digest: info.digest, channel: m.channel, data: data}, nil
 }
 
-// prefetchable polls the gateway's playlist while a player plays the channel and returns
-// the newest segments it had not seen (at most two): fetching them before the player asks
-// gives the swarm time to spread them, and the cost of the gateway fetch falls on whichever
-// proxy noticed first.
-func (p *Proxy) prefetchable(ctx context.Context, m *member) []segInfo {
+// poll fetches the gateway's playlist while a player plays the channel, so that new
+// segments are noticed (and prefetched) even while the player is not asking.
+func (p *Proxy) poll(ctx context.Context, m *member) {
 	now := p.cfg.Now()
 	if playing, _ := m.playing(now); !playing {
-		return nil
+		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.GatewayTimeout)
 	defer cancel()
 	body, err := p.gatewayGet(ctx, "/live/"+m.channel+"/index.m3u8?"+swarm.PeerPlaylistQuery, playlist.MaxPlaylistBytes)
 	if err != nil {
-		return nil
+		return
 	}
-	w, err := playlist.ParseGateway(body)
-	if err != nil {
-		return nil
+	if w, err := playlist.ParseGateway(body); err == nil {
+		m.learn(w, now, false)
 	}
-	fresh := m.learn(w, now, false)
-	return fresh[max(0, len(fresh)-2):]
+}
+
+// prefetch fetches a segment the player does not see yet (see Config.HoldBack) after a
+// random pause of up to half a target duration. Every proxy that noticed the segment does
+// the same, so the one whose pause ends first is elected to fetch it from the gateway and
+// the rest get it from a neighbour: the gateway's cost is spread over the swarm rather
+// than always falling on the proxy whose player polls first.
+func (p *Proxy) prefetch(ctx context.Context, m *member, info segInfo) {
+	playing, td := m.playing(p.cfg.Now())
+	if !playing {
+		return
+	}
+	t := time.NewTimer(rand.N(td / 2))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	_, _ = p.fetch(ctx, m, info)
 }
 
 // keep caches a verified segment and queues its "have" announcement.

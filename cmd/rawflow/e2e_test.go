@@ -158,11 +158,11 @@ func TestEndToEnd(t *testing.T) {
 	for i := range n {
 		players.Go(func() { results[i] = hlstest.Play(ctx, t, peers[i].url+"/live/tv/index.m3u8", 22) })
 	}
-	// Kill the third proxy once its player has received five segments.
+	// Kill the third proxy once its player has received eight segments (of about 14).
 	killed := make(chan struct{})
 	go func() {
 		defer close(killed)
-		for range 5 {
+		for range 8 {
 			select {
 			case <-recs[2].seen:
 			case <-ctx.Done():
@@ -175,7 +175,7 @@ func TestEndToEnd(t *testing.T) {
 	select {
 	case <-killed:
 	default:
-		t.Errorf("proxy 3's player got fewer than 5 segments; its ffmpeg said: %s", results[2].Stderr)
+		t.Errorf("proxy 3's player got fewer than 8 segments; its ffmpeg said: %s", results[2].Stderr)
 	}
 
 	for i := range n - 1 {
