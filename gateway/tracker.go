@@ -71,6 +71,9 @@ func (s *Server) handleHave(c echo.Context) error {
 	if err := bindValid(c, &req); err != nil {
 		return err
 	}
+	if _, err := s.channel(req.Channel); err != nil {
+		return err
+	}
 	if err := s.reg.Have(c.Request().Context(), req.Channel, req.PeerID, req.Digests); err != nil {
 		return err
 	}
@@ -80,6 +83,9 @@ func (s *Server) handleHave(c echo.Context) error {
 func (s *Server) handleLookup(c echo.Context) error {
 	var req swarm.LookupRequest
 	if err := bindValid(c, &req); err != nil {
+		return err
+	}
+	if _, err := s.channel(req.Channel); err != nil {
 		return err
 	}
 	asker := swarm.Peer{ID: req.PeerID, Channel: req.Channel, Group: req.Group, PublicIP: c.RealIP(), Leech: req.Leech}
@@ -96,6 +102,9 @@ func (s *Server) handleLookup(c echo.Context) error {
 func (s *Server) handleLeave(c echo.Context) error {
 	var req swarm.LeaveRequest
 	if err := bindValid(c, &req); err != nil {
+		return err
+	}
+	if _, err := s.channel(req.Channel); err != nil {
 		return err
 	}
 	if err := s.reg.Leave(c.Request().Context(), req.Channel, req.PeerID); err != nil {

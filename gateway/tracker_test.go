@@ -91,6 +91,8 @@ func TestTrackerRejectsBadInput(t *testing.T) {
 		{"hostname", swarm.PathAnnounce, swarm.AnnounceRequest{Channel: "tv", Addr: "example.com:80"}, 400},
 		{"negative stats", swarm.PathAnnounce, swarm.AnnounceRequest{Channel: "tv", Addr: ":1", Stats: swarm.Counters{BytesFromPeers: -5}}, 400},
 		{"oversized", swarm.PathAnnounce, `{"channel":"tv","addr":":1","group":"` + strings.Repeat("x", swarm.MaxRequestBytes) + `"}`, 413},
+		{"lookup unknown channel", swarm.PathLookup, swarm.LookupRequest{PeerID: strings.Repeat("a", 32), Channel: "radio", Digest: strings.Repeat("a", 64)}, 404},
+		{"have unknown channel", swarm.PathHave, swarm.HaveRequest{PeerID: strings.Repeat("a", 32), Channel: "radio", Digests: []string{strings.Repeat("a", 64)}}, 404},
 		{"bad digest", swarm.PathLookup, swarm.LookupRequest{PeerID: strings.Repeat("a", 32), Channel: "tv", Digest: "zz"}, 400},
 		{"too many digests", swarm.PathHave, swarm.HaveRequest{PeerID: strings.Repeat("a", 32), Channel: "tv", Digests: make([]string, swarm.MaxHaveDigests+1)}, 400},
 	}
