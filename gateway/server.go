@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
@@ -129,15 +130,31 @@ func (s *Server) routes() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = echo.ExtractIPDirect() // never trust X-Forwarded-For from viewers
 	e.HTTPErrorHandler = s.errorHandler
-	e.GET("/live/:channel/index.m3u8", s.handlePlaylist)
-	e.HEAD("/live/:channel/index.m3u8", s.handlePlaylist)
-	e.GET("/live/:channel/:name", s.handleSegment)
-	e.HEAD("/live/:channel/:name", s.handleSegment)
+	live := e.Group("/live", liveCORS(), middleware.GzipWithConfig(middleware.GzipConfig{
+		Skipper: func(c echo.Context) bool { return path.Ext(c.Request().URL.Path) != ".m3u8" },
+	}))
+	live.GET("/:channel/index.m3u8", s.handlePlaylist)
+	live.HEAD("/:channel/index.m3u8", s.handlePlaylist)
+	live.GET("/:channel/:name", s.handleSegment)
+	live.HEAD("/:channel/:name", s.handleSegment)
+	live.OPTIONS("/:channel/:name", echo.MethodNotAllowedHandler) // answered by liveCORS
 	e.GET(swarm.PathStats, s.handleStats)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.handleReady)
 	s.trackerRoutes(e)
 	return e
+}
+
+// liveCORS lets players on any origin fetch playlists and segments, Range and
+// Authorization included, and read the headers they need.
+func liveCORS() echo.MiddlewareFunc {
+	return middleware.CORSWithConfig(middleware.CORSConfig{
+		AllowOrigins:  []string{"*"},
+		AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodOptions},
+		AllowHeaders:  []string{"Range", "Authorization", "If-None-Match", "If-Range"},
+		ExposeHeaders: []string{"Content-Length", "Content-Range", "ETag", "Accept-Ranges"},
+		MaxAge:        86400,
+	})
 }
 
 func (s *Server) handlePlaylist(c echo.Context) error {
@@ -152,7 +169,6 @@ func (s *Server) handlePlaylist(c echo.Context) error {
 	body, td := ch.win.playlist(form)
 	h := c.Response().Header()
 	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(max(1, td/2)))
-	h.Set(echo.HeaderAccessControlAllowOrigin, "*")
 	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", body)
 }
 
@@ -169,7 +185,6 @@ func (s *Server) handleSegment(c echo.Context) error {
 	h.Set(echo.HeaderContentType, contentType(seg.Name))
 	h.Set("Cache-Control", cacheSegment)
 	h.Set("ETag", seg.ETag)
-	h.Set(echo.HeaderAccessControlAllowOrigin, "*")
 	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(seg.Data))
 	if c.Request().Method == http.MethodGet {
 		ch.egress.Add(c.Response().Size)

@@ -228,3 +228,46 @@ func TestIngestGapIsDiscontinuity(t *testing.T) {
 	assert.False(t, w.Segments[1].Discontinuity)
 	assert.Equal(t, uint64(6), w.Segments[2].Seq, "our numbering stays contiguous")
 }
+
+func TestCORSAndGzip(t *testing.T) {
+	o := &fakeOrigin{}
+	o.set(0, 3, 0)
+	s, front := newTestServer(t, o)
+	require.NoError(t, s.channels["tv"].ingest.poll(context.Background()))
+	seg := listed(t, s).Segments[0]
+
+	var (
+		req  *http.Request
+		resp *http.Response
+		err  error
+	)
+	for _, path := range []string{"/live/tv/index.m3u8", "/live/tv/" + seg.Name} {
+		req, _ = http.NewRequest(http.MethodOptions, front.URL+path, nil)
+		req.Header.Set("Origin", "https://player.example")
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		req.Header.Set("Access-Control-Request-Headers", "range")
+		resp, err = http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusNoContent, resp.StatusCode, path)
+		assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"), path)
+		assert.Contains(t, resp.Header.Get("Access-Control-Allow-Headers"), "Range", path)
+		assert.Contains(t, resp.Header.Get("Access-Control-Allow-Methods"), "GET", path)
+	}
+
+	resp, _ = get(t, front.URL+"/live/tv/"+seg.Name, "Origin", "https://player.example")
+	assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
+	assert.Contains(t, resp.Header.Get("Access-Control-Expose-Headers"), "Content-Range")
+
+	// Playlists are gzipped for clients that accept it; segments never are.
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	for path, gz := range map[string]bool{"/live/tv/index.m3u8": true, "/live/tv/" + seg.Name: false} {
+		req, _ = http.NewRequest(http.MethodGet, front.URL+path, nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err = tr.RoundTrip(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, gz, resp.Header.Get("Content-Encoding") == "gzip", path)
+	}
+}
