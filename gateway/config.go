@@ -14,8 +14,9 @@ import (
 type ChannelConfig struct {
 	// Name is the channel's name in URLs: 1–64 of [A-Za-z0-9_-].
 	Name string
-	// Source is the origin's live media playlist URL (http or https).
-	Source string
+	// Sources are the origin's live media playlist URLs (http or https), in order of
+	// preference: when the current one keeps failing, the next takes over.
+	Sources []string
 }
 
 // Config is the gateway's configuration. The zero value of every field but Channels means
@@ -30,6 +31,9 @@ type Config struct {
 	MaxSegmentBytes int64
 	// PollInterval is how often the origin playlist is fetched. Default 1 s.
 	PollInterval time.Duration
+	// FailoverAfter is how many consecutive failed polls make the next source take over.
+	// Default 3.
+	FailoverAfter int
 	// MaxBackoff bounds the retry pause after origin failures. Default 10 s.
 	MaxBackoff time.Duration
 	// OriginTimeout bounds each origin request. Default 10 s.
@@ -68,6 +72,9 @@ func (c *Config) setDefaults() {
 	def(&c.OriginTimeout, 10*time.Second)
 	def(&c.AnnounceInterval, 5*time.Second)
 	def(&c.StatsFlushInterval, 2*time.Second)
+	if c.FailoverAfter <= 0 {
+		c.FailoverAfter = 3
+	}
 	if c.LookupLimit <= 0 {
 		c.LookupLimit = 10
 	}
@@ -93,9 +100,14 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("channel %q given twice", ch.Name)
 		}
 		seen[ch.Name] = true
-		u, err := url.Parse(ch.Source)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("channel %q: source %q is not an http(s) URL", ch.Name, ch.Source)
+		if len(ch.Sources) == 0 {
+			return fmt.Errorf("channel %q: no source", ch.Name)
+		}
+		for _, src := range ch.Sources {
+			u, err := url.Parse(src)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fmt.Errorf("channel %q: source %q is not an http(s) URL", ch.Name, src)
+			}
 		}
 	}
 	if c.WindowSegments < 3 {

@@ -7,7 +7,7 @@
 // A segment is listed only once all its bytes are held; segment names embed the start of
 // the digest, so a URL never names two different byte strings. Usage:
 //
-//	srv, err := gateway.New(gateway.Config{Channels: []gateway.ChannelConfig{{Name: "tv", Source: url}}}, reg)
+//	srv, err := gateway.New(gateway.Config{Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{url}}}}, reg)
 //	go srv.Run(ctx)
 //	http.ListenAndServe(":8080", srv.Handler())
 package gateway

@@ -16,12 +16,14 @@ import (
 // the channel's timeline: the window numbers segments itself, and a restarted or
 // renumbered origin shows up as a discontinuity, never as a step back.
 type hlsIngest struct {
-	source *url.URL
-	win    *window
-	client *http.Client
-	cfg    *Config
-	log    *slog.Logger
+	sources []*url.URL // in order of preference
+	win     *window
+	client  *http.Client
+	cfg     *Config
+	log     *slog.Logger
 
+	current  int    // index in sources of the origin in use
+	failures int    // consecutive failed polls of the current origin
 	lastSeq  uint64 // origin media sequence of the newest ingested segment
 	started  bool   // lastSeq is meaningful
 	pendDisc bool   // the next appended segment starts a discontinuity
@@ -29,16 +31,17 @@ type hlsIngest struct {
 
 // Run polls until ctx ends. Failures are logged and retried after a back-off; the window
 // keeps being served meanwhile. Segments the origin dropped while it could not be reached
-// show up as a gap in its numbering, hence as a discontinuity (see newSegments).
+// show up as a gap in its numbering, hence as a discontinuity (see newSegments); after
+// FailoverAfter failures in a row the next source takes over (see result).
 func (in *hlsIngest) Run(ctx context.Context) error {
 	backoff := in.cfg.PollInterval
 	for {
 		wait := in.cfg.PollInterval
-		if err := in.poll(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			in.log.Warn("origin poll failed", "err", err, "retry_in", backoff)
+		err := in.poll(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if in.result(err) {
 			wait = backoff
 			backoff = min(backoff*2, in.cfg.MaxBackoff)
 		} else {
@@ -52,19 +55,40 @@ func (in *hlsIngest) Run(ctx context.Context) error {
 	}
 }
 
+// result accounts for one poll and reports whether it failed. After FailoverAfter failures
+// in a row it switches to the next source: that origin numbers its segments its own way,
+// so its first segment starts a discontinuity.
+func (in *hlsIngest) result(err error) (failed bool) {
+	if err == nil {
+		in.failures = 0
+		return false
+	}
+	in.failures++
+	in.log.Warn("origin poll failed", "source", in.source().Redacted(), "failures", in.failures, "err", err)
+	if in.failures >= in.cfg.FailoverAfter && len(in.sources) > 1 {
+		in.current = (in.current + 1) % len(in.sources)
+		in.failures, in.started, in.pendDisc = 0, false, true
+		in.log.Warn("failing over", "to", in.source().Redacted())
+	}
+	return true
+}
+
+func (in *hlsIngest) source() *url.URL { return in.sources[in.current] }
+
 // poll fetches the origin playlist once and ingests every segment not yet seen.
 func (in *hlsIngest) poll(ctx context.Context) error {
-	body, err := in.get(ctx, in.source, playlist.MaxPlaylistBytes)
+	src := in.source()
+	body, err := in.get(ctx, src, playlist.MaxPlaylistBytes)
 	if err != nil {
 		return fmt.Errorf("playlist: %w", err)
 	}
 	media, err := playlist.ParseOrigin(body)
 	if err != nil {
-		return fmt.Errorf("playlist %s: %w", in.source.Redacted(), err)
+		return fmt.Errorf("playlist %s: %w", src.Redacted(), err)
 	}
 	in.win.setTargetDuration(media.TargetDuration)
 	for _, s := range in.newSegments(media) {
-		if err := in.ingest(ctx, s); err != nil {
+		if err := in.ingest(ctx, src, s); err != nil {
 			return err
 		}
 	}
@@ -99,12 +123,12 @@ func (in *hlsIngest) newSegments(m *playlist.OriginMedia) []playlist.OriginSegme
 	return nil
 }
 
-func (in *hlsIngest) ingest(ctx context.Context, s playlist.OriginSegment) error {
+func (in *hlsIngest) ingest(ctx context.Context, src *url.URL, s playlist.OriginSegment) error {
 	ref, err := url.Parse(s.URI)
 	if err != nil {
 		return fmt.Errorf("segment %d uri: %w", s.Seq, err)
 	}
-	data, err := in.get(ctx, in.source.ResolveReference(ref), in.cfg.MaxSegmentBytes)
+	data, err := in.get(ctx, src.ResolveReference(ref), in.cfg.MaxSegmentBytes)
 	if err != nil {
 		return fmt.Errorf("segment %d: %w", s.Seq, err)
 	}

@@ -49,10 +49,12 @@ func New(cfg Config, reg swarm.Registry) (*Server, error) {
 	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "gateway"), channels: map[string]*channel{}}
 	client := &http.Client{Timeout: cfg.OriginTimeout}
 	for _, cc := range cfg.Channels {
-		src, _ := url.Parse(cc.Source) // checked by Validate
 		ch := &channel{name: cc.Name, win: newWindow(cfg.WindowSegments, cfg.MaxChannelBytes, 0)}
-		ch.ingest = &hlsIngest{source: src, win: ch.win, client: client, cfg: &s.cfg,
-			log: s.log.With("channel", cc.Name, "source", src.Redacted())}
+		ch.ingest = &hlsIngest{win: ch.win, client: client, cfg: &s.cfg, log: s.log.With("channel", cc.Name)}
+		for _, src := range cc.Sources {
+			u, _ := url.Parse(src) // checked by Validate
+			ch.ingest.sources = append(ch.ingest.sources, u)
+		}
 		s.channels[cc.Name] = ch
 	}
 	s.echo = s.routes()

@@ -72,7 +72,7 @@ func newTestServer(t *testing.T, o *fakeOrigin) (*Server, *httptest.Server) {
 	t.Helper()
 	origin := httptest.NewServer(o)
 	t.Cleanup(origin.Close)
-	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Source: origin.URL + "/live.m3u8"}}, WindowSegments: 3},
+	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}, WindowSegments: 3},
 		swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
 	front := httptest.NewServer(s.Handler())
@@ -140,7 +140,7 @@ func TestIngestBadOriginKeepsWindow(t *testing.T) {
 	s, _ := newTestServer(t, o)
 	in := s.channels["tv"].ingest
 	require.NoError(t, in.poll(context.Background()))
-	in.source.Path = "/missing.m3u8"
+	in.sources[0].Path = "/missing.m3u8"
 	assert.Error(t, in.poll(context.Background()), "404 playlist")
 	assert.Len(t, listed(t, s).Segments, 3, "previous window kept")
 }
@@ -270,4 +270,33 @@ func TestCORSAndGzip(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, gz, resp.Header.Get("Content-Encoding") == "gzip", path)
 	}
+}
+
+// TestFailover: when the first origin keeps failing, the second takes over after a
+// discontinuity, and the media sequence keeps rising.
+func TestFailover(t *testing.T) {
+	a, b := &fakeOrigin{}, &fakeOrigin{}
+	a.set(50, 3, 0)
+	b.set(7, 3, 1)
+	srvA, srvB := httptest.NewServer(a), httptest.NewServer(b)
+	defer srvB.Close()
+	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{srvA.URL + "/live.m3u8", srvB.URL + "/live.m3u8"}}},
+		WindowSegments: 3, FailoverAfter: 2}, swarm.NewMemory(swarm.Options{}))
+	require.NoError(t, err)
+	in := s.channels["tv"].ingest
+	ctx := context.Background()
+	require.False(t, in.result(in.poll(ctx)))
+	before := listed(t, s)
+
+	srvA.Close() // the first origin dies
+	assert.True(t, in.result(in.poll(ctx)))
+	assert.Equal(t, 0, in.current, "one failure is not enough")
+	assert.True(t, in.result(in.poll(ctx)))
+	assert.Equal(t, 1, in.current, "second failure: failover")
+	require.False(t, in.result(in.poll(ctx)))
+
+	after := listed(t, s)
+	assert.Greater(t, after.MediaSequence, before.MediaSequence)
+	assert.True(t, after.Segments[0].Discontinuity, "the new origin starts a discontinuity")
+	assert.Equal(t, string(b.body(7)), string(s.Segment("tv", after.Segments[0].Name).Data))
 }

@@ -38,7 +38,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	reg := swarm.NewMemory(swarm.Options{})
 	defer reg.Close()
-	gcfg := gateway.Config{Channels: []gateway.ChannelConfig{{Name: "demo", Source: origin.url}}, Logger: log}
+	gcfg := gateway.Config{Channels: []gateway.ChannelConfig{{Name: "demo", Sources: []string{origin.url}}}, Logger: log}
 	g, err := newGatewayNode(*addr, gcfg, reg)
 	if err != nil {
 		return err

@@ -130,7 +130,7 @@ func TestEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	defer reg.Close()
 	gw, err := newGatewayNode("127.0.0.1:0", gateway.Config{
-		Channels:         []gateway.ChannelConfig{{Name: "tv", Source: origin.URL}},
+		Channels:         []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.URL}}},
 		PollInterval:     500 * time.Millisecond,
 		AnnounceInterval: time.Second,
 	}, reg)

@@ -14,7 +14,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("gateway", "The edge: pulls each channel from its origin and serves players and proxies.", stderr)
 	addr := fs.String("listen", ":8080", "HTTP listen address")
 	var channels listFlag
-	fs.Var(&channels, "channel", "NAME=SOURCE, repeatable; SOURCE is a live HLS media playlist URL or 'demo'")
+	fs.Var(&channels, "channel", "NAME=SOURCE[,SOURCE…], repeatable; SOURCE is a live HLS media playlist URL or 'demo'; later sources take over when earlier ones fail")
 	redisURL := fs.String("redis", "", "Redis URL (redis:// or rediss://) for the registry and stats; empty: in memory")
 	window := fs.Int("window", 6, "segments listed per playlist")
 	maxBytes := fs.String("max-channel-bytes", "256MiB", "segment bytes held per channel")
@@ -36,14 +36,18 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		if !ok || name == "" || src == "" {
 			return fmt.Errorf("--channel %q: want NAME=SOURCE", c)
 		}
-		if src == "demo" {
-			d, err := newDemoOrigin()
-			if err != nil {
-				return err
+		cc := gateway.ChannelConfig{Name: name}
+		for _, one := range strings.Split(src, ",") {
+			if one == "demo" {
+				d, err := newDemoOrigin()
+				if err != nil {
+					return err
+				}
+				one, extra = d.url, append(extra, d.run)
 			}
-			src, extra = d.url, append(extra, d.run)
+			cc.Sources = append(cc.Sources, one)
 		}
-		cfg.Channels = append(cfg.Channels, gateway.ChannelConfig{Name: name, Source: src})
+		cfg.Channels = append(cfg.Channels, cc)
 	}
 	reg, err := openRegistry(*redisURL)
 	if err != nil {
