@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rawflow/rawflow/playlist"
+	"github.com/rawflow/rawflow/swarm"
 )
 
 // hlsIngest pulls one live media playlist from an origin: it polls the playlist, fetches
@@ -25,8 +26,10 @@ type hlsIngest struct {
 	current  int    // index in sources of the origin in use
 	failures int    // consecutive failed polls of the current origin
 	lastSeq  uint64 // origin media sequence of the newest ingested segment
-	started  bool   // lastSeq is meaningful
-	pendDisc bool   // the next appended segment starts a discontinuity
+	// save records the timeline after each listed segment; nil means not at all.
+	save     func(context.Context, swarm.Timeline)
+	started  bool // lastSeq is meaningful
+	pendDisc bool // the next appended segment starts a discontinuity
 }
 
 // Run polls until ctx ends. Failures are logged and retried after a back-off; the window
@@ -86,7 +89,9 @@ func (in *hlsIngest) poll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("playlist %s: %w", src.Redacted(), err)
 	}
-	in.win.setTargetDuration(media.TargetDuration)
+	if td := in.win.setTargetDuration(media.TargetDuration); td != media.TargetDuration {
+		in.log.Warn("origin target duration differs from the stream's; keeping the stream's", "origin", media.TargetDuration, "stream", td)
+	}
 	for _, s := range in.newSegments(media) {
 		if err := in.ingest(ctx, src, s); err != nil {
 			return err
@@ -135,6 +140,9 @@ func (in *hlsIngest) ingest(ctx context.Context, src *url.URL, s playlist.Origin
 	seg := in.win.append(in.cfg.Now(), s.Duration, s.Discontinuity || in.pendDisc, data)
 	in.pendDisc = false
 	in.lastSeq, in.started = s.Seq, true
+	if in.save != nil {
+		in.save(ctx, in.win.timeline())
+	}
 	in.log.Debug("segment listed", "seq", seg.Seq, "name", seg.Name, "bytes", seg.Size)
 	return nil
 }

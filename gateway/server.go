@@ -50,7 +50,8 @@ func New(cfg Config, reg swarm.Registry) (*Server, error) {
 	client := &http.Client{Timeout: cfg.OriginTimeout}
 	for _, cc := range cfg.Channels {
 		ch := &channel{name: cc.Name, win: newWindow(cfg.WindowSegments, cfg.MaxChannelBytes, 0)}
-		ch.ingest = &hlsIngest{win: ch.win, client: client, cfg: &s.cfg, log: s.log.With("channel", cc.Name)}
+		ch.ingest = &hlsIngest{win: ch.win, client: client, cfg: &s.cfg, log: s.log.With("channel", cc.Name),
+			save: s.timelineSaver(cc.Name)}
 		for _, src := range cc.Sources {
 			u, _ := url.Parse(src) // checked by Validate
 			ch.ingest.sources = append(ch.ingest.sources, u)
@@ -64,15 +65,55 @@ func New(cfg Config, reg swarm.Registry) (*Server, error) {
 // Handler returns the gateway's HTTP handler (players, proxies, API).
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// Run ingests every channel and flushes egress counters until ctx ends.
+// Run continues each channel's saved timeline, then ingests every channel and flushes
+// egress counters until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, ch := range s.channels {
-		wg.Go(func() { _ = ch.ingest.Run(ctx) })
+		wg.Go(func() {
+			s.restoreTimeline(ctx, ch)
+			_ = ch.ingest.Run(ctx)
+		})
 	}
 	wg.Go(func() { s.flushLoop(ctx) })
 	wg.Wait()
 	return nil
+}
+
+// restoreTimeline continues the channel's saved timeline, so that a restarted gateway
+// never numbers a segment lower than before. The registry may be briefly away (Redis
+// restarting with us): it is asked a few times; after that the channel starts afresh,
+// with a log line saying so.
+func (s *Server) restoreTimeline(ctx context.Context, ch *channel) {
+	for attempt := range 5 {
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		t, ok, err := s.reg.LoadTimeline(lctx, ch.name)
+		cancel()
+		switch {
+		case err == nil && ok:
+			ch.win.restore(t)
+			s.log.Info("timeline restored", "channel", ch.name, "next_seq", t.NextSeq, "disc_seq", t.DiscSeq)
+			return
+		case err == nil:
+			return
+		}
+		s.log.Warn("cannot load timeline", "channel", ch.name, "attempt", attempt+1, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	s.log.Error("starting without the saved timeline: media sequence numbers may repeat", "channel", ch.name)
+}
+
+// timelineSaver returns the function ingest calls after each listed segment.
+func (s *Server) timelineSaver(channel string) func(context.Context, swarm.Timeline) {
+	return func(ctx context.Context, t swarm.Timeline) {
+		if err := s.reg.SaveTimeline(ctx, channel, t); err != nil {
+			s.log.Debug("timeline save failed", "channel", channel, "err", err)
+		}
+	}
 }
 
 func (s *Server) flushLoop(ctx context.Context) {

@@ -300,3 +300,31 @@ func TestFailover(t *testing.T) {
 	assert.True(t, after.Segments[0].Discontinuity, "the new origin starts a discontinuity")
 	assert.Equal(t, string(b.body(7)), string(s.Segment("tv", after.Segments[0].Name).Data))
 }
+
+// TestRestartContinuesTimeline: a gateway restarted on the same registry numbers on from
+// where the last one stopped, with a discontinuity and the same target duration.
+func TestRestartContinuesTimeline(t *testing.T) {
+	o := &fakeOrigin{}
+	o.set(0, 5, 0)
+	origin := httptest.NewServer(o)
+	defer origin.Close()
+	reg := swarm.NewMemory(swarm.Options{})
+	cfg := Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}, WindowSegments: 3}
+	first, err := New(cfg, reg)
+	require.NoError(t, err)
+	require.NoError(t, first.channels["tv"].ingest.poll(context.Background()))
+	before := listed(t, first)
+	require.Len(t, before.Segments, 3)
+
+	o.set(0, 2, 1) // the origin restarted too, with shorter numbering
+	second, err := New(cfg, reg)
+	require.NoError(t, err)
+	second.restoreTimeline(context.Background(), second.channels["tv"])
+	require.NoError(t, second.channels["tv"].ingest.poll(context.Background()))
+	after := listed(t, second)
+	require.NotEmpty(t, after.Segments)
+	assert.Equal(t, before.Segments[2].Seq+1, after.MediaSequence, "numbering continues")
+	assert.True(t, after.Segments[0].Discontinuity)
+	assert.Equal(t, before.TargetDuration, after.TargetDuration)
+	assert.GreaterOrEqual(t, after.DiscontinuitySequence, before.DiscontinuitySequence)
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rawflow/rawflow/playlist"
+	"github.com/rawflow/rawflow/swarm"
 )
 
 // window is one channel's segment window in RAM: the segments listed in its playlist, plus
@@ -24,6 +25,7 @@ type window struct {
 	bytes     int64
 	discSeq   uint64
 	nextSeq   uint64
+	restored  bool // the timeline was restored: the next segment starts a discontinuity
 	updatedAt time.Time
 	players   []byte // rendered for players
 	proxies   []byte // rendered for proxies (with digests)
@@ -53,8 +55,10 @@ func newWindow(size int, maxBytes int64, targetDuration int) *window {
 func (w *window) append(now time.Time, duration float64, disc bool, data []byte) *Segment {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	seg := newSegment(w.nextSeq, duration, disc && len(w.listed)+len(w.retired) > 0, data)
+	disc = (disc && len(w.listed)+len(w.retired) > 0) || w.restored
+	seg := newSegment(w.nextSeq, duration, disc, data)
 	w.nextSeq++
+	w.restored = false
 	w.listed = append(w.listed, seg)
 	w.byName[seg.Name] = seg
 	w.bytes += seg.Size
@@ -160,12 +164,41 @@ func (w *window) next() <-chan struct{} {
 	return w.changed
 }
 
-// setTargetDuration fixes the target duration once, before the first segment is listed.
-func (w *window) setTargetDuration(td int) {
+// setTargetDuration fixes the target duration once, before the first segment is listed
+// (unless a restored timeline fixed it already). It reports the duration in force.
+func (w *window) setTargetDuration(td int) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.listed) == 0 && len(w.retired) == 0 && td > 0 {
+	if w.td == 0 && td > 0 {
 		w.td = td
 		w.render()
 	}
+	return w.td
+}
+
+// timeline returns what must survive a restart: the next sequence number, the
+// discontinuity sequence once every listed segment has left, the target duration.
+func (w *window) timeline() swarm.Timeline {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	disc := w.discSeq
+	for _, s := range w.listed {
+		if s.Discontinuity {
+			disc++
+		}
+	}
+	return swarm.Timeline{NextSeq: w.nextSeq, DiscSeq: disc, TargetDuration: w.td}
+}
+
+// restore continues a saved timeline; it applies only before the first segment is listed.
+// The first segment after it starts a discontinuity (what came before is gone).
+func (w *window) restore(t swarm.Timeline) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.nextSeq > 0 || len(w.listed) > 0 {
+		return false
+	}
+	w.nextSeq, w.discSeq, w.td, w.restored = t.NextSeq, t.DiscSeq, t.TargetDuration, true
+	w.render()
+	return true
 }

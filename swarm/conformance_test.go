@@ -116,6 +116,7 @@ func runConformance(t *testing.T, newReg func(t *testing.T, now func() time.Time
 		{"JoinRefreshesTTLAndInfo", testJoinRefreshes},
 		{"LeaveRemovesAtOnce", testLeave},
 		{"Stats", testStats},
+		{"TimelineNeverGoesBack", testTimeline},
 		{"ChannelsAreIsolated", testIsolation},
 		{"InvalidInputIsBadRequest", testBadRequest},
 	}
@@ -345,4 +346,21 @@ func testBadRequest(e *env) {
 	} {
 		assert.ErrorIs(e.t, err, ErrBadRequest, name)
 	}
+}
+
+func testTimeline(e *env) {
+	_, ok, err := e.reg.LoadTimeline(e.ctx, e.ch)
+	require.NoError(e.t, err)
+	assert.False(e.t, ok, "nothing saved yet")
+	require.NoError(e.t, e.reg.SaveTimeline(e.ctx, e.ch, Timeline{NextSeq: 100, DiscSeq: 3, TargetDuration: 2}))
+	require.NoError(e.t, e.reg.SaveTimeline(e.ctx, e.ch, Timeline{NextSeq: 90, DiscSeq: 5, TargetDuration: 2}))
+	got, ok, err := e.reg.LoadTimeline(e.ctx, e.ch)
+	require.NoError(e.t, err)
+	assert.True(e.t, ok)
+	assert.Equal(e.t, Timeline{NextSeq: 100, DiscSeq: 5, TargetDuration: 2}, got, "each field keeps its largest value")
+	e.clock.Advance(24 * time.Hour)
+	got, _, err = e.reg.LoadTimeline(e.ctx, e.ch)
+	require.NoError(e.t, err)
+	assert.Equal(e.t, uint64(100), got.NextSeq, "no expiry")
+	assert.ErrorIs(e.t, e.reg.SaveTimeline(e.ctx, "bad channel", Timeline{}), ErrBadRequest)
 }

@@ -15,6 +15,9 @@ import "time"
 //	rawflow:{CH}:held:ID       ZSET  digest  -> holding expiry (unix ms); the reverse index of
 //	                                 the have:* keys, so Leave can drop a peer's holdings
 //	rawflow:{CH}:stats         HASH  counter name (the JSON names of Counters) -> total
+//	rawflow:{CH}:timeline      HASH  next_seq, disc_seq, target_duration (Timeline); each
+//	                                 field only ever grows; no expiry (it must outlive
+//	                                 gateway restarts)
 //
 // Liveness is decided by comparing a score with Options.Now, never by Redis's clock: a peer
 // is live while its peers score is greater than now, and a holding or claim counts only
@@ -45,6 +48,7 @@ func haveKey(channel, digest string) string  { return channelKey(channel, "have:
 func fetchKey(channel, digest string) string { return channelKey(channel, "fetch:"+digest) }
 func heldKey(channel, id string) string      { return channelKey(channel, "held:"+id) }
 func statsKey(channel string) string         { return channelKey(channel, "stats") }
+func timelineKey(channel string) string      { return channelKey(channel, "timeline") }
 
 // gcTTL is the PEXPIRE given to a key whose members live at most ttl.
 func gcTTL(ttl time.Duration) time.Duration { return 2 * ttl }

@@ -25,7 +25,8 @@ type memChannel struct {
 	have      map[string]map[string]int64 // digest -> peer id -> holding expiry
 	fetch     map[string]map[string]int64 // digest -> peer id -> fetch claim expiry
 	stats     Counters
-	nextSweep int64 // writes after this time sweep the channel
+	timeline  *Timeline // nil until saved
+	nextSweep int64     // writes after this time sweep the channel
 }
 
 type memPeer struct {
@@ -262,5 +263,36 @@ func checkChannel(channel string) error {
 	if !ValidChannel(channel) {
 		return badf("channel %q: want 1-64 of A-Z a-z 0-9 _ -", channel)
 	}
+	return nil
+}
+
+// LoadTimeline implements Registry.
+func (m *Memory) LoadTimeline(_ context.Context, channel string) (Timeline, bool, error) {
+	if err := checkChannel(channel); err != nil {
+		return Timeline{}, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch := m.channels[channel]
+	if ch == nil || ch.timeline == nil {
+		return Timeline{}, false, nil
+	}
+	return *ch.timeline, true, nil
+}
+
+// SaveTimeline implements Registry.
+func (m *Memory) SaveTimeline(_ context.Context, channel string, t Timeline) error {
+	if err := checkChannel(channel); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch := m.channel(channel, m.now())
+	if ch.timeline == nil {
+		ch.timeline = &Timeline{}
+	}
+	ch.timeline.NextSeq = max(ch.timeline.NextSeq, t.NextSeq)
+	ch.timeline.DiscSeq = max(ch.timeline.DiscSeq, t.DiscSeq)
+	ch.timeline.TargetDuration = max(ch.timeline.TargetDuration, t.TargetDuration)
 	return nil
 }

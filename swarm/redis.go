@@ -282,3 +282,41 @@ func (r *Redis) Stats(ctx context.Context, channel string) (ChannelStats, error)
 
 // Close closes the Redis client.
 func (r *Redis) Close() error { return r.client.Close() }
+
+// saveTimeline sets each field of the timeline hash to the larger of its value and the
+// argument's, in one atomic step. KEYS[1] timeline; ARGV field, value pairs.
+var saveTimeline = redis.NewScript(`
+for i = 1, #ARGV, 2 do
+  local old = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
+  if tonumber(ARGV[i+1]) > old then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+end
+return 1`)
+
+// LoadTimeline implements Registry.
+func (r *Redis) LoadTimeline(ctx context.Context, channel string) (Timeline, bool, error) {
+	if err := checkChannel(channel); err != nil {
+		return Timeline{}, false, err
+	}
+	vals, err := r.client.HGetAll(ctx, timelineKey(channel)).Result()
+	if err != nil {
+		return Timeline{}, false, unavailable(err)
+	}
+	if len(vals) == 0 {
+		return Timeline{}, false, nil
+	}
+	var t Timeline
+	t.NextSeq, _ = strconv.ParseUint(vals["next_seq"], 10, 64)
+	t.DiscSeq, _ = strconv.ParseUint(vals["disc_seq"], 10, 64)
+	t.TargetDuration, _ = strconv.Atoi(vals["target_duration"])
+	return t, true, nil
+}
+
+// SaveTimeline implements Registry.
+func (r *Redis) SaveTimeline(ctx context.Context, channel string, t Timeline) error {
+	if err := checkChannel(channel); err != nil {
+		return err
+	}
+	err := saveTimeline.Run(ctx, r.client, []string{timelineKey(channel)},
+		"next_seq", t.NextSeq, "disc_seq", t.DiscSeq, "target_duration", t.TargetDuration).Err()
+	return unavailable(err)
+}

@@ -118,8 +118,27 @@ type Registry interface {
 	AddStats(ctx context.Context, channel string, c Counters) error
 	// Stats returns the channel's counters and active peer count.
 	Stats(ctx context.Context, channel string) (ChannelStats, error)
+	// LoadTimeline returns what a gateway saved of the channel's timeline; ok is false when
+	// nothing was saved.
+	LoadTimeline(ctx context.Context, channel string) (t Timeline, ok bool, err error)
+	// SaveTimeline records t field by field, keeping the larger value of each: a timeline
+	// never goes back, whichever gateway saves it.
+	SaveTimeline(ctx context.Context, channel string, t Timeline) error
 	// Close releases the registry's resources.
 	Close() error
+}
+
+// Timeline is what a gateway must remember of a channel so that, after a restart, its
+// playlists continue where they were: the media sequence and discontinuity sequence never
+// decrease and the target duration does not change.
+type Timeline struct {
+	// NextSeq is the media sequence number the next segment gets.
+	NextSeq uint64 `json:"next_seq"`
+	// DiscSeq is the discontinuity sequence once every listed segment has left the
+	// playlist (EXT-X-DISCONTINUITY-SEQUENCE plus the listed discontinuities).
+	DiscSeq uint64 `json:"disc_seq"`
+	// TargetDuration is the stream's target duration in seconds.
+	TargetDuration int `json:"target_duration"`
 }
 
 // Options are the registry's TTLs and clock. The zero value of each field means its default.
