@@ -46,6 +46,9 @@ type Config struct {
 	StatsFlushInterval time.Duration
 	// LookupLimit is the number of candidates a lookup returns. Default 10.
 	LookupLimit int
+	// SignKey, when set, makes every /live request carry a token signed with it (see
+	// Token); nil means playlists and segments are open.
+	SignKey []byte
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.

@@ -173,9 +173,13 @@ func (s *Server) routes() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = echo.ExtractIPDirect() // never trust X-Forwarded-For from viewers
 	e.HTTPErrorHandler = s.errorHandler
-	live := e.Group("/live", liveCORS(), middleware.GzipWithConfig(middleware.GzipConfig{
+	mw := []echo.MiddlewareFunc{liveCORS(), middleware.GzipWithConfig(middleware.GzipConfig{
 		Skipper: func(c echo.Context) bool { return path.Ext(c.Request().URL.Path) != ".m3u8" },
-	}))
+	})}
+	if len(s.cfg.SignKey) > 0 {
+		mw = append(mw, s.requireToken)
+	}
+	live := e.Group("/live", mw...) // group middleware applies to routes added after it
 	live.GET("/:channel/index.m3u8", s.handlePlaylist)
 	live.HEAD("/:channel/index.m3u8", s.handlePlaylist)
 	live.GET("/:channel/:name", s.handleSegment)
@@ -210,6 +214,9 @@ func (s *Server) handlePlaylist(c echo.Context) error {
 		form = playlist.ForProxies
 	}
 	body, td := ch.win.playlist(form)
+	if len(s.cfg.SignKey) > 0 {
+		body = withToken(body, c.QueryParam(swarm.TokenQuery))
+	}
 	h := c.Response().Header()
 	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(max(1, td/2)))
 	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", body)

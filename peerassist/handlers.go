@@ -74,7 +74,7 @@ func (p *Proxy) handlePlaylist(c echo.Context) error {
 		return err
 	}
 	m.awaitJoin(c.Request().Context(), joinWait)
-	body, err := p.gatewayGet(c.Request().Context(), "/live/"+m.channel+"/index.m3u8?"+swarm.PeerPlaylistQuery, playlist.MaxPlaylistBytes)
+	body, err := p.gatewayGet(c.Request().Context(), m.playlistPath(c.QueryParam(swarm.TokenQuery)), playlist.MaxPlaylistBytes)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,11 @@ func (p *Proxy) handleSegment(c echo.Context) error {
 		}
 		data = seg.data
 	} else {
-		if data, err = p.gatewayGet(ctx, "/live/"+m.channel+"/"+c.Param("name"), p.cfg.MaxSegmentBytes); err != nil {
+		path := "/live/" + m.channel + "/" + c.Param("name")
+		if q := c.QueryString(); q != "" {
+			path += "?" + q
+		}
+		if data, err = p.gatewayGet(ctx, path, p.cfg.MaxSegmentBytes); err != nil {
 			return err
 		}
 		m.stats.bytesFromGateway.Add(int64(len(data)))
@@ -154,8 +158,11 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		if resp.StatusCode == http.StatusNotFound {
+		switch resp.StatusCode {
+		case http.StatusNotFound:
 			return nil, echo.NewHTTPError(http.StatusNotFound, "not found at the gateway")
+		case http.StatusForbidden: // a signed URL's token was refused: tell the player so
+			return nil, echo.NewHTTPError(http.StatusForbidden, "refused by the gateway")
 		}
 		return nil, fmt.Errorf("%w: %s", errGatewayStatus, resp.Status)
 	}

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"math/rand/v2"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +39,7 @@ type member struct {
 	known      map[string]segInfo
 	gen        uint64
 	td         time.Duration // the playlist's target duration
+	token      string        // the player's signed-URL token, passed on to the gateway
 	lastActive time.Time
 	reported   swarm.Counters // counters the gateway has accepted
 	running    bool
@@ -68,13 +71,14 @@ func (m *member) learn(w *playlist.Window, now time.Time, active bool) {
 	}
 	m.td = time.Duration(w.TargetDuration) * time.Second
 	for _, s := range w.Segments {
-		info, seen := m.known[s.Name]
+		name, _, _ := strings.Cut(s.Name, "?") // a signed URI carries the token
+		info, seen := m.known[name]
 		if !seen {
 			info = segInfo{digest: s.Digest, size: s.Size, path: "/live/" + m.channel + "/" + s.Name}
 			fresh = append(fresh, info)
 		}
 		info.gen = m.gen
-		m.known[s.Name] = info
+		m.known[name] = info
 	}
 	for name, info := range m.known {
 		if m.gen-info.gen > maxKnownGenerations {
@@ -163,6 +167,21 @@ func (m *member) touch(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.lastActive = now
+}
+
+// playlistPath is the gateway path of the proxies' form of the playlist, with the player's
+// token when it sent one (the proxy's own polls reuse the last one).
+func (m *member) playlistPath(token string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if token != "" {
+		m.token = token
+	}
+	q := url.Values{"rawflow": {"peer"}}
+	if m.token != "" {
+		q.Set(swarm.TokenQuery, m.token)
+	}
+	return "/live/" + m.channel + "/index.m3u8?" + q.Encode()
 }
 
 func (m *member) active() time.Time {

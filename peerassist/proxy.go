@@ -206,7 +206,7 @@ func (p *Proxy) poll(ctx context.Context, m *member) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.GatewayTimeout)
 	defer cancel()
-	body, err := p.gatewayGet(ctx, "/live/"+m.channel+"/index.m3u8?"+swarm.PeerPlaylistQuery, playlist.MaxPlaylistBytes)
+	body, err := p.gatewayGet(ctx, m.playlistPath(""), playlist.MaxPlaylistBytes)
 	if err != nil {
 		return
 	}

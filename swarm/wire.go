@@ -20,6 +20,9 @@ const (
 	// PeerPlaylistQuery, appended to a media playlist URL on the gateway, selects the proxies'
 	// form of the playlist: the players' form plus one digest tag per segment.
 	PeerPlaylistQuery = "rawflow=peer"
+	// TokenQuery is the query parameter of a signed viewer URL's token (gateway --sign-key);
+	// proxies pass it through to the gateway.
+	TokenQuery = "token"
 	// NeighbourSegmentPath is the prefix of the neighbour port's segment route; the digest
 	// (hex) follows it.
 	NeighbourSegmentPath = "/peer/v1/segments/"

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/swarm"
@@ -18,6 +20,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	redisURL := fs.String("redis", "", "Redis URL (redis:// or rediss://) for the registry and stats; empty: in memory")
 	window := fs.Int("window", 6, "segments listed per playlist")
 	maxBytes := fs.String("max-channel-bytes", "256MiB", "segment bytes held per channel")
+	signKey := fs.String("sign-key", "", "secret for signed viewer URLs: /live requests then need ?token= (see 'rawflow token'); empty: open")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -26,7 +29,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := gateway.Config{WindowSegments: *window, Logger: log}
+	cfg := gateway.Config{WindowSegments: *window, Logger: log, SignKey: []byte(*signKey)}
 	if cfg.MaxChannelBytes, err = parseSize(*maxBytes); err != nil {
 		return fmt.Errorf("--max-channel-bytes: %w", err)
 	}
@@ -72,4 +75,24 @@ func openRegistry(url string) (swarm.Registry, error) {
 		return nil, fmt.Errorf("--redis: %w", err)
 	}
 	return r, nil
+}
+
+func runToken(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token", "Prints a signed-URL token for a channel of a gateway run with --sign-key.", stderr)
+	key := fs.String("sign-key", "", "the gateway's --sign-key (required)")
+	channel := fs.String("channel", "", "channel name (required)")
+	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case *key == "":
+		return errors.New("--sign-key is required")
+	case !swarm.ValidChannel(*channel):
+		return fmt.Errorf("--channel %q: want 1-64 of A-Z a-z 0-9 _ -", *channel)
+	case *ttl <= 0:
+		return fmt.Errorf("--ttl %s: want a positive duration", *ttl)
+	}
+	fmt.Fprintln(stdout, gateway.Token([]byte(*key), *channel, time.Now().Add(*ttl)))
+	return nil
 }
