@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"time"
 )
 
 // Errors the gateway classifies.
@@ -16,6 +19,21 @@ var (
 	// ErrUnknownChannel: no channel of that name.
 	ErrUnknownChannel = errors.New("unknown channel")
 )
+
+// getBounded GETs u with client, bounded by timeout and, in size, by limit.
+func getBounded(ctx context.Context, client *http.Client, timeout time.Duration, u *url.URL, limit int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	return readBounded(resp, limit)
+}
 
 // readBounded reads resp's body up to limit bytes; more is ErrTooLarge. It closes the body.
 func readBounded(resp *http.Response, limit int64) ([]byte, error) {

@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/rawflow/rawflow/playlist"
@@ -137,7 +140,7 @@ func (in *hlsIngest) ingest(ctx context.Context, src *url.URL, s playlist.Origin
 	if err != nil {
 		return fmt.Errorf("segment %d: %w", s.Seq, err)
 	}
-	seg := in.win.append(in.cfg.Now(), s.Duration, s.Discontinuity || in.pendDisc, data)
+	seg := in.win.append(in.cfg.Now(), s.Duration, s.Discontinuity || in.pendDisc, data, segmentExt(ref))
 	in.pendDisc = false
 	in.lastSeq, in.started = s.Seq, true
 	if in.save != nil {
@@ -148,15 +151,16 @@ func (in *hlsIngest) ingest(ctx context.Context, src *url.URL, s playlist.Origin
 }
 
 func (in *hlsIngest) get(ctx context.Context, u *url.URL, limit int64) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, in.cfg.OriginTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
+	return getBounded(ctx, in.client, in.cfg.OriginTimeout, u, limit)
+}
+
+var extRe = regexp.MustCompile(`^\.[a-z0-9]{1,5}$`)
+
+// segmentExt keeps the origin's file extension (.ts, .aac, .vtt, …) in the gateway's name,
+// so that players and tools that look at it are not misled; anything odd becomes .ts.
+func segmentExt(u *url.URL) string {
+	if ext := strings.ToLower(path.Ext(u.Path)); extRe.MatchString(ext) {
+		return ext
 	}
-	resp, err := in.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	return readBounded(resp, limit)
+	return ".ts"
 }

@@ -14,12 +14,12 @@ type Segment struct {
 	ETag string
 }
 
-func newSegment(seq uint64, duration float64, disc bool, data []byte) *Segment {
+func newSegment(seq uint64, duration float64, disc bool, data []byte, ext string) *Segment {
 	d := playlist.Sum(data)
 	return &Segment{
 		Segment: playlist.Segment{
 			Seq:           seq,
-			Name:          playlist.SegmentName(seq, d, ".ts"),
+			Name:          playlist.SegmentName(seq, d, ext),
 			Duration:      duration,
 			Discontinuity: disc,
 			Digest:        d,

@@ -11,7 +11,6 @@ import (
 	"path"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -27,17 +26,9 @@ type Server struct {
 	cfg      Config
 	reg      swarm.Registry
 	log      *slog.Logger
+	origin   *http.Client
 	channels map[string]*channel
 	echo     *echo.Echo
-}
-
-// channel is one configured channel: its window, its ingest, its egress counter.
-type channel struct {
-	name    string
-	win     *window
-	ingest  *hlsIngest
-	egress  atomic.Int64 // segment bytes served
-	flushed atomic.Int64 // part of egress already added to the registry
 }
 
 // New builds a gateway from cfg. reg is the swarm registry (memory or Redis).
@@ -46,15 +37,13 @@ func New(cfg Config, reg swarm.Registry) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "gateway"), channels: map[string]*channel{}}
-	client := &http.Client{Timeout: cfg.OriginTimeout}
+	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "gateway"),
+		origin: &http.Client{Timeout: cfg.OriginTimeout}, channels: map[string]*channel{}}
 	for _, cc := range cfg.Channels {
-		ch := &channel{name: cc.Name, win: newWindow(cfg.WindowSegments, cfg.MaxChannelBytes, 0)}
-		ch.ingest = &hlsIngest{win: ch.win, client: client, cfg: &s.cfg, log: s.log.With("channel", cc.Name),
-			save: s.timelineSaver(cc.Name)}
+		ch := &channel{name: cc.Name}
 		for _, src := range cc.Sources {
 			u, _ := url.Parse(src) // checked by Validate
-			ch.ingest.sources = append(ch.ingest.sources, u)
+			ch.sources = append(ch.sources, u)
 		}
 		s.channels[cc.Name] = ch
 	}
@@ -65,15 +54,12 @@ func New(cfg Config, reg swarm.Registry) (*Server, error) {
 // Handler returns the gateway's HTTP handler (players, proxies, API).
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// Run continues each channel's saved timeline, then ingests every channel and flushes
-// egress counters until ctx ends.
+// Run discovers each channel's renditions, continues their saved timelines, then ingests
+// them and flushes egress counters until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, ch := range s.channels {
-		wg.Go(func() {
-			s.restoreTimeline(ctx, ch)
-			_ = ch.ingest.Run(ctx)
-		})
+		wg.Go(func() { s.runChannel(ctx, ch) })
 	}
 	wg.Go(func() { s.flushLoop(ctx) })
 	wg.Wait()
@@ -84,36 +70,41 @@ func (s *Server) Run(ctx context.Context) error {
 // never numbers a segment lower than before. The registry may be briefly away (Redis
 // restarting with us): it is asked a few times; after that the channel starts afresh,
 // with a log line saying so.
-func (s *Server) restoreTimeline(ctx context.Context, ch *channel) {
+func (s *Server) restoreTimeline(ctx context.Context, channel string, r *rendition) {
 	for attempt := range 5 {
 		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		t, ok, err := s.reg.LoadTimeline(lctx, ch.name)
+		t, ok, err := s.reg.LoadTimeline(lctx, channel, r.name)
 		cancel()
 		switch {
 		case err == nil && ok:
-			ch.win.restore(t)
-			s.log.Info("timeline restored", "channel", ch.name, "next_seq", t.NextSeq, "disc_seq", t.DiscSeq)
+			r.win.restore(t)
+			s.log.Info("timeline restored", "channel", channel, "rendition", r.name, "next_seq", t.NextSeq, "disc_seq", t.DiscSeq)
 			return
 		case err == nil:
 			return
 		}
-		s.log.Warn("cannot load timeline", "channel", ch.name, "attempt", attempt+1, "err", err)
+		s.log.Warn("cannot load timeline", "channel", channel, "rendition", r.name, "attempt", attempt+1, "err", err)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(time.Second):
 		}
 	}
-	s.log.Error("starting without the saved timeline: media sequence numbers may repeat", "channel", ch.name)
+	s.log.Error("starting without the saved timeline: media sequence numbers may repeat", "channel", channel, "rendition", r.name)
 }
 
-// timelineSaver returns the function ingest calls after each listed segment.
-func (s *Server) timelineSaver(channel string) func(context.Context, swarm.Timeline) {
+// timelineSaver returns the function a rendition's ingest calls after each listed segment.
+func (s *Server) timelineSaver(channel, rendition string) func(context.Context, swarm.Timeline) {
 	return func(ctx context.Context, t swarm.Timeline) {
-		if err := s.reg.SaveTimeline(ctx, channel, t); err != nil {
-			s.log.Debug("timeline save failed", "channel", channel, "err", err)
+		if err := s.reg.SaveTimeline(ctx, channel, rendition, t); err != nil {
+			s.log.Debug("timeline save failed", "channel", channel, "rendition", rendition, "err", err)
 		}
 	}
+}
+
+// fetch GETs u from an origin, bounded in size and time.
+func (s *Server) fetch(ctx context.Context, u *url.URL, limit int64) ([]byte, error) {
+	return getBounded(ctx, s.origin, s.cfg.OriginTimeout, u, limit)
 }
 
 func (s *Server) flushLoop(ctx context.Context) {
@@ -145,13 +136,18 @@ func (s *Server) flushEgress(ctx context.Context) {
 	}
 }
 
-// Segment returns the named segment of a channel, for tests and tools, or nil.
-func (s *Server) Segment(channel, name string) *Segment {
+// Segment returns the named segment of a channel's rendition ("" for a media origin), for
+// tests and tools, or nil.
+func (s *Server) Segment(channel, rendition, name string) *Segment {
 	ch := s.channels[channel]
 	if ch == nil {
 		return nil
 	}
-	return ch.win.segment(name)
+	r, err := ch.rendition(rendition)
+	if err != nil {
+		return nil
+	}
+	return r.win.segment(name)
 }
 
 func (s *Server) channel(name string) (*channel, error) {
@@ -180,11 +176,13 @@ func (s *Server) routes() *echo.Echo {
 		mw = append(mw, s.requireToken)
 	}
 	live := e.Group("/live", mw...) // group middleware applies to routes added after it
-	live.GET("/:channel/index.m3u8", s.handlePlaylist)
-	live.HEAD("/:channel/index.m3u8", s.handlePlaylist)
-	live.GET("/:channel/:name", s.handleSegment)
-	live.HEAD("/:channel/:name", s.handleSegment)
-	live.OPTIONS("/:channel/:name", echo.MethodNotAllowedHandler) // answered by liveCORS
+	for _, prefix := range []string{"/:channel", "/:channel/:rendition"} {
+		live.GET(prefix+"/index.m3u8", s.handlePlaylist)
+		live.HEAD(prefix+"/index.m3u8", s.handlePlaylist)
+		live.GET(prefix+"/:name", s.handleSegment)
+		live.HEAD(prefix+"/:name", s.handleSegment)
+		live.OPTIONS(prefix+"/:name", echo.MethodNotAllowedHandler) // answered by liveCORS
+	}
 	e.GET(swarm.PathStats, s.handleStats)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.handleReady)
@@ -204,8 +202,20 @@ func liveCORS() echo.MiddlewareFunc {
 	})
 }
 
+// handlePlaylist serves /live/{channel}/index.m3u8 (the multivariant playlist of a
+// multivariant origin, else the media playlist) and /live/{channel}/{rendition}/index.m3u8.
 func (s *Server) handlePlaylist(c echo.Context) error {
 	ch, err := s.channel(c.Param("channel"))
+	if err != nil {
+		return err
+	}
+	name := c.Param("rendition")
+	if name == "" {
+		if mv := ch.multivariantPlaylist(); mv != nil {
+			return s.writePlaylist(c, mv, "public, max-age=60")
+		}
+	}
+	r, err := ch.rendition(name)
 	if err != nil {
 		return err
 	}
@@ -213,12 +223,17 @@ func (s *Server) handlePlaylist(c echo.Context) error {
 	if c.QueryParam("rawflow") == "peer" {
 		form = playlist.ForProxies
 	}
-	body, td := ch.win.playlist(form)
+	body, td := r.win.playlist(form)
+	return s.writePlaylist(c, body, "public, max-age="+strconv.Itoa(max(1, td/2)))
+}
+
+// writePlaylist answers with a playlist, carrying the viewer's token into its URIs when
+// URLs are signed.
+func (s *Server) writePlaylist(c echo.Context, body []byte, cacheControl string) error {
 	if len(s.cfg.SignKey) > 0 {
 		body = withToken(body, c.QueryParam(swarm.TokenQuery))
 	}
-	h := c.Response().Header()
-	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(max(1, td/2)))
+	c.Response().Header().Set("Cache-Control", cacheControl)
 	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", body)
 }
 
@@ -227,7 +242,11 @@ func (s *Server) handleSegment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	seg := ch.win.segment(c.Param("name"))
+	r, err := ch.rendition(c.Param("rendition"))
+	if err != nil {
+		return err
+	}
+	seg := r.win.segment(c.Param("name"))
 	if seg == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "no such segment")
 	}
@@ -248,6 +267,10 @@ func contentType(name string) string {
 		return "video/mp2t"
 	case ".mp4", ".m4s":
 		return "video/mp4"
+	case ".aac":
+		return "audio/aac"
+	case ".vtt", ".webvtt":
+		return "text/vtt"
 	}
 	return "application/octet-stream"
 }
@@ -267,16 +290,22 @@ func (s *Server) handleStats(c echo.Context) error {
 	return c.JSON(http.StatusOK, resp)
 }
 
-// handleReady is 200 when every channel listed a segment within the last three target
-// durations (at least 10 s), else 503 naming the stale channels.
+// handleReady is 200 when every rendition of every channel listed a segment within the
+// last three target durations (at least 10 s), else 503 naming the stale channels.
 func (s *Server) handleReady(c echo.Context) error {
 	now := s.cfg.Now()
 	var stale []string
 	for name, ch := range s.channels {
-		n, td, at := ch.win.status()
-		limit := max(10*time.Second, 3*time.Duration(td)*time.Second)
-		if n == 0 || now.Sub(at) > limit {
+		rs := ch.list()
+		if len(rs) == 0 {
 			stale = append(stale, name)
+		}
+		for _, r := range rs {
+			n, td, at := r.win.status()
+			limit := max(10*time.Second, 3*time.Duration(td)*time.Second)
+			if n == 0 || now.Sub(at) > limit {
+				stale = append(stale, name+"/"+r.name)
+			}
 		}
 	}
 	if len(stale) > 0 {
@@ -293,6 +322,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	case errors.As(err, &he):
 	case errors.Is(err, ErrUnknownChannel):
 		he = echo.NewHTTPError(http.StatusNotFound, err.Error())
+	case errors.Is(err, errStarting):
+		c.Response().Header().Set("Retry-After", "1")
+		he = echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, swarm.ErrBadRequest):
 		he = echo.NewHTTPError(http.StatusBadRequest, err.Error())
 	case errors.Is(err, swarm.ErrUnavailable):

@@ -80,9 +80,19 @@ func newTestServer(t *testing.T, o *fakeOrigin) (*Server, *httptest.Server) {
 	return s, front
 }
 
+// media discovers the test channel "tv" (a media origin) and returns its one rendition.
+func media(t *testing.T, s *Server) *rendition {
+	t.Helper()
+	ch := s.channels["tv"]
+	require.NoError(t, s.discover(context.Background(), ch))
+	r, err := ch.rendition("")
+	require.NoError(t, err)
+	return r
+}
+
 func listed(t *testing.T, s *Server) *playlist.Window {
 	t.Helper()
-	w, err := playlist.ParseGateway(proxiesForm(s.channels["tv"].win))
+	w, err := playlist.ParseGateway(proxiesForm(media(t, s).win))
 	require.NoError(t, err)
 	return w
 }
@@ -106,7 +116,7 @@ func TestIngestFetchesEachSegmentOnceAndOwnsTimeline(t *testing.T) {
 	o := &fakeOrigin{}
 	o.set(100, 5, 0)
 	s, _ := newTestServer(t, o)
-	in := s.channels["tv"].ingest
+	in := media(t, s).ingest
 	ctx := context.Background()
 
 	require.NoError(t, in.poll(ctx))
@@ -138,7 +148,7 @@ func TestIngestBadOriginKeepsWindow(t *testing.T) {
 	o := &fakeOrigin{}
 	o.set(0, 3, 0)
 	s, _ := newTestServer(t, o)
-	in := s.channels["tv"].ingest
+	in := media(t, s).ingest
 	require.NoError(t, in.poll(context.Background()))
 	in.sources[0].Path = "/missing.m3u8"
 	assert.Error(t, in.poll(context.Background()), "404 playlist")
@@ -149,7 +159,7 @@ func TestServePlaylistsAndSegments(t *testing.T) {
 	o := &fakeOrigin{}
 	o.set(0, 3, 0)
 	s, front := newTestServer(t, o)
-	require.NoError(t, s.channels["tv"].ingest.poll(context.Background()))
+	require.NoError(t, media(t, s).ingest.poll(context.Background()))
 	w := listed(t, s)
 	seg := w.Segments[0]
 
@@ -190,7 +200,7 @@ func TestReadyz(t *testing.T) {
 	s, front := newTestServer(t, o)
 	resp, _ := get(t, front.URL+"/readyz")
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "nothing ingested yet")
-	require.NoError(t, s.channels["tv"].ingest.poll(context.Background()))
+	require.NoError(t, media(t, s).ingest.poll(context.Background()))
 	resp, _ = get(t, front.URL+"/readyz")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	s.cfg.Now = func() time.Time { return time.Now().Add(time.Minute) }
@@ -204,7 +214,7 @@ func TestRunStopsWithContext(t *testing.T) {
 	o.set(0, 3, 0)
 	s, _ := newTestServer(t, o)
 	ctx, cancel := context.WithCancel(context.Background())
-	changed := s.channels["tv"].win.next()
+	changed := media(t, s).win.next()
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
 	<-changed // the first segment is listed
@@ -216,7 +226,7 @@ func TestIngestGapIsDiscontinuity(t *testing.T) {
 	o := &fakeOrigin{}
 	o.set(10, 3, 0)
 	s, _ := newTestServer(t, o)
-	in := s.channels["tv"].ingest
+	in := media(t, s).ingest
 	require.NoError(t, in.poll(context.Background()))
 	o.set(11, 3, 0) // 13: contiguous
 	require.NoError(t, in.poll(context.Background()))
@@ -233,7 +243,7 @@ func TestCORSAndGzip(t *testing.T) {
 	o := &fakeOrigin{}
 	o.set(0, 3, 0)
 	s, front := newTestServer(t, o)
-	require.NoError(t, s.channels["tv"].ingest.poll(context.Background()))
+	require.NoError(t, media(t, s).ingest.poll(context.Background()))
 	seg := listed(t, s).Segments[0]
 
 	var (
@@ -283,7 +293,7 @@ func TestFailover(t *testing.T) {
 	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{srvA.URL + "/live.m3u8", srvB.URL + "/live.m3u8"}}},
 		WindowSegments: 3, FailoverAfter: 2}, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
-	in := s.channels["tv"].ingest
+	in := media(t, s).ingest
 	ctx := context.Background()
 	require.False(t, in.result(in.poll(ctx)))
 	before := listed(t, s)
@@ -298,7 +308,7 @@ func TestFailover(t *testing.T) {
 	after := listed(t, s)
 	assert.Greater(t, after.MediaSequence, before.MediaSequence)
 	assert.True(t, after.Segments[0].Discontinuity, "the new origin starts a discontinuity")
-	assert.Equal(t, string(b.body(7)), string(s.Segment("tv", after.Segments[0].Name).Data))
+	assert.Equal(t, string(b.body(7)), string(s.Segment("tv", "", after.Segments[0].Name).Data))
 }
 
 // TestRestartContinuesTimeline: a gateway restarted on the same registry numbers on from
@@ -312,15 +322,15 @@ func TestRestartContinuesTimeline(t *testing.T) {
 	cfg := Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}, WindowSegments: 3}
 	first, err := New(cfg, reg)
 	require.NoError(t, err)
-	require.NoError(t, first.channels["tv"].ingest.poll(context.Background()))
+	require.NoError(t, media(t, first).ingest.poll(context.Background()))
 	before := listed(t, first)
 	require.Len(t, before.Segments, 3)
 
 	o.set(0, 2, 1) // the origin restarted too, with shorter numbering
 	second, err := New(cfg, reg)
 	require.NoError(t, err)
-	second.restoreTimeline(context.Background(), second.channels["tv"])
-	require.NoError(t, second.channels["tv"].ingest.poll(context.Background()))
+	second.restoreTimeline(context.Background(), "tv", media(t, second))
+	require.NoError(t, media(t, second).ingest.poll(context.Background()))
 	after := listed(t, second)
 	require.NotEmpty(t, after.Segments)
 	assert.Equal(t, before.Segments[2].Seq+1, after.MediaSequence, "numbering continues")

@@ -73,20 +73,31 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// withToken appends the token to every URI line of a playlist.
+// withToken appends the token to every URI of a playlist: URI lines and the URI="…"
+// attributes of tags (renditions in a multivariant playlist).
 func withToken(body []byte, token string) []byte {
-	suffix := "?" + swarm.TokenQuery + "=" + url.QueryEscape(token)
+	suffix := []byte("?" + swarm.TokenQuery + "=" + url.QueryEscape(token))
 	var b bytes.Buffer
 	b.Grow(len(body) + 64*bytes.Count(body, []byte("\n")))
 	for line := range bytes.Lines(body) {
 		trimmed := bytes.TrimRight(line, "\r\n")
-		if len(trimmed) > 0 && trimmed[0] != '#' {
+		switch {
+		case len(trimmed) > 0 && trimmed[0] != '#':
 			b.Write(trimmed)
-			b.WriteString(suffix)
-			b.WriteString(string(line[len(trimmed):]))
-			continue
+			b.Write(suffix)
+			b.Write(line[len(trimmed):])
+		case bytes.Contains(trimmed, []byte(`URI="`)):
+			before, rest, _ := bytes.Cut(line, []byte(`URI="`))
+			uri, after, _ := bytes.Cut(rest, []byte(`"`))
+			b.Write(before)
+			b.WriteString(`URI="`)
+			b.Write(uri)
+			b.Write(suffix)
+			b.WriteString(`"`)
+			b.Write(after)
+		default:
+			b.Write(line)
 		}
-		b.Write(line)
 	}
 	return b.Bytes()
 }

@@ -25,7 +25,7 @@ func TestSignedURLs(t *testing.T) {
 	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}},
 		SignKey: key, Now: func() time.Time { return now }}, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
-	require.NoError(t, s.channels["tv"].ingest.poll(context.Background()))
+	require.NoError(t, media(t, s).ingest.poll(context.Background()))
 	front := httptest.NewServer(s.Handler())
 	defer front.Close()
 	seg := listed(t, s).Segments[0]
@@ -68,4 +68,7 @@ func TestSignedURLs(t *testing.T) {
 func TestWithToken(t *testing.T) {
 	in := "#EXTM3U\n#EXTINF:2.000,\na.ts\r\n\n#EXTINF:2.000,\nb.ts"
 	assert.Equal(t, "#EXTM3U\n#EXTINF:2.000,\na.ts?token=1-ab\r\n\n#EXTINF:2.000,\nb.ts?token=1-ab", string(withToken([]byte(in), "1-ab")))
+	mv := "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"r0/index.m3u8\",DEFAULT=YES\n#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"a\"\nr1/index.m3u8\n"
+	assert.Equal(t, "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"r0/index.m3u8?token=1-ab\",DEFAULT=YES\n#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"a\"\nr1/index.m3u8?token=1-ab\n",
+		string(withToken([]byte(mv), "1-ab")))
 }

@@ -52,11 +52,11 @@ func newWindow(size int, maxBytes int64, targetDuration int) *window {
 // append lists a new segment at the live edge with the next media sequence number,
 // retires the oldest listed one when the window is full, and evicts what retention and the
 // memory bound allow.
-func (w *window) append(now time.Time, duration float64, disc bool, data []byte) *Segment {
+func (w *window) append(now time.Time, duration float64, disc bool, data []byte, ext string) *Segment {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	disc = (disc && len(w.listed)+len(w.retired) > 0) || w.restored
-	seg := newSegment(w.nextSeq, duration, disc, data)
+	seg := newSegment(w.nextSeq, duration, disc, data, ext)
 	w.nextSeq++
 	w.restored = false
 	w.listed = append(w.listed, seg)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -22,9 +23,11 @@ var errGatewayStatus = errors.New("gateway status")
 // player switches to the proxy by changing only host:port, and GET /api/v1/status.
 func (p *Proxy) PlayerHandler() http.Handler {
 	e := newEcho()
-	e.GET("/live/:channel/index.m3u8", p.handlePlaylist)
-	e.GET("/live/:channel/:name", p.handleSegment)
-	e.HEAD("/live/:channel/:name", p.handleSegment)
+	for _, prefix := range []string{"/live/:channel", "/live/:channel/:rendition"} {
+		e.GET(prefix+"/index.m3u8", p.handlePlaylist)
+		e.GET(prefix+"/:name", p.handleSegment)
+		e.HEAD(prefix+"/:name", p.handleSegment)
+	}
 	e.GET("/api/v1/status", func(c echo.Context) error { return c.JSON(http.StatusOK, p.Status()) })
 	return e
 }
@@ -74,15 +77,22 @@ func (p *Proxy) handlePlaylist(c echo.Context) error {
 		return err
 	}
 	m.awaitJoin(c.Request().Context(), joinWait)
-	body, err := p.gatewayGet(c.Request().Context(), m.playlistPath(c.QueryParam(swarm.TokenQuery)), playlist.MaxPlaylistBytes)
+	rendition := c.Param("rendition")
+	body, err := p.gatewayGet(c.Request().Context(), m.playlistPath(rendition, c.QueryParam(swarm.TokenQuery)), playlist.MaxPlaylistBytes)
 	if err != nil {
 		return err
 	}
 	w, err := playlist.ParseGateway(body)
-	if err != nil {
+	switch {
+	case errors.Is(err, playlist.ErrNotMedia) && rendition == "":
+		// The channel's multivariant playlist: its URIs are relative, so the player asks
+		// this proxy for the renditions.
+		c.Response().Header().Set("Cache-Control", "no-cache")
+		return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", body)
+	case err != nil:
 		return echo.NewHTTPError(http.StatusBadGateway, "gateway playlist: "+err.Error())
 	}
-	m.learn(w, p.cfg.Now(), true)
+	m.learn(rendition, w, p.cfg.Now(), true)
 	c.Response().Header().Set("Cache-Control", "no-cache")
 	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", playlist.Render(holdBack(*w, p.cfg.HoldBack), playlist.ForPlayers))
 }
@@ -116,14 +126,19 @@ func (p *Proxy) handleSegment(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	var data []byte
-	if info, ok := m.lookup(c.Param("name"), p.cfg.Now()); ok {
+	rendition := c.Param("rendition")
+	if info, ok := m.lookup(rendition, c.Param("name"), p.cfg.Now()); ok {
 		seg, err := p.fetch(ctx, m, info)
 		if err != nil {
 			return err
 		}
 		data = seg.data
 	} else {
-		path := "/live/" + m.channel + "/" + c.Param("name")
+		path := "/live/" + m.channel + "/"
+		if rendition != "" {
+			path += rendition + "/"
+		}
+		path += c.Param("name")
 		if q := c.QueryString(); q != "" {
 			path += "?" + q
 		}
@@ -134,7 +149,7 @@ func (p *Proxy) handleSegment(c echo.Context) error {
 		m.stats.segmentsFromGateway.Add(1)
 	}
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "video/mp2t")
+	h.Set(echo.HeaderContentType, contentType(c.Param("name")))
 	h.Set("Cache-Control", "public, max-age=86400, immutable")
 	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(data))
 	return nil
@@ -142,7 +157,7 @@ func (p *Proxy) handleSegment(c echo.Context) error {
 
 func (p *Proxy) channelMember(c echo.Context) (*member, error) {
 	name := c.Param("channel")
-	if !swarm.ValidChannel(name) {
+	if !swarm.ValidChannel(name) || !swarm.ValidRendition(c.Param("rendition")) {
 		return nil, echo.NewHTTPError(http.StatusNotFound, "unknown channel")
 	}
 	m := p.member(name)
@@ -174,4 +189,17 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: body over %d bytes", errGatewayStatus, limit)
 	}
 	return data, nil
+}
+
+// contentType names a segment's media type from its extension, as the gateway does.
+func contentType(name string) string {
+	switch path.Ext(name) {
+	case ".aac":
+		return "audio/aac"
+	case ".vtt", ".webvtt":
+		return "text/vtt"
+	case ".mp4", ".m4s":
+		return "video/mp4"
+	}
+	return "video/mp2t"
 }

@@ -38,8 +38,9 @@ type member struct {
 	id         string
 	known      map[string]segInfo
 	gen        uint64
-	td         time.Duration // the playlist's target duration
-	token      string        // the player's signed-URL token, passed on to the gateway
+	td         time.Duration        // the playlist's target duration
+	token      string               // the player's signed-URL token, passed on to the gateway
+	watched    map[string]time.Time // rendition → when a player last asked for its playlist
 	lastActive time.Time
 	reported   swarm.Counters // counters the gateway has accepted
 	running    bool
@@ -47,13 +48,13 @@ type member struct {
 
 func newMember(channel string) *member {
 	return &member{channel: channel, haves: make(chan playlist.Digest, 256), fresh: make(chan segInfo, 16),
-		joined: make(chan struct{}), known: map[string]segInfo{}}
+		joined: make(chan struct{}), known: map[string]segInfo{}, watched: map[string]time.Time{}}
 }
 
-// learn records the segments of a fresh playlist, forgets names long gone from it, and
-// queues the newest two it had not seen before for prefetch. active says whether a player
-// asked for the playlist.
-func (m *member) learn(w *playlist.Window, now time.Time, active bool) {
+// learn records the segments of a fresh playlist of a rendition ("" for a media origin),
+// forgets names long gone from it, and queues the newest two it had not seen before for
+// prefetch. active says whether a player asked for the playlist.
+func (m *member) learn(rendition string, w *playlist.Window, now time.Time, active bool) {
 	var fresh []segInfo
 	defer func() {
 		for _, info := range fresh[max(0, len(fresh)-2):] {
@@ -68,17 +69,23 @@ func (m *member) learn(w *playlist.Window, now time.Time, active bool) {
 	m.gen++
 	if active {
 		m.lastActive = now
+		m.watched[rendition] = now
 	}
 	m.td = time.Duration(w.TargetDuration) * time.Second
+	dir := "/live/" + m.channel + "/"
+	if rendition != "" {
+		dir += rendition + "/"
+	}
 	for _, s := range w.Segments {
 		name, _, _ := strings.Cut(s.Name, "?") // a signed URI carries the token
-		info, seen := m.known[name]
+		key := rendition + "/" + name
+		info, seen := m.known[key]
 		if !seen {
-			info = segInfo{digest: s.Digest, size: s.Size, path: "/live/" + m.channel + "/" + s.Name}
+			info = segInfo{digest: s.Digest, size: s.Size, path: dir + s.Name}
 			fresh = append(fresh, info)
 		}
 		info.gen = m.gen
-		m.known[name] = info
+		m.known[key] = info
 	}
 	for name, info := range m.known {
 		if m.gen-info.gen > maxKnownGenerations {
@@ -87,12 +94,27 @@ func (m *member) learn(w *playlist.Window, now time.Time, active bool) {
 	}
 }
 
-func (m *member) lookup(name string, now time.Time) (segInfo, bool) {
+func (m *member) lookup(rendition, name string, now time.Time) (segInfo, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.lastActive = now
-	info, ok := m.known[name]
+	info, ok := m.known[rendition+"/"+name]
 	return info, ok
+}
+
+// playingRenditions returns the renditions whose playlist a player asked for within d.
+func (m *member) playingRenditions(now time.Time, d time.Duration) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var rs []string
+	for r, at := range m.watched {
+		if now.Sub(at) <= d {
+			rs = append(rs, r)
+		} else {
+			delete(m.watched, r)
+		}
+	}
+	return rs
 }
 
 // playing reports whether a player asked for the channel within max(10 s, 3 target
@@ -169,9 +191,10 @@ func (m *member) touch(now time.Time) {
 	m.lastActive = now
 }
 
-// playlistPath is the gateway path of the proxies' form of the playlist, with the player's
-// token when it sent one (the proxy's own polls reuse the last one).
-func (m *member) playlistPath(token string) string {
+// playlistPath is the gateway path of a playlist (a rendition's, or the channel's entry
+// playlist for ""), in the proxies' form, with the player's token when it sent one (the
+// proxy's own polls reuse the last one).
+func (m *member) playlistPath(rendition, token string) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if token != "" {
@@ -181,7 +204,11 @@ func (m *member) playlistPath(token string) string {
 	if m.token != "" {
 		q.Set(swarm.TokenQuery, m.token)
 	}
-	return "/live/" + m.channel + "/index.m3u8?" + q.Encode()
+	dir := "/live/" + m.channel + "/"
+	if rendition != "" {
+		dir += rendition + "/"
+	}
+	return dir + "index.m3u8?" + q.Encode()
 }
 
 func (m *member) active() time.Time {

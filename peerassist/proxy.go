@@ -197,21 +197,24 @@ func (p *Proxy) fromGateway(ctx context.Context, m *member, info segInfo) (*segm
 	return &segment{digest: info.digest, channel: m.channel, data: data}, nil
 }
 
-// poll fetches the gateway's playlist while a player plays the channel, so that new
-// segments are noticed (and prefetched) even while the player is not asking.
+// poll fetches the playlists of the renditions a player plays, so that new segments are
+// noticed (and prefetched) even while the player is not asking.
 func (p *Proxy) poll(ctx context.Context, m *member) {
 	now := p.cfg.Now()
-	if playing, _ := m.playing(now); !playing {
+	playing, td := m.playing(now)
+	if !playing {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.GatewayTimeout)
-	defer cancel()
-	body, err := p.gatewayGet(ctx, m.playlistPath(""), playlist.MaxPlaylistBytes)
-	if err != nil {
-		return
-	}
-	if w, err := playlist.ParseGateway(body); err == nil {
-		m.learn(w, now, false)
+	for _, r := range m.playingRenditions(now, max(10*time.Second, 3*td)) {
+		gctx, cancel := context.WithTimeout(ctx, p.cfg.GatewayTimeout)
+		body, err := p.gatewayGet(gctx, m.playlistPath(r, ""), playlist.MaxPlaylistBytes)
+		cancel()
+		if err != nil {
+			continue
+		}
+		if w, err := playlist.ParseGateway(body); err == nil {
+			m.learn(r, w, now, false)
+		}
 	}
 }
 

@@ -15,7 +15,8 @@ import "time"
 //	rawflow:{CH}:held:ID       ZSET  digest  -> holding expiry (unix ms); the reverse index of
 //	                                 the have:* keys, so Leave can drop a peer's holdings
 //	rawflow:{CH}:stats         HASH  counter name (the JSON names of Counters) -> total
-//	rawflow:{CH}:timeline      HASH  next_seq, disc_seq, target_duration (Timeline); each
+//	rawflow:{CH}:timeline[:R]  HASH  next_seq, disc_seq, target_duration (Timeline) of the
+//	                                 channel's media playlist, or of its rendition R; each
 //	                                 field only ever grows; no expiry (it must outlive
 //	                                 gateway restarts)
 //
@@ -48,7 +49,12 @@ func haveKey(channel, digest string) string  { return channelKey(channel, "have:
 func fetchKey(channel, digest string) string { return channelKey(channel, "fetch:"+digest) }
 func heldKey(channel, id string) string      { return channelKey(channel, "held:"+id) }
 func statsKey(channel string) string         { return channelKey(channel, "stats") }
-func timelineKey(channel string) string      { return channelKey(channel, "timeline") }
+func timelineKey(channel, rendition string) string {
+	if rendition == "" {
+		return channelKey(channel, "timeline")
+	}
+	return channelKey(channel, "timeline:"+rendition)
+}
 
 // gcTTL is the PEXPIRE given to a key whose members live at most ttl.
 func gcTTL(ttl time.Duration) time.Duration { return 2 * ttl }

@@ -25,8 +25,8 @@ type memChannel struct {
 	have      map[string]map[string]int64 // digest -> peer id -> holding expiry
 	fetch     map[string]map[string]int64 // digest -> peer id -> fetch claim expiry
 	stats     Counters
-	timeline  *Timeline // nil until saved
-	nextSweep int64     // writes after this time sweep the channel
+	timelines map[string]*Timeline // by rendition
+	nextSweep int64                // writes after this time sweep the channel
 }
 
 type memPeer struct {
@@ -267,32 +267,48 @@ func checkChannel(channel string) error {
 }
 
 // LoadTimeline implements Registry.
-func (m *Memory) LoadTimeline(_ context.Context, channel string) (Timeline, bool, error) {
-	if err := checkChannel(channel); err != nil {
+func (m *Memory) LoadTimeline(_ context.Context, channel, rendition string) (Timeline, bool, error) {
+	if err := checkStream(channel, rendition); err != nil {
 		return Timeline{}, false, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ch := m.channels[channel]
-	if ch == nil || ch.timeline == nil {
+	if ch == nil || ch.timelines[rendition] == nil {
 		return Timeline{}, false, nil
 	}
-	return *ch.timeline, true, nil
+	return *ch.timelines[rendition], true, nil
 }
 
 // SaveTimeline implements Registry.
-func (m *Memory) SaveTimeline(_ context.Context, channel string, t Timeline) error {
-	if err := checkChannel(channel); err != nil {
+func (m *Memory) SaveTimeline(_ context.Context, channel, rendition string, t Timeline) error {
+	if err := checkStream(channel, rendition); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ch := m.channel(channel, m.now())
-	if ch.timeline == nil {
-		ch.timeline = &Timeline{}
+	if ch.timelines == nil {
+		ch.timelines = map[string]*Timeline{}
 	}
-	ch.timeline.NextSeq = max(ch.timeline.NextSeq, t.NextSeq)
-	ch.timeline.DiscSeq = max(ch.timeline.DiscSeq, t.DiscSeq)
-	ch.timeline.TargetDuration = max(ch.timeline.TargetDuration, t.TargetDuration)
+	old := ch.timelines[rendition]
+	if old == nil {
+		old = &Timeline{}
+		ch.timelines[rendition] = old
+	}
+	old.NextSeq = max(old.NextSeq, t.NextSeq)
+	old.DiscSeq = max(old.DiscSeq, t.DiscSeq)
+	old.TargetDuration = max(old.TargetDuration, t.TargetDuration)
+	return nil
+}
+
+// checkStream checks a channel and rendition name.
+func checkStream(channel, rendition string) error {
+	if err := checkChannel(channel); err != nil {
+		return err
+	}
+	if !ValidRendition(rendition) {
+		return badf("rendition %q: want r0, r1, … or empty", rendition)
+	}
 	return nil
 }

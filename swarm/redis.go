@@ -293,11 +293,11 @@ end
 return 1`)
 
 // LoadTimeline implements Registry.
-func (r *Redis) LoadTimeline(ctx context.Context, channel string) (Timeline, bool, error) {
-	if err := checkChannel(channel); err != nil {
+func (r *Redis) LoadTimeline(ctx context.Context, channel, rendition string) (Timeline, bool, error) {
+	if err := checkStream(channel, rendition); err != nil {
 		return Timeline{}, false, err
 	}
-	vals, err := r.client.HGetAll(ctx, timelineKey(channel)).Result()
+	vals, err := r.client.HGetAll(ctx, timelineKey(channel, rendition)).Result()
 	if err != nil {
 		return Timeline{}, false, unavailable(err)
 	}
@@ -312,11 +312,11 @@ func (r *Redis) LoadTimeline(ctx context.Context, channel string) (Timeline, boo
 }
 
 // SaveTimeline implements Registry.
-func (r *Redis) SaveTimeline(ctx context.Context, channel string, t Timeline) error {
-	if err := checkChannel(channel); err != nil {
+func (r *Redis) SaveTimeline(ctx context.Context, channel, rendition string, t Timeline) error {
+	if err := checkStream(channel, rendition); err != nil {
 		return err
 	}
-	err := saveTimeline.Run(ctx, r.client, []string{timelineKey(channel)},
+	err := saveTimeline.Run(ctx, r.client, []string{timelineKey(channel, rendition)},
 		"next_seq", t.NextSeq, "disc_seq", t.DiscSeq, "target_duration", t.TargetDuration).Err()
 	return unavailable(err)
 }

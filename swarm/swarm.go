@@ -118,12 +118,12 @@ type Registry interface {
 	AddStats(ctx context.Context, channel string, c Counters) error
 	// Stats returns the channel's counters and active peer count.
 	Stats(ctx context.Context, channel string) (ChannelStats, error)
-	// LoadTimeline returns what a gateway saved of the channel's timeline; ok is false when
-	// nothing was saved.
-	LoadTimeline(ctx context.Context, channel string) (t Timeline, ok bool, err error)
+	// LoadTimeline returns what a gateway saved of a rendition's timeline (rendition "" for
+	// a channel whose origin is a single media playlist); ok is false when nothing was saved.
+	LoadTimeline(ctx context.Context, channel, rendition string) (t Timeline, ok bool, err error)
 	// SaveTimeline records t field by field, keeping the larger value of each: a timeline
 	// never goes back, whichever gateway saves it.
-	SaveTimeline(ctx context.Context, channel string, t Timeline) error
+	SaveTimeline(ctx context.Context, channel, rendition string, t Timeline) error
 	// Close releases the registry's resources.
 	Close() error
 }

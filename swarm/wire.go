@@ -110,6 +110,12 @@ func badf(format string, args ...any) error {
 // ValidChannel reports whether name can name a channel: 1–64 of [A-Za-z0-9_-].
 func ValidChannel(name string) bool { return channelRe.MatchString(name) }
 
+var renditionRe = regexp.MustCompile(`^(r[0-9]{1,3})?$`)
+
+// ValidRendition reports whether name can name a rendition: "" (the channel's only media
+// playlist) or r0, r1, ….
+func ValidRendition(name string) bool { return renditionRe.MatchString(name) }
+
 // ValidPeerID reports whether id has the form the gateway issues.
 func ValidPeerID(id string) bool { return peerIDRe.MatchString(id) }
 

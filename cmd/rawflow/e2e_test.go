@@ -31,9 +31,10 @@ type recorder struct {
 	channel string
 	seen    chan struct{} // one send per segment served (buffered, never blocks)
 
-	mu       sync.Mutex // guards the following fields
-	segments int
-	bad      []string
+	mu         sync.Mutex // guards the following fields
+	segments   int
+	bad        []string
+	renditions map[string]bool // seen in segment paths
 }
 
 func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -43,7 +44,7 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	tee := &teeWriter{ResponseWriter: w, h: sha256.New()}
 	r.next.ServeHTTP(tee, req)
-	want := r.gw.Segment(r.channel, path.Base(req.URL.Path))
+	want := r.gw.Segment(r.channel, rendition(req.URL.Path), path.Base(req.URL.Path))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
@@ -59,10 +60,23 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.bad = append(r.bad, "bytes differ from gateway's: "+req.URL.Path)
 	}
 	r.segments++
+	if r.renditions == nil {
+		r.renditions = map[string]bool{}
+	}
+	r.renditions[rendition(req.URL.Path)] = true
 	select {
 	case r.seen <- struct{}{}:
 	default:
 	}
+}
+
+// rendition returns the rendition of a /live/{channel}[/{rendition}]/{name} path.
+func rendition(p string) string {
+	parts := strings.Split(strings.TrimPrefix(p, "/live/"), "/")
+	if len(parts) == 3 {
+		return parts[1]
+	}
+	return ""
 }
 
 type teeWriter struct {

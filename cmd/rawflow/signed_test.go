@@ -66,7 +66,7 @@ func TestSignedURLsThroughProxy(t *testing.T) {
 		code, data := fetch(t, p.url+"/live/tv/"+s.URI)
 		require.Equal(t, http.StatusOK, code)
 		name, _, _ := strings.Cut(s.URI, "?")
-		assert.Equal(t, gw.srv.Segment("tv", name).Data, data, name)
+		assert.Equal(t, gw.srv.Segment("tv", "", name).Data, data, name)
 	}
 	code, _ = fetch(t, gw.url+"/live/tv/"+w.Segments[0].URI[:strings.Index(w.Segments[0].URI, "?")])
 	assert.Equal(t, http.StatusForbidden, code, "the gateway refuses a segment without a token")

@@ -34,26 +34,52 @@ func RequireTool(t testing.TB, name string) {
 // 2 s MPEG-TS segments in a temp dir, served by an httptest server.
 type Origin struct {
 	// URL is the live media playlist's URL.
-	URL string
-	cmd *exec.Cmd
-	dir string
+	URL   string
+	cmd   *exec.Cmd
+	dir   string
+	watch string // the playlist whose segments tell the origin is ready
 }
 
 // StartOrigin starts the origin and waits (bounded) until its playlist lists minSegments.
 // It stops with the test.
 func StartOrigin(t testing.TB, minSegments int) *Origin {
 	t.Helper()
-	RequireTool(t, "ffmpeg")
 	dir := t.TempDir()
-	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error",
-		"-re", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25",
-		"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "50", "-keyint_min", "50",
+	out := []string{"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "50", "-keyint_min", "50",
 		"-sc_threshold", "0", "-pix_fmt", "yuv420p", "-b:v", "300k",
 		"-c:a", "aac", "-b:a", "64k", "-ac", "2", "-ar", "48000",
 		"-f", "hls", "-hls_time", "2", "-hls_list_size", "6",
 		"-hls_flags", "delete_segments+independent_segments+temp_file",
 		"-hls_segment_filename", filepath.Join(dir, "seg_%05d.ts"), filepath.Join(dir, "index.m3u8")}
+	return startOrigin(t, dir, "index.m3u8", "index.m3u8", minSegments, out)
+}
+
+// StartABROrigin starts an origin with a multivariant playlist (master.m3u8): two H.264
+// variants (320x180 and 160x90) that share a separate AAC audio rendition group
+// (audio/index.m3u8), all in 2 s MPEG-TS segments. It waits until the audio playlist lists
+// minSegments.
+func StartABROrigin(t testing.TB, minSegments int) *Origin {
+	t.Helper()
+	dir := t.TempDir()
+	out := []string{"-filter_complex", "[0:v]split=2[a][b];[b]scale=160:90[b2]", "-map", "[a]", "-map", "[b2]", "-map", "1:a",
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "50", "-keyint_min", "50",
+		"-sc_threshold", "0", "-pix_fmt", "yuv420p", "-b:v:0", "300k", "-b:v:1", "100k",
+		"-c:a", "aac", "-b:a", "64k", "-ac", "2", "-ar", "48000",
+		"-f", "hls", "-hls_time", "2", "-hls_list_size", "6",
+		"-hls_flags", "delete_segments+independent_segments+temp_file", "-master_pl_name", "master.m3u8",
+		"-var_stream_map", "v:0,agroup:aud,name:hi v:1,agroup:aud,name:lo a:0,agroup:aud,name:audio",
+		"-hls_segment_filename", filepath.Join(dir, "%v", "seg_%05d.ts"), filepath.Join(dir, "%v", "index.m3u8")}
+	return startOrigin(t, dir, "master.m3u8", filepath.Join("audio", "index.m3u8"), minSegments, out)
+}
+
+// startOrigin runs ffmpeg on testsrc2 + sine with the output arguments out, serves dir, and
+// waits until the playlist watch lists minSegments.
+func startOrigin(t testing.TB, dir, entry, watch string, minSegments int, out []string) *Origin {
+	t.Helper()
+	RequireTool(t, "ffmpeg")
+	args := append([]string{"-hide_banner", "-nostdin", "-loglevel", "error",
+		"-re", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25",
+		"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"}, out...)
 	cmd := exec.Command("ffmpeg", args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -61,7 +87,7 @@ func StartOrigin(t testing.TB, minSegments int) *Origin {
 		t.Fatalf("start ffmpeg origin: %v", err)
 	}
 	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	o := &Origin{URL: srv.URL + "/index.m3u8", cmd: cmd, dir: dir}
+	o := &Origin{URL: srv.URL + "/" + entry, cmd: cmd, dir: dir, watch: filepath.Join(dir, watch)}
 	t.Cleanup(func() {
 		srv.Close()
 		_ = cmd.Process.Kill()
@@ -78,7 +104,7 @@ func StartOrigin(t testing.TB, minSegments int) *Origin {
 }
 
 func (o *Origin) segments() int {
-	b, _ := os.ReadFile(filepath.Join(o.dir, "index.m3u8"))
+	b, _ := os.ReadFile(o.watch)
 	return strings.Count(string(b), "#EXTINF")
 }
 

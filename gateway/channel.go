@@ -1,0 +1,182 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rawflow/rawflow/playlist"
+)
+
+// channel is one configured channel: its origin sources, its renditions once discovered,
+// and its egress counter.
+type channel struct {
+	name    string
+	sources []*url.URL // in order of preference
+	egress  atomic.Int64
+	flushed atomic.Int64 // part of egress already added to the registry
+
+	mu           sync.RWMutex          // guards the following fields
+	multivariant []byte                // rewritten multivariant playlist; nil for a media origin
+	renditions   map[string]*rendition // nil until discovered; {"": r} for a media origin
+}
+
+// rendition is one media playlist the gateway mirrors: its window and its ingest.
+type rendition struct {
+	name   string // "" for a media origin, else r0, r1, … in the origin's order
+	win    *window
+	ingest *hlsIngest
+}
+
+// errStarting: the channel's origin has not been reached yet.
+var errStarting = errors.New("channel starting: origin not reached yet")
+
+// rendition returns the named rendition, or an error for the handlers.
+func (ch *channel) rendition(name string) (*rendition, error) {
+	ch.mu.RLock()
+	defer ch.mu.RUnlock()
+	if ch.renditions == nil {
+		return nil, errStarting
+	}
+	if r := ch.renditions[name]; r != nil {
+		return r, nil
+	}
+	return nil, fmt.Errorf("%w %q/%q", ErrUnknownChannel, ch.name, name)
+}
+
+// multivariantPlaylist returns the rewritten multivariant playlist, or nil.
+func (ch *channel) multivariantPlaylist() []byte {
+	ch.mu.RLock()
+	defer ch.mu.RUnlock()
+	return ch.multivariant
+}
+
+// list returns the renditions, sorted by name (nil before discovery).
+func (ch *channel) list() []*rendition {
+	ch.mu.RLock()
+	defer ch.mu.RUnlock()
+	rs := make([]*rendition, 0, len(ch.renditions))
+	for _, r := range ch.renditions {
+		rs = append(rs, r)
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].name < rs[j].name })
+	return rs
+}
+
+// discover finds out, from the first source that answers, whether the origin serves a
+// media playlist (one rendition, every source a failover for it) or a multivariant one
+// (one rendition per media playlist it names; each backup source that names as many
+// renditions gives each one a failover). It retries with back-off until ctx ends, and does
+// nothing once the channel is discovered.
+func (s *Server) discover(ctx context.Context, ch *channel) error {
+	backoff := s.cfg.PollInterval
+	for {
+		if len(ch.list()) > 0 {
+			return nil
+		}
+		err := s.tryDiscover(ctx, ch)
+		if err == nil {
+			return nil
+		}
+		s.log.Warn("origin not reached", "channel", ch.name, "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, s.cfg.MaxBackoff)
+	}
+}
+
+func (s *Server) tryDiscover(ctx context.Context, ch *channel) error {
+	var errs []error
+	for i, src := range ch.sources {
+		body, err := s.fetch(ctx, src, playlist.MaxPlaylistBytes)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m, err := playlist.ParseMultivariant(body)
+		if err != nil { // a media playlist (or garbage, which its ingest will report)
+			s.setRenditions(ch, nil, map[string][]*url.URL{"": ch.sources})
+			return nil
+		}
+		s.setRenditions(ch, m, s.renditionSources(ctx, ch, i, m))
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+// renditionSources resolves rendition i of the primary source's multivariant playlist m,
+// followed by the same rendition of every other source whose playlist matches in shape.
+func (s *Server) renditionSources(ctx context.Context, ch *channel, primary int, m *playlist.Multivariant) map[string][]*url.URL {
+	out := map[string][]*url.URL{}
+	add := func(src *url.URL, uris []string) {
+		for i, uri := range uris {
+			if ref, err := url.Parse(uri); err == nil {
+				out[renditionName(i)] = append(out[renditionName(i)], src.ResolveReference(ref))
+			}
+		}
+	}
+	add(ch.sources[primary], m.URIs)
+	for i, src := range ch.sources {
+		if i == primary {
+			continue
+		}
+		body, err := s.fetch(ctx, src, playlist.MaxPlaylistBytes)
+		if err != nil {
+			s.log.Warn("backup origin not reached; no failover for its renditions", "channel", ch.name, "err", err)
+			continue
+		}
+		if b, err := playlist.ParseMultivariant(body); err == nil && len(b.URIs) == len(m.URIs) {
+			add(src, b.URIs)
+		}
+	}
+	return out
+}
+
+func renditionName(i int) string { return "r" + strconv.Itoa(i) }
+
+// setRenditions makes the channel's renditions and, for a multivariant origin, its
+// rewritten multivariant playlist.
+func (s *Server) setRenditions(ch *channel, m *playlist.Multivariant, sources map[string][]*url.URL) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if m != nil {
+		names := make([]string, len(m.URIs))
+		for i := range names {
+			names[i] = renditionName(i) + "/index.m3u8"
+		}
+		ch.multivariant = m.Rewrite(names)
+	}
+	ch.renditions = map[string]*rendition{}
+	for name, srcs := range sources {
+		r := &rendition{name: name, win: newWindow(s.cfg.WindowSegments, s.cfg.MaxChannelBytes, 0)}
+		r.ingest = &hlsIngest{sources: srcs, win: r.win, client: s.origin, cfg: &s.cfg,
+			log: s.log.With("channel", ch.name, "rendition", name), save: s.timelineSaver(ch.name, name)}
+		ch.renditions[name] = r
+	}
+	s.log.Info("channel discovered", "channel", ch.name, "renditions", len(sources), "multivariant", m != nil)
+}
+
+// runChannel discovers the channel, continues each rendition's saved timeline and ingests
+// every rendition until ctx ends.
+func (s *Server) runChannel(ctx context.Context, ch *channel) {
+	if s.discover(ctx, ch) != nil {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, r := range ch.list() {
+		wg.Go(func() {
+			s.restoreTimeline(ctx, ch.name, r)
+			_ = r.ingest.Run(ctx)
+		})
+	}
+	wg.Wait()
+}
