@@ -66,74 +66,9 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// restoreTimeline continues the channel's saved timeline, so that a restarted gateway
-// never numbers a segment lower than before. The registry may be briefly away (Redis
-// restarting with us): it is asked a few times; after that the channel starts afresh,
-// with a log line saying so.
-func (s *Server) restoreTimeline(ctx context.Context, channel string, r *rendition) {
-	for attempt := range 5 {
-		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		t, ok, err := s.reg.LoadTimeline(lctx, channel, r.name)
-		cancel()
-		switch {
-		case err == nil && ok:
-			r.win.restore(t)
-			s.log.Info("timeline restored", "channel", channel, "rendition", r.name, "next_seq", t.NextSeq, "disc_seq", t.DiscSeq)
-			return
-		case err == nil:
-			return
-		}
-		s.log.Warn("cannot load timeline", "channel", channel, "rendition", r.name, "attempt", attempt+1, "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
-	}
-	s.log.Error("starting without the saved timeline: media sequence numbers may repeat", "channel", channel, "rendition", r.name)
-}
-
-// timelineSaver returns the function a rendition's ingest calls after each listed segment.
-func (s *Server) timelineSaver(channel, rendition string) func(context.Context, swarm.Timeline) {
-	return func(ctx context.Context, t swarm.Timeline) {
-		if err := s.reg.SaveTimeline(ctx, channel, rendition, t); err != nil {
-			s.log.Debug("timeline save failed", "channel", channel, "rendition", rendition, "err", err)
-		}
-	}
-}
-
 // fetch GETs u from an origin, bounded in size and time.
 func (s *Server) fetch(ctx context.Context, u *url.URL, limit int64) ([]byte, error) {
 	return getBounded(ctx, s.origin, s.cfg.OriginTimeout, u, limit)
-}
-
-func (s *Server) flushLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.StatsFlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.flushEgress(ctx)
-		}
-	}
-}
-
-// flushEgress adds each channel's unflushed egress to the registry's counters.
-func (s *Server) flushEgress(ctx context.Context) {
-	for _, ch := range s.channels {
-		total := ch.egress.Load()
-		delta := total - ch.flushed.Load()
-		if delta <= 0 {
-			continue
-		}
-		if err := s.reg.AddStats(ctx, ch.name, swarm.Counters{GatewayEgressBytes: delta}); err != nil {
-			s.log.Debug("egress flush failed", "channel", ch.name, "err", err)
-			continue
-		}
-		ch.flushed.Add(delta)
-	}
 }
 
 // Segment returns the named segment of a channel's rendition ("" for a media origin), for
@@ -273,21 +208,6 @@ func contentType(name string) string {
 		return "text/vtt"
 	}
 	return "application/octet-stream"
-}
-
-func (s *Server) handleStats(c echo.Context) error {
-	ctx := c.Request().Context()
-	s.flushEgress(ctx)
-	resp := swarm.StatsResponse{Channels: map[string]swarm.ChannelReport{}}
-	for name := range s.channels {
-		st, err := s.reg.Stats(ctx, name)
-		if err != nil {
-			return err
-		}
-		resp.Channels[name] = swarm.ChannelReport{ChannelStats: st, Offload: st.Offload()}
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, resp)
 }
 
 // handleReady is 200 when every rendition of every channel listed a segment within the
