@@ -5,6 +5,7 @@ package hlstest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -40,17 +41,52 @@ type Origin struct {
 	watch string // the playlist whose segments tell the origin is ready
 }
 
-// StartOrigin starts the origin and waits (bounded) until its playlist lists minSegments.
-// It stops with the test.
-func StartOrigin(t testing.TB, minSegments int) *Origin {
+// Kind is the kind of live HLS an origin makes.
+type Kind string
+
+// Origin kinds.
+const (
+	TS        Kind = "ts"        // MPEG-TS segments
+	FMP4      Kind = "fmp4"      // fMP4 segments after an EXT-X-MAP init section, with PDT
+	AES       Kind = "aes"       // MPEG-TS segments encrypted with AES-128 (a key file served beside them)
+	ByteRange Kind = "byterange" // one growing MPEG-TS file, segments as EXT-X-BYTERANGE
+)
+
+// StartOrigin starts a live MPEG-TS origin and waits (bounded) until its playlist lists
+// minSegments. It stops with the test.
+func StartOrigin(t testing.TB, minSegments int) *Origin { return StartKind(t, TS, minSegments) }
+
+// StartKind starts a live origin of the given kind, as StartOrigin does.
+func StartKind(t testing.TB, kind Kind, minSegments int) *Origin {
 	t.Helper()
 	dir := t.TempDir()
 	out := []string{"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "50", "-keyint_min", "50",
 		"-sc_threshold", "0", "-pix_fmt", "yuv420p", "-b:v", "300k",
 		"-c:a", "aac", "-b:a", "64k", "-ac", "2", "-ar", "48000",
-		"-f", "hls", "-hls_time", "2", "-hls_list_size", "6",
-		"-hls_flags", "delete_segments+independent_segments+temp_file",
-		"-hls_segment_filename", filepath.Join(dir, "seg_%05d.ts"), filepath.Join(dir, "index.m3u8")}
+		"-f", "hls", "-hls_time", "2", "-hls_list_size", "6"}
+	seg := filepath.Join(dir, "seg_%05d.ts")
+	switch kind {
+	case TS:
+		out = append(out, "-hls_flags", "delete_segments+independent_segments+temp_file")
+	case FMP4:
+		out = append(out, "-hls_flags", "delete_segments+independent_segments+temp_file+program_date_time",
+			"-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4")
+		seg = filepath.Join(dir, "seg_%05d.m4s")
+	case AES:
+		key := make([]byte, 16)
+		_, _ = rand.Read(key)
+		info := "k.key\n" + filepath.Join(dir, "k.key") + "\n"
+		if os.WriteFile(filepath.Join(dir, "k.key"), key, 0o600) != nil || os.WriteFile(filepath.Join(dir, "keyinfo"), []byte(info), 0o600) != nil {
+			t.Fatal("cannot write the AES key files")
+		}
+		out = append(out, "-hls_flags", "delete_segments+temp_file", "-hls_key_info_file", filepath.Join(dir, "keyinfo"))
+	case ByteRange:
+		out = append(out, "-hls_flags", "single_file")
+		seg = filepath.Join(dir, "all.ts")
+	default:
+		t.Fatalf("unknown origin kind %q", kind)
+	}
+	out = append(out, "-hls_segment_filename", seg, filepath.Join(dir, "index.m3u8"))
 	return startOrigin(t, dir, "index.m3u8", "index.m3u8", minSegments, out)
 }
 
