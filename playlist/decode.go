@@ -2,218 +2,435 @@ package playlist
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
-
-	"github.com/grafov/m3u8"
+	"strings"
 )
 
-// decoded is a media playlist as ParseOrigin and ParseGateway both need it: checked against
-// every limit and rule of this package, with the target duration as written.
-type decoded struct {
-	targetDuration int
-	pl             *m3u8.MediaPlaylist
-	segs           []*m3u8.MediaSegment // pl.Segments[:pl.Count()], in playlist order
+// media is a media playlist as ParseOrigin and ParseGateway both read it: checked against
+// every limit and rule of this package.
+type media struct {
+	targetDuration        int // as written, never raised to fit an EXTINF
+	mediaSequence         uint64
+	discontinuitySequence uint64
+	ended                 bool
+	version               int
+	playlistType          string
+	header, trailer       []string
+	segs                  []mediaSegment
 }
 
-// decodeMedia checks data with scan, decodes the cleaned lines with grafov, and checks what
-// grafov decoded. decoders are grafov custom decoders (nil for none).
-func decodeMedia(data []byte, withDigests bool, decoders []m3u8.CustomDecoder) (decoded, error) {
+// mediaSegment is one segment with everything in force for it.
+type mediaSegment struct {
+	uri           string
+	duration      float64
+	title         string
+	discontinuity bool
+	rng           *ByteRange // resolved
+	init          *Init      // origin form
+	initRef       *InitRef   // proxies' form
+	key           *Key
+	pdt           string
+	tags          []string
+	digest        digestTag // proxies' form
+}
+
+// parser reads a media playlist line by line. One parser serves both forms; proxies
+// selects the proxies' form, where every segment needs a digest tag, every EXT-X-MAP an
+// init tag, and byte ranges are refused (the gateway serves whole resources).
+type parser struct {
+	proxies bool
+
+	m                                              media
+	line                                           int // current line number, 1-based
+	sawTD, sawSeq, sawDiscSeq, sawVersion, sawType bool
+	inSegments                                     bool   // tags now belong to segments, not the header
+	skipped                                        uint64 // EXT-X-SKIP's SKIPPED-SEGMENTS
+
+	key     *Key       // in force
+	keys    int        // EXT-X-KEY tags since the last URI line
+	init    *Init      // in force (origin form)
+	initRef *InitRef   // in force (proxies' form)
+	initTag *digestTag // an init tag on the previous line, waiting for its EXT-X-MAP
+
+	next    mediaSegment // what the tags so far say about the next segment
+	inf     bool         // next has its EXTINF
+	rng     *rawRange    // next's EXT-X-BYTERANGE, unresolved
+	digests int          // digest tags since the last URI line
+}
+
+// parseMedia parses data as a media playlist, in the proxies' form if proxies is set.
+func parseMedia(data []byte, proxies bool) (*media, error) {
 	if len(data) > MaxPlaylistBytes {
-		return decoded{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxPlaylistBytes)
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxPlaylistBytes)
 	}
-	s := scanner{withDigests: withDigests}
-	clean, err := s.scan(data)
-	if err != nil {
-		return decoded{}, err
-	}
-	pl, err := grafovDecode(clean, decoders)
-	if err != nil {
-		return decoded{}, err
-	}
-	// Pitfall #2: Segments is padded with nil entries up to its capacity. No segment is ever
-	// removed here, so the ring has not wrapped and [0, Count()) is playlist order.
-	d := decoded{targetDuration: s.targetDuration, pl: pl, segs: pl.Segments[:pl.Count()]}
-	return d, d.check(s.segments)
-}
-
-// check verifies what grafov decoded against scan's count and the value limits.
-func (d decoded) check(scanned int) error {
-	n := len(d.segs)
-	if n != scanned { // scan and grafov disagree on the line structure: trust neither
-		return fmt.Errorf("%w: decoder found %d segments, want %d", ErrMalformed, n, scanned)
-	}
-	if n > 0 && d.pl.SeqNo > math.MaxUint64-uint64(n-1) {
-		return fmt.Errorf("%w: media sequence %d overflows with %d segments", ErrMalformed, d.pl.SeqNo, n)
-	}
-	for i, s := range d.segs {
-		switch {
-		case s == nil || s.URI == "":
-			return fmt.Errorf("%w: segment %d: empty URI", ErrMalformed, i)
-		case math.IsNaN(s.Duration) || s.Duration < 0 || s.Duration > maxDuration:
-			return fmt.Errorf("%w: segment %d: duration %v out of [0, %d]", ErrMalformed, i, s.Duration, maxDuration)
-		}
-	}
-	return nil
-}
-
-// grafovDecode runs grafov's strict decoder, which turns a panic into ErrMalformed: grafov
-// slices some tag lines without checking their length (e.g. a bare "#WV-CYPHER-VERSION").
-func grafovDecode(data []byte, decoders []m3u8.CustomDecoder) (pl *m3u8.MediaPlaylist, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			pl, err = nil, fmt.Errorf("%w: decoder panicked: %v", ErrMalformed, r)
-		}
-	}()
-	p, typ, err := m3u8.DecodeWith(bytes.NewReader(data), true, decoders)
-	switch {
-	case errors.Is(err, ErrMalformed): // from our digestDecoder
-		return nil, err
-	case err != nil:
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	media, ok := p.(*m3u8.MediaPlaylist)
-	if typ != m3u8.MEDIA || !ok { // scan rejects multivariant tags first; kept as a guard
-		return nil, ErrNotMedia
-	}
-	return media, nil
-}
-
-// scanner checks a playlist's line structure before grafov sees it. Strict mode in grafov is
-// not validation (pitfall #14), and some of its lenience is dangerous for us: it drops a URI
-// line that has no EXTINF (shifting every later sequence number), reuses the previous
-// segment's duration for "#EXTINF:,", raises TARGETDURATION to ceil(EXTINF) (pitfall #5),
-// takes a whitespace-only line after EXTINF as an empty URI, and re-links variants on every
-// line of a multivariant playlist (quadratic). scanner rejects all of that, bounds the
-// segment count before grafov allocates a segment, and reads TARGETDURATION itself.
-type scanner struct {
-	withDigests bool // every segment must carry exactly one digest tag
-
-	line           int // current line number, 1-based
-	targetDuration int
-	sawTD          bool
-	segments       int
-	inf            bool // an EXTINF is waiting for its URI line
-	digests        int  // digest tags since the last URI line
-}
-
-// scan checks data and returns its non-blank lines, trimmed, one per "\n": the input grafov
-// gets, so that blank lines are really ignored (RFC 8216 §4.1).
-func (s *scanner) scan(data []byte) ([]byte, error) {
-	clean := make([]byte, 0, len(data))
+	p := parser{proxies: proxies}
 	for l := range bytes.Lines(data) {
-		s.line++
-		l = bytes.TrimSpace(l)
-		if s.line == 1 && string(l) != "#EXTM3U" {
-			return nil, s.malformed("first line is not #EXTM3U")
+		p.line++
+		line := string(bytes.TrimSpace(l))
+		switch {
+		case p.line == 1 && line != "#EXTM3U":
+			return nil, p.malformed("first line is not #EXTM3U")
+		case p.line == 1, line == "": // blank lines are ignored (RFC 8216 §4.1)
+		default:
+			if err := p.parseLine(line); err != nil {
+				return nil, err
+			}
 		}
-		if len(l) == 0 {
-			continue
-		}
-		if err := s.check(l); err != nil {
-			return nil, err
-		}
-		clean = append(append(clean, l...), '\n')
 	}
-	return clean, s.end()
+	return p.end()
 }
 
-// check checks one trimmed, non-blank line.
-func (s *scanner) check(l []byte) error {
+// parseLine parses one trimmed, non-blank line after the first.
+func (p *parser) parseLine(l string) error {
+	name, value, _ := strings.Cut(l, ":")
 	switch {
+	case p.initTag != nil && name != "#EXT-X-MAP":
+		return p.malformed(initTagName + " not followed by #EXT-X-MAP")
 	case l[0] != '#':
-		return s.uri()
-	case bytes.HasPrefix(l, []byte("#EXTINF:")):
-		return s.extinf(l)
-	case bytes.HasPrefix(l, []byte("#EXT-X-TARGETDURATION:")):
-		return s.targetDurationTag(l)
-	case isMultivariantTag(l):
-		return fmt.Errorf("%w: line %d: %.40s", ErrNotMedia, s.line, l)
-	case isUnsupportedTag(l):
-		return s.malformed(fmt.Sprintf("unsupported tag %.40s", l))
-	case s.withDigests && bytes.HasPrefix(l, []byte(digestTagName)):
-		s.digests++
+		return p.uri(l)
+	case !strings.HasPrefix(l, "#EXT"): // a comment
+		return nil
+	}
+	switch name {
+	case "#EXTINF":
+		return p.extinf(value)
+	case "#EXT-X-TARGETDURATION", "#EXT-X-MEDIA-SEQUENCE", "#EXT-X-DISCONTINUITY-SEQUENCE",
+		"#EXT-X-VERSION", "#EXT-X-PLAYLIST-TYPE", "#EXT-X-ENDLIST":
+		return p.playlistTag(name, value)
+	case "#EXT-X-DISCONTINUITY", "#EXT-X-BYTERANGE", "#EXT-X-KEY", "#EXT-X-MAP", "#EXT-X-PROGRAM-DATE-TIME":
+		p.inSegments = true
+		return p.segmentTag(name, value)
+	case "#EXT-X-DATERANGE", "#EXT-X-GAP", "#EXT-X-BITRATE": // see isVerbatimSegmentTag
+		p.inSegments = true
+	case "#EXT-X-PART", "#EXT-X-PART-INF", "#EXT-X-SERVER-CONTROL", "#EXT-X-PRELOAD-HINT",
+		"#EXT-X-RENDITION-REPORT": // LL-HLS: served as regular HLS
+		return nil
+	case "#EXT-X-SKIP":
+		return p.skip(value)
+	case "#EXT-X-STREAM-INF", "#EXT-X-I-FRAME-STREAM-INF", "#EXT-X-MEDIA", "#EXT-X-SESSION-DATA",
+		"#EXT-X-SESSION-KEY":
+		return fmt.Errorf("%w: line %d: %.40s", ErrNotMedia, p.line, l)
+	case "#EXTM3U":
+		return p.malformed("second #EXTM3U")
+	}
+	if strings.HasPrefix(l, rawflowTagPrefix) {
+		return p.rawflowTag(l)
+	}
+	if p.inSegments {
+		p.next.tags = append(p.next.tags, l)
+	} else {
+		p.m.header = append(p.m.header, l)
 	}
 	return nil
 }
 
-func (s *scanner) uri() error {
-	switch {
-	case !s.inf:
-		return s.malformed("URI line without #EXTINF")
-	case s.withDigests && s.digests != 1:
-		return s.malformed(fmt.Sprintf("segment has %d %s tags, want 1", s.digests, digestTagName))
+// playlistTag parses the playlist tags that are modelled.
+func (p *parser) playlistTag(name, value string) error {
+	var err error
+	switch name {
+	case "#EXT-X-TARGETDURATION":
+		err = p.once(&p.sawTD, name)
+		if err == nil {
+			p.m.targetDuration, err = p.parseInt(value, maxDuration, "target duration")
+		}
+	case "#EXT-X-MEDIA-SEQUENCE":
+		err = p.beforeSegments(&p.sawSeq, name)
+		if err == nil {
+			p.m.mediaSequence, err = p.parseUint(value, "media sequence")
+		}
+	case "#EXT-X-DISCONTINUITY-SEQUENCE":
+		err = p.beforeSegments(&p.sawDiscSeq, name)
+		if err == nil {
+			p.m.discontinuitySequence, err = p.parseUint(value, "discontinuity sequence")
+		}
+	case "#EXT-X-VERSION":
+		err = p.once(&p.sawVersion, name)
+		if err == nil {
+			p.m.version, err = p.parseInt(value, math.MaxInt32, "version")
+		}
+	case "#EXT-X-PLAYLIST-TYPE":
+		err = p.once(&p.sawType, name)
+		if err == nil && value != "EVENT" && value != "VOD" {
+			err = p.malformed(fmt.Sprintf("playlist type %.20q", value))
+		}
+		p.m.playlistType = value
+	case "#EXT-X-ENDLIST":
+		p.m.ended = true
 	}
-	s.segments++
-	if s.segments > MaxSegments {
+	return err
+}
+
+// segmentTag parses the media segment tags that are modelled.
+func (p *parser) segmentTag(name, value string) error {
+	switch name {
+	case "#EXT-X-DISCONTINUITY":
+		p.next.discontinuity = true
+	case "#EXT-X-BYTERANGE":
+		if p.proxies || p.rng != nil {
+			return p.malformed("unexpected #EXT-X-BYTERANGE")
+		}
+		r, err := parseByteRange(value)
+		if err != nil {
+			return p.wrap(err)
+		}
+		p.rng = &r
+	case "#EXT-X-KEY":
+		return p.keyTag(value)
+	case "#EXT-X-MAP":
+		return p.mapTag(value)
+	case "#EXT-X-PROGRAM-DATE-TIME":
+		if p.next.pdt != "" || value == "" {
+			return p.malformed("want one non-empty #EXT-X-PROGRAM-DATE-TIME per segment")
+		}
+		p.next.pdt = value
+	}
+	return nil
+}
+
+// keyTag puts a key in force. Several keys in force at once (one per KEYFORMAT) cannot be
+// represented and are refused; a second key of the same format replaces the first.
+func (p *parser) keyTag(value string) error {
+	k, err := parseKey(value)
+	if err != nil {
+		return p.wrap(err)
+	}
+	p.keys++
+	if p.keys > 1 && keyFormat(k) != keyFormat(p.key) {
+		return p.malformed("keys of several KEYFORMATs for one segment are not supported")
+	}
+	p.key = k
+	return nil
+}
+
+func keyFormat(k *Key) string {
+	if k == nil || k.KeyFormat == "" {
+		return "identity"
+	}
+	return k.KeyFormat
+}
+
+// mapTag puts an init section in force; in the proxies' form it takes the init tag on the
+// line before.
+func (p *parser) mapTag(value string) error {
+	in, err := parseMap(value)
+	switch {
+	case err != nil:
+		return p.wrap(err)
+	case !p.proxies:
+		p.init = in
+	case p.initTag == nil:
+		return p.malformed("#EXT-X-MAP without " + initTagName)
+	case in.Range != nil:
+		return p.malformed("#EXT-X-MAP with BYTERANGE")
+	default:
+		p.initRef = &InitRef{Name: in.URI, Digest: p.initTag.digest, Size: p.initTag.size}
+		p.initTag = nil
+	}
+	return nil
+}
+
+// rawflowTag parses our own tags in the proxies' form and drops them from an origin's.
+func (p *parser) rawflowTag(l string) error {
+	if !p.proxies {
+		return nil
+	}
+	p.inSegments = true
+	var err error
+	switch {
+	case strings.HasPrefix(l, digestTagName):
+		p.digests++
+		p.next.digest, err = parseDigestTag(l, digestTagName)
+	case strings.HasPrefix(l, initTagName):
+		var t digestTag
+		t, err = parseDigestTag(l, initTagName)
+		p.initTag = &t
+	default:
+		err = fmt.Errorf("%w: unknown tag %.40s", ErrMalformed, l)
+	}
+	return p.wrap(err)
+}
+
+// skip reads a delta update's EXT-X-SKIP (LL-HLS): its segments are not listed, so the
+// first listed one is SKIPPED-SEGMENTS later than MEDIA-SEQUENCE says.
+func (p *parser) skip(value string) error {
+	a, err := parseAttrs(value)
+	if err != nil {
+		return p.wrap(err)
+	}
+	n, _, err := a.plain("SKIPPED-SEGMENTS")
+	if err != nil {
+		return p.wrap(err)
+	}
+	skipped, err := p.parseUint(n, "skipped segments")
+	if err != nil || p.skipped > math.MaxUint64-skipped {
+		return p.malformed("bad #EXT-X-SKIP")
+	}
+	p.skipped += skipped
+	return nil
+}
+
+func (p *parser) extinf(value string) error {
+	if p.inf {
+		return p.malformed("second #EXTINF for one segment")
+	}
+	p.inSegments = true
+	d, title, ok := strings.Cut(value, ",")
+	if !ok || d == "" {
+		return p.malformed("#EXTINF needs a duration and a comma")
+	}
+	duration, err := strconv.ParseFloat(d, 64)
+	if err != nil || math.IsNaN(duration) || duration < 0 || duration > maxDuration {
+		return p.malformed(fmt.Sprintf("duration %.20q: want a number in [0, %d]", d, maxDuration))
+	}
+	p.inf, p.next.duration, p.next.title = true, duration+0, title // +0 turns -0 into 0
+	return nil
+}
+
+// uri ends a segment: everything pending and in force becomes its.
+func (p *parser) uri(l string) error {
+	switch {
+	case !p.inf:
+		return p.malformed("URI line without #EXTINF")
+	case p.proxies && p.digests != 1:
+		return p.malformed(fmt.Sprintf("segment has %d %s tags, want 1", p.digests, digestTagName))
+	case len(p.m.segs) == MaxSegments:
 		return fmt.Errorf("%w: more than %d", ErrTooManySegments, MaxSegments)
 	}
-	s.inf, s.digests = false, 0
-	return nil
-}
-
-func (s *scanner) extinf(l []byte) error {
-	if s.inf {
-		return s.malformed("second #EXTINF for one segment")
-	}
-	duration, _, ok := bytes.Cut(l[len("#EXTINF:"):], []byte(","))
-	if !ok || len(duration) == 0 {
-		return s.malformed("#EXTINF needs a duration and a comma")
-	}
-	s.inf = true
-	return nil
-}
-
-func (s *scanner) targetDurationTag(l []byte) error {
-	if s.sawTD {
-		return s.malformed("second #EXT-X-TARGETDURATION")
-	}
-	td, err := strconv.ParseUint(string(l[len("#EXT-X-TARGETDURATION:"):]), 10, 32)
-	if err != nil || td > maxDuration {
-		return s.malformed(fmt.Sprintf("target duration: want an integer in [0, %d]", maxDuration))
-	}
-	s.targetDuration, s.sawTD = int(td), true
-	return nil
-}
-
-// end checks what only the end of input can show.
-func (s *scanner) end() error {
-	switch {
-	case s.line == 0:
-		return s.malformed("empty input")
-	case s.inf:
-		return s.malformed("#EXTINF without a URI line")
-	case s.digests > 0:
-		return s.malformed(digestTagName + " without a segment")
-	case !s.sawTD:
-		return s.malformed("no #EXT-X-TARGETDURATION")
-	}
-	return nil
-}
-
-func (s *scanner) malformed(what string) error {
-	return fmt.Errorf("%w: line %d: %s", ErrMalformed, s.line, what)
-}
-
-// isMultivariantTag reports tags that only a multivariant playlist carries.
-func isMultivariantTag(l []byte) bool {
-	for _, p := range []string{"#EXT-X-STREAM-INF:", "#EXT-X-I-FRAME-STREAM-INF:", "#EXT-X-MEDIA:",
-		"#EXT-X-SESSION-DATA:", "#EXT-X-SESSION-KEY:"} {
-		if bytes.HasPrefix(l, []byte(p)) {
-			return true
+	s := p.next
+	s.uri, s.key, s.init, s.initRef = l, p.key, p.init, p.initRef
+	if p.rng != nil {
+		r, err := p.resolve(l, *p.rng)
+		if err != nil {
+			return err
 		}
+		s.rng = r
 	}
-	return false
+	p.m.segs = append(p.m.segs, s)
+	p.next, p.inf, p.rng, p.digests, p.keys, p.inSegments = mediaSegment{}, false, nil, 0, 0, true
+	return nil
 }
 
-// isUnsupportedTag reports tags whose meaning a segment list of URIs cannot carry: a byte
-// range (the URI alone no longer names the segment's bytes), an init section, and encryption
-// other than METHOD=NONE.
-func isUnsupportedTag(l []byte) bool {
-	if k, ok := bytes.CutPrefix(l, []byte("#EXT-X-KEY:")); ok {
-		return m3u8.DecodeAttributeList(string(k))["METHOD"] != "NONE"
+// resolve makes a segment's byte range absolute. Without "@o" it continues the previous
+// segment, which must be a sub-range of the same resource (RFC 8216 §4.3.2.2).
+func (p *parser) resolve(uri string, r rawRange) (*ByteRange, error) {
+	if r.hasOffset {
+		return &ByteRange{Length: r.length, Offset: r.offset}, nil
 	}
-	return bytes.HasPrefix(l, []byte("#EXT-X-BYTERANGE:")) || bytes.HasPrefix(l, []byte("#EXT-X-MAP:"))
+	n := len(p.m.segs)
+	if n == 0 || p.m.segs[n-1].rng == nil || p.m.segs[n-1].uri != uri {
+		return nil, p.malformed("byte range without offset, and no previous sub-range of the same URI")
+	}
+	prev := p.m.segs[n-1].rng
+	offset := prev.Offset + prev.Length // cannot overflow: parseByteRange checked
+	if offset > math.MaxInt64-r.length {
+		return nil, p.malformed("byte range overflows")
+	}
+	return &ByteRange{Length: r.length, Offset: offset}, nil
+}
+
+// end checks what only the end of input can show. Pending tags describe a segment not
+// listed yet (an LL-HLS origin's segment in progress): the modelled ones are dropped, as
+// they will be listed again before that segment, and verbatim ones become the trailer, or
+// the header's tail when no segment is listed.
+func (p *parser) end() (*media, error) {
+	n := uint64(len(p.m.segs))
+	switch {
+	case p.line == 0:
+		return nil, p.malformed("empty input")
+	case p.inf:
+		return nil, p.malformed("#EXTINF without a URI line")
+	case p.digests > 0:
+		return nil, p.malformed(digestTagName + " without a segment")
+	case p.initTag != nil:
+		return nil, p.malformed(initTagName + " without #EXT-X-MAP")
+	case !p.sawTD:
+		return nil, p.malformed("no #EXT-X-TARGETDURATION")
+	case p.m.mediaSequence > math.MaxUint64-p.skipped,
+		n > 0 && p.m.mediaSequence+p.skipped > math.MaxUint64-(n-1):
+		return nil, fmt.Errorf("%w: media sequence %d overflows with %d segments", ErrMalformed, p.m.mediaSequence, n)
+	}
+	p.m.mediaSequence += p.skipped
+	if n == 0 {
+		p.m.header = append(p.m.header, p.next.tags...)
+	} else {
+		p.m.trailer = p.next.tags
+		p.hoist()
+	}
+	return &p.m, nil
+}
+
+// hoist moves the first segment's leading tags, up to its first media segment tag, to the
+// header when none of the tags Render writes before Tags (DISCONTINUITY, KEY, MAP,
+// PROGRAM-DATE-TIME) marks where that segment starts: written right after the header, they
+// would read back as header tags. The bytes Render writes are the same either way.
+func (p *parser) hoist() {
+	s := &p.m.segs[0]
+	if s.discontinuity || s.key != nil || s.init != nil || s.initRef != nil || s.pdt != "" {
+		return
+	}
+	i := 0
+	for i < len(s.tags) && !isVerbatimSegmentTag(s.tags[i]) {
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	p.m.header = append(p.m.header, s.tags[:i]...)
+	s.tags = s.tags[i:]
+	if len(s.tags) == 0 {
+		s.tags = nil
+	}
+}
+
+// isVerbatimSegmentTag reports the media segment tags kept verbatim in a segment's Tags.
+func isVerbatimSegmentTag(l string) bool {
+	name, _, _ := strings.Cut(l, ":")
+	return name == "#EXT-X-DATERANGE" || name == "#EXT-X-GAP" || name == "#EXT-X-BITRATE"
+}
+
+// once checks that a playlist tag appears at most once.
+func (p *parser) once(saw *bool, name string) error {
+	if *saw {
+		return p.malformed("second " + name)
+	}
+	*saw = true
+	return nil
+}
+
+// beforeSegments is once for the tags that number segments and so must precede them.
+func (p *parser) beforeSegments(saw *bool, name string) error {
+	if len(p.m.segs) > 0 {
+		return p.malformed(name + " after a segment")
+	}
+	return p.once(saw, name)
+}
+
+func (p *parser) parseUint(s, what string) (uint64, error) {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, p.malformed(fmt.Sprintf("%s %.30q: want a decimal integer", what, s))
+	}
+	return v, nil
+}
+
+func (p *parser) parseInt(s string, limit uint64, what string) (int, error) {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || v > limit {
+		return 0, p.malformed(fmt.Sprintf("%s %.30q: want an integer in [0, %d]", what, s, limit))
+	}
+	return int(v), nil
+}
+
+func (p *parser) malformed(what string) error {
+	return fmt.Errorf("%w: line %d: %s", ErrMalformed, p.line, what)
+}
+
+// wrap adds the line number to an error (nil stays nil).
+func (p *parser) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("line %d: %w", p.line, err)
 }

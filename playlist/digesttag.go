@@ -1,50 +1,44 @@
 package playlist
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/grafov/m3u8"
 )
 
-// digestTagName starts the proxies' per-segment tag, written immediately before the
-// segment's EXTINF line:
+// The proxies' form names the bytes of every segment and init section with one of two tags.
+// The segment tag is written before the segment's EXTINF line, the init tag immediately
+// before its EXT-X-MAP line:
 //
 //	#EXT-X-RAWFLOW-SEGMENT:DIGEST="<64 lower-case hex>",SIZE=<bytes>
-const digestTagName = "#EXT-X-RAWFLOW-SEGMENT:"
+//	#EXT-X-RAWFLOW-INIT:DIGEST="<64 lower-case hex>",SIZE=<bytes>
+//
+// Tags starting with rawflowTagPrefix are ours: ParseOrigin drops them, so an origin (or
+// another gateway) can never smuggle a digest into what we list.
+const (
+	digestTagName    = "#EXT-X-RAWFLOW-SEGMENT:"
+	initTagName      = "#EXT-X-RAWFLOW-INIT:"
+	rawflowTagPrefix = "#EXT-X-RAWFLOW-"
+)
 
-// digestTag is a segment's digest tag. It is a grafov CustomTag so that ParseGateway can let
-// grafov attach it to its segment; Render writes String itself.
+// digestTag is a digest tag's value.
 type digestTag struct {
 	digest Digest
 	size   int64
 }
 
-var (
-	_ m3u8.CustomTag     = digestTag{}
-	_ m3u8.CustomDecoder = digestDecoder{}
-)
-
-// TagName implements m3u8.CustomTag.
-func (digestTag) TagName() string { return digestTagName }
-
-// Encode implements m3u8.CustomTag.
-func (t digestTag) Encode() *bytes.Buffer { return bytes.NewBufferString(t.String()) }
-
-// String returns the tag line without its newline.
-func (t digestTag) String() string {
-	return fmt.Sprintf(`%sDIGEST="%s",SIZE=%d`, digestTagName, t.digest, t.size)
+// line returns the tag line with the given name, without newline.
+func (t digestTag) line(name string) string {
+	return fmt.Sprintf(`%sDIGEST="%s",SIZE=%d`, name, t.digest, t.size)
 }
 
-// parseDigestTag parses exactly the String form (the attribute order included: we write
-// the tag ourselves, so any other form is not ours).
-func parseDigestTag(line string) (digestTag, error) {
-	rest, ok := strings.CutPrefix(line, digestTagName+`DIGEST="`)
+// parseDigestTag parses exactly the line form (the attribute order included: we write the
+// tag ourselves, so any other form is not ours).
+func parseDigestTag(line, name string) (digestTag, error) {
+	rest, ok := strings.CutPrefix(line, name+`DIGEST="`)
 	hexDigest, size, ok2 := strings.Cut(rest, `",SIZE=`)
 	if !ok || !ok2 {
-		return digestTag{}, fmt.Errorf("%w: %.100q: want %sDIGEST=\"…\",SIZE=…", ErrMalformed, line, digestTagName)
+		return digestTag{}, fmt.Errorf("%w: %.100q: want %sDIGEST=\"…\",SIZE=…", ErrMalformed, line, name)
 	}
 	d, err := ParseDigest(hexDigest)
 	if err != nil {
@@ -56,15 +50,3 @@ func parseDigestTag(line string) (digestTag, error) {
 	}
 	return digestTag{digest: d, size: int64(n)}, nil
 }
-
-// digestDecoder is the grafov CustomDecoder of digestTag.
-type digestDecoder struct{}
-
-// TagName implements m3u8.CustomDecoder.
-func (digestDecoder) TagName() string { return digestTagName }
-
-// SegmentTag implements m3u8.CustomDecoder: the tag belongs to the next segment.
-func (digestDecoder) SegmentTag() bool { return true }
-
-// Decode implements m3u8.CustomDecoder.
-func (digestDecoder) Decode(line string) (m3u8.CustomTag, error) { return parseDigestTag(line) }

@@ -1,46 +1,85 @@
 // Package playlist reads origins' HLS media playlists and writes and reads the gateway's own.
-// It is pure: no I/O, no clock, no globals. It is the only importer of github.com/grafov/m3u8.
+// It is pure: no I/O, no clock, no globals.
 //
 // Three directions:
 //
 //   - ParseOrigin reads an origin's media playlist into an OriginMedia: what the gateway's
-//     ingest needs to fetch new segments.
+//     ingest needs to fetch new segments, and everything it must pass on to its own playlist.
 //
 //   - Render writes a Window, the segments the gateway lists for one stream, in one of two
-//     forms: ForPlayers is plain HLS; ForProxies adds, immediately before each EXTINF, a tag
-//     with the segment's SHA-256 and size, so a proxy can verify bytes it got from a neighbour:
+//     forms: ForPlayers is plain HLS; ForProxies adds a tag with the SHA-256 and size of each
+//     segment (before its EXTINF) and of each init section (immediately before its EXT-X-MAP),
+//     so a proxy can verify bytes it got from a neighbour:
 //
 //     #EXT-X-RAWFLOW-SEGMENT:DIGEST="<64 lower-case hex>",SIZE=<bytes>
+//     #EXT-X-RAWFLOW-INIT:DIGEST="<64 lower-case hex>",SIZE=<bytes>
 //
 //   - ParseGateway reads the ForProxies form back: ParseGateway(Render(w, ForProxies)) equals
 //     w when w is consistent (Seqs numbered from MediaSequence, durations with at most three
-//     decimals).
+//     decimals, Version 0 or above MinVersion(w), no nil Init after a non-nil one, Tags,
+//     Header and Trailer holding only unmodelled tags).
 //
-// # grafov/m3u8: decoding only, behind our own checks
+// # Parsing: one line scanner, our own
 //
-// Both parsers decode with grafov (strict mode), after a line scan of our own that makes
-// the checks grafov does not make (its strict mode is not validation): the first line is
-// #EXTM3U; every URI line has exactly one EXTINF with a duration (grafov silently drops a
-// URI without EXTINF, which would shift every later sequence number); exactly one integer
-// EXT-X-TARGETDURATION, which is reported as written (grafov raises it to ceil(EXTINF), so
-// TARGETDURATION:6 with EXTINF:6.006 would become 7); no multivariant tags; at most
-// MaxSegments segments, counted before grafov allocates any. Blank lines are removed before
-// grafov sees the input (it takes a whitespace-only line after EXTINF as an empty URI), only
-// the first Count() entries of grafov's padded Segments are read, and a panic inside grafov
-// becomes ErrMalformed. Durations must lie in [0, 3600] seconds, TARGETDURATION too.
+// Both parsers are one line-based parser (decode.go). It checks what a gateway relies on:
+// the first line is #EXTM3U; every URI line has exactly one EXTINF with a duration in
+// [0, 3600]; exactly one integer EXT-X-TARGETDURATION in [0, 3600], reported as written
+// (never raised to fit an EXTINF); MEDIA-SEQUENCE and DISCONTINUITY-SEQUENCE before the
+// first segment and not overflowing; no multivariant tags (ErrNotMedia); at most
+// MaxSegments segments and MaxPlaylistBytes bytes. Blank lines and comments (lines starting
+// with '#' but not "#EXT") are dropped; lines are trimmed.
 //
-// Tags whose meaning a list of segment URIs cannot carry are rejected with ErrMalformed
-// rather than silently dropped: EXT-X-BYTERANGE (the URI alone no longer names the bytes),
-// EXT-X-MAP (an init section), and EXT-X-KEY other than METHOD=NONE. Other tags grafov does
-// not know are ignored.
+// Modelled tags, each checked: EXTINF (duration and title), EXT-X-BYTERANGE, -DISCONTINUITY,
+// -KEY, -MAP, -PROGRAM-DATE-TIME (kept verbatim), -TARGETDURATION, -MEDIA-SEQUENCE,
+// -DISCONTINUITY-SEQUENCE, -VERSION, -PLAYLIST-TYPE (EVENT or VOD) and -ENDLIST.
+// Attribute lists are parsed strictly (RFC 8216 §4.2: quoted-strings may hold commas;
+// duplicate names are refused).
 //
-// Render writes the playlist itself with a bytes.Buffer instead of grafov's Encode, because
-// Encode has four sharp edges for us: a decoded or new live playlist is cut to its winsize
-// oldest segments; TARGETDURATION is ceil'd and raised from EXTINF, while ours is fixed per
-// stream; Encode caches its output and is not safe for concurrent use; and custom tags live
-// in maps, so their order (and our bytes, and ETags) would vary. A media playlist of five
-// tag kinds is a dozen lines of code, deterministic by construction: the same Window and
-// Form always give the same bytes.
+//   - EXT-X-KEY and EXT-X-MAP stay in force until the next one (across discontinuities);
+//     every segment carries the ones in force as *Key and *Init. METHOD=NONE is a nil Key;
+//     METHOD must be NONE, AES-128 or SAMPLE-AES; keys of several KEYFORMATs in force at once
+//     are refused. The init section is taken to be under the key in force for its segment.
+//   - A byte range without "@o" is resolved to the byte after the previous segment's
+//     sub-range, which must be of the same URI; a MAP's BYTERANGE needs an explicit offset.
+//
+// Every other #EXT tag is kept verbatim, in order, by this rule: tags before the first media
+// segment tag (EXTINF, BYTERANGE, DISCONTINUITY, KEY, MAP, PROGRAM-DATE-TIME, DATERANGE,
+// GAP, BITRATE) go to Header; from then on every unmodelled tag goes to the Tags of the
+// segment whose URI line follows it; those after the last URI line go to Trailer (to
+// Header when no segment is listed). One exception keeps Render's output readable back
+// the same way: when the first segment has no DISCONTINUITY, KEY (other than NONE), MAP or
+// PROGRAM-DATE-TIME, its tags before its first DATERANGE, GAP or BITRATE go to Header,
+// since nothing written before them would mark them as the segment's. Modelled tags after the last URI line describe a
+// segment not listed yet and are dropped: they will be listed again before it.
+//
+// LL-HLS origins are served as regular HLS: EXT-X-PART, -PART-INF, -SERVER-CONTROL,
+// -PRELOAD-HINT and -RENDITION-REPORT are dropped and only full segments kept. An
+// EXT-X-SKIP (a delta update, which the gateway never asks for) is dropped too, and its
+// SKIPPED-SEGMENTS added to MediaSequence so that Seqs stay right (DiscontinuitySequence
+// cannot be corrected for discontinuities among the skipped segments).
+//
+// ParseOrigin drops tags starting with #EXT-X-RAWFLOW-, which are ours alone. ParseGateway
+// requires one digest tag per segment and one init tag right before each EXT-X-MAP, and
+// refuses byte ranges (the gateway serves whole resources).
+//
+// # grafov/m3u8: not used for decoding or encoding
+//
+// The project prescribes grafov/m3u8 for playlists, but its decoder loses what a
+// pass-through gateway must keep, so no production code here uses it any more. It drops
+// unknown tags (pitfall #9: DATERANGE, GAP, BITRATE, DEFINE, INDEPENDENT-SEGMENTS in media
+// playlists, LL-HLS), keeps only the first EXT-X-MAP (#6), writes the first key twice (#7),
+// turns an omitted byte-range offset into @0 (#8), raises TARGETDURATION (#5), pads Segments
+// with nil (#2) and truncates live playlists to 8 segments on encode (#1); its strict mode
+// is not validation (#14) and its attribute-list reader accepts garbage between pairs and
+// cannot read an empty quoted-string. The pitfall numbers are those of the project's
+// research notes; TestPitfall<N>… in pitfall_test.go covers each that applies. grafov
+// remains a test dependency: its DecodeAttributeList is the oracle that attrs_test.go checks
+// our attribute-list parser against.
+//
+// Render writes the playlist itself with a bytes.Buffer: deterministic by construction (the
+// same Window and Form always give the same bytes, so ETags are stable), uncached and safe
+// for concurrent use, TARGETDURATION as given, and EXT-X-VERSION the larger of
+// Window.Version and MinVersion.
 //
 // # Example
 //

@@ -1,21 +1,29 @@
 package playlist
 
 import (
-	"bytes"
-	"fmt"
 	"strconv"
-
-	"github.com/grafov/m3u8"
 )
 
-// Segment is one segment of the gateway's own playlist.
+// Segment is one segment of the gateway's own playlist, with everything in force for it.
 type Segment struct {
-	Seq           uint64
-	Name          string // URI as written: a relative name like "1234-0a1b2c3d4e5f6a7b.ts"
-	Duration      float64
-	Discontinuity bool
-	Digest        Digest
-	Size          int64
+	Seq             uint64
+	Name            string // URI as written: a relative name like "1234-0a1b2c3d4e5f6a7b.ts"
+	Duration        float64
+	Discontinuity   bool
+	Digest          Digest
+	Size            int64
+	Title           string   // EXTINF title
+	Init            *InitRef // the init section in force; nil if none
+	Key             *Key     // the key in force; nil if clear. URI is written as given
+	ProgramDateTime string   // written verbatim when non-empty
+	Tags            []string // other tag lines, written verbatim before EXTINF
+}
+
+// InitRef is the init section of the gateway's own playlist.
+type InitRef struct {
+	Name   string // URI as written
+	Digest Digest
+	Size   int64
 }
 
 // Window is what the gateway lists for one media playlist.
@@ -25,6 +33,13 @@ type Window struct {
 	DiscontinuitySequence uint64
 	Ended                 bool
 	Segments              []Segment // nil when empty
+	// Version is the least EXT-X-VERSION to write (e.g. the origin's, which covers what
+	// Header and Tags need); Render writes the larger of it and what the modelled
+	// features need (see MinVersion). 0: just what they need.
+	Version      int
+	PlaylistType string   // "EVENT" or "VOD": written as EXT-X-PLAYLIST-TYPE; "": none
+	Header       []string // written verbatim after the fixed header tags
+	Trailer      []string // written verbatim after the last segment (before EXT-X-ENDLIST)
 }
 
 // Form selects what Render writes.
@@ -32,7 +47,7 @@ type Form int
 
 const (
 	ForPlayers Form = iota // plain HLS
-	ForProxies             // the same plus one digest tag per segment
+	ForProxies             // the same plus one digest tag per segment and init section
 )
 
 // SegmentName names a segment after its sequence number and the first 16 hex digits of its
@@ -41,74 +56,46 @@ func SegmentName(seq uint64, d Digest, ext string) string {
 	return strconv.FormatUint(seq, 10) + "-" + d.String()[:16] + ext
 }
 
-// Render writes w as an HLS media playlist (version 3). The same Window and Form always give
-// the same bytes. Render trusts w and checks nothing: MediaSequence is written as is and
-// should equal Segments[0].Seq; segment Seqs are not written (a reader numbers segments from
-// MEDIA-SEQUENCE); Names must be non-empty single lines that do not start with '#'.
-//
-// EXT-X-DISCONTINUITY-SEQUENCE is written when it is non-zero or a segment is
-// discontinuous, which keeps a plain live playlist as short as ffmpeg's. Durations are
-// written with three decimals. ForProxies adds the digest tag immediately before each
-// EXTINF; any Form other than ForProxies renders as ForPlayers.
-func Render(w Window, f Form) []byte {
-	var b bytes.Buffer
-	b.Grow(96 + len(w.Segments)*(48+len(digestTagName)+96))
-	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:%d\n",
-		w.TargetDuration, w.MediaSequence)
-	if w.DiscontinuitySequence != 0 || anyDiscontinuity(w.Segments) {
-		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", w.DiscontinuitySequence)
-	}
-	for _, s := range w.Segments {
-		if s.Discontinuity {
-			b.WriteString("#EXT-X-DISCONTINUITY\n")
-		}
-		if f == ForProxies {
-			b.WriteString(digestTag{digest: s.Digest, size: s.Size}.String() + "\n")
-		}
-		fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s\n", s.Duration, s.Name)
-	}
-	if w.Ended {
-		b.WriteString("#EXT-X-ENDLIST\n")
-	}
-	return b.Bytes()
-}
-
-func anyDiscontinuity(segs []Segment) bool {
-	for _, s := range segs {
-		if s.Discontinuity {
-			return true
-		}
-	}
-	return false
-}
-
 // ParseGateway parses what Render(w, ForProxies) writes. Every segment must carry exactly
-// one valid digest tag, else ErrMalformed; otherwise the rules and errors are ParseOrigin's.
-// Segment Seqs are MEDIA-SEQUENCE + index; Names are the URIs as written.
+// one valid digest tag, and every EXT-X-MAP be immediately preceded by one valid init tag,
+// else ErrMalformed; byte ranges are ErrMalformed too. Otherwise the rules and errors are
+// ParseOrigin's. Segment Seqs are MEDIA-SEQUENCE + index; Names are the URIs as written.
+// Version is the written EXT-X-VERSION when it exceeds MinVersion of the parsed window,
+// else 0, so that windows with Version 0 round-trip.
 func ParseGateway(data []byte) (*Window, error) {
-	d, err := decodeMedia(data, true, []m3u8.CustomDecoder{digestDecoder{}})
+	d, err := parseMedia(data, true)
 	if err != nil {
 		return nil, err
 	}
 	w := &Window{
 		TargetDuration:        d.targetDuration,
-		MediaSequence:         d.pl.SeqNo,
-		DiscontinuitySequence: d.pl.DiscontinuitySeq,
-		Ended:                 d.pl.Closed,
+		MediaSequence:         d.mediaSequence,
+		DiscontinuitySequence: d.discontinuitySequence,
+		Ended:                 d.ended,
+		PlaylistType:          d.playlistType,
+		Header:                d.header,
+		Trailer:               d.trailer,
+	}
+	if len(d.segs) > 0 {
+		w.Segments = make([]Segment, len(d.segs))
 	}
 	for i, s := range d.segs {
-		tag, ok := s.Custom[digestTagName].(digestTag)
-		if !ok { // scan counted one tag per segment; kept as a guard
-			return nil, fmt.Errorf("%w: segment %d: no digest tag", ErrMalformed, i)
+		w.Segments[i] = Segment{
+			Seq:             w.MediaSequence + uint64(i),
+			Name:            s.uri,
+			Duration:        s.duration,
+			Discontinuity:   s.discontinuity,
+			Digest:          s.digest.digest,
+			Size:            s.digest.size,
+			Title:           s.title,
+			Init:            s.initRef,
+			Key:             s.key,
+			ProgramDateTime: s.pdt,
+			Tags:            s.tags,
 		}
-		w.Segments = append(w.Segments, Segment{
-			Seq:           w.MediaSequence + uint64(i),
-			Name:          s.URI,
-			Duration:      s.Duration,
-			Discontinuity: s.Discontinuity,
-			Digest:        tag.digest,
-			Size:          tag.size,
-		})
+	}
+	if d.version > MinVersion(*w) {
+		w.Version = d.version
 	}
 	return w, nil
 }

@@ -47,6 +47,46 @@ var windowCases = []windowCase{
 	{"ended", playlist.Window{TargetDuration: 2, MediaSequence: 0, DiscontinuitySequence: 1, Ended: true, Segments: []playlist.Segment{
 		seg(0, 2, false), seg(1, 1.25, false),
 	}}},
+	{"fmp4", playlist.Window{TargetDuration: 2, MediaSequence: 10, PlaylistType: "EVENT",
+		Header:  []string{"#EXT-X-INDEPENDENT-SEGMENTS", "#EXT-X-START:TIME-OFFSET=-6"},
+		Trailer: []string{"#EXT-X-CUE-IN"},
+		Segments: []playlist.Segment{
+			with(seg(10, 2, false), func(s *playlist.Segment) {
+				s.Init, s.ProgramDateTime, s.Title = &initRefA, "2024-05-01T12:00:25.720Z", "first"
+				s.Tags = []string{`#EXT-X-DATERANGE:ID="ad,1",START-DATE="2024-05-01T12:00:25Z",X-COM-EXAMPLE="a,b"`, "#EXT-X-CUE-OUT:4"}
+			}),
+			with(seg(11, 2, false), func(s *playlist.Segment) { s.Init = &initRefA }),
+			with(seg(12, 2, true), func(s *playlist.Segment) { s.Init, s.Tags = &initRefB, []string{"#EXT-X-GAP"} }),
+			with(seg(13, 2, false), func(s *playlist.Segment) { s.Init = &initRefB }),
+			with(seg(14, 2, true), func(s *playlist.Segment) { s.Init = &initRefB }),
+		}}},
+	{"encrypted", playlist.Window{TargetDuration: 4, MediaSequence: 3, Version: 7, Segments: []playlist.Segment{
+		with(seg(3, 4, false), func(s *playlist.Segment) { s.Key = key1 }),
+		with(seg(4, 4, false), func(s *playlist.Segment) { s.Key = key1 }),
+		with(seg(5, 4, false), func(s *playlist.Segment) { s.Key = key2 }),
+		seg(6, 4, false),
+		with(seg(7, 4, false), func(s *playlist.Segment) { s.Key = keyFP }),
+	}}},
+	{"vod", playlist.Window{TargetDuration: 2, PlaylistType: "VOD", Ended: true, Segments: []playlist.Segment{
+		seg(0, 2, false), seg(1, 2, false),
+	}}},
+}
+
+// Init sections of the gateway's own playlists, named like segments.
+var (
+	initRefA = initRef("a")
+	initRefB = initRef("b")
+)
+
+func initRef(body string) playlist.InitRef {
+	d := playlist.Sum([]byte("init " + body))
+	return playlist.InitRef{Name: "init-" + d.String()[:16] + ".mp4", Digest: d, Size: int64(len("init " + body))}
+}
+
+// with returns s changed by f.
+func with(s playlist.Segment, f func(*playlist.Segment)) playlist.Segment {
+	f(&s)
+	return s
 }
 
 func TestRenderGolden(t *testing.T) {
@@ -122,7 +162,18 @@ var gatewayErrorCases = []struct {
 	{"too large", "#EXTM3U\n" + strings.Repeat("\n", playlist.MaxPlaylistBytes), playlist.ErrTooLarge},
 	{"garbage", "{}", playlist.ErrMalformed},
 	{"empty", "", playlist.ErrMalformed},
+	{"MAP without init tag", dropLine(playlist.Render(windowCases[5].w, playlist.ForProxies), "#EXT-X-RAWFLOW-INIT:", 1), playlist.ErrMalformed},
+	{"init tag not followed by MAP", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n" + initLine + "\n" + digestLine + "#EXTINF:2.000,\na.ts\n", playlist.ErrMalformed},
+	{"init tag at the end", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n" + initLine, playlist.ErrMalformed},
+	{"init tag twice", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n" + initLine + initLine + "#EXT-X-MAP:URI=\"i.mp4\"\n", playlist.ErrMalformed},
+	{"bad init digest", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-RAWFLOW-INIT:DIGEST=\"ab\",SIZE=1\n#EXT-X-MAP:URI=\"i.mp4\"\n", playlist.ErrMalformed},
+	{"MAP with BYTERANGE", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n" + initLine + "#EXT-X-MAP:URI=\"i.mp4\",BYTERANGE=\"1@0\"\n", playlist.ErrMalformed},
+	{"byte range", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n" + digestLine + "#EXT-X-BYTERANGE:10@0\n#EXTINF:2.000,\na.ts\n", playlist.ErrMalformed},
+	{"key method unknown", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-KEY:METHOD=AES-256,URI=\"k\"\n" + digestLine + "#EXTINF:2.000,\na.ts\n", playlist.ErrMalformed},
+	{"unknown RAWFLOW tag", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-RAWFLOW-OTHER:1\n" + digestLine + "#EXTINF:2.000,\na.ts\n", playlist.ErrMalformed},
 }
+
+var initLine = `#EXT-X-RAWFLOW-INIT:DIGEST="` + playlist.Sum(nil).String() + `",SIZE=0` + "\n"
 
 var digestLine = `#EXT-X-RAWFLOW-SEGMENT:DIGEST="` + playlist.Sum(nil).String() + `",SIZE=11` + "\n"
 
