@@ -26,9 +26,10 @@ type hlsIngest struct {
 	cfg     *Config
 	log     *slog.Logger
 
-	current  int    // index in sources of the origin in use
-	failures int    // consecutive failed polls of the current origin
-	lastSeq  uint64 // origin media sequence of the newest ingested segment
+	current  int                 // index in sources of the origin in use
+	failures int                 // consecutive failed polls of the current origin
+	lastSeq  uint64              // origin media sequence of the newest ingested segment
+	objects  map[string]*Segment // init sections and keys fetched lately, by URL and range
 	// save records the timeline after each listed segment; nil means not at all.
 	save     func(context.Context, swarm.Timeline)
 	started  bool // lastSeq is meaningful
@@ -92,6 +93,7 @@ func (in *hlsIngest) poll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("playlist %s: %w", src.Redacted(), err)
 	}
+	in.win.setMeta(media.Version, media.Header, media.Trailer)
 	if td := in.win.setTargetDuration(media.TargetDuration); td != media.TargetDuration {
 		in.log.Warn("origin target duration differs from the stream's; keeping the stream's", "origin", media.TargetDuration, "stream", td)
 	}
@@ -136,11 +138,35 @@ func (in *hlsIngest) ingest(ctx context.Context, src *url.URL, s playlist.Origin
 	if err != nil {
 		return fmt.Errorf("segment %d uri: %w", s.Seq, err)
 	}
-	data, err := in.get(ctx, src.ResolveReference(ref), in.cfg.MaxSegmentBytes)
+	data, err := in.getRange(ctx, src.ResolveReference(ref), s.Range, in.cfg.MaxSegmentBytes)
 	if err != nil {
 		return fmt.Errorf("segment %d: %w", s.Seq, err)
 	}
-	seg := in.win.append(in.cfg.Now(), s.Duration, s.Discontinuity || in.pendDisc, data, segmentExt(ref))
+	meta := playlist.Segment{Duration: s.Duration, Title: s.Title, Discontinuity: s.Discontinuity || in.pendDisc,
+		ProgramDateTime: s.ProgramDateTime, Tags: s.Tags}
+	var aux []*Segment
+	if s.Init != nil {
+		init, err := in.object(ctx, src, kindInit, s.Init.URI, s.Init.Range)
+		if err != nil {
+			return fmt.Errorf("segment %d init section: %w", s.Seq, err)
+		}
+		meta.Init = &playlist.InitRef{Name: init.Name, Digest: init.Digest, Size: init.Size}
+		aux = append(aux, init)
+	}
+	if s.Key != nil {
+		key, err := in.object(ctx, src, kindKey, s.Key.URI, nil)
+		if err != nil {
+			return fmt.Errorf("segment %d key: %w", s.Seq, err)
+		}
+		k := *s.Key
+		k.URI = key.Name
+		if k.IV == "" { // RFC 8216 §5.2: the IV is then the origin's media sequence number,
+			k.IV = fmt.Sprintf("0x%032x", s.Seq) // which the gateway renumbers: write it out
+		}
+		meta.Key = &k
+		aux = append(aux, key)
+	}
+	seg := in.win.append(in.cfg.Now(), meta, data, segmentExt(ref), aux)
 	in.pendDisc = false
 	in.lastSeq, in.started = s.Seq, true
 	if in.save != nil {
@@ -148,6 +174,51 @@ func (in *hlsIngest) ingest(ctx context.Context, src *url.URL, s playlist.Origin
 	}
 	in.log.Debug("segment listed", "seq", seg.Seq, "name", seg.Name, "bytes", seg.Size)
 	return nil
+}
+
+// maxKeyBytes bounds a key from the origin (AES-128 keys are 16 bytes).
+const maxKeyBytes = 1 << 10
+
+// object returns the init section or key at uri (and byte range), fetching it once: the
+// ingest remembers the few it fetched last.
+func (in *hlsIngest) object(ctx context.Context, src *url.URL, kind objectKind, uri string, r *playlist.ByteRange) (*Segment, error) {
+	ref, err := url.Parse(uri)
+	if err != nil {
+		return nil, err
+	}
+	u := src.ResolveReference(ref)
+	id := u.String()
+	if r != nil {
+		id += fmt.Sprintf("@%d+%d", r.Offset, r.Length)
+	}
+	if obj := in.objects[id]; obj != nil {
+		return obj, nil
+	}
+	limit, prefix, ext := in.cfg.MaxSegmentBytes, "init", segmentExt(ref)
+	if kind == kindKey {
+		limit, prefix, ext = maxKeyBytes, "key", ".key"
+	}
+	data, err := in.getRange(ctx, u, r, limit)
+	if err != nil {
+		return nil, err
+	}
+	if in.objects == nil || len(in.objects) >= 16 {
+		in.objects = map[string]*Segment{} // bounded: origins rotate these rarely
+	}
+	obj := newObject(kind, prefix, data, ext)
+	in.objects[id] = obj
+	return obj, nil
+}
+
+// getRange fetches u, or only the byte range r of it.
+func (in *hlsIngest) getRange(ctx context.Context, u *url.URL, r *playlist.ByteRange, limit int64) ([]byte, error) {
+	if r == nil {
+		return in.get(ctx, u, limit)
+	}
+	if r.Length > limit || r.Length <= 0 || r.Offset < 0 {
+		return nil, fmt.Errorf("%w: byte range %d@%d", ErrTooLarge, r.Length, r.Offset)
+	}
+	return getBoundedRange(ctx, in.client, in.cfg.OriginTimeout, u, r.Offset, r.Length)
 }
 
 func (in *hlsIngest) get(ctx context.Context, u *url.URL, limit int64) ([]byte, error) {

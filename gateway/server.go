@@ -187,10 +187,10 @@ func (s *Server) handleSegment(c echo.Context) error {
 	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, contentType(seg.Name))
-	h.Set("Cache-Control", cacheSegment)
+	h.Set("Cache-Control", seg.cacheControl())
 	h.Set("ETag", seg.ETag)
 	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(seg.Data))
-	if c.Request().Method == http.MethodGet {
+	if c.Request().Method == http.MethodGet && seg.kind != kindKey {
 		ch.egress.Add(c.Response().Size)
 	}
 	return nil

@@ -27,8 +27,10 @@ type window struct {
 	nextSeq   uint64
 	restored  bool // the timeline was restored: the next segment starts a discontinuity
 	updatedAt time.Time
-	players   []byte // rendered for players
-	proxies   []byte // rendered for proxies (with digests)
+	meta      playlist.Window // version, header and trailer tags from the origin
+	refs      map[string]int  // init sections and keys: how many held segments refer to each
+	players   []byte          // rendered for players
+	proxies   []byte          // rendered for proxies (with digests)
 	changed   chan struct{}
 }
 
@@ -43,25 +45,33 @@ func newWindow(size int, maxBytes int64, targetDuration int) *window {
 		maxBytes: maxBytes,
 		td:       targetDuration,
 		byName:   make(map[string]*Segment),
+		refs:     make(map[string]int),
 		changed:  make(chan struct{}),
 	}
 	w.render()
 	return w
 }
 
-// append lists a new segment at the live edge with the next media sequence number,
-// retires the oldest listed one when the window is full, and evicts what retention and the
-// memory bound allow.
-func (w *window) append(now time.Time, duration float64, disc bool, data []byte, ext string) *Segment {
+// append lists a new segment at the live edge with the next media sequence number, with
+// the init section and key it refers to (aux), retires the oldest listed one when the window
+// is full, and evicts what retention and the memory bound allow. meta carries the segment's
+// tags (Seq, Name, Digest and Size are the window's to set).
+func (w *window) append(now time.Time, meta playlist.Segment, data []byte, ext string, aux []*Segment) *Segment {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	disc = (disc && len(w.listed)+len(w.retired) > 0) || w.restored
-	seg := newSegment(w.nextSeq, duration, disc, data, ext)
+	meta.Discontinuity = (meta.Discontinuity && len(w.listed)+len(w.retired) > 0) || w.restored
+	seg := newSegment(w.nextSeq, meta, data, ext, aux)
 	w.nextSeq++
 	w.restored = false
 	w.listed = append(w.listed, seg)
 	w.byName[seg.Name] = seg
 	w.bytes += seg.Size
+	for _, a := range aux {
+		if w.refs[a.Name]++; w.refs[a.Name] == 1 {
+			w.byName[a.Name] = a
+			w.bytes += a.Size
+		}
+	}
 	for len(w.listed) > w.size {
 		w.retireOldest(now)
 	}
@@ -110,10 +120,26 @@ func (w *window) evict(now time.Time) {
 func (w *window) drop(s *Segment) {
 	delete(w.byName, s.Name)
 	w.bytes -= s.Size
+	for _, a := range s.aux {
+		if w.refs[a.Name]--; w.refs[a.Name] == 0 {
+			delete(w.refs, a.Name)
+			delete(w.byName, a.Name)
+			w.bytes -= a.Size
+		}
+	}
+}
+
+// setMeta takes the playlist-level tags of the origin's latest playlist: its version, the
+// header and trailer tags the gateway passes through.
+func (w *window) setMeta(version int, header, trailer []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.meta.Version, w.meta.Header, w.meta.Trailer = version, header, trailer
 }
 
 func (w *window) render() {
-	pw := playlist.Window{TargetDuration: w.td, DiscontinuitySequence: w.discSeq}
+	pw := playlist.Window{TargetDuration: w.td, DiscontinuitySequence: w.discSeq,
+		Version: w.meta.Version, Header: w.meta.Header, Trailer: w.meta.Trailer}
 	pw.Segments = make([]playlist.Segment, len(w.listed))
 	for i, s := range w.listed {
 		pw.Segments[i] = s.Segment

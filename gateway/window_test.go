@@ -22,7 +22,7 @@ func TestWindowListsAndRetains(t *testing.T) {
 	t0 := time.Unix(0, 0)
 	var segs []*Segment
 	for i := range 5 {
-		segs = append(segs, w.append(t0.Add(time.Duration(i)*2*time.Second), 2, false, payload(i, 100), ".ts"))
+		segs = append(segs, w.append(t0.Add(time.Duration(i)*2*time.Second), playlist.Segment{Duration: 2, Discontinuity: false}, payload(i, 100), ".ts", nil))
 	}
 	pl, err := playlist.ParseGateway(proxiesForm(w))
 	require.NoError(t, err)
@@ -36,9 +36,9 @@ func TestWindowListsAndRetains(t *testing.T) {
 	// RFC 8216 §6.2.2: a removed segment stays fetchable for its duration plus the
 	// playlist's duration (2 + 3×2 = 8 s after it left at t=6 s, so until t=14 s).
 	assert.NotNil(t, w.segment(segs[0].Name), "retired but retained")
-	w.append(t0.Add(13*time.Second), 2, false, payload(5, 100), ".ts")
+	w.append(t0.Add(13*time.Second), playlist.Segment{Duration: 2, Discontinuity: false}, payload(5, 100), ".ts", nil)
 	assert.NotNil(t, w.segment(segs[0].Name), "still within retention at 13 s")
-	w.append(t0.Add(14*time.Second), 2, false, payload(6, 100), ".ts")
+	w.append(t0.Add(14*time.Second), playlist.Segment{Duration: 2, Discontinuity: false}, payload(6, 100), ".ts", nil)
 	assert.Nil(t, w.segment(segs[0].Name), "evicted at 14 s")
 }
 
@@ -47,7 +47,7 @@ func TestWindowMemoryBound(t *testing.T) {
 	t0 := time.Unix(0, 0)
 	var last *Segment
 	for i := range 8 {
-		last = w.append(t0, 2, false, payload(i, 100), ".ts")
+		last = w.append(t0, playlist.Segment{Duration: 2, Discontinuity: false}, payload(i, 100), ".ts", nil)
 	}
 	_, bytes := w.held()
 	assert.LessOrEqual(t, bytes, int64(350))
@@ -60,10 +60,10 @@ func TestWindowMemoryBound(t *testing.T) {
 func TestWindowDiscontinuitySequence(t *testing.T) {
 	w := newWindow(3, 1<<20, 2)
 	t0 := time.Unix(0, 0)
-	w.append(t0, 2, true, payload(0, 10), ".ts") // the first segment never carries a discontinuity
-	w.append(t0, 2, true, payload(1, 10), ".ts")
+	w.append(t0, playlist.Segment{Duration: 2, Discontinuity: true}, payload(0, 10), ".ts", nil) // the first segment never carries a discontinuity
+	w.append(t0, playlist.Segment{Duration: 2, Discontinuity: true}, payload(1, 10), ".ts", nil)
 	for i := 2; i < 6; i++ {
-		w.append(t0, 2, false, payload(i, 10), ".ts")
+		w.append(t0, playlist.Segment{Duration: 2, Discontinuity: false}, payload(i, 10), ".ts", nil)
 	}
 	pl, err := playlist.ParseGateway(proxiesForm(w))
 	require.NoError(t, err)
@@ -81,7 +81,7 @@ func TestWindowNextClosesOnChange(t *testing.T) {
 		t.Fatal("closed before any change")
 	default:
 	}
-	w.append(time.Unix(0, 0), 2, false, payload(0, 10), ".ts")
+	w.append(time.Unix(0, 0), playlist.Segment{Duration: 2, Discontinuity: false}, payload(0, 10), ".ts", nil)
 	select {
 	case <-ch:
 	default:

@@ -116,43 +116,51 @@ func holdBack(w playlist.Window, n int) playlist.Window {
 	return w
 }
 
-// handleSegment serves a segment listed in a playlist this proxy served, through the fetch
-// ladder. A name it never listed (a player that started elsewhere) is passed through from
-// the gateway, which is trusted.
+// handleSegment serves a segment or init section listed in a playlist this proxy served,
+// through the fetch ladder. Anything else (a key, or a segment of a player that started
+// elsewhere) is passed through from the gateway, which is trusted, and is neither cached
+// nor shared with neighbours.
 func (p *Proxy) handleSegment(c echo.Context) error {
 	m, err := p.channelMember(c)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
+	ctx, name, rendition := c.Request().Context(), c.Param("name"), c.Param("rendition")
+	h := c.Response().Header()
 	var data []byte
-	rendition := c.Param("rendition")
-	if info, ok := m.lookup(rendition, c.Param("name"), p.cfg.Now()); ok {
+	if info, ok := m.lookup(rendition, name, p.cfg.Now()); ok {
 		seg, err := p.fetch(ctx, m, info)
 		if err != nil {
 			return err
 		}
 		data = seg.data
+		h.Set("Cache-Control", "public, max-age=86400, immutable")
 	} else {
-		path := "/live/" + m.channel + "/"
-		if rendition != "" {
-			path += rendition + "/"
-		}
-		path += c.Param("name")
-		if q := c.QueryString(); q != "" {
-			path += "?" + q
-		}
-		if data, err = p.gatewayGet(ctx, path, p.cfg.MaxSegmentBytes); err != nil {
+		if data, err = p.gatewayGet(ctx, passThroughPath(m.channel, rendition, name, c.QueryString()), p.cfg.MaxSegmentBytes); err != nil {
 			return err
 		}
-		m.stats.bytesFromGateway.Add(int64(len(data)))
-		m.stats.segmentsFromGateway.Add(1)
+		h.Set("Cache-Control", "private, no-store")
+		if path.Ext(name) != ".key" { // keys are not media: they do not count as delivery
+			m.stats.bytesFromGateway.Add(int64(len(data)))
+			m.stats.segmentsFromGateway.Add(1)
+		}
 	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, contentType(c.Param("name")))
-	h.Set("Cache-Control", "public, max-age=86400, immutable")
+	h.Set(echo.HeaderContentType, contentType(name))
 	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(data))
 	return nil
+}
+
+// passThroughPath is the gateway path of an object the proxy does not know.
+func passThroughPath(channel, rendition, name, query string) string {
+	p := "/live/" + channel + "/"
+	if rendition != "" {
+		p += rendition + "/"
+	}
+	p += name
+	if query != "" {
+		p += "?" + query
+	}
+	return p
 }
 
 func (p *Proxy) channelMember(c echo.Context) (*member, error) {
@@ -200,6 +208,8 @@ func contentType(name string) string {
 		return "text/vtt"
 	case ".mp4", ".m4s":
 		return "video/mp4"
+	case ".key":
+		return "application/octet-stream"
 	}
 	return "video/mp2t"
 }

@@ -55,9 +55,9 @@ func newMember(channel string) *member {
 // forgets names long gone from it, and queues the newest two it had not seen before for
 // prefetch. active says whether a player asked for the playlist.
 func (m *member) learn(rendition string, w *playlist.Window, now time.Time, active bool) {
-	var fresh []segInfo
+	var newest []segInfo
 	defer func() {
-		for _, info := range fresh[max(0, len(fresh)-2):] {
+		for _, info := range newest[max(0, len(newest)-2):] {
 			select {
 			case m.fresh <- info:
 			default:
@@ -77,21 +77,32 @@ func (m *member) learn(rendition string, w *playlist.Window, now time.Time, acti
 		dir += rendition + "/"
 	}
 	for _, s := range w.Segments {
-		name, _, _ := strings.Cut(s.Name, "?") // a signed URI carries the token
-		key := rendition + "/" + name
-		info, seen := m.known[key]
-		if !seen {
-			info = segInfo{digest: s.Digest, size: s.Size, path: dir + s.Name}
-			fresh = append(fresh, info)
+		if s.Init != nil { // init sections travel like segments: the playlist gives their digest
+			m.know(rendition, dir, s.Init.Name, s.Init.Digest, s.Init.Size)
 		}
-		info.gen = m.gen
-		m.known[key] = info
+		if info, fresh := m.know(rendition, dir, s.Name, s.Digest, s.Size); fresh {
+			newest = append(newest, info)
+		}
 	}
 	for name, info := range m.known {
 		if m.gen-info.gen > maxKnownGenerations {
 			delete(m.known, name)
 		}
 	}
+}
+
+// know records one object of a rendition's playlist (m.mu held) and reports whether it is
+// new. uri is as the gateway wrote it (with a token when URLs are signed).
+func (m *member) know(rendition, dir, uri string, d playlist.Digest, size int64) (segInfo, bool) {
+	name, _, _ := strings.Cut(uri, "?")
+	key := rendition + "/" + name
+	info, seen := m.known[key]
+	if !seen {
+		info = segInfo{digest: d, size: size, path: dir + uri}
+	}
+	info.gen = m.gen
+	m.known[key] = info
+	return info, !seen
 }
 
 func (m *member) lookup(rendition, name string, now time.Time) (segInfo, bool) {

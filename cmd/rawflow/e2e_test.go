@@ -23,8 +23,9 @@ import (
 	"github.com/rawflow/rawflow/swarm"
 )
 
-// recorder wraps a proxy's player port: it hashes every segment body the player receives
-// and checks it against the gateway's bytes for that name at that moment.
+// recorder wraps a proxy's player port: it hashes every body but playlists the player
+// receives (segments, init sections, keys) and checks it against the gateway's bytes for
+// that name at that moment.
 type recorder struct {
 	next    http.Handler
 	gw      *gateway.Server
@@ -38,7 +39,7 @@ type recorder struct {
 }
 
 func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if path.Ext(req.URL.Path) != ".ts" || req.Method != http.MethodGet {
+	if path.Ext(req.URL.Path) == ".m3u8" || req.Method != http.MethodGet {
 		r.next.ServeHTTP(w, req)
 		return
 	}
