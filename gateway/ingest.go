@@ -45,8 +45,8 @@ func (in *hlsIngest) Run(ctx context.Context) error {
 	for {
 		wait := in.cfg.PollInterval
 		err := in.poll(ctx)
-		if ctx.Err() != nil {
-			return nil
+		if ctx.Err() != nil || (err == nil && in.win.ended()) {
+			return nil // an ended playlist never changes again: it stays served as it is
 		}
 		if in.result(err) {
 			wait = backoff
@@ -94,6 +94,10 @@ func (in *hlsIngest) poll(ctx context.Context) error {
 		return fmt.Errorf("playlist %s: %w", src.Redacted(), err)
 	}
 	in.win.setMeta(media.Version, media.Header, media.Trailer)
+	if media.Ended && !in.started {
+		// VOD (or an event that is over): every segment is listed, none slides out.
+		in.win.growTo(len(media.Segments))
+	}
 	if td := in.win.setTargetDuration(media.TargetDuration); td != media.TargetDuration {
 		in.log.Warn("origin target duration differs from the stream's; keeping the stream's", "origin", media.TargetDuration, "stream", td)
 	}
@@ -101,6 +105,9 @@ func (in *hlsIngest) poll(ctx context.Context) error {
 		if err := in.ingest(ctx, src, s); err != nil {
 			return err
 		}
+	}
+	if media.Ended {
+		in.win.end(media.PlaylistType)
 	}
 	return nil
 }
@@ -120,7 +127,7 @@ func (in *hlsIngest) newSegments(m *playlist.OriginMedia) []playlist.OriginSegme
 		in.pendDisc = true
 	}
 	if !in.started {
-		return segs[max(0, len(segs)-in.cfg.WindowSegments):]
+		return segs[max(0, len(segs)-in.win.capacity()):]
 	}
 	for i, s := range segs {
 		if s.Seq > in.lastSeq {

@@ -211,7 +211,7 @@ func contentType(name string) string {
 }
 
 // handleReady is 200 when every rendition of every channel listed a segment within the
-// last three target durations (at least 10 s), else 503 naming the stale channels.
+// last three target durations (at least 10 s) or has ended, else 503 naming the stale ones.
 func (s *Server) handleReady(c echo.Context) error {
 	now := s.cfg.Now()
 	var stale []string
@@ -223,7 +223,7 @@ func (s *Server) handleReady(c echo.Context) error {
 		for _, r := range rs {
 			n, td, at := r.win.status()
 			limit := max(10*time.Second, 3*time.Duration(td)*time.Second)
-			if n == 0 || now.Sub(at) > limit {
+			if n == 0 || (now.Sub(at) > limit && !r.win.ended()) {
 				stale = append(stale, name+"/"+r.name)
 			}
 		}

@@ -23,7 +23,8 @@ import (
 type fakeOrigin struct {
 	mu       sync.Mutex // guards the following fields
 	first, n int
-	epoch    int // bumped to simulate an origin restart with new content
+	epoch    int  // bumped to simulate an origin restart with new content
+	ended    bool // the playlist ends with EXT-X-ENDLIST
 	hits     map[string]int
 }
 
@@ -56,6 +57,9 @@ func (o *fakeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:%d\n", o.first)
 		for i := range o.n {
 			fmt.Fprintf(w, "#EXTINF:2.000,\ns%d.ts\n", o.first+i)
+		}
+		if o.ended {
+			fmt.Fprint(w, "#EXT-X-ENDLIST\n")
 		}
 		return
 	}
@@ -337,4 +341,33 @@ func TestRestartContinuesTimeline(t *testing.T) {
 	assert.True(t, after.Segments[0].Discontinuity)
 	assert.Equal(t, before.TargetDuration, after.TargetDuration)
 	assert.GreaterOrEqual(t, after.DiscontinuitySequence, before.DiscontinuitySequence)
+}
+
+// TestEndedPlaylists: a VOD playlist is taken whole and ends; a live one that ends keeps its
+// window and gains EXT-X-ENDLIST; either way polling stops.
+func TestEndedPlaylists(t *testing.T) {
+	o := &fakeOrigin{ended: true}
+	o.set(0, 10, 0)
+	s, _ := newTestServer(t, o) // window of 3 segments
+	require.NoError(t, media(t, s).ingest.Run(context.Background()), "Run returns once the playlist ended")
+	w := listed(t, s)
+	assert.Len(t, w.Segments, 10, "VOD: every segment listed")
+	assert.True(t, w.Ended)
+	for i := range 10 {
+		assert.Equal(t, 1, o.hitCount(fmt.Sprintf("/s%d.ts", i)))
+	}
+
+	live := &fakeOrigin{}
+	live.set(0, 5, 0)
+	s, _ = newTestServer(t, live)
+	in := media(t, s).ingest
+	require.NoError(t, in.poll(context.Background()))
+	live.mu.Lock()
+	live.n, live.ended = 6, true
+	live.mu.Unlock()
+	require.NoError(t, in.poll(context.Background()))
+	w = listed(t, s)
+	assert.True(t, w.Ended)
+	assert.Len(t, w.Segments, 3, "an ended live stream keeps its window")
+	assert.Equal(t, uint64(3), w.Segments[2].Seq)
 }

@@ -138,8 +138,8 @@ func (w *window) setMeta(version int, header, trailer []string) {
 }
 
 func (w *window) render() {
-	pw := playlist.Window{TargetDuration: w.td, DiscontinuitySequence: w.discSeq,
-		Version: w.meta.Version, Header: w.meta.Header, Trailer: w.meta.Trailer}
+	pw := playlist.Window{TargetDuration: w.td, DiscontinuitySequence: w.discSeq, Version: w.meta.Version,
+		Header: w.meta.Header, Trailer: w.meta.Trailer, Ended: w.meta.Ended, PlaylistType: w.meta.PlaylistType}
 	pw.Segments = make([]playlist.Segment, len(w.listed))
 	for i, s := range w.listed {
 		pw.Segments[i] = s.Segment
@@ -174,6 +174,44 @@ func (w *window) status() (listed, targetDuration int, updatedAt time.Time) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	return len(w.listed), w.td, w.updatedAt
+}
+
+// capacity is how many segments the playlist lists at most.
+func (w *window) capacity() int {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.size
+}
+
+// growTo lets the playlist list n segments (an ended origin playlist is taken whole).
+func (w *window) growTo(n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.size = max(w.size, n)
+}
+
+// end marks the playlist as ended (EXT-X-ENDLIST, and EXT-X-PLAYLIST-TYPE:VOD when the
+// origin said VOD): nothing is appended or removed any more.
+func (w *window) end(playlistType string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.meta.Ended {
+		return
+	}
+	w.meta.Ended = true
+	if playlistType == "VOD" {
+		w.meta.PlaylistType = "VOD"
+	}
+	w.render()
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// ended reports whether the playlist ended.
+func (w *window) ended() bool {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.meta.Ended
 }
 
 // held returns the segments and bytes held, listed and retired.

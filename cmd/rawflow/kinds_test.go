@@ -15,14 +15,14 @@ import (
 	"github.com/rawflow/rawflow/swarm"
 )
 
-// TestOriginKinds: live origins of every kind ffmpeg makes — MPEG-TS, fMP4 (EXT-X-MAP, PDT),
-// AES-128 and byte ranges — play through the gateway and through a proxy, with no ffmpeg
-// error and every byte (segments, init sections, keys) the gateway's.
+// TestOriginKinds: origins of every kind ffmpeg makes — live MPEG-TS, fMP4 (EXT-X-MAP, PDT),
+// AES-128 and byte ranges, and VOD — play through the gateway and through a proxy, with no
+// ffmpeg error and every byte (segments, init sections, keys) the gateway's.
 func TestOriginKinds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end: not in -short")
 	}
-	for _, kind := range []hlstest.Kind{hlstest.TS, hlstest.FMP4, hlstest.AES, hlstest.ByteRange} {
+	for _, kind := range []hlstest.Kind{hlstest.TS, hlstest.FMP4, hlstest.AES, hlstest.ByteRange, hlstest.VOD} {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			playKind(t, kind)
@@ -47,6 +47,7 @@ func playKind(t *testing.T, kind hlstest.Kind) {
 		hlstest.FMP4:      {`#EXT-X-MAP:URI="init-`, "#EXT-X-PROGRAM-DATE-TIME:", "#EXT-X-INDEPENDENT-SEGMENTS", ".m4s\n"},
 		hlstest.AES:       {`#EXT-X-KEY:METHOD=AES-128,URI="key-`, "IV=0x"},
 		hlstest.ByteRange: {"#EXTINF:"},
+		hlstest.VOD:       {"#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-ENDLIST"},
 	}[kind] {
 		assert.Contains(t, string(body), want, "gateway playlist for %s", kind)
 	}

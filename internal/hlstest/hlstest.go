@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,7 @@ const (
 	FMP4      Kind = "fmp4"      // fMP4 segments after an EXT-X-MAP init section, with PDT
 	AES       Kind = "aes"       // MPEG-TS segments encrypted with AES-128 (a key file served beside them)
 	ByteRange Kind = "byterange" // one growing MPEG-TS file, segments as EXT-X-BYTERANGE
+	VOD       Kind = "vod"       // 8 s of MPEG-TS encoded at once, EXT-X-PLAYLIST-TYPE:VOD, EXT-X-ENDLIST
 )
 
 // StartOrigin starts a live MPEG-TS origin and waits (bounded) until its playlist lists
@@ -83,6 +85,9 @@ func StartKind(t testing.TB, kind Kind, minSegments int) *Origin {
 	case ByteRange:
 		out = append(out, "-hls_flags", "single_file")
 		seg = filepath.Join(dir, "all.ts")
+	case VOD:
+		out = append([]string{"-t", "8"}, out...)
+		out = append(out, "-hls_playlist_type", "vod", "-hls_list_size", "0")
 	default:
 		t.Fatalf("unknown origin kind %q", kind)
 	}
@@ -113,9 +118,15 @@ func StartABROrigin(t testing.TB, minSegments int) *Origin {
 func startOrigin(t testing.TB, dir, entry, watch string, minSegments int, out []string) *Origin {
 	t.Helper()
 	RequireTool(t, "ffmpeg")
-	args := append([]string{"-hide_banner", "-nostdin", "-loglevel", "error",
-		"-re", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25",
-		"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"}, out...)
+	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error"}
+	live := !slices.Contains(out, "vod") // VOD is encoded as fast as it goes
+	for _, src := range []string{"testsrc2=size=320x180:rate=25", "sine=frequency=440:sample_rate=48000"} {
+		if live {
+			args = append(args, "-re") // per input: see research/tooling.md
+		}
+		args = append(args, "-f", "lavfi", "-i", src)
+	}
+	args = append(args, out...)
 	cmd := exec.Command("ffmpeg", args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
