@@ -94,9 +94,14 @@ func (in *hlsIngest) poll(ctx context.Context) error {
 		return fmt.Errorf("playlist %s: %w", src.Redacted(), err)
 	}
 	in.win.setMeta(media.Version, media.Header, media.Trailer)
-	if media.Ended && !in.started {
+	switch {
+	case media.Ended && !in.started:
 		// VOD (or an event that is over): every segment is listed, none slides out.
 		in.win.growTo(len(media.Segments))
+	case media.PlaylistType == "EVENT":
+		// An event playlist only ever grows; so does ours (within the memory bound).
+		in.win.growTo(len(media.Segments))
+		in.win.setType("EVENT")
 	}
 	if td := in.win.setTargetDuration(media.TargetDuration); td != media.TargetDuration {
 		in.log.Warn("origin target duration differs from the stream's; keeping the stream's", "origin", media.TargetDuration, "stream", td)

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ type fakeOrigin struct {
 	first, n int
 	epoch    int  // bumped to simulate an origin restart with new content
 	ended    bool // the playlist ends with EXT-X-ENDLIST
+	event    bool // the playlist is of type EVENT
 	hits     map[string]int
 }
 
@@ -55,6 +57,9 @@ func (o *fakeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	o.hits[r.URL.Path]++
 	if r.URL.Path == "/live.m3u8" {
 		fmt.Fprintf(w, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:%d\n", o.first)
+		if o.event {
+			fmt.Fprint(w, "#EXT-X-PLAYLIST-TYPE:EVENT\n")
+		}
 		for i := range o.n {
 			fmt.Fprintf(w, "#EXTINF:2.000,\ns%d.ts\n", o.first+i)
 		}
@@ -370,4 +375,78 @@ func TestEndedPlaylists(t *testing.T) {
 	assert.True(t, w.Ended)
 	assert.Len(t, w.Segments, 3, "an ended live stream keeps its window")
 	assert.Equal(t, uint64(3), w.Segments[2].Seq)
+}
+
+func TestEventPlaylistGrows(t *testing.T) {
+	o := &fakeOrigin{event: true}
+	o.set(0, 4, 0)
+	s, _ := newTestServer(t, o) // window of 3 segments
+	in := media(t, s).ingest
+	require.NoError(t, in.poll(context.Background()))
+	o.set(0, 7, 0)
+	require.NoError(t, in.poll(context.Background()))
+	w := listed(t, s)
+	assert.Equal(t, "EVENT", w.PlaylistType)
+	assert.Equal(t, uint64(0), w.MediaSequence, "nothing removed from an event playlist")
+	assert.Len(t, w.Segments, 7)
+}
+
+// TestOneOriginFetchPerSegmentUnderLoad: 100 players polling the playlist and fetching
+// every segment while the origin advances cost the origin exactly one fetch per segment.
+func TestOneOriginFetchPerSegmentUnderLoad(t *testing.T) {
+	o := &fakeOrigin{}
+	o.set(0, 3, 0)
+	s, front := newTestServer(t, o)
+	in := media(t, s).ingest
+	require.NoError(t, in.poll(context.Background()))
+	stop := make(chan struct{})
+	var players sync.WaitGroup
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 100}}
+	var served atomic.Int64
+	for range 100 {
+		players.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				w, err := fetchPlaylist(client, front.URL)
+				if err != nil {
+					continue
+				}
+				for _, seg := range w.Segments {
+					if resp, err := client.Get(front.URL + "/live/tv/" + seg.Name); err == nil {
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						served.Add(1)
+					}
+				}
+			}
+		})
+	}
+	for first := 1; first <= 5; first++ {
+		o.set(first, 3, 0)
+		require.NoError(t, in.poll(context.Background()))
+	}
+	close(stop)
+	players.Wait()
+	for seq := 0; seq <= 7; seq++ {
+		assert.Equal(t, 1, o.hitCount(fmt.Sprintf("/s%d.ts", seq)), "segment %d", seq)
+	}
+	t.Logf("%d segment responses to 100 players, 1 origin fetch per segment", served.Load())
+	assert.Positive(t, served.Load())
+}
+
+func fetchPlaylist(client *http.Client, base string) (*playlist.Window, error) {
+	resp, err := client.Get(base + "/live/tv/index.m3u8?" + swarm.PeerPlaylistQuery)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return playlist.ParseGateway(b)
 }

@@ -207,6 +207,13 @@ func (w *window) end(playlistType string) {
 	w.changed = make(chan struct{})
 }
 
+// setType sets the EXT-X-PLAYLIST-TYPE the playlist is written with.
+func (w *window) setType(t string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.meta.PlaylistType = t
+}
+
 // ended reports whether the playlist ended.
 func (w *window) ended() bool {
 	w.mu.RLock()
