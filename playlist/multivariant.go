@@ -12,8 +12,8 @@ const MaxRenditions = 32
 // Multivariant is an origin's multivariant playlist, kept line by line so that Rewrite
 // changes the rendition URIs and nothing else: tags this package does not know survive.
 type Multivariant struct {
-	// URIs are the distinct rendition URIs (variant streams and EXT-X-MEDIA renditions with
-	// a URI), as written, in order of first appearance.
+	// URIs are the distinct rendition URIs (variant streams, I-frame playlists and
+	// EXT-X-MEDIA renditions with a URI), as written, in order of first appearance.
 	URIs  []string
 	lines []string
 	refs  map[int]uriRef // by line index
@@ -48,7 +48,7 @@ func ParseMultivariant(data []byte) (*Multivariant, error) {
 			return nil, fmt.Errorf("%w: line %d: a media playlist tag", ErrMalformed, n+1)
 		case strings.HasPrefix(line, "#EXT-X-STREAM-INF:"):
 			wantURI, variants = true, variants+1
-		case strings.HasPrefix(line, "#EXT-X-MEDIA:"):
+		case strings.HasPrefix(line, "#EXT-X-MEDIA:"), strings.HasPrefix(line, "#EXT-X-I-FRAME-STREAM-INF:"):
 			if uri, ok := attrURI(line); ok {
 				err = m.ref(n, uri, true, index)
 			}
@@ -97,15 +97,10 @@ func attrURI(line string) (string, bool) {
 }
 
 // Rewrite returns the playlist with rendition i's URI replaced by names[i] wherever it is
-// named. Every other line is kept as it was, except I-frame playlists
-// (EXT-X-I-FRAME-STREAM-INF), which the gateway does not mirror yet and so drops. names
-// must have one entry per URI.
+// named. Every other line is kept as it was. names must have one entry per URI.
 func (m *Multivariant) Rewrite(names []string) []byte {
 	var b bytes.Buffer
 	for n, line := range m.lines {
-		if strings.HasPrefix(line, "#EXT-X-I-FRAME-STREAM-INF:") {
-			continue
-		}
 		if r, ok := m.refs[n]; ok {
 			if r.attr {
 				old := `URI="` + m.URIs[r.rendition] + `"`
