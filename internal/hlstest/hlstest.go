@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -40,6 +41,18 @@ type Origin struct {
 	cmd   *exec.Cmd
 	dir   string
 	watch string // the playlist whose segments tell the origin is ready
+	srv   *httptest.Server
+	once  sync.Once
+}
+
+// Stop stops the origin: its HTTP server refuses connections from then on. Safe to call
+// more than once.
+func (o *Origin) Stop() {
+	o.once.Do(func() {
+		o.srv.Close()
+		_ = o.cmd.Process.Kill()
+		_ = o.cmd.Wait()
+	})
 }
 
 // Kind is the kind of live HLS an origin makes.
@@ -134,12 +147,8 @@ func startOrigin(t testing.TB, dir, entry, watch string, minSegments int, out []
 		t.Fatalf("start ffmpeg origin: %v", err)
 	}
 	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	o := &Origin{URL: srv.URL + "/" + entry, cmd: cmd, dir: dir, watch: filepath.Join(dir, watch)}
-	t.Cleanup(func() {
-		srv.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	o := &Origin{URL: srv.URL + "/" + entry, cmd: cmd, dir: dir, watch: filepath.Join(dir, watch), srv: srv}
+	t.Cleanup(o.Stop)
 	deadline := time.Now().Add(time.Duration(minSegments)*2*time.Second + 15*time.Second)
 	for o.segments() < minSegments {
 		if time.Now().After(deadline) {
