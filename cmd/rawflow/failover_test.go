@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,20 +21,12 @@ func TestFailoverWhilePlaying(t *testing.T) {
 		t.Skip("end to end: not in -short")
 	}
 	primary, backup := hlstest.StartOrigin(t, 3), hlstest.StartOrigin(t, 3)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	gw, err := newGatewayNode("127.0.0.1:0", gateway.Config{PollInterval: 500 * time.Millisecond, MaxBackoff: time.Second,
-		FailoverAfter: 2, Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{primary.URL, backup.URL}}}},
-		swarm.NewMemory(swarm.Options{}))
-	require.NoError(t, err)
-	wg.Go(func() { assert.NoError(t, gw.run(ctx)) })
-	waitHTTP(t, gw.url+"/readyz", 20*time.Second)
+	gw := startStack(t, gateway.Config{PollInterval: 500 * time.Millisecond, MaxBackoff: time.Second,
+		FailoverAfter: 2, Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{primary.URL, backup.URL}}}}, 0).gw
 	before := gatewayWindow(t, gw.url)
 
 	played := make(chan hlstest.PlayResult, 1)
-	go func() { played <- hlstest.Play(ctx, t, gw.url+"/live/tv/index.m3u8", 16) }()
+	go func() { played <- hlstest.Play(t.Context(), t, gw.url+"/live/tv/index.m3u8", 16) }()
 	// Kill the primary once the player has taken three segments from the gateway.
 	for deadline := time.Now().Add(20 * time.Second); gatewayStats(t, gw.url, "tv").GatewayEgressBytes < 3*50_000; {
 		require.True(t, time.Now().Before(deadline), "the player took nothing")

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/gateway"
+	"github.com/rawflow/rawflow/peerassist"
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// stack is a running gateway on an in-memory registry and its proxies, each proxy's player
+// port wrapped in a recorder. Everything stops when the test ends.
+type stack struct {
+	gw    *gatewayNode
+	peers []*peerNode
+	recs  []*recorder
+}
+
+// startStack starts a gateway with cfg for one channel, waits until it is ready, and
+// starts n proxies on it.
+func startStack(t *testing.T, cfg gateway.Config, n int) *stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	gw, err := newGatewayNode("127.0.0.1:0", cfg, swarm.NewMemory(swarm.Options{}))
+	require.NoError(t, err)
+	wg.Go(func() { assert.NoError(t, gw.run(ctx)) })
+	waitHTTP(t, gw.url+"/readyz", 20*time.Second)
+	st := &stack{gw: gw}
+	for range n {
+		p, err := newPeerNode("127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url})
+		require.NoError(t, err)
+		rec := &recorder{next: p.handler, gw: gw.srv, channel: cfg.Channels[0].Name, seen: make(chan struct{}, 1000)}
+		p.handler = rec
+		wg.Go(func() { assert.NoError(t, p.run(ctx)) })
+		st.peers, st.recs = append(st.peers, p), append(st.recs, rec)
+	}
+	return st
+}
+
+// checkRecorders asserts that every proxy served segments, all of them the gateway's bytes.
+func (st *stack) checkRecorders(t *testing.T) {
+	t.Helper()
+	for i, rec := range st.recs {
+		rec.mu.Lock()
+		assert.Empty(t, rec.bad, "proxy %d served bytes that are not the gateway's", i)
+		assert.Positive(t, rec.segments, "proxy %d", i)
+		rec.mu.Unlock()
+	}
+}
