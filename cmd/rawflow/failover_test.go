@@ -55,3 +55,36 @@ func gatewayWindow(t *testing.T, base string) *playlist.Window {
 	require.NoError(t, err)
 	return w
 }
+
+// TestOriginRestartWhilePlaying: the broadcaster restarts its encoder (same URL, numbering
+// from 0 again) while ffmpeg plays from the gateway; the gateway's media sequence keeps
+// rising, the restart is a discontinuity, and the player plays on.
+func TestOriginRestartWhilePlaying(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: not in -short")
+	}
+	origin := hlstest.StartOrigin(t, 4)
+	gw := startStack(t, gateway.Config{PollInterval: 500 * time.Millisecond,
+		Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.URL}}}}, 0).gw
+	before := gatewayWindow(t, gw.url)
+
+	played := make(chan hlstest.PlayResult, 1)
+	go func() { played <- hlstest.Play(t.Context(), t, gw.url+"/live/tv/index.m3u8", 16) }()
+	for deadline := time.Now().Add(20 * time.Second); gatewayStats(t, gw.url, "tv").GatewayEgressBytes < 3*50_000; {
+		require.True(t, time.Now().Before(deadline), "the player took nothing")
+		time.Sleep(100 * time.Millisecond)
+	}
+	origin.Restart(t)
+	r := <-played
+	require.NoError(t, r.Err, r.Stderr)
+	assert.Empty(t, r.Problems)
+	assert.GreaterOrEqual(t, hlstest.Duration(t, r.Output), 12*time.Second)
+
+	after := gatewayWindow(t, gw.url)
+	assert.Greater(t, after.MediaSequence, before.MediaSequence, "never back, though the origin restarted at 0")
+	disc := false
+	for _, s := range after.Segments {
+		disc = disc || s.Discontinuity
+	}
+	assert.True(t, disc || after.DiscontinuitySequence > before.DiscontinuitySequence, "the restart is marked")
+}

@@ -38,21 +38,42 @@ func RequireTool(t testing.TB, name string) {
 type Origin struct {
 	// URL is the live media playlist's URL.
 	URL   string
-	cmd   *exec.Cmd
+	cmd   *exec.Cmd // guarded by mu
 	dir   string
 	watch string // the playlist whose segments tell the origin is ready
 	srv   *httptest.Server
-	once  sync.Once
+	args  []string // ffmpeg's, to restart it
+
+	mu      sync.Mutex // guards stopped and cmd across Stop and Restart
+	stopped bool
 }
 
 // Stop stops the origin: its HTTP server refuses connections from then on. Safe to call
 // more than once.
 func (o *Origin) Stop() {
-	o.once.Do(func() {
-		o.srv.Close()
-		_ = o.cmd.Process.Kill()
-		_ = o.cmd.Wait()
-	})
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.stopped {
+		return
+	}
+	o.stopped = true
+	o.srv.Close()
+	_ = o.cmd.Process.Kill()
+	_ = o.cmd.Wait()
+}
+
+// Restart kills the encoder and starts a new one on the same URL, as a broadcaster
+// restarting its encoder would: numbering and timestamps start over.
+func (o *Origin) Restart(t testing.TB) {
+	t.Helper()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_ = o.cmd.Process.Kill()
+	_ = o.cmd.Wait()
+	o.cmd = exec.Command("ffmpeg", o.args...)
+	if err := o.cmd.Start(); err != nil {
+		t.Fatalf("restart ffmpeg origin: %v", err)
+	}
 }
 
 // Kind is the kind of live HLS an origin makes.
@@ -147,7 +168,7 @@ func startOrigin(t testing.TB, dir, entry, watch string, minSegments int, out []
 		t.Fatalf("start ffmpeg origin: %v", err)
 	}
 	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	o := &Origin{URL: srv.URL + "/" + entry, cmd: cmd, dir: dir, watch: filepath.Join(dir, watch), srv: srv}
+	o := &Origin{URL: srv.URL + "/" + entry, cmd: cmd, dir: dir, watch: filepath.Join(dir, watch), srv: srv, args: args}
 	t.Cleanup(o.Stop)
 	deadline := time.Now().Add(time.Duration(minSegments)*2*time.Second + 15*time.Second)
 	for o.segments() < minSegments {
