@@ -25,7 +25,8 @@ type Config struct {
 	Channels []ChannelConfig
 	// WindowSegments is how many segments each playlist lists. Default 6.
 	WindowSegments int
-	// MaxChannelBytes bounds the segment bytes held per channel. Default 256 MiB.
+	// MaxChannelBytes bounds the bytes held per media playlist: a channel's only one, or each
+	// rendition of a multivariant channel. Default 256 MiB.
 	MaxChannelBytes int64
 	// MaxSegmentBytes bounds one origin segment. Default 32 MiB.
 	MaxSegmentBytes int64

@@ -19,7 +19,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Var(&channels, "channel", "NAME=SOURCE[,SOURCE…], repeatable; SOURCE is a live HLS media playlist URL or 'demo'; later sources take over when earlier ones fail")
 	redisURL := fs.String("redis", "", "Redis URL (redis:// or rediss://) for the registry and stats; empty: in memory")
 	window := fs.Int("window", 6, "segments listed per playlist")
-	maxBytes := fs.String("max-channel-bytes", "256MiB", "segment bytes held per channel")
+	maxBytes := fs.String("max-channel-bytes", "256MiB", "bytes held per media playlist (each rendition of a channel)")
 	signKey := fs.String("sign-key", "", "secret for signed viewer URLs: /live requests then need ?token= (see 'rawflow token'); empty: open")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
