@@ -1,0 +1,100 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/rawflow/rawflow/playlist"
+)
+
+// Hot paths of the gateway, each beside a baseline measured in the same run: the ratio is
+// the overhead the gateway adds (echo routing, lookup, headers, egress counting).
+//
+//	go test -run '^$' -bench . -benchmem ./gateway/ | tee new.txt   (benchstat-friendly)
+
+// benchServer returns a gateway (no registry: nothing here reaches it) with one listed
+// segment of size bytes, and the segment's name.
+func benchServer(b *testing.B, size int) (*Server, string) {
+	b.Helper()
+	o := &fakeOrigin{}
+	o.set(0, 3, 0)
+	origin := httptest.NewServer(o)
+	b.Cleanup(origin.Close)
+	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch := s.channels["tv"]
+	if err := s.discover(context.Background(), ch); err != nil {
+		b.Fatal(err)
+	}
+	r, _ := ch.rendition("")
+	seg := r.win.append(time.Now(), playlist.Segment{Duration: 2}, bytes.Repeat([]byte{7}, size), ".ts", nil)
+	return s, seg.Name
+}
+
+func BenchmarkServeSegment(b *testing.B) {
+	for _, size := range []int{200 << 10, 1 << 20} {
+		s, name := benchServer(b, size)
+		data := s.Segment("tv", "", name).Data
+		req := httptest.NewRequest(http.MethodGet, "/live/tv/"+name, nil)
+		b.Run(sizeName(size)+"/baseline", func(b *testing.B) {
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+			})
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				h.ServeHTTP(discard{}, req)
+			}
+		})
+		b.Run(sizeName(size)+"/gateway", func(b *testing.B) {
+			h := s.Handler()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				h.ServeHTTP(discard{}, req)
+			}
+		})
+	}
+}
+
+func BenchmarkServePlaylist(b *testing.B) {
+	s, _ := benchServer(b, 1000)
+	r, _ := s.channels["tv"].rendition("")
+	body, _ := r.win.playlist(playlist.ForPlayers)
+	req := httptest.NewRequest(http.MethodGet, "/live/tv/index.m3u8", nil)
+	b.Run("baseline", func(b *testing.B) {
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
+			w.Header().Set("Cache-Control", "public, max-age=1")
+			_, _ = w.Write(body)
+		})
+		for b.Loop() {
+			h.ServeHTTP(discard{}, req)
+		}
+	})
+	b.Run("gateway", func(b *testing.B) {
+		h := s.Handler()
+		for b.Loop() {
+			h.ServeHTTP(discard{}, req)
+		}
+	})
+}
+
+func sizeName(n int) string {
+	if n >= 1<<20 {
+		return "1MB"
+	}
+	return "200KB"
+}
+
+// discard is a ResponseWriter that keeps nothing but a fresh header map per call, as a
+// real connection would.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}
