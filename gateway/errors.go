@@ -16,6 +16,8 @@ var (
 	ErrTooLarge = errors.New("body exceeds size limit")
 	// ErrOriginStatus: the origin answered with a non-2xx status.
 	ErrOriginStatus = errors.New("origin status")
+	// errOriginFetch: an on-demand origin fetch failed.
+	errOriginFetch = errors.New("origin fetch failed")
 	// ErrUnknownChannel: no channel of that name.
 	ErrUnknownChannel = errors.New("unknown channel")
 )

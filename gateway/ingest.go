@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -96,8 +97,7 @@ func (in *hlsIngest) poll(ctx context.Context) error {
 	in.win.setMeta(media.Version, media.Header, media.Trailer)
 	switch {
 	case media.Ended && !in.started:
-		// VOD (or an event that is over): every segment is listed, none slides out.
-		in.win.growTo(len(media.Segments))
+		return in.listVOD(ctx, src, media)
 	case media.PlaylistType == "EVENT":
 		// An event playlist only ever grows; so does ours (within the memory bound).
 		in.win.growTo(len(media.Segments))
@@ -154,30 +154,11 @@ func (in *hlsIngest) ingest(ctx context.Context, src *url.URL, s playlist.Origin
 	if err != nil {
 		return fmt.Errorf("segment %d: %w", s.Seq, err)
 	}
-	meta := playlist.Segment{Duration: s.Duration, Title: s.Title, Discontinuity: s.Discontinuity || in.pendDisc,
-		ProgramDateTime: s.ProgramDateTime, Tags: s.Tags}
-	var aux []*Segment
-	if s.Init != nil {
-		init, err := in.object(ctx, src, kindInit, s.Init.URI, s.Init.Range)
-		if err != nil {
-			return fmt.Errorf("segment %d init section: %w", s.Seq, err)
-		}
-		meta.Init = &playlist.InitRef{Name: init.Name, Digest: init.Digest, Size: init.Size}
-		aux = append(aux, init)
+	meta, aux, err := in.segmentMeta(ctx, src, s)
+	if err != nil {
+		return err
 	}
-	if s.Key != nil {
-		key, err := in.object(ctx, src, kindKey, s.Key.URI, nil)
-		if err != nil {
-			return fmt.Errorf("segment %d key: %w", s.Seq, err)
-		}
-		k := *s.Key
-		k.URI = key.Name
-		if k.IV == "" { // RFC 8216 §5.2: the IV is then the origin's media sequence number,
-			k.IV = fmt.Sprintf("0x%032x", s.Seq) // which the gateway renumbers: write it out
-		}
-		meta.Key = &k
-		aux = append(aux, key)
-	}
+	meta.Discontinuity = s.Discontinuity || in.pendDisc
 	seg := in.win.append(in.cfg.Now(), meta, data, segmentExt(ref), aux)
 	in.pendDisc = false
 	in.lastSeq, in.started = s.Seq, true
@@ -185,6 +166,65 @@ func (in *hlsIngest) ingest(ctx context.Context, src *url.URL, s playlist.Origin
 		in.save(ctx, in.win.timeline())
 	}
 	in.log.Debug("segment listed", "seq", seg.Seq, "name", seg.Name, "bytes", seg.Size)
+	return nil
+}
+
+// segmentMeta returns the segment's tags for the gateway's playlist, and the init section and
+// key it refers to, fetched once (an IV the origin left implicit is written out: RFC 8216
+// §5.2 makes it the origin's media sequence number, which the gateway renumbers).
+func (in *hlsIngest) segmentMeta(ctx context.Context, src *url.URL, s playlist.OriginSegment) (playlist.Segment, []*Segment, error) {
+	meta := playlist.Segment{Duration: s.Duration, Title: s.Title, ProgramDateTime: s.ProgramDateTime, Tags: s.Tags}
+	var aux []*Segment
+	if s.Init != nil {
+		init, err := in.object(ctx, src, kindInit, s.Init.URI, s.Init.Range)
+		if err != nil {
+			return meta, nil, fmt.Errorf("segment %d init section: %w", s.Seq, err)
+		}
+		meta.Init = &playlist.InitRef{Name: init.Name, Digest: init.Digest, Size: init.Size}
+		aux = append(aux, init)
+	}
+	if s.Key != nil {
+		key, err := in.object(ctx, src, kindKey, s.Key.URI, nil)
+		if err != nil {
+			return meta, nil, fmt.Errorf("segment %d key: %w", s.Seq, err)
+		}
+		k := *s.Key
+		k.URI = key.Name
+		if k.IV == "" {
+			k.IV = fmt.Sprintf("0x%032x", s.Seq)
+		}
+		meta.Key = &k
+		aux = append(aux, key)
+	}
+	return meta, aux, nil
+}
+
+// listVOD lists a playlist that has ended before the gateway first saw it (VOD, or an
+// event that is over): all of it at once, each segment fetched when first asked for. Init
+// sections and keys are fetched now: they are small and every segment needs them.
+func (in *hlsIngest) listVOD(ctx context.Context, src *url.URL, m *playlist.OriginMedia) error {
+	segs := make([]*Segment, 0, len(m.Segments))
+	seq := in.win.timeline().NextSeq
+	for i, s := range m.Segments {
+		ref, err := url.Parse(s.URI)
+		if err != nil {
+			return fmt.Errorf("segment %d uri: %w", s.Seq, err)
+		}
+		meta, aux, err := in.segmentMeta(ctx, src, s)
+		if err != nil {
+			return err
+		}
+		meta.Discontinuity = s.Discontinuity && i > 0
+		u := src.ResolveReference(ref)
+		meta.Seq, meta.Name = seq+uint64(i), vodName(seq+uint64(i), u, s.Range, segmentExt(ref))
+		segs = append(segs, &Segment{Segment: meta, aux: aux, src: u, rng: s.Range})
+	}
+	in.win.listVOD(segs, cmp.Or(m.PlaylistType, "VOD"))
+	in.started = true
+	if in.save != nil {
+		in.save(ctx, in.win.timeline())
+	}
+	in.log.Info("VOD listed; segments are fetched on demand", "segments", len(segs))
 	return nil
 }
 

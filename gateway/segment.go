@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"net/url"
+
 	"github.com/rawflow/rawflow/playlist"
 )
 
@@ -24,6 +26,10 @@ type Segment struct {
 	ETag string
 	kind objectKind
 	aux  []*Segment // the init section and key a media segment refers to
+	// src and rng locate an on-demand (VOD) segment at the origin; Data is nil until a
+	// request fetches it (see vodStore).
+	src *url.URL
+	rng *playlist.ByteRange
 }
 
 // newObject names data after its digest: "PREFIX-DIGEST16EXT". Used for init sections and keys.

@@ -82,7 +82,11 @@ func (s *Server) Segment(channel, rendition, name string) *Segment {
 	if err != nil {
 		return nil
 	}
-	return r.win.segment(name)
+	seg := r.win.segment(name)
+	if seg != nil && seg.Data == nil { // VOD: the bytes, if held
+		return r.win.vodStore().held(name)
+	}
+	return seg
 }
 
 func (s *Server) channel(name string) (*channel, error) {
@@ -185,6 +189,11 @@ func (s *Server) handleSegment(c echo.Context) error {
 	if seg == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "no such segment")
 	}
+	if seg.Data == nil { // VOD: fetched on demand
+		if seg, err = s.onDemand(c.Request().Context(), r, seg); err != nil {
+			return err
+		}
+	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, contentType(seg.Name))
 	h.Set("Cache-Control", seg.cacheControl())
@@ -194,6 +203,23 @@ func (s *Server) handleSegment(c echo.Context) error {
 		ch.egress.Add(c.Response().Size)
 	}
 	return nil
+}
+
+// onDemand returns a VOD segment with its bytes, fetching them from the origin once
+// however many requests ask at the same time.
+func (s *Server) onDemand(ctx context.Context, r *rendition, placeholder *Segment) (*Segment, error) {
+	store := r.win.vodStore()
+	seg, err := store.get(ctx, placeholder, s.cfg.OriginTimeout, func(ctx context.Context) ([]byte, error) {
+		return r.ingest.getRange(ctx, placeholder.src, placeholder.rng, s.cfg.MaxSegmentBytes)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %w", errOriginFetch, err)
+	}
+	r.win.fetched(seg)
+	return seg, nil
 }
 
 func contentType(name string) string {
@@ -242,6 +268,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	case errors.As(err, &he):
 	case errors.Is(err, ErrUnknownChannel):
 		he = echo.NewHTTPError(http.StatusNotFound, err.Error())
+	case errors.Is(err, errOriginFetch):
+		s.log.Warn("on-demand origin fetch failed", "path", c.Request().URL.Path, "err", err)
+		he = echo.NewHTTPError(http.StatusBadGateway, "origin fetch failed")
 	case errors.Is(err, errStarting):
 		c.Response().Header().Set("Retry-After", "1")
 		he = echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())

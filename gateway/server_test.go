@@ -348,8 +348,8 @@ func TestRestartContinuesTimeline(t *testing.T) {
 	assert.GreaterOrEqual(t, after.DiscontinuitySequence, before.DiscontinuitySequence)
 }
 
-// TestEndedPlaylists: a VOD playlist is taken whole and ends; a live one that ends keeps its
-// window and gains EXT-X-ENDLIST; either way polling stops.
+// TestEndedPlaylists: a VOD playlist is listed whole at once, fetching nothing; a live one
+// that ends keeps its window and gains EXT-X-ENDLIST; either way polling stops.
 func TestEndedPlaylists(t *testing.T) {
 	o := &fakeOrigin{ended: true}
 	o.set(0, 10, 0)
@@ -358,8 +358,10 @@ func TestEndedPlaylists(t *testing.T) {
 	w := listed(t, s)
 	assert.Len(t, w.Segments, 10, "VOD: every segment listed")
 	assert.True(t, w.Ended)
+	assert.Equal(t, "VOD", w.PlaylistType)
 	for i := range 10 {
-		assert.Equal(t, 1, o.hitCount(fmt.Sprintf("/s%d.ts", i)))
+		assert.Zero(t, o.hitCount(fmt.Sprintf("/s%d.ts", i)), "fetched on demand only")
+		assert.Zero(t, w.Segments[i].Size, "no digest before the gateway holds it")
 	}
 
 	live := &fakeOrigin{}
@@ -449,4 +451,50 @@ func fetchPlaylist(client *http.Client, base string) (*playlist.Window, error) {
 		return nil, err
 	}
 	return playlist.ParseGateway(b)
+}
+
+// TestVODOnDemand: 100 concurrent requests for a segment the gateway does not hold yet make
+// exactly one origin fetch; the proxies' playlist then gives its digest; the bytes held stay
+// under the memory bound (least recently used out first) and come back on demand.
+func TestVODOnDemand(t *testing.T) {
+	o := &fakeOrigin{ended: true}
+	o.set(0, 10, 0)
+	origin := httptest.NewServer(o)
+	defer origin.Close()
+	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}},
+		MaxSegmentBytes: 1000, MaxChannelBytes: 3000}, swarm.NewMemory(swarm.Options{}))
+	require.NoError(t, err)
+	require.NoError(t, media(t, s).ingest.poll(context.Background()))
+	front := httptest.NewServer(s.Handler())
+	defer front.Close()
+	segs := listed(t, s).Segments
+
+	var wg sync.WaitGroup
+	codes := make([]int, 100)
+	for i := range codes {
+		wg.Go(func() {
+			resp, err := http.Get(front.URL + "/live/tv/" + segs[3].Name)
+			if err == nil {
+				codes[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	for _, c := range codes {
+		assert.Equal(t, http.StatusOK, c)
+	}
+	assert.Equal(t, 1, o.hitCount("/s3.ts"), "one origin fetch for 100 requests")
+	after := listed(t, s).Segments
+	assert.Equal(t, playlist.Sum(o.body(3)), after[3].Digest, "the proxies' playlist now gives the digest")
+	assert.Zero(t, after[4].Size)
+
+	for i := range 5 { // 5 × 1000 bytes through a 3000-byte bound
+		resp, body := get(t, front.URL+"/live/tv/"+segs[i].Name)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, string(o.body(i)), body)
+	}
+	get(t, front.URL+"/live/tv/"+segs[0].Name)
+	assert.Equal(t, 2, o.hitCount("/s0.ts"), "evicted, then fetched again on demand")
+	assert.Equal(t, 1, o.hitCount("/s4.ts"))
 }

@@ -27,10 +27,12 @@ type window struct {
 	nextSeq   uint64
 	restored  bool // the timeline was restored: the next segment starts a discontinuity
 	updatedAt time.Time
-	meta      playlist.Window // version, header and trailer tags from the origin
-	refs      map[string]int  // init sections and keys: how many held segments refer to each
-	players   []byte          // rendered for players
-	proxies   []byte          // rendered for proxies (with digests)
+	meta      playlist.Window     // version, header and trailer tags from the origin
+	vod       *vodStore           // bytes of on-demand segments; nil unless the playlist is VOD
+	vodDigest map[string]*Segment // VOD segments whose digest proxies may be given
+	refs      map[string]int      // init sections and keys: how many held segments refer to each
+	players   []byte              // rendered for players
+	proxies   []byte              // rendered for proxies (with digests)
 	changed   chan struct{}
 }
 
@@ -138,17 +140,24 @@ func (w *window) setMeta(version int, header, trailer []string) {
 }
 
 func (w *window) render() {
+	w.players = w.renderForm(playlist.ForPlayers)
+	w.proxies = w.renderForm(playlist.ForProxies)
+}
+
+func (w *window) renderForm(f playlist.Form) []byte {
 	pw := playlist.Window{TargetDuration: w.td, DiscontinuitySequence: w.discSeq, Version: w.meta.Version,
 		Header: w.meta.Header, Trailer: w.meta.Trailer, Ended: w.meta.Ended, PlaylistType: w.meta.PlaylistType}
 	pw.Segments = make([]playlist.Segment, len(w.listed))
 	for i, s := range w.listed {
 		pw.Segments[i] = s.Segment
+		if held := w.vodDigest[s.Name]; held != nil {
+			pw.Segments[i].Digest, pw.Segments[i].Size = held.Digest, held.Size
+		}
 	}
 	if len(w.listed) > 0 {
 		pw.MediaSequence = w.listed[0].Seq
 	}
-	w.players = playlist.Render(pw, playlist.ForPlayers)
-	w.proxies = playlist.Render(pw, playlist.ForProxies)
+	return playlist.Render(pw, f)
 }
 
 // segment returns the named segment, listed or retired, or nil.
@@ -212,6 +221,49 @@ func (w *window) setType(t string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.meta.PlaylistType = t
+}
+
+// listVOD lists a whole VOD playlist at once: segments whose bytes are fetched on demand.
+func (w *window) listVOD(segs []*Segment, playlistType string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.vod = newVODStore(w.maxBytes)
+	for _, seg := range segs {
+		w.listed = append(w.listed, seg)
+		w.byName[seg.Name] = seg
+		for _, a := range seg.aux {
+			if w.refs[a.Name]++; w.refs[a.Name] == 1 {
+				w.byName[a.Name] = a
+				w.bytes += a.Size
+			}
+		}
+	}
+	w.nextSeq += uint64(len(segs))
+	w.size = max(w.size, len(segs))
+	w.meta.Ended, w.meta.PlaylistType = true, playlistType
+	w.updatedAt = time.Time{}
+	w.render()
+}
+
+// vodStore returns the store of on-demand segments (nil unless the playlist is VOD).
+func (w *window) vodStore() *vodStore {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.vod
+}
+
+// fetched makes a VOD segment's digest known to proxies once the gateway holds its bytes.
+func (w *window) fetched(seg *Segment) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.vodDigest == nil {
+		w.vodDigest = map[string]*Segment{}
+	}
+	if _, ok := w.vodDigest[seg.Name]; ok {
+		return
+	}
+	w.vodDigest[seg.Name] = seg
+	w.proxies = w.renderForm(playlist.ForProxies)
 }
 
 // ended reports whether the playlist ended.

@@ -80,6 +80,9 @@ func (m *member) learn(rendition string, w *playlist.Window, now time.Time, acti
 		if s.Init != nil { // init sections travel like segments: the playlist gives their digest
 			m.know(rendition, dir, s.Init.Name, s.Init.Digest, s.Init.Size)
 		}
+		if s.Size == 0 { // the gateway does not hold it yet (VOD): no digest, pass it through
+			continue
+		}
 		if info, fresh := m.know(rendition, dir, s.Name, s.Digest, s.Size); fresh {
 			newest = append(newest, info)
 		}

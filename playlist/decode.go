@@ -293,8 +293,8 @@ func (p *parser) uri(l string) error {
 	switch {
 	case !p.inf:
 		return p.malformed("URI line without #EXTINF")
-	case p.proxies && p.digests != 1:
-		return p.malformed(fmt.Sprintf("segment has %d %s tags, want 1", p.digests, digestTagName))
+	case p.proxies && p.digests > 1:
+		return p.malformed(fmt.Sprintf("segment has %d %s tags, want at most 1", p.digests, digestTagName))
 	case len(p.m.segs) == MaxSegments:
 		return fmt.Errorf("%w: more than %d", ErrTooManySegments, MaxSegments)
 	}

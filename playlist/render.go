@@ -73,7 +73,7 @@ func renderSegment(b *bytes.Buffer, s Segment, f Form, writeKey, writeInit bool)
 		b.WriteString("#EXT-X-PROGRAM-DATE-TIME:" + s.ProgramDateTime + "\n")
 	}
 	writeLines(b, s.Tags)
-	if f == ForProxies {
+	if f == ForProxies && s.Size > 0 { // Size 0: not held yet, no digest to give
 		b.WriteString(digestTag{digest: s.Digest, size: s.Size}.line(digestTagName) + "\n")
 	}
 	fmt.Fprintf(b, "#EXTINF:%.3f,%s\n%s\n", s.Duration, s.Title, s.Name)
