@@ -57,4 +57,28 @@ func playKind(t *testing.T, kind hlstest.Kind) {
 		assert.GreaterOrEqual(t, hlstest.Duration(t, r.Output), 6*time.Second, "player %d", i)
 	}
 	st.checkRecorders(t)
+	if kind != hlstest.ByteRange { // ranges are cut from one file: compared in gateway's unit tests
+		assertFromOrigin(t, gw, origin)
+	}
+}
+
+// assertFromOrigin checks that the segments and init sections the gateway lists are
+// byte-identical to files the origin serves (allowing for one the encoder deleted since).
+func assertFromOrigin(t *testing.T, gw *gatewayNode, origin *hlstest.Origin) {
+	t.Helper()
+	w := gatewayWindow(t, gw.url)
+	files := origin.FileDigests(t)
+	checked, missing := 0, 0
+	for _, s := range w.Segments {
+		seg := gw.srv.Segment("tv", "", s.Name)
+		if seg == nil || seg.Data == nil {
+			continue // VOD: not fetched
+		}
+		checked++
+		if _, ok := files[[32]byte(seg.Digest)]; !ok {
+			missing++
+		}
+	}
+	assert.Positive(t, checked)
+	assert.LessOrEqual(t, missing, 1, "gateway segments that are no origin file (%d checked)", checked)
 }

@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -183,6 +185,27 @@ func startOrigin(t testing.TB, dir, entry, watch string, minSegments int, out []
 func (o *Origin) segments() int {
 	b, _ := os.ReadFile(o.watch)
 	return strings.Count(string(b), "#EXTINF")
+}
+
+// FileDigests returns the SHA-256 of every file the origin serves now, playlists and key
+// files excepted: what the gateway's segments and init sections must be identical to.
+func (o *Origin) FileDigests(t testing.TB) map[[32]byte]string {
+	t.Helper()
+	out := map[[32]byte]string{}
+	err := filepath.WalkDir(o.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, ".m3u8") || strings.HasSuffix(p, ".key") || strings.HasSuffix(p, "keyinfo") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err == nil {
+			out[sha256.Sum256(b)] = p
+		}
+		return nil // a file ffmpeg deleted meanwhile is simply not there
+	})
+	if err != nil {
+		t.Fatalf("read origin files: %v", err)
+	}
+	return out
 }
 
 // PlayResult is what an ffmpeg HLS client did.
