@@ -27,13 +27,20 @@ type window struct {
 	nextSeq   uint64
 	restored  bool // the timeline was restored: the next segment starts a discontinuity
 	updatedAt time.Time
-	meta      playlist.Window     // version, header and trailer tags from the origin
-	vod       *vodStore           // bytes of on-demand segments; nil unless the playlist is VOD
-	vodDigest map[string]*Segment // VOD segments whose digest proxies may be given
-	refs      map[string]int      // init sections and keys: how many held segments refer to each
-	players   []byte              // rendered for players
-	proxies   []byte              // rendered for proxies (with digests)
+	meta      playlist.Window       // version, header and trailer tags from the origin
+	vod       *vodStore             // bytes of on-demand segments; nil unless the playlist is VOD
+	vodDigest map[string]heldDigest // VOD segments the gateway has held: their digests for proxies
+	refs      map[string]int        // init sections and keys: how many held segments refer to each
+	players   []byte                // rendered for players
+	proxies   []byte                // rendered for proxies (with digests)
 	changed   chan struct{}
+}
+
+// heldDigest is what proxies need of a VOD segment the gateway has held, kept without its
+// bytes so that the store's LRU bound really bounds them.
+type heldDigest struct {
+	digest playlist.Digest
+	size   int64
 }
 
 type retiredSegment struct {
@@ -68,21 +75,32 @@ func (w *window) append(now time.Time, meta playlist.Segment, data []byte, ext s
 	w.listed = append(w.listed, seg)
 	w.byName[seg.Name] = seg
 	w.bytes += seg.Size
+	w.hold(aux)
+	for len(w.listed) > w.size {
+		w.retireOldest(now)
+	}
+	w.evict(now)
+	w.updatedAt = now
+	w.changedNow()
+	return seg
+}
+
+// hold counts one more segment referring to each of aux (init sections, keys), holding
+// each from its first reference on. drop releases them.
+func (w *window) hold(aux []*Segment) {
 	for _, a := range aux {
 		if w.refs[a.Name]++; w.refs[a.Name] == 1 {
 			w.byName[a.Name] = a
 			w.bytes += a.Size
 		}
 	}
-	for len(w.listed) > w.size {
-		w.retireOldest(now)
-	}
-	w.evict(now)
-	w.updatedAt = now
+}
+
+// changedNow renders both playlist forms and wakes whoever waits for the next change.
+func (w *window) changedNow() {
 	w.render()
 	close(w.changed)
 	w.changed = make(chan struct{})
-	return seg
 }
 
 // retireOldest moves the oldest listed segment out of the playlist; it stays fetchable for
@@ -150,8 +168,8 @@ func (w *window) renderForm(f playlist.Form) []byte {
 	pw.Segments = make([]playlist.Segment, len(w.listed))
 	for i, s := range w.listed {
 		pw.Segments[i] = s.Segment
-		if held := w.vodDigest[s.Name]; held != nil {
-			pw.Segments[i].Digest, pw.Segments[i].Size = held.Digest, held.Size
+		if held, ok := w.vodDigest[s.Name]; ok {
+			pw.Segments[i].Digest, pw.Segments[i].Size = held.digest, held.size
 		}
 	}
 	if len(w.listed) > 0 {
@@ -211,9 +229,7 @@ func (w *window) end(playlistType string) {
 	if playlistType == "VOD" {
 		w.meta.PlaylistType = "VOD"
 	}
-	w.render()
-	close(w.changed)
-	w.changed = make(chan struct{})
+	w.changedNow()
 }
 
 // setType sets the EXT-X-PLAYLIST-TYPE the playlist is written with.
@@ -231,18 +247,12 @@ func (w *window) listVOD(segs []*Segment, playlistType string) {
 	for _, seg := range segs {
 		w.listed = append(w.listed, seg)
 		w.byName[seg.Name] = seg
-		for _, a := range seg.aux {
-			if w.refs[a.Name]++; w.refs[a.Name] == 1 {
-				w.byName[a.Name] = a
-				w.bytes += a.Size
-			}
-		}
+		w.hold(seg.aux)
 	}
 	w.nextSeq += uint64(len(segs))
 	w.size = max(w.size, len(segs))
 	w.meta.Ended, w.meta.PlaylistType = true, playlistType
-	w.updatedAt = time.Time{}
-	w.render()
+	w.changedNow()
 }
 
 // vodStore returns the store of on-demand segments (nil unless the playlist is VOD).
@@ -257,12 +267,12 @@ func (w *window) fetched(seg *Segment) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.vodDigest == nil {
-		w.vodDigest = map[string]*Segment{}
+		w.vodDigest = map[string]heldDigest{}
 	}
 	if _, ok := w.vodDigest[seg.Name]; ok {
 		return
 	}
-	w.vodDigest[seg.Name] = seg
+	w.vodDigest[seg.Name] = heldDigest{digest: seg.Digest, size: seg.Size}
 	w.proxies = w.renderForm(playlist.ForProxies)
 }
 
