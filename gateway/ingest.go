@@ -95,16 +95,18 @@ func (in *hlsIngest) poll(ctx context.Context) error {
 		return fmt.Errorf("playlist %s: %w", src.Redacted(), err)
 	}
 	in.win.setMeta(media.Version, media.Header, media.Trailer)
+	if td := in.win.setTargetDuration(media.TargetDuration); td != media.TargetDuration {
+		in.log.Warn("origin target duration differs from the stream's; keeping the stream's", "origin", media.TargetDuration, "stream", td)
+	}
 	switch {
-	case media.Ended && !in.started:
+	case media.Ended && in.win.empty():
+		// Ended before anything was listed: VOD. (Ended after a failover or an origin
+		// restart, it is the end of the live stream, handled below.)
 		return in.listVOD(ctx, src, media)
 	case media.PlaylistType == "EVENT":
 		// An event playlist only ever grows; so does ours (within the memory bound).
 		in.win.growTo(len(media.Segments))
 		in.win.setType("EVENT")
-	}
-	if td := in.win.setTargetDuration(media.TargetDuration); td != media.TargetDuration {
-		in.log.Warn("origin target duration differs from the stream's; keeping the stream's", "origin", media.TargetDuration, "stream", td)
 	}
 	for _, s := range in.newSegments(media) {
 		if err := in.ingest(ctx, src, s); err != nil {

@@ -357,6 +357,7 @@ func TestEndedPlaylists(t *testing.T) {
 	require.NoError(t, media(t, s).ingest.Run(context.Background()), "Run returns once the playlist ended")
 	w := listed(t, s)
 	assert.Len(t, w.Segments, 10, "VOD: every segment listed")
+	assert.Equal(t, 2, w.TargetDuration, "the origin's target duration, as for live")
 	assert.True(t, w.Ended)
 	assert.Equal(t, "VOD", w.PlaylistType)
 	for i := range 10 {

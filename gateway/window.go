@@ -276,6 +276,13 @@ func (w *window) fetched(seg *Segment) {
 	w.proxies = w.renderForm(playlist.ForProxies)
 }
 
+// empty reports whether no segment was ever listed here (a restored timeline included).
+func (w *window) empty() bool {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return len(w.listed) == 0 && len(w.retired) == 0
+}
+
 // ended reports whether the playlist ended.
 func (w *window) ended() bool {
 	w.mu.RLock()
