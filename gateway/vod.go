@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rawflow/rawflow/internal/flight"
 	"github.com/rawflow/rawflow/playlist"
 )
 
@@ -32,25 +33,17 @@ func vodName(seq uint64, u *url.URL, r *playlist.ByteRange, ext string) string {
 
 // vodStore holds the bytes of on-demand segments.
 type vodStore struct {
-	max int64
+	max     int64
+	flights flight.Group[string, *Segment] // origin fetches under way, by segment name
 
-	mu      sync.Mutex // guards the following fields
-	lru     *list.List // of *Segment, most recent at the front
-	byName  map[string]*list.Element
-	bytes   int64
-	flights map[string]*vodFlight
-}
-
-// vodFlight is one origin fetch that concurrent requests share; done is closed when seg or
-// err is set.
-type vodFlight struct {
-	done chan struct{}
-	seg  *Segment
-	err  error
+	mu     sync.Mutex // guards the following fields
+	lru    *list.List // of *Segment, most recent at the front
+	byName map[string]*list.Element
+	bytes  int64
 }
 
 func newVODStore(maxBytes int64) *vodStore {
-	return &vodStore{max: maxBytes, lru: list.New(), byName: map[string]*list.Element{}, flights: map[string]*vodFlight{}}
+	return &vodStore{max: maxBytes, lru: list.New(), byName: map[string]*list.Element{}}
 }
 
 // held returns the bytes of the named segment if they are held.
@@ -64,45 +57,29 @@ func (v *vodStore) held(name string) *Segment {
 	return nil
 }
 
-// get returns the segment with its bytes, fetching them once with fetch. The fetch runs
-// detached from the caller (one viewer leaving never cancels it for the others) and bounded
-// by timeout; the caller waits at most until its own ctx ends.
+// get returns the segment with its bytes, fetching them once with fetch however many
+// callers ask together. The fetch outlives a caller that goes away (bounded by timeout);
+// each caller waits at most until its own ctx ends.
 func (v *vodStore) get(ctx context.Context, placeholder *Segment, timeout time.Duration, fetch func(context.Context) ([]byte, error)) (*Segment, error) {
 	if seg := v.held(placeholder.Name); seg != nil {
 		return seg, nil
 	}
-	v.mu.Lock()
-	f := v.flights[placeholder.Name]
-	if f == nil {
-		f = &vodFlight{done: make(chan struct{})}
-		v.flights[placeholder.Name] = f
-		go v.run(ctx, f, placeholder, timeout, fetch)
-	}
-	v.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.seg, f.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-func (v *vodStore) run(ctx context.Context, f *vodFlight, placeholder *Segment, timeout time.Duration, fetch func(context.Context) ([]byte, error)) {
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	data, err := fetch(fctx)
-	if err == nil {
+	call := v.flights.Do(ctx, placeholder.Name, timeout, func(ctx context.Context) (*Segment, error) {
+		// Check again: a fetch for this name may have ended between held and Do.
+		if seg := v.held(placeholder.Name); seg != nil {
+			return seg, nil
+		}
+		data, err := fetch(ctx)
+		if err != nil {
+			return nil, err
+		}
 		d := playlist.Sum(data)
 		seg := *placeholder
 		seg.Digest, seg.Size, seg.Data, seg.ETag = d, int64(len(data)), data, `"`+d.String()[:32]+`"`
-		f.seg = &seg
-		v.add(f.seg)
-	}
-	f.err = err
-	v.mu.Lock()
-	delete(v.flights, placeholder.Name)
-	v.mu.Unlock()
-	close(f.done)
+		v.add(&seg) // before the flight ends, so that no caller misses both
+		return &seg, nil
+	})
+	return call.Wait(ctx)
 }
 
 // add keeps seg and evicts the least recently used beyond the bound (never seg itself).

@@ -157,9 +157,9 @@ func (p *Proxy) handleNeighbour(c echo.Context) error {
 	}
 	seg := p.cache.get(d)
 	if seg == nil {
-		if f := p.flights.get(d); f != nil {
+		if f := p.flights.Get(d); f != nil {
 			ctx, cancel := context.WithTimeout(c.Request().Context(), p.cfg.GatewayTimeout)
-			seg, _ = f.wait(ctx)
+			seg, _ = f.Wait(ctx)
 			cancel()
 		}
 	}

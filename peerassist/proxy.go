@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/rawflow/rawflow/internal/flight"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -34,7 +35,7 @@ type Proxy struct {
 	peerHTTP *http.Client
 	tracker  *swarm.Client
 	cache    *cache
-	flights  *flights
+	flights  flight.Group[playlist.Digest, *segment] // the fetches under way
 	health   *health
 	uploads  chan struct{} // semaphore of MaxUploads
 	upRate   *rate.Limiter // nil: no upload limit
@@ -64,7 +65,6 @@ func New(cfg Config) (*Proxy, error) {
 		peerHTTP: &http.Client{Timeout: cfg.NeighbourBudget, Transport: neighbourTransport(cfg)},
 		tracker:  swarm.NewClient(gw, 2*time.Second),
 		cache:    newCache(cfg.CacheBytes),
-		flights:  newFlights(),
 		health:   &health{badUntil: map[string]time.Time{}},
 		uploads:  make(chan struct{}, cfg.MaxUploads),
 		wake:     make(chan struct{}, 1),
@@ -138,10 +138,10 @@ func (p *Proxy) fetch(ctx context.Context, m *member, info segInfo) (*segment, e
 		return s, nil
 	}
 	timeout := p.cfg.NeighbourBudget + p.cfg.GatewayTimeout + 2*time.Second
-	f := p.flights.do(ctx, info.digest, timeout, func(fctx context.Context) (*segment, error) {
-		return p.load(fctx, m, info)
+	f := p.flights.Do(ctx, info.digest, timeout, func(fctx context.Context) (*segment, error) {
+		return p.load(fctx, m, info) // caches what it gets before the flight ends
 	})
-	return f.wait(ctx)
+	return f.Wait(ctx)
 }
 
 // load is the ladder below the cache: a neighbour that holds the segment (within the

@@ -236,7 +236,7 @@ func TestSharedFetch(t *testing.T) {
 		close(gone)
 	}()
 	d := seg.Digest
-	for p.flights.get(d) == nil { // the fetch is under way
+	for p.flights.Get(d) == nil { // the fetch is under way
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
