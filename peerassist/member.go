@@ -53,7 +53,8 @@ func newMember(channel string) *member {
 
 // learn records the segments of a fresh playlist of a rendition ("" for a media origin),
 // forgets names long gone from it, and queues the newest two it had not seen before for
-// prefetch. active says whether a player asked for the playlist.
+// prefetch — at the live edge only: the newest of an ended (VOD) playlist are its last.
+// active says whether a player asked for the playlist.
 func (m *member) learn(rendition string, w *playlist.Window, now time.Time, active bool) {
 	var newest []segInfo
 	defer func() {
@@ -83,7 +84,7 @@ func (m *member) learn(rendition string, w *playlist.Window, now time.Time, acti
 		if s.Size == 0 { // the gateway does not hold it yet (VOD): no digest, pass it through
 			continue
 		}
-		if info, fresh := m.know(rendition, dir, s.Name, s.Digest, s.Size); fresh {
+		if info, fresh := m.know(rendition, dir, s.Name, s.Digest, s.Size); fresh && !w.Ended {
 			newest = append(newest, info)
 		}
 	}

@@ -297,3 +297,17 @@ func TestHavesAnnounced(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestNoPrefetchForEndedPlaylists: a VOD playlist's newest segments are its last ones;
+// the proxy does not fetch them ahead of the player.
+func TestNoPrefetchForEndedPlaylists(t *testing.T) {
+	m := newMember("tv")
+	w := newFakeGateway(4).window
+	w.Ended = true
+	m.learn("", &w, time.Now(), true)
+	assert.Empty(t, m.fresh, "nothing queued for prefetch")
+	w.Ended = false
+	w.Segments = append(w.Segments, newFakeGateway(5).window.Segments[4])
+	m.learn("", &w, time.Now(), true)
+	assert.Len(t, m.fresh, 1, "live: the new segment is queued")
+}
