@@ -89,7 +89,8 @@ func (s *Server) handleLookup(c echo.Context) error {
 		return err
 	}
 	asker := swarm.Peer{ID: req.PeerID, Channel: req.Channel, Group: req.Group, PublicIP: c.RealIP(), Leech: req.Leech}
-	holders, elected, err := s.reg.Lookup(c.Request().Context(), req.Channel, req.Digest, asker, s.cfg.LookupLimit)
+	holders, elected, err := s.reg.Lookup(c.Request().Context(), req.Channel, req.Digest, asker,
+		swarm.LookupQuery{Limit: s.cfg.LookupLimit, Late: req.Late})
 	if err != nil {
 		return err
 	}

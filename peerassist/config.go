@@ -52,6 +52,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	noPrefetch bool // unit tests of the fetch ladder drive every fetch themselves
 }
 
 func (c *Config) setDefaults() {

@@ -129,9 +129,12 @@ func (p *Proxy) handleSegment(c echo.Context) error {
 	h := c.Response().Header()
 	var data []byte
 	if info, ok := m.lookup(rendition, name, p.cfg.Now()); ok {
-		seg, err := p.fetch(ctx, m, info)
+		seg, err := p.fetch(ctx, m, info, p.needBy(c.Request(), m, info))
 		if err != nil {
 			return err
+		}
+		if info.dur > 0 {
+			m.head(rendition).served(info.seq, info.dur, p.cfg.Now())
 		}
 		data = seg.data
 		h.Set("Cache-Control", "public, max-age=86400, immutable")
@@ -148,6 +151,24 @@ func (p *Proxy) handleSegment(c echo.Context) error {
 	h.Set(echo.HeaderContentType, contentType(name))
 	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(data))
 	return nil
+}
+
+// needBy returns when the player asking r needs the segment: now plus the buffer it
+// reports in CMCD, else what its playhead gives, else now (a start: urgent).
+func (p *Proxy) needBy(r *http.Request, m *member, info segInfo) time.Time {
+	now := p.cfg.Now()
+	ph := m.head(info.rendition)
+	if bl, ok := cmcdBuffer(r); ok {
+		ph.observeBuffer(now, bl)
+		return now.Add(bl)
+	}
+	if info.dur == 0 { // an init section: needed before any media
+		return now
+	}
+	if at, ok := ph.deadline(info.seq, now); ok {
+		return at
+	}
+	return now
 }
 
 // passThroughPath is the gateway path of an object the proxy does not know.

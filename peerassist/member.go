@@ -19,10 +19,13 @@ const maxKnownGenerations = 16
 
 // segInfo is what the gateway's playlist says of a segment: the trust root for its bytes.
 type segInfo struct {
-	digest playlist.Digest
-	size   int64
-	path   string // the segment's path on the gateway
-	gen    uint64 // playlist generation that last listed it
+	digest    playlist.Digest
+	size      int64
+	path      string // the segment's path on the gateway
+	rendition string
+	seq       uint64        // media sequence number; 0 for an init section
+	dur       time.Duration // 0 for an init section
+	gen       uint64        // playlist generation that last listed it
 }
 
 // member is the proxy's membership in one channel's swarm: its peer ID, the segment names
@@ -41,6 +44,7 @@ type member struct {
 	td         time.Duration        // the playlist's target duration
 	token      string               // the player's signed-URL token, passed on to the gateway
 	watched    map[string]time.Time // rendition → when a player last asked for its playlist
+	heads      map[string]*playhead // rendition → its player's playhead
 	lastActive time.Time
 	reported   swarm.Counters // counters the gateway has accepted
 	running    bool
@@ -48,7 +52,8 @@ type member struct {
 
 func newMember(channel string) *member {
 	return &member{channel: channel, haves: make(chan playlist.Digest, 256), fresh: make(chan segInfo, 16),
-		joined: make(chan struct{}), known: map[string]segInfo{}, watched: map[string]time.Time{}}
+		joined: make(chan struct{}), known: map[string]segInfo{}, watched: map[string]time.Time{},
+		heads: map[string]*playhead{}}
 }
 
 // learn records the segments of a fresh playlist of a rendition ("" for a media origin),
@@ -79,12 +84,13 @@ func (m *member) learn(rendition string, w *playlist.Window, now time.Time, acti
 	}
 	for _, s := range w.Segments {
 		if s.Init != nil { // init sections travel like segments: the playlist gives their digest
-			m.know(rendition, dir, s.Init.Name, s.Init.Digest, s.Init.Size)
+			m.know(rendition, dir, s.Init.Name, segInfo{digest: s.Init.Digest, size: s.Init.Size})
 		}
 		if s.Size == 0 { // the gateway does not hold it yet (VOD): no digest, pass it through
 			continue
 		}
-		if info, fresh := m.know(rendition, dir, s.Name, s.Digest, s.Size); fresh && !w.Ended {
+		info := segInfo{digest: s.Digest, size: s.Size, seq: s.Seq, dur: time.Duration(s.Duration * float64(time.Second))}
+		if info, fresh := m.know(rendition, dir, s.Name, info); fresh && !w.Ended {
 			newest = append(newest, info)
 		}
 	}
@@ -96,13 +102,15 @@ func (m *member) learn(rendition string, w *playlist.Window, now time.Time, acti
 }
 
 // know records one object of a rendition's playlist (m.mu held) and reports whether it is
-// new. uri is as the gateway wrote it (with a token when URLs are signed).
-func (m *member) know(rendition, dir, uri string, d playlist.Digest, size int64) (segInfo, bool) {
+// new. uri is as the gateway wrote it (with a token when URLs are signed); obj gives the
+// object's digest, size, sequence number and duration.
+func (m *member) know(rendition, dir, uri string, obj segInfo) (segInfo, bool) {
 	name, _, _ := strings.Cut(uri, "?")
 	key := rendition + "/" + name
 	info, seen := m.known[key]
 	if !seen {
-		info = segInfo{digest: d, size: size, path: dir + uri}
+		info = obj
+		info.path, info.rendition = dir+uri, rendition
 	}
 	info.gen = m.gen
 	m.known[key] = info
@@ -116,6 +124,24 @@ func (m *member) lookup(rendition, name string, now time.Time) (segInfo, bool) {
 	info, ok := m.known[rendition+"/"+name]
 	return info, ok
 }
+
+// head returns the playhead of the rendition's player.
+func (m *member) head(rendition string) *playhead {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ph := m.heads[rendition]
+	if ph == nil {
+		if len(m.heads) >= maxRenditions {
+			clear(m.heads)
+		}
+		ph = &playhead{}
+		m.heads[rendition] = ph
+	}
+	return ph
+}
+
+// maxRenditions bounds the playheads a member keeps.
+const maxRenditions = 64
 
 // playingRenditions returns the renditions whose playlist a player asked for within d.
 func (m *member) playingRenditions(now time.Time, d time.Duration) []string {
@@ -240,8 +266,9 @@ func (m *member) announce(ctx context.Context, p *Proxy) time.Duration {
 	delta := snap
 	delta.Sub(m.reported)
 	req := swarm.AnnounceRequest{PeerID: m.id, Channel: m.channel, Addr: p.cfg.AdvertiseAddr,
-		Group: p.cfg.Group, Leech: p.cfg.NoUpload, Stats: delta}
+		Group: p.cfg.Group, Leech: !p.advertising(), Stats: delta}
 	m.mu.Unlock()
+	m.stats.trackerRequests.Add(1)
 	resp, err := p.tracker.Announce(ctx, req)
 	if err != nil {
 		p.log.Debug("announce failed", "channel", m.channel, "err", err)
@@ -273,6 +300,7 @@ func (m *member) sendHaves(ctx context.Context, p *Proxy, d playlist.Digest) {
 	if id == "" {
 		return
 	}
+	m.stats.trackerRequests.Add(1)
 	if err := p.tracker.Have(ctx, swarm.HaveRequest{PeerID: id, Channel: m.channel, Digests: digests}); err != nil {
 		p.log.Debug("have failed", "channel", m.channel, "err", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -21,67 +20,62 @@ import (
 var (
 	errStalled   = errors.New("neighbour stalled")
 	errIntegrity = errors.New("neighbour bytes do not match the gateway's digest")
+	// errNotNow: the neighbour does not hold the segment, or has no upload slot free; it
+	// is not at fault.
+	errNotNow = errors.New("neighbour cannot serve it now")
 )
 
-// health tracks neighbours passively: a neighbour that failed is skipped until badUntil.
-type health struct {
-	mu       sync.Mutex // guards badUntil
-	badUntil map[string]time.Time
+// partial is what a neighbour transfer delivered before it stalled or ran out of time: the
+// gateway completes it with a Range request, and the whole is verified.
+type partial struct {
+	data []byte
+	from string // the neighbour's peer ID
 }
 
-func (h *health) ok(id string, now time.Time) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	until, found := h.badUntil[id]
-	if found && !now.Before(until) {
-		delete(h.badUntil, id)
-		return true
-	}
-	return !found
-}
-
-func (h *health) ban(id string, until time.Time) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.badUntil) > 10000 { // bounded: forget the oldest bans wholesale
-		clear(h.badUntil)
-	}
-	h.badUntil[id] = until
-}
-
-// fromNeighbours tries up to NeighbourTries healthy holders within NeighbourBudget and
-// returns the first segment that matches the digest and size, or nil.
-func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.Holder, info segInfo) *segment {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.NeighbourBudget)
-	defer cancel()
-	tries := 0
-	for _, h := range holders {
-		if tries == p.cfg.NeighbourTries || ctx.Err() != nil {
+// fromNeighbours tries up to NeighbourTries of the holders (see neighbours.pick) until ctx
+// ends, and returns the first segment that matches the digest and size, or nil and the
+// longest partial transfer.
+func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.Holder, info segInfo) (*segment, partial) {
+	var part partial
+	for range p.cfg.NeighbourTries {
+		if ctx.Err() != nil {
 			break
 		}
-		if !p.health.ok(h.ID, p.cfg.Now()) {
-			continue
+		h, ok := p.neigh.pick(holders, p.cfg.Group, p.cfg.Now(), randFloat)
+		if !ok {
+			break
 		}
-		tries++
+		start := p.cfg.Now()
 		data, err := p.getNeighbour(ctx, h.Addr, info)
-		if err == nil {
-			m.stats.bytesFromPeers.Add(int64(len(data)))
+		now := p.cfg.Now()
+		var skip time.Duration
+		switch {
+		case err == nil:
+			p.neigh.done(h.ID, info.size, now.Sub(start), 0, now)
+			m.stats.bytesFromPeers.Add(info.size)
 			m.stats.segmentsFromPeers.Add(1)
-			return &segment{digest: info.digest, channel: m.channel, data: data}
-		}
-		if errors.Is(err, errIntegrity) {
+			return &segment{digest: info.digest, channel: m.channel, data: data}, partial{}
+		case errors.Is(err, errIntegrity):
 			m.stats.integrityFailures.Add(1)
+			skip = p.cfg.BanFor
 			p.log.Warn("neighbour sent bad bytes; banned", "peer", h.ID, "addr", h.Addr, "err", err)
-		} else {
+		case errors.Is(err, errNotNow):
+		case ctx.Err() != nil: // our deadline, not the neighbour's fault
+		default:
 			m.stats.neighbourFailures.Add(1)
+			skip = skipAfterFailure
 		}
-		p.health.ban(h.ID, p.cfg.Now().Add(p.cfg.BanFor))
+		p.neigh.done(h.ID, int64(len(data)), now.Sub(start), skip, now)
+		if skip != p.cfg.BanFor && len(data) > len(part.data) {
+			part = partial{data: data, from: h.ID}
+		}
 	}
-	return nil
+	return nil, part
 }
 
 // getNeighbour fetches one segment from a neighbour and verifies it: exactly the listed
-// size, then the digest. A transfer that delivers no byte for NeighbourStall is abandoned.
+// size, then the digest. A transfer that delivers no byte for NeighbourStall is abandoned;
+// on a stall or when ctx ends, the bytes received so far are returned with the error.
 func (p *Proxy) getNeighbour(ctx context.Context, addr string, info segInfo) ([]byte, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -95,7 +89,11 @@ func (p *Proxy) getNeighbour(ctx context.Context, addr string, info segInfo) ([]
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound, http.StatusServiceUnavailable:
+		return nil, fmt.Errorf("neighbour %s: %s: %w", addr, resp.Status, errNotNow)
+	default:
 		return nil, fmt.Errorf("neighbour %s: %s", addr, resp.Status)
 	}
 	// Waiting for the header may include the neighbour's own gateway fetch; from the first
@@ -107,7 +105,7 @@ func (p *Proxy) getNeighbour(ctx context.Context, addr string, info segInfo) ([]
 		if c := context.Cause(ctx); errors.Is(c, errStalled) {
 			err = c
 		}
-		return nil, fmt.Errorf("neighbour %s: %w", addr, err)
+		return data, fmt.Errorf("neighbour %s: %w", addr, err)
 	}
 	if sha256.Sum256(data) != info.digest {
 		return nil, fmt.Errorf("neighbour %s: %w", addr, errIntegrity)
@@ -115,14 +113,24 @@ func (p *Proxy) getNeighbour(ctx context.Context, addr string, info segInfo) ([]
 	return data, nil
 }
 
-// readExactly reads exactly size bytes: fewer is an error, and so is a single byte more.
+// readExactly reads exactly size bytes: a single byte more is an integrity error, and so
+// is an early end of the body. On a read error, it returns what it read so far.
 func readExactly(r io.Reader, size int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, size+1))
-	if err != nil {
-		return nil, err
+	data := make([]byte, 0, size)
+	for int64(len(data)) < size {
+		n, err := r.Read(data[len(data):size])
+		data = data[:len(data)+n]
+		switch {
+		case int64(len(data)) == size:
+		case err == io.EOF:
+			return nil, fmt.Errorf("%w: got %d bytes, want %d", errIntegrity, len(data), size)
+		case err != nil:
+			return data, err
+		}
 	}
-	if int64(len(data)) != size {
-		return nil, fmt.Errorf("%w: got %d bytes, want %d", errIntegrity, len(data), size)
+	var one [1]byte
+	if n, _ := r.Read(one[:]); n > 0 {
+		return nil, fmt.Errorf("%w: more than %d bytes", errIntegrity, size)
 	}
 	return data, nil
 }
@@ -142,19 +150,25 @@ func (s *stallReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// Upload queueing: a request that finds every upload slot taken waits for one, at most
+// uploadQueueWait, unless maxQueued requests wait already (then 503 at once).
+const (
+	uploadQueueWait = time.Second
+	maxQueuedFactor = 4 // maxQueued = maxQueuedFactor × MaxUploads
+)
+
 // handleNeighbour serves a verified segment to another proxy: from the cache, or from a
-// fetch already under way here (never starting one). Uploads are capped.
+// fetch already under way here (never starting one). Uploads are capped and queued, and
+// each is judged for the uplink self-assessment.
 func (p *Proxy) handleNeighbour(c echo.Context) error {
 	d, err := playlist.ParseDigest(c.Param("digest"))
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "bad digest")
 	}
-	select {
-	case p.uploads <- struct{}{}:
-		defer func() { <-p.uploads }()
-	default:
+	if !p.acquireUpload(c.Request().Context()) {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "too many uploads")
 	}
+	defer func() { <-p.uploads }()
 	seg := p.cache.get(d)
 	if seg == nil {
 		if f := p.flights.Get(d); f != nil {
@@ -166,9 +180,39 @@ func (p *Proxy) handleNeighbour(c echo.Context) error {
 	if seg == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "not held")
 	}
+	start := p.cfg.Now()
 	err = p.upload(c, seg.data)
-	p.member(seg.channel).stats.bytesUploaded.Add(c.Response().Size)
+	m := p.member(seg.channel)
+	m.stats.bytesUploaded.Add(c.Response().Size)
+	_, td := m.playing(start)
+	missed := err != nil || p.cfg.Now().Sub(start) > max(time.Second, td/2)
+	if p.uplink.record(missed, p.cfg.Now()) {
+		p.log.Warn("uploads keep missing their deadline; not offering uploads for a while", "for", quietFor)
+	}
 	return err
+}
+
+// acquireUpload takes an upload slot, waiting for one within the queue's bounds.
+func (p *Proxy) acquireUpload(ctx context.Context) bool {
+	select {
+	case p.uploads <- struct{}{}:
+		return true
+	default:
+	}
+	if p.queued.Add(1) > int64(maxQueuedFactor*p.cfg.MaxUploads) {
+		p.queued.Add(-1)
+		return false
+	}
+	defer p.queued.Add(-1)
+	t := time.NewTimer(uploadQueueWait)
+	defer t.Stop()
+	select {
+	case p.uploads <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 // uploadChunk is the unit in which a rate-limited upload is written.

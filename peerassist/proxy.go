@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -28,18 +30,22 @@ var ErrTooManyChannels = errors.New("too many channels")
 // Proxy is the peer-assist proxy for one viewer machine. Players play its player port;
 // other proxies fetch from its neighbour port.
 type Proxy struct {
-	cfg      Config
-	log      *slog.Logger
-	gateway  *url.URL
-	gwHTTP   *http.Client
-	peerHTTP *http.Client
-	tracker  *swarm.Client
-	cache    *cache
-	flights  flight.Group[playlist.Digest, *segment] // the fetches under way
-	health   *health
-	uploads  chan struct{} // semaphore of MaxUploads
-	upRate   *rate.Limiter // nil: no upload limit
-	wake     chan struct{} // a member needs its loop started
+	cfg        Config
+	log        *slog.Logger
+	gateway    *url.URL
+	gwHTTP     *http.Client
+	peerHTTP   *http.Client
+	tracker    *swarm.Client
+	cache      *cache
+	flights    flight.Group[playlist.Digest, *segment] // the fetches under way
+	neigh      *neighbours
+	uplink     uplink
+	gwEstimate gatewayEstimate
+	deadlines  deadlines
+	uploads    chan struct{} // semaphore of MaxUploads
+	queued     atomic.Int64  // uploads waiting for a slot
+	upRate     *rate.Limiter // nil: no upload limit
+	wake       chan struct{} // a member needs its loop started
 
 	mu      sync.Mutex // guards members
 	members map[string]*member
@@ -65,7 +71,7 @@ func New(cfg Config) (*Proxy, error) {
 		peerHTTP: &http.Client{Timeout: cfg.NeighbourBudget, Transport: neighbourTransport(cfg)},
 		tracker:  swarm.NewClient(gw, 2*time.Second),
 		cache:    newCache(cfg.CacheBytes),
-		health:   &health{badUntil: map[string]time.Time{}},
+		neigh:    newNeighbours(),
 		uploads:  make(chan struct{}, cfg.MaxUploads),
 		wake:     make(chan struct{}, 1),
 		members:  map[string]*member{},
@@ -131,32 +137,48 @@ func (p *Proxy) activate(m *member) {
 }
 
 // fetch returns the verified segment: from the cache, or by joining or starting the one
-// shared fetch of it (neighbour, then gateway). The caller's ctx bounds only its own wait.
-func (p *Proxy) fetch(ctx context.Context, m *member, info segInfo) (*segment, error) {
+// shared fetch of it (neighbours, then the gateway), which must land by at, when the
+// player needs it. A caller with an earlier deadline brings the shared fetch's forward.
+// The caller's ctx bounds only its own wait.
+func (p *Proxy) fetch(ctx context.Context, m *member, info segInfo, at time.Time) (*segment, error) {
 	if s := p.cache.get(info.digest); s != nil {
 		m.stats.cacheHits.Add(1)
 		return s, nil
 	}
+	dl := p.deadlines.of(info.digest, at, p.cfg.Now())
 	timeout := p.cfg.NeighbourBudget + p.cfg.GatewayTimeout + 2*time.Second
 	f := p.flights.Do(ctx, info.digest, timeout, func(fctx context.Context) (*segment, error) {
-		return p.load(fctx, m, info) // caches what it gets before the flight ends
+		defer p.deadlines.forget(info.digest, dl)
+		return p.load(fctx, m, info, dl) // caches what it gets before the flight ends
 	})
 	return f.Wait(ctx)
 }
 
-// load is the ladder below the cache: a neighbour that holds the segment (within the
-// neighbour budget), else the gateway.
-func (p *Proxy) load(ctx context.Context, m *member, info segInfo) (*segment, error) {
+// load is the ladder below the cache: the swarm until the gateway must take over to land
+// by the deadline, then the gateway (completing any partial neighbour transfer).
+func (p *Proxy) load(ctx context.Context, m *member, info segInfo, dl *deadline) (*segment, error) {
 	// Re-check the cache: a flight for this digest may have finished between the caller's
 	// miss and this flight's start.
 	if s := p.cache.get(info.digest); s != nil {
 		return s, nil
 	}
-	if s := p.fromSwarm(ctx, m, info); s != nil {
+	reserve := p.gwEstimate.reserve(info.size)
+	at, _ := dl.get()
+	urgent := at.Sub(p.cfg.Now()) < reserve+minSwarmBudget
+	var sctx context.Context
+	var stop context.CancelFunc
+	if urgent { // a short try of peers that have it, nothing more
+		sctx, stop = context.WithTimeout(ctx, urgentSwarmBudget)
+	} else {
+		sctx, stop = dl.before(ctx, reserve, p.cfg.Now)
+	}
+	s, part := p.fromSwarm(sctx, m, info, urgent)
+	stop()
+	if s != nil {
 		p.keep(m, s)
 		return s, nil
 	}
-	s, err := p.fromGateway(ctx, m, info)
+	s, err := p.fromGateway(ctx, m, info, part)
 	if err != nil {
 		return nil, err
 	}
@@ -164,27 +186,104 @@ func (p *Proxy) load(ctx context.Context, m *member, info segInfo) (*segment, er
 	return s, nil
 }
 
-// fromSwarm asks the tracker who holds the segment and tries them. It returns nil when the
-// proxy is not (yet) in the swarm, the tracker is away, nobody holds it, or this proxy was
-// elected to fetch it from the gateway for the others.
-func (p *Proxy) fromSwarm(ctx context.Context, m *member, info segInfo) *segment {
+// Budgets of the swarm rung.
+const (
+	// minSwarmBudget: with less time than this before the gateway must take over, a fetch
+	// is urgent.
+	minSwarmBudget = 300 * time.Millisecond
+	// urgentSwarmBudget bounds an urgent fetch's try of the swarm: one lookup and a
+	// neighbour that has the segment.
+	urgentSwarmBudget = 500 * time.Millisecond
+	// maxLookupRounds bounds the lookups of one fetch.
+	maxLookupRounds = 8
+)
+
+// fromSwarm looks the segment up and tries the holders; when nobody usable holds it yet
+// and this proxy was not elected to fetch it, it waits a little for the seeders and asks
+// again (late: electing this proxy if nobody came forward), until ctx ends. It returns
+// nil when the proxy is not (yet) in the swarm, the tracker is away, or this proxy was
+// elected to fetch the segment from the gateway for the others; and the longest partial
+// neighbour transfer, for the gateway to complete.
+func (p *Proxy) fromSwarm(ctx context.Context, m *member, info segInfo, urgent bool) (*segment, partial) {
+	var part partial
 	id := m.peerID()
 	if id == "" {
-		return nil
+		return nil, part
 	}
-	lctx, cancel := context.WithTimeout(ctx, time.Second)
-	resp, err := p.tracker.Lookup(lctx, swarm.LookupRequest{PeerID: id, Channel: m.channel,
-		Digest: info.digest.String(), Group: p.cfg.Group, Leech: p.cfg.NoUpload})
-	cancel()
-	if err != nil || resp.Fetch || len(resp.Holders) == 0 {
-		return nil
+	late := false
+	for round := range maxLookupRounds {
+		resp, err := p.lookup(ctx, m, info, late)
+		if err != nil {
+			return nil, part
+		}
+		if resp.Fetch {
+			m.stats.elected.Add(1)
+			return nil, part
+		}
+		if urgent {
+			resp.Holders = slices.DeleteFunc(resp.Holders, func(h swarm.Holder) bool { return h.State != swarm.StateHave })
+		}
+		s, pt := p.fromNeighbours(ctx, m, resp.Holders, info)
+		if s != nil {
+			return s, partial{}
+		}
+		if len(pt.data) > len(part.data) {
+			part = pt
+		}
+		if urgent || !p.pause(ctx, m, round) {
+			break
+		}
+		late = true
 	}
-	return p.fromNeighbours(ctx, m, resp.Holders, info)
+	return nil, part
 }
 
-// fromGateway fetches the segment from the gateway and checks it against the playlist's
-// size and digest too.
-func (p *Proxy) fromGateway(ctx context.Context, m *member, info segInfo) (*segment, error) {
+// lookup asks the tracker who holds the segment, bounded to a second.
+func (p *Proxy) lookup(ctx context.Context, m *member, info segInfo, late bool) (swarm.LookupResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	m.stats.trackerRequests.Add(1)
+	return p.tracker.Lookup(ctx, swarm.LookupRequest{PeerID: m.peerID(), Channel: m.channel,
+		Digest: info.digest.String(), Group: p.cfg.Group, Leech: !p.advertising(), Late: late})
+}
+
+// pause waits between lookup rounds: an eighth to a quarter of the target duration,
+// longer each round; false when ctx ended first.
+func (p *Proxy) pause(ctx context.Context, m *member, round int) bool {
+	_, td := m.playing(p.cfg.Now())
+	d := (td/8 + rand.N(td/8+1)) * time.Duration(1+round/2)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// fromGateway fetches the segment from the gateway, or only the bytes a partial neighbour
+// transfer lacks (Range), and checks the whole against the playlist's size and digest.
+func (p *Proxy) fromGateway(ctx context.Context, m *member, info segInfo, part partial) (*segment, error) {
+	if n := int64(len(part.data)); n > 0 && n < info.size {
+		start := p.cfg.Now()
+		rest, err := p.gatewayGetRange(ctx, info.path, n, info.size)
+		if err == nil {
+			data := append(part.data, rest...)
+			if int64(len(data)) == info.size && sha256.Sum256(data) == info.digest {
+				p.gwEstimate.observe(int64(len(rest)), p.cfg.Now().Sub(start))
+				m.stats.bytesFromPeers.Add(n)
+				m.stats.bytesFromGateway.Add(int64(len(rest)))
+				m.stats.segmentsFromGateway.Add(1)
+				m.stats.rangeCompletions.Add(1)
+				return &segment{digest: info.digest, channel: m.channel, data: data}, nil
+			}
+			m.stats.integrityFailures.Add(1)
+			p.neigh.done(part.from, 0, 0, p.cfg.BanFor, p.cfg.Now())
+			p.log.Warn("neighbour sent bad bytes before stalling; banned", "peer", part.from)
+		}
+	}
+	start := p.cfg.Now()
 	data, err := p.gatewayGet(ctx, info.path, p.cfg.MaxSegmentBytes)
 	if err != nil {
 		return nil, err
@@ -192,6 +291,7 @@ func (p *Proxy) fromGateway(ctx context.Context, m *member, info segInfo) (*segm
 	if int64(len(data)) != info.size || sha256.Sum256(data) != info.digest {
 		return nil, fmt.Errorf("gateway segment %s does not match its playlist digest", info.path)
 	}
+	p.gwEstimate.observe(int64(len(data)), p.cfg.Now().Sub(start))
 	m.stats.bytesFromGateway.Add(int64(len(data)))
 	m.stats.segmentsFromGateway.Add(1)
 	return &segment{digest: info.digest, channel: m.channel, data: data}, nil
@@ -218,30 +318,27 @@ func (p *Proxy) poll(ctx context.Context, m *member) {
 	}
 }
 
-// prefetch fetches a segment the player does not see yet (see Config.HoldBack) after a
-// random pause of up to half a target duration. Every proxy that noticed the segment does
-// the same, so the one whose pause ends first is elected to fetch it from the gateway and
-// the rest get it from a neighbour: the gateway's cost is spread over the swarm rather
-// than always falling on the proxy whose player polls first.
+// prefetch fetches a new segment before the player asks for it, with the deadline the
+// player's playhead gives it (or two target durations when nobody plays it yet). The
+// tracker's election decides who fetches it from the gateway: the segment's seeders in
+// each group, spread over the swarm by rendezvous hashing; the rest get it from them.
 func (p *Proxy) prefetch(ctx context.Context, m *member, info segInfo) {
-	playing, td := m.playing(p.cfg.Now())
-	if !playing {
+	now := p.cfg.Now()
+	playing, td := m.playing(now)
+	if !playing || p.cfg.noPrefetch {
 		return
 	}
-	t := time.NewTimer(rand.N(td / 2))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return
-	case <-t.C:
+	at, ok := m.head(info.rendition).deadline(info.seq, now)
+	if !ok {
+		at = now.Add(2 * td)
 	}
-	_, _ = p.fetch(ctx, m, info)
+	_, _ = p.fetch(ctx, m, info, at)
 }
 
 // keep caches a verified segment and queues its "have" announcement.
 func (p *Proxy) keep(m *member, s *segment) {
 	p.cache.add(s)
-	if p.cfg.NoUpload {
+	if !p.advertising() {
 		return
 	}
 	select {
@@ -250,8 +347,36 @@ func (p *Proxy) keep(m *member, s *segment) {
 	}
 }
 
+// advertising reports whether the proxy offers uploads to its neighbours now: not a
+// leech, and its uplink keeps up (see uplink).
+func (p *Proxy) advertising() bool {
+	return !p.cfg.NoUpload && p.uplink.advertising(p.cfg.Now())
+}
+
 // gatewayGet GETs path (with query) from the gateway, bounded in size and time.
 func (p *Proxy) gatewayGet(ctx context.Context, path string, limit int64) ([]byte, error) {
+	resp, err := p.gatewayDo(ctx, path, "")
+	if err != nil {
+		return nil, err
+	}
+	return readBody(resp, limit)
+}
+
+// gatewayGetRange GETs bytes from..size-1 of a segment from the gateway.
+func (p *Proxy) gatewayGetRange(ctx context.Context, path string, from, size int64) ([]byte, error) {
+	resp, err := p.gatewayDo(ctx, path, fmt.Sprintf("bytes=%d-%d", from, size-1))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusPartialContent {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: range answered %s", errGatewayStatus, resp.Status)
+	}
+	resp.StatusCode = http.StatusOK // readBody's contract: the body is what was asked for
+	return readBody(resp, size-from)
+}
+
+func (p *Proxy) gatewayDo(ctx context.Context, path, byteRange string) (*http.Response, error) {
 	ref, err := url.Parse(path)
 	if err != nil {
 		return nil, err
@@ -260,23 +385,29 @@ func (p *Proxy) gatewayGet(ctx context.Context, path string, limit int64) ([]byt
 	if err != nil {
 		return nil, err
 	}
+	if byteRange != "" {
+		req.Header.Set("Range", byteRange)
+	}
 	resp, err := p.gwHTTP.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	return readBody(resp, limit)
+	return resp, nil
 }
 
 // Status returns the proxy's counters.
 func (p *Proxy) Status() Status {
 	st := Status{Channels: map[string]ChannelStatus{}}
 	st.CacheBytes, st.CacheSegments = p.cache.size()
+	st.Advertising, st.QuietSpells = p.advertising(), p.uplink.quiets()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for name, m := range p.members {
 		c := m.stats.snapshot()
 		st.Totals.Add(c)
-		st.Channels[name] = ChannelStatus{Counters: c, CacheHits: m.stats.cacheHits.Load(), PeerID: m.peerID(), Offload: c.Offload()}
+		st.Channels[name] = ChannelStatus{Counters: c, CacheHits: m.stats.cacheHits.Load(), PeerID: m.peerID(),
+			Offload: c.Offload(), TrackerRequests: m.stats.trackerRequests.Load(), Elected: m.stats.elected.Load(),
+			RangeCompletions: m.stats.rangeCompletions.Load()}
 	}
 	return st
 }

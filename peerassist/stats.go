@@ -17,6 +17,10 @@ type counters struct {
 	integrityFailures   atomic.Int64
 	neighbourFailures   atomic.Int64
 	cacheHits           atomic.Int64
+	// Scheduling counters, shown in Status, not reported to the gateway.
+	trackerRequests  atomic.Int64 // announce, have and lookup calls
+	elected          atomic.Int64 // segments this proxy was elected to fetch from the gateway
+	rangeCompletions atomic.Int64 // partial neighbour transfers completed from the gateway
 }
 
 func (c *counters) snapshot() swarm.Counters {
@@ -39,12 +43,22 @@ type Status struct {
 	// CacheBytes and CacheSegments describe the segment cache.
 	CacheBytes    int64 `json:"cache_bytes"`
 	CacheSegments int   `json:"cache_segments"`
+	// Advertising is false while the proxy does not offer uploads (a leech, or an uplink
+	// that kept missing deadlines); QuietSpells counts the times its uplink went quiet.
+	Advertising bool `json:"advertising"`
+	QuietSpells int  `json:"quiet_spells"`
 }
 
 // ChannelStatus is one channel's part of Status.
 type ChannelStatus struct {
 	swarm.Counters
 	CacheHits int64 `json:"cache_hits"`
+	// TrackerRequests counts announce, have and lookup calls; Elected the segments this
+	// proxy fetched from the gateway for the swarm; RangeCompletions the partial neighbour
+	// transfers the gateway completed with a Range request.
+	TrackerRequests  int64 `json:"tracker_requests"`
+	Elected          int64 `json:"elected"`
+	RangeCompletions int64 `json:"range_completions"`
 	// PeerID is the ID the gateway issued; empty until the first announce succeeds.
 	PeerID  string  `json:"peer_id"`
 	Offload float64 `json:"offload"`

@@ -40,11 +40,14 @@ type env struct {
 	clock *fakeClock
 	reg   Registry
 	ch    string
+	// newReg makes another registry of the same kind, sharing the store.
+	newReg func(t *testing.T, opts Options) Registry
 }
 
-func newEnv(t *testing.T, newReg func(t *testing.T, now func() time.Time) Registry) *env {
+func newEnv(t *testing.T, newReg func(t *testing.T, opts Options) Registry) *env {
 	clock := newFakeClock()
-	return &env{t: t, ctx: t.Context(), clock: clock, reg: newReg(t, clock.Now), ch: freshChannel(t)}
+	return &env{t: t, ctx: t.Context(), clock: clock, reg: newReg(t, Options{Now: clock.Now}),
+		ch: freshChannel(t), newReg: newReg}
 }
 
 // freshChannel returns a channel name no other test uses, so tests can share one Redis.
@@ -76,8 +79,16 @@ func (e *env) have(p Peer, digests ...string) {
 	require.NoError(e.t, e.reg.Have(e.ctx, p.Channel, p.ID, digests))
 }
 
+// lookup is a late Lookup: the asker is elected when nobody holds or fetches d.
 func (e *env) lookup(d string, asker Peer, limit int) ([]Holder, bool) {
-	hs, elected, err := e.reg.Lookup(e.ctx, asker.Channel, d, asker, limit)
+	hs, elected, err := e.reg.Lookup(e.ctx, asker.Channel, d, asker, LookupQuery{Limit: limit, Late: true})
+	require.NoError(e.t, err)
+	return hs, elected
+}
+
+// seek is a first Lookup: the asker is elected only as one of d's seeders in its group.
+func (e *env) seek(d string, asker Peer) ([]Holder, bool) {
+	hs, elected, err := e.reg.Lookup(e.ctx, asker.Channel, d, asker, LookupQuery{Limit: MaxLookupLimit})
 	require.NoError(e.t, err)
 	return hs, elected
 }
@@ -98,7 +109,7 @@ func states(hs []Holder) map[string]HolderState {
 }
 
 // runConformance is the behaviour every Registry implementation must show.
-func runConformance(t *testing.T, newReg func(t *testing.T, now func() time.Time) Registry) {
+func runConformance(t *testing.T, newReg func(t *testing.T, opts Options) Registry) {
 	cases := []struct {
 		name string
 		run  func(e *env)
@@ -106,6 +117,11 @@ func runConformance(t *testing.T, newReg func(t *testing.T, now func() time.Time
 		{"HaveThenLookupFindsHolder", testHaveThenLookup},
 		{"LookupNeverReturnsAsker", testLookupNeverReturnsAsker},
 		{"FirstAskerIsElected", testFirstAskerElected},
+		{"SeedersAreTopScoresPerGroup", testSeedersPerGroup},
+		{"SeedersAreSticky", testSeedersSticky},
+		{"SeederDefersToGroupHolder", testSeederDefers},
+		{"LateAskerElectedOnlyWhenNobodyClaims", testLateElection},
+		{"TwoSeedersPerGroup", testTwoSeeders},
 		{"HaveReplacesFetching", testHaveReplacesFetching},
 		{"LeechNeverElectedNorReturned", testLeech},
 		{"LimitBoundsHolders", testLimit},
@@ -150,6 +166,134 @@ func testFirstAskerElected(e *env) {
 	hs, elected = e.lookup(digest(1), b, 10)
 	assert.False(e.t, elected)
 	assert.Equal(e.t, map[string]HolderState{a.ID: StateFetching}, states(hs))
+}
+
+// groupPeers joins n peers of group, numbered from base, and returns them.
+func (e *env) groupPeers(group string, base, n int) []Peer {
+	var ps []Peer
+	for i := range n {
+		p := e.peer(base + i)
+		p.Group = group
+		e.join(p)
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// topSeeder returns the peer of ps with the highest SeedScore for d.
+func topSeeder(d string, ps []Peer) Peer {
+	best := ps[0]
+	for _, p := range ps[1:] {
+		if SeedScore(d, p.ID) > SeedScore(d, best.ID) {
+			best = p
+		}
+	}
+	return best
+}
+
+func testSeedersPerGroup(e *env) {
+	for n := range 5 { // several segments: each has its own seeder
+		d := digest(100 + n)
+		for _, group := range []string{"", "site-a"} {
+			ps := e.groupPeers(group, 10+len(group)*100, 6)
+			want := topSeeder(d, ps)
+			var elected []string
+			for i := len(ps) - 1; i >= 0; i-- { // ask in reverse order: order must not matter
+				if _, ok := e.seek(d, ps[i]); ok {
+					elected = append(elected, ps[i].ID)
+				}
+			}
+			assert.Equal(e.t, []string{want.ID}, elected, "segment %d group %q", n, group)
+			_, again := e.seek(d, want)
+			assert.True(e.t, again, "a seeder asking again is still elected")
+		}
+	}
+	leech := e.peer(999)
+	leech.Leech = true
+	e.join(leech)
+	_, ok := e.seek(digest(1), leech)
+	assert.False(e.t, ok, "a leech is never a seeder")
+}
+
+func testSeedersSticky(e *env) {
+	d := digest(7)
+	ps := e.groupPeers("", 1, 3)
+	first := topSeeder(d, ps)
+	_, ok := e.seek(d, ps[0]) // the first lookup chooses the seeders
+	require.Equal(e.t, ps[0].ID == first.ID, ok)
+	// Peers joining afterwards do not change them, even with a higher score.
+	var later []Peer
+	for i := 100; len(later) < 20; i++ {
+		later = append(later, e.joined(i))
+	}
+	for _, p := range later {
+		_, ok := e.seek(d, p)
+		assert.False(e.t, ok, "peer %s joined after the seeders were chosen", p.ID)
+	}
+	_, ok = e.seek(d, first)
+	assert.True(e.t, ok)
+}
+
+func testSeederDefers(e *env) {
+	d := digest(8)
+	ps := e.groupPeers("site-a", 1, 4)
+	seeder := topSeeder(d, ps)
+	var other Peer
+	for _, p := range ps {
+		if p.ID != seeder.ID {
+			other = p
+		}
+	}
+	e.have(other, d) // someone of the group already has it (e.g. a late fallback)
+	hs, ok := e.seek(d, seeder)
+	assert.False(e.t, ok, "no gateway fetch when the group already holds the segment")
+	assert.Equal(e.t, map[string]HolderState{other.ID: StateHave}, states(hs))
+	// A holder in another group does not stop the group's own seeder.
+	d2 := digest(9)
+	far := e.peer(50)
+	far.Group = "site-b"
+	e.join(far)
+	e.have(far, d2)
+	_, ok = e.seek(d2, topSeeder(d2, ps))
+	assert.True(e.t, ok, "one copy per group")
+}
+
+func testLateElection(e *env) {
+	d := digest(11)
+	ps := e.groupPeers("", 1, 5)
+	seeder := topSeeder(d, ps)
+	var others []Peer
+	for _, p := range ps {
+		if p.ID != seeder.ID {
+			others = append(others, p)
+		}
+	}
+	_, ok := e.seek(d, others[0])
+	assert.False(e.t, ok, "not a seeder")
+	_, ok = e.lookup(d, others[0], 10)
+	assert.True(e.t, ok, "late, and nobody claims it: elected")
+	hs, ok := e.lookup(d, others[1], 10)
+	assert.False(e.t, ok, "late, but someone fetches it")
+	assert.Equal(e.t, map[string]HolderState{others[0].ID: StateFetching}, states(hs))
+	hs, ok = e.seek(d, seeder)
+	assert.False(e.t, ok, "with one seeder per group, the seeder joins the fetch under way")
+	assert.Equal(e.t, map[string]HolderState{others[0].ID: StateFetching}, states(hs))
+}
+
+func testTwoSeeders(e *env) {
+	e.reg = e.newReg(e.t, Options{Now: e.clock.Now, Seeders: 2})
+	for n := range 5 {
+		d := digest(200 + n)
+		ps := e.groupPeers(fmt.Sprintf("site-%d", n), 300+10*n, 6)
+		var elected []string
+		for _, p := range ps {
+			if _, ok := e.seek(d, p); ok {
+				elected = append(elected, p.ID)
+			}
+		}
+		assert.Len(e.t, elected, 2, "segment %d", n)
+		assert.Contains(e.t, elected, topSeeder(d, ps).ID)
+	}
 }
 
 func testHaveReplacesFetching(e *env) {
@@ -322,7 +466,7 @@ func testBadRequest(e *env) {
 		tooMany[i] = digest(i)
 	}
 	lookup := func(ch, d, id string) error {
-		_, _, err := e.reg.Lookup(ctx, ch, d, Peer{ID: id, Channel: ch}, 10)
+		_, _, err := e.reg.Lookup(ctx, ch, d, Peer{ID: id, Channel: ch}, LookupQuery{Limit: 10})
 		return err
 	}
 	stats := func(ch string) error {

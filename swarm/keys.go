@@ -12,6 +12,11 @@ import "time"
 //	rawflow:{CH}:peerinfo      HASH  peer id -> Peer as JSON
 //	rawflow:{CH}:have:DIGEST   ZSET  peer id -> holding expiry (unix ms)
 //	rawflow:{CH}:fetch:DIGEST  ZSET  peer id -> fetch claim expiry (unix ms)
+//	rawflow:{CH}:group:G       ZSET  peer id -> registration expiry (unix ms) of the uploading
+//	                                 (non-leech) peers of group G ("" for ungrouped peers):
+//	                                 the candidates of seeder election
+//	rawflow:{CH}:seed:DIGEST:G SET   the seeders chosen for segment DIGEST in group G; kept
+//	                                 HoldTTL from its first Lookup
 //	rawflow:{CH}:held:ID       ZSET  digest  -> holding expiry (unix ms); the reverse index of
 //	                                 the have:* keys, so Leave can drop a peer's holdings
 //	rawflow:{CH}:stats         HASH  counter name (the JSON names of Counters) -> total
@@ -48,7 +53,11 @@ func peerInfoKey(channel string) string      { return channelKey(channel, "peeri
 func haveKey(channel, digest string) string  { return channelKey(channel, "have:"+digest) }
 func fetchKey(channel, digest string) string { return channelKey(channel, "fetch:"+digest) }
 func heldKey(channel, id string) string      { return channelKey(channel, "held:"+id) }
-func statsKey(channel string) string         { return channelKey(channel, "stats") }
+func groupKey(channel, group string) string  { return channelKey(channel, "group:"+group) }
+func seedKey(channel, digest, group string) string {
+	return channelKey(channel, "seed:"+digest+":"+group)
+}
+func statsKey(channel string) string { return channelKey(channel, "stats") }
 func timelineKey(channel, rendition string) string {
 	if rendition == "" {
 		return channelKey(channel, "timeline")

@@ -3,6 +3,7 @@ package swarm
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -24,9 +25,18 @@ type memChannel struct {
 	peers     map[string]memPeer          // peer id -> registration
 	have      map[string]map[string]int64 // digest -> peer id -> holding expiry
 	fetch     map[string]map[string]int64 // digest -> peer id -> fetch claim expiry
+	seeds     map[memSeedKey]memSeeds     // the seeders chosen per segment and group
 	stats     Counters
 	timelines map[string]*Timeline // by rendition
 	nextSweep int64                // writes after this time sweep the channel
+}
+
+// memSeedKey names the seeders of one segment in one group.
+type memSeedKey struct{ digest, group string }
+
+type memSeeds struct {
+	ids    []string
+	expiry int64
 }
 
 type memPeer struct {
@@ -60,6 +70,7 @@ func (m *Memory) channel(name string, now int64) *memChannel {
 			peers: make(map[string]memPeer),
 			have:  make(map[string]map[string]int64),
 			fetch: make(map[string]map[string]int64),
+			seeds: make(map[memSeedKey]memSeeds),
 		}
 		m.channels[name] = ch
 	}
@@ -126,9 +137,9 @@ func (m *Memory) Have(_ context.Context, channel, id string, digests []string) e
 	return nil
 }
 
-// Lookup returns up to limit live holders of digest other than asker, ranked by Rank, and
-// elects asker to fetch it when nobody else holds or fetches it.
-func (m *Memory) Lookup(_ context.Context, channel, digest string, asker Peer, limit int) ([]Holder, bool, error) {
+// Lookup returns up to q.Limit live holders of digest other than asker, ranked by Rank, and
+// elects asker as Registry.Lookup describes.
+func (m *Memory) Lookup(_ context.Context, channel, digest string, asker Peer, q LookupQuery) ([]Holder, bool, error) {
 	req := LookupRequest{PeerID: asker.ID, Channel: channel, Digest: digest}
 	if err := req.Validate(); err != nil {
 		return nil, false, err
@@ -136,19 +147,61 @@ func (m *Memory) Lookup(_ context.Context, channel, digest string, asker Peer, l
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	var holders []Holder
-	if ch := m.channels[channel]; ch != nil {
-		holders = ch.holders(digest, asker.ID, now)
+	ch := m.channels[channel]
+	if ch == nil && (asker.Leech || !q.Late) { // nobody joined: leave no state behind
+		return nil, false, nil
 	}
-	elected := len(holders) == 0 && !asker.Leech
+	if ch == nil {
+		ch = m.channel(channel, now)
+	}
+	holders := ch.holders(digest, asker.ID, now)
+	elected := false
+	if have, claims := groupClaims(holders, asker.Group); !asker.Leech && have == 0 {
+		elected = (q.Late && len(holders) == 0) ||
+			(claims < m.opts.Seeders && slices.Contains(ch.seedersOf(digest, asker.Group, now, m.opts), asker.ID))
+	}
 	if elected {
-		ch := m.channel(channel, now)
+		ch = m.channel(channel, now)
 		if ch.fetch[digest] == nil {
 			ch.fetch[digest] = make(map[string]int64)
 		}
 		ch.fetch[digest][asker.ID] = m.expiry(now, m.opts.FetchTTL)
 	}
-	return Rank(asker, holders, limit, rand.Shuffle), elected, nil
+	return Rank(asker, holders, q.Limit, rand.Shuffle), elected, nil
+}
+
+// seedersOf returns the seeders of digest in group, choosing them from the group's live,
+// uploading peers at the first call and keeping them for HoldTTL.
+func (ch *memChannel) seedersOf(digest, group string, now int64, opts Options) []string {
+	key := memSeedKey{digest, group}
+	if s, ok := ch.seeds[key]; ok && s.expiry > now {
+		return s.ids
+	}
+	var ids []string
+	for id, p := range ch.peers {
+		if p.Group == group && !p.Leech && p.expiry > now && len(ids) < maxSeedCandidates {
+			ids = append(ids, id)
+		}
+	}
+	chosen := seeders(digest, ids, opts.Seeders)
+	if len(chosen) > 0 {
+		ch.seeds[key] = memSeeds{ids: chosen, expiry: now + opts.HoldTTL.Milliseconds()}
+	}
+	return chosen
+}
+
+// groupClaims counts the holders of group that have the segment, and those that have it
+// or are fetching it.
+func groupClaims(holders []Holder, group string) (have, claims int) {
+	for _, h := range holders {
+		if h.Group == group {
+			claims++
+			if h.State == StateHave {
+				have++
+			}
+		}
+	}
+	return have, claims
 }
 
 // AddStats adds the delta c to the channel's counters.
@@ -234,6 +287,11 @@ func (ch *memChannel) sweep(now int64) {
 	}
 	for d := range ch.fetch {
 		pruneDigest(ch.fetch, d, now)
+	}
+	for k, s := range ch.seeds {
+		if s.expiry <= now {
+			delete(ch.seeds, k)
+		}
 	}
 }
 

@@ -2,16 +2,13 @@ package swarm
 
 import (
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestMemoryConformance(t *testing.T) {
-	runConformance(t, func(_ *testing.T, now func() time.Time) Registry {
-		return NewMemory(Options{Now: now})
-	})
+	runConformance(t, func(_ *testing.T, opts Options) Registry { return NewMemory(opts) })
 }
 
 // TestMemoryPrunesOnWrite checks that a channel's dead peers, holdings and claims do not
@@ -41,7 +38,7 @@ func TestMemoryPrunesOnWrite(t *testing.T) {
 func TestMemoryLookupDoesNotCreateChannels(t *testing.T) {
 	m := NewMemory(Options{})
 	leech := Peer{ID: peerID(1), Channel: "nobody", Leech: true}
-	_, elected, err := m.Lookup(t.Context(), "nobody", digest(1), leech, 5)
+	_, elected, err := m.Lookup(t.Context(), "nobody", digest(1), leech, LookupQuery{Limit: 5})
 	require.NoError(t, err)
 	assert.False(t, elected)
 	_, err = m.Stats(t.Context(), "nobody")

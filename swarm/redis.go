@@ -3,6 +3,7 @@ package swarm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -69,8 +70,9 @@ func (r *Redis) now() int64 { return r.opts.Now().UnixMilli() }
 
 func expiryMS(now int64, ttl time.Duration) int64 { return now + ttl.Milliseconds() }
 
-// joinScript drops up to ARGV[5] expired peers, then registers one.
-// KEYS: peers, peerinfo. ARGV: now, expiry, id, peer JSON, prune batch, gc ms.
+// joinScript drops up to ARGV[5] expired peers, then registers one, and lists it among its
+// group's seeder candidates unless it is a leech.
+// KEYS: peers, peerinfo, group. ARGV: now, expiry, id, peer JSON, prune batch, gc ms, leech (0/1).
 var joinScript = redis.NewScript(`
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[5])
 if #dead > 0 then
@@ -81,6 +83,12 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
+if ARGV[7] == '1' then
+  redis.call('ZREM', KEYS[3], ARGV[3])
+else
+  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+end
 return 0
 `)
 
@@ -94,10 +102,18 @@ func (r *Redis) Join(ctx context.Context, p Peer) error {
 		return fmt.Errorf("swarm: encode peer: %w", err)
 	}
 	now := r.now()
-	keys := []string{peersKey(p.Channel), peerInfoKey(p.Channel)}
+	keys := []string{peersKey(p.Channel), peerInfoKey(p.Channel), groupKey(p.Channel, p.Group)}
 	err = joinScript.Run(ctx, r.client, keys, now, expiryMS(now, r.opts.PeerTTL), p.ID, info,
-		maxPruneBatch, gcTTL(r.opts.PeerTTL).Milliseconds()).Err()
+		maxPruneBatch, gcTTL(r.opts.PeerTTL).Milliseconds(), flag(p.Leech)).Err()
 	return unavailable(err)
+}
+
+// flag is a boolean as a script argument.
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Leave removes the peer, its holdings and its fetch claims on them at once.
@@ -105,17 +121,26 @@ func (r *Redis) Leave(ctx context.Context, channel, id string) error {
 	if err := checkChannelPeer(channel, id); err != nil {
 		return err
 	}
-	held, err := r.client.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: heldKey(channel, id), Start: "-inf", Stop: "+inf", ByScore: true, Count: maxLeaveHoldings,
-	}).Result()
-	if err != nil {
+	var held *redis.StringSliceCmd
+	var info *redis.StringCmd
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		held = p.ZRangeArgs(ctx, redis.ZRangeArgs{
+			Key: heldKey(channel, id), Start: "-inf", Stop: "+inf", ByScore: true, Count: maxLeaveHoldings,
+		})
+		info = p.HGet(ctx, peerInfoKey(channel), id)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return unavailable(err)
 	}
+	var peer Peer
+	_ = json.Unmarshal([]byte(info.Val()), &peer) // unknown peer: no group to leave
 	_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZRem(ctx, peersKey(channel), id)
 		p.HDel(ctx, peerInfoKey(channel), id)
 		p.Del(ctx, heldKey(channel, id))
-		for _, d := range held {
+		p.ZRem(ctx, groupKey(channel, peer.Group), id)
+		for _, d := range held.Val() {
 			p.ZRem(ctx, haveKey(channel, d), id)
 			p.ZRem(ctx, fetchKey(channel, d), id)
 		}
@@ -152,16 +177,18 @@ func (r *Redis) Have(ctx context.Context, channel, id string, digests []string) 
 }
 
 // lookupScript prunes the digest's expired holdings and claims, reads the freshest live
-// holders other than the asker (have first; a peer in both counts as have), and claims the
-// fetch for the asker when there are none and it is not a leech. It returns
-// {elected (0 or 1), state, peer JSON, state, peer JSON, ...}.
-// KEYS: have, fetch, peers, peerinfo. ARGV: now, fetch expiry, asker id, asker leech (0/1),
-// read limit, fetch gc ms.
+// holders other than the asker (have first; a peer in both counts as have), and elects the
+// asker as Registry.Lookup describes, choosing the seeders of the asker's group on the
+// digest's first Lookup from it. It returns {elected (0 or 1), state, peer JSON, state,
+// peer JSON, ...}.
+// KEYS: have, fetch, peers, peerinfo, group, seed. ARGV: now, fetch expiry, asker id,
+// asker leech (0/1), read limit, fetch gc ms, late (0/1), digest, seeders, seed ttl ms,
+// asker group, max seed candidates.
 var lookupScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-local out, seen, budget = {0}, {}, tonumber(ARGV[5])
+local out, seen, budget, groupHave, groupClaims = {0}, {}, tonumber(ARGV[5]), 0, 0
 local function collect(key, state)
   if budget <= 0 then return end
   local ids = redis.call('ZREVRANGEBYSCORE', key, '+inf', '(' .. ARGV[1], 'LIMIT', 0, budget)
@@ -176,6 +203,12 @@ local function collect(key, state)
         if ok and p.leech ~= true then
           out[#out + 1] = state
           out[#out + 1] = info
+          local g = p.group
+          if type(g) ~= 'string' then g = '' end
+          if g == ARGV[11] then
+            groupClaims = groupClaims + 1
+            if state == 'have' then groupHave = groupHave + 1 end
+          end
         end
       end
     end
@@ -183,7 +216,32 @@ local function collect(key, state)
 end
 collect(KEYS[1], 'have')
 collect(KEYS[2], 'fetching')
-if #out == 1 and ARGV[4] == '0' then
+local elected = false
+if ARGV[4] == '0' and groupHave == 0 then
+  if ARGV[7] == '1' and #out == 1 then
+    elected = true
+  elseif groupClaims < tonumber(ARGV[9]) then
+    local seeds = redis.call('SMEMBERS', KEYS[6])
+    if #seeds == 0 then
+      redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[1])
+      local ids = redis.call('ZRANGE', KEYS[5], 0, tonumber(ARGV[12]) - 1)
+      local scored = {}
+      for _, id in ipairs(ids) do
+        scored[#scored + 1] = {redis.sha1hex(ARGV[8] .. ':' .. id), id}
+      end
+      table.sort(scored, function(a, b) return a[1] > b[1] end)
+      for i = 1, math.min(tonumber(ARGV[9]), #scored) do seeds[i] = scored[i][2] end
+      if #seeds > 0 then
+        redis.call('SADD', KEYS[6], unpack(seeds))
+        redis.call('PEXPIRE', KEYS[6], ARGV[10])
+      end
+    end
+    for _, id in ipairs(seeds) do
+      if id == ARGV[3] then elected = true end
+    end
+  end
+end
+if elected then
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
   redis.call('PEXPIRE', KEYS[2], ARGV[6])
   out[1] = 1
@@ -191,21 +249,19 @@ end
 return out
 `)
 
-// Lookup returns up to limit live holders of digest other than asker, ranked by Rank, and
-// elects asker to fetch it when nobody else holds or fetches it. It is one script call.
-func (r *Redis) Lookup(ctx context.Context, channel, digest string, asker Peer, limit int) ([]Holder, bool, error) {
+// Lookup returns up to q.Limit live holders of digest other than asker, ranked by Rank, and
+// elects asker as Registry.Lookup describes. It is one script call.
+func (r *Redis) Lookup(ctx context.Context, channel, digest string, asker Peer, q LookupQuery) ([]Holder, bool, error) {
 	req := LookupRequest{PeerID: asker.ID, Channel: channel, Digest: digest}
 	if err := req.Validate(); err != nil {
 		return nil, false, err
 	}
 	now := r.now()
-	keys := []string{haveKey(channel, digest), fetchKey(channel, digest), peersKey(channel), peerInfoKey(channel)}
-	leech := 0
-	if asker.Leech {
-		leech = 1
-	}
-	res, err := lookupScript.Run(ctx, r.client, keys, now, expiryMS(now, r.opts.FetchTTL), asker.ID, leech,
-		maxHoldersRead, gcTTL(r.opts.FetchTTL).Milliseconds()).Slice()
+	keys := []string{haveKey(channel, digest), fetchKey(channel, digest), peersKey(channel),
+		peerInfoKey(channel), groupKey(channel, asker.Group), seedKey(channel, digest, asker.Group)}
+	res, err := lookupScript.Run(ctx, r.client, keys, now, expiryMS(now, r.opts.FetchTTL), asker.ID,
+		flag(asker.Leech), maxHoldersRead, gcTTL(r.opts.FetchTTL).Milliseconds(), flag(q.Late),
+		digest, r.opts.Seeders, r.opts.HoldTTL.Milliseconds(), asker.Group, maxSeedCandidates).Slice()
 	if err != nil {
 		return nil, false, unavailable(err)
 	}
@@ -213,7 +269,7 @@ func (r *Redis) Lookup(ctx context.Context, channel, digest string, asker Peer, 
 	if err != nil {
 		return nil, false, err
 	}
-	return Rank(asker, holders, limit, rand.Shuffle), elected, nil
+	return Rank(asker, holders, q.Limit, rand.Shuffle), elected, nil
 }
 
 // decodeLookup reads lookupScript's reply.

@@ -21,8 +21,11 @@ func openRedis(t *testing.T, url string, now func() time.Time) *Redis {
 
 func TestRedisConformance(t *testing.T) {
 	url := redistest.Start(t)
-	runConformance(t, func(t *testing.T, now func() time.Time) Registry {
-		return openRedis(t, url, now)
+	runConformance(t, func(t *testing.T, opts Options) Registry {
+		r, err := OpenRedis(url, opts)
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, r.Close()) })
+		return r
 	})
 }
 
@@ -37,7 +40,7 @@ func TestRedisUnavailable(t *testing.T) {
 	e.lookup(digest(1), e.peer(2), 5)
 
 	srv.Stop()
-	_, _, lookupErr := e.reg.Lookup(e.ctx, e.ch, digest(1), e.peer(2), 5)
+	_, _, lookupErr := e.reg.Lookup(e.ctx, e.ch, digest(1), e.peer(2), LookupQuery{Limit: 5})
 	_, statsErr := e.reg.Stats(e.ctx, e.ch)
 	for name, err := range map[string]error{
 		"join":     e.reg.Join(e.ctx, a),
@@ -67,6 +70,7 @@ func TestRedisKeyLayout(t *testing.T) {
 	a := e.joined(1)
 	e.have(a, digest(1))
 	e.lookup(digest(2), a, 5)
+	e.seek(digest(3), a)
 	require.NoError(t, e.reg.AddStats(e.ctx, e.ch, Counters{BytesUploaded: 1}))
 
 	opts, err := redis.ParseURL(url)
@@ -79,6 +83,8 @@ func TestRedisKeyLayout(t *testing.T) {
 		"rawflow:{layout}:peers", "rawflow:{layout}:peerinfo",
 		"rawflow:{layout}:have:" + digest(1), "rawflow:{layout}:held:" + peerID(1),
 		"rawflow:{layout}:fetch:" + digest(2), "rawflow:{layout}:stats",
+		"rawflow:{layout}:group:", "rawflow:{layout}:seed:" + digest(3) + ":",
+		"rawflow:{layout}:fetch:" + digest(3),
 	}, keys)
 	for _, k := range keys {
 		ttl, err := c.PTTL(e.ctx, k).Result()

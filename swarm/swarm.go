@@ -109,11 +109,19 @@ type Registry interface {
 	// Have records that peer id holds the segments with these digests, until HoldTTL from
 	// now. It replaces a fetching claim by the same peer.
 	Have(ctx context.Context, channel, id string, digests []string) error
-	// Lookup returns up to limit live holders of digest other than asker, ranked by Rank.
-	// When no live peer holds or is fetching it and asker is not a leech, asker is recorded
-	// as fetching it until FetchTTL from now and elected is true: the asker fetches from the
-	// gateway, and later askers are sent to it.
-	Lookup(ctx context.Context, channel, digest string, asker Peer, limit int) (holders []Holder, elected bool, err error)
+	// Lookup returns up to q.Limit live holders of digest other than asker, ranked by Rank,
+	// and says whether asker is elected to fetch the segment from the gateway for the swarm.
+	//
+	// The seeders of a segment in a group are the Options.Seeders live, uploading peers of
+	// that group (ungrouped peers form one group) with the highest SeedScore: rendezvous
+	// hashing, so every gateway of a fleet picks the same ones and the gateway's cost is
+	// spread evenly over the swarm. They are chosen at the segment's first Lookup from the
+	// group and kept for HoldTTL. A non-leech asker is elected when no other live peer of
+	// its group has the segment and either it is one of the seeders and fewer than Seeders
+	// others of the group have or fetch it, or q.Late is set and no other live peer has or
+	// fetches it at all (the seeders did not come forward in time). An elected asker is recorded as fetching until FetchTTL from now, so later
+	// askers are sent to it.
+	Lookup(ctx context.Context, channel, digest string, asker Peer, q LookupQuery) (holders []Holder, elected bool, err error)
 	// AddStats adds the delta c to the channel's counters.
 	AddStats(ctx context.Context, channel string, c Counters) error
 	// Stats returns the channel's counters and active peer count.
@@ -141,6 +149,15 @@ type Timeline struct {
 	TargetDuration int `json:"target_duration"`
 }
 
+// LookupQuery qualifies a Lookup.
+type LookupQuery struct {
+	// Limit bounds the holders returned; it is clamped to 1..MaxLookupLimit.
+	Limit int
+	// Late says the asker already waited for the segment's seeders: it is elected when
+	// nobody holds or fetches the segment at all.
+	Late bool
+}
+
 // Options are the registry's TTLs and clock. The zero value of each field means its default.
 type Options struct {
 	// PeerTTL is how long a peer stays registered after its last Join. Default 15 s.
@@ -149,6 +166,9 @@ type Options struct {
 	HoldTTL time.Duration
 	// FetchTTL is how long a fetching claim lasts. Default 5 s.
 	FetchTTL time.Duration
+	// Seeders is how many peers per group are elected to fetch each segment from the
+	// gateway. Default 1.
+	Seeders int
 	// Now is the clock; nil means time.Now. Expiry is decided against this clock in both
 	// implementations, so tests can move time without sleeping.
 	Now func() time.Time
@@ -161,6 +181,10 @@ const (
 	DefaultFetchTTL = 5 * time.Second
 	// MaxLookupLimit bounds any candidate list the registry returns.
 	MaxLookupLimit = 30
+	// MaxSeeders bounds Options.Seeders.
+	MaxSeeders = 8
+	// maxSeedCandidates bounds the peers of one group that seeder election considers.
+	maxSeedCandidates = 1024
 	// MaxHaveDigests bounds the digests in one Have call.
 	MaxHaveDigests = 64
 )
@@ -176,6 +200,7 @@ func (o Options) WithDefaults() Options {
 	if o.FetchTTL <= 0 {
 		o.FetchTTL = DefaultFetchTTL
 	}
+	o.Seeders = min(max(o.Seeders, 1), MaxSeeders)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -66,6 +66,8 @@ type LookupRequest struct {
 	// extra registry read.
 	Group string `json:"group,omitempty"`
 	Leech bool   `json:"leech,omitempty"`
+	// Late says the asker already waited for the segment's seeders (see Registry.Lookup).
+	Late bool `json:"late,omitempty"`
 }
 
 // LookupResponse lists ranked holders; Fetch tells the asker it was elected to fetch the

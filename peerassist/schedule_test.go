@@ -1,0 +1,198 @@
+package peerassist
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/swarm"
+)
+
+func TestPlayheadDeadlines(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	var ph playhead
+	_, ok := ph.deadline(10, t0)
+	assert.False(t, ok, "unknown before any segment was served")
+
+	// A start: three 2 s segments delivered at once give a 6 s buffer.
+	for seq := uint64(10); seq < 13; seq++ {
+		ph.served(seq, 2*time.Second, t0)
+	}
+	at, ok := ph.deadline(13, t0)
+	require.True(t, ok)
+	assert.Equal(t, t0.Add(6*time.Second), at, "the next segment is needed when the buffer runs dry")
+	at, _ = ph.deadline(15, t0)
+	assert.Equal(t, t0.Add(10*time.Second), at, "two segments later: two durations more")
+	at, _ = ph.deadline(12, t0.Add(time.Second))
+	assert.Equal(t, t0.Add(time.Second), at, "a segment already served is needed now")
+
+	// Delivered late, after the buffer ran dry at t0+6 s: the player stalled, and the buffer
+	// counts from the delivery.
+	ph.served(13, 2*time.Second, t0.Add(7*time.Second))
+	at, _ = ph.deadline(14, t0.Add(7*time.Second))
+	assert.Equal(t, t0.Add(9*time.Second), at)
+
+	// A jump (seek, switch) starts over.
+	ph.served(40, 2*time.Second, t0.Add(8*time.Second))
+	at, _ = ph.deadline(41, t0.Add(8*time.Second))
+	assert.Equal(t, t0.Add(10*time.Second), at)
+
+	// CMCD's buffer length is authoritative.
+	ph.observeBuffer(t0.Add(9*time.Second), 5*time.Second)
+	at, _ = ph.deadline(41, t0.Add(9*time.Second))
+	assert.Equal(t, t0.Add(14*time.Second), at)
+}
+
+func TestCMCDBuffer(t *testing.T) {
+	for _, tc := range []struct {
+		query, header string
+		want          time.Duration
+		ok            bool
+	}{
+		{query: "CMCD=bl%3D2300%2Cd%3D2000%2Cot%3Dv%2Csid%3D%22abc%22", want: 2300 * time.Millisecond, ok: true},
+		{header: `bl=800,mtp=25400`, want: 800 * time.Millisecond, ok: true},
+		{query: "CMCD=d%3D2000"},
+		{query: "CMCD=bl%3D-5"},
+		{query: "CMCD=bl%3Dxyz"},
+		{query: "token=abc"},
+	} {
+		r := httptest.NewRequest("GET", "/live/tv/1.ts?"+tc.query, nil)
+		if tc.header != "" {
+			r.Header.Set("CMCD-Request", tc.header)
+		}
+		got, ok := cmcdBuffer(r)
+		assert.Equal(t, tc.ok, ok, "%q %q", tc.query, tc.header)
+		assert.Equal(t, tc.want, got, "%q %q", tc.query, tc.header)
+	}
+}
+
+// TestDeadlineBroughtForward: the swarm rung ends reserve before the deadline, and earlier
+// when a player's request brings the deadline forward.
+func TestDeadlineBroughtForward(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		dl := newDeadline(start.Add(10 * time.Second))
+		ctx, stop := dl.before(t.Context(), time.Second, time.Now)
+		defer stop()
+		time.Sleep(2 * time.Second)
+		require.NoError(t, ctx.Err())
+		dl.tighten(start.Add(20 * time.Second)) // later: ignored
+		dl.tighten(start.Add(5 * time.Second))
+		<-ctx.Done()
+		assert.Equal(t, 4*time.Second, time.Since(start), "5 s deadline less 1 s reserve")
+		assert.True(t, errors.Is(context.Cause(ctx), errDeadline))
+	})
+}
+
+func TestDeadlinesMap(t *testing.T) {
+	var ds deadlines
+	now := time.Unix(1_700_000_000, 0)
+	d := [32]byte{1}
+	a := ds.of(d, now.Add(5*time.Second), now)
+	b := ds.of(d, now.Add(2*time.Second), now)
+	assert.Same(t, a, b, "one deadline per fetch")
+	at, _ := a.get()
+	assert.Equal(t, now.Add(2*time.Second), at, "brought forward")
+	ds.forget(d, a)
+	assert.NotSame(t, a, ds.of(d, now, now), "forgotten when the fetch ended")
+}
+
+func holders(ids ...string) []swarm.Holder {
+	var hs []swarm.Holder
+	for _, id := range ids {
+		hs = append(hs, swarm.Holder{Peer: swarm.Peer{ID: id, Addr: "127.0.0.1:1"}, State: swarm.StateHave})
+	}
+	return hs
+}
+
+func TestNeighbourChoice(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	n := newNeighbours()
+	hs := holders("a", "b", "c")
+
+	// One request in flight per neighbour.
+	seen := map[string]bool{}
+	for range 3 {
+		h, ok := n.pick(hs, "", now, randFloat)
+		require.True(t, ok)
+		seen[h.ID] = true
+	}
+	assert.Len(t, seen, 3, "each neighbour picked once while busy")
+	_, ok := n.pick(hs, "", now, randFloat)
+	assert.False(t, ok, "all busy")
+
+	// Measured throughput weights the draw; the slow one keeps the 10 % floor.
+	n.done("a", 1_000_000, time.Second, 0, now) // 1 MB/s
+	n.done("b", 100_000, time.Second, 0, now)   // 100 kB/s
+	n.done("c", 0, 0, 5*time.Second, now)       // failed: skipped for a while
+	counts := map[string]int{}
+	for i := range 1000 {
+		h, ok := n.pick(hs, "", now, func() float64 { return (float64(i) + 0.5) / 1000 })
+		require.True(t, ok)
+		counts[h.ID]++
+		n.done(h.ID, 0, 0, 0, now)
+	}
+	assert.Zero(t, counts["c"], "a failed neighbour is skipped")
+	assert.InDelta(t, 1000.0*10/11, counts["a"], 5)
+	assert.InDelta(t, 1000.0/11, counts["b"], 5)
+	h, ok := n.pick(hs, "", now.Add(6*time.Second), func() float64 { return 0.9999 })
+	require.True(t, ok)
+	assert.Equal(t, "c", h.ID, "usable again after the skip")
+	n.done("c", 0, 0, 0, now)
+
+	// Locality and state: the own group first, then those that have it over those fetching.
+	mixed := []swarm.Holder{
+		{Peer: swarm.Peer{ID: "far"}, State: swarm.StateHave},
+		{Peer: swarm.Peer{ID: "near-fetching", Group: "lan"}, State: swarm.StateFetching},
+		{Peer: swarm.Peer{ID: "near", Group: "lan"}, State: swarm.StateHave},
+	}
+	h, _ = n.pick(mixed, "lan", now, randFloat)
+	assert.Equal(t, "near", h.ID)
+	h, _ = n.pick(mixed, "lan", now, randFloat)
+	assert.Equal(t, "near-fetching", h.ID, "near is busy now")
+	h, _ = n.pick(mixed, "lan", now, randFloat)
+	assert.Equal(t, "far", h.ID)
+}
+
+func TestWeightedIndex(t *testing.T) {
+	w := []float64{1, 3}
+	assert.Equal(t, 0, weightedIndex(w, 0))
+	assert.Equal(t, 0, weightedIndex(w, 0.2499))
+	assert.Equal(t, 1, weightedIndex(w, 0.25))
+	assert.Equal(t, 1, weightedIndex(w, 0.9999))
+}
+
+func TestUplinkSelfAssessment(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	var u uplink
+	for range 4 {
+		assert.False(t, u.record(true, now), "no verdict on fewer than uplinkMin uploads")
+	}
+	assert.True(t, u.advertising(now))
+	assert.True(t, u.record(true, now), "five misses of five: quiet")
+	assert.False(t, u.advertising(now))
+	assert.False(t, u.advertising(now.Add(quietFor-time.Second)))
+	assert.True(t, u.advertising(now.Add(quietFor)), "tries again after quietFor")
+	assert.Equal(t, 1, u.quiets())
+
+	var good uplink
+	for i := range 50 {
+		good.record(i%3 == 0, now) // a third missed: fine
+	}
+	assert.True(t, good.advertising(now))
+}
+
+func TestGatewayReserve(t *testing.T) {
+	var g gatewayEstimate
+	assert.Equal(t, unknownReserve, g.reserve(1<<20))
+	g.observe(1_000_000, 10*time.Millisecond) // 100 MB/s
+	assert.Equal(t, minReserve, g.reserve(100_000), "small and fast: the floor")
+	assert.Equal(t, 2*time.Second+200*time.Millisecond, g.reserve(100_000_000), "twice the expected time plus a margin")
+	assert.Equal(t, maxReserve, g.reserve(1<<30), "bounded")
+}

@@ -1,0 +1,59 @@
+package peerassist
+
+import (
+	"sync"
+	"time"
+)
+
+// Uplink self-assessment: a proxy whose uploads keep missing their deadline (the neighbour
+// gave up before the last byte, or the upload took longer than uploadDeadline) serves its
+// neighbours badly, so it stops advertising itself for quietFor: it announces as a leech
+// (never handed out, never elected) and sends no "have". Then it tries again from scratch.
+const (
+	uplinkWindow = 10 // the uploads judged
+	uplinkMin    = 5  // fewest uploads judged before any verdict
+	quietFor     = 60 * time.Second
+)
+
+type uplink struct {
+	mu         sync.Mutex // guards the following fields
+	missed     [uplinkWindow]bool
+	n, next    int
+	quietUntil time.Time
+	quietTimes int // how many times the proxy went quiet
+}
+
+// record judges one upload at now; it reports whether the proxy just went quiet.
+func (u *uplink) record(missed bool, now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.missed[u.next] = missed
+	u.next = (u.next + 1) % uplinkWindow
+	u.n = min(u.n+1, uplinkWindow)
+	bad := 0
+	for _, m := range u.missed[:u.n] {
+		if m {
+			bad++
+		}
+	}
+	if u.n < uplinkMin || 2*bad < u.n || now.Before(u.quietUntil) {
+		return false
+	}
+	u.quietUntil = now.Add(quietFor)
+	u.quietTimes++
+	u.n, u.next = 0, 0
+	return true
+}
+
+// advertising reports whether the proxy offers uploads at now.
+func (u *uplink) advertising(now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return !now.Before(u.quietUntil)
+}
+
+func (u *uplink) quiets() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.quietTimes
+}
