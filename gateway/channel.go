@@ -19,6 +19,7 @@ import (
 type channel struct {
 	name    string
 	sources []*url.URL // in order of preference
+	latency LatencyMode
 	egress  atomic.Int64
 	flushed atomic.Int64 // part of egress already added to the registry
 
@@ -157,7 +158,8 @@ func (s *Server) setRenditions(ch *channel, m *playlist.Multivariant, sources ma
 	}
 	ch.renditions = map[string]*rendition{}
 	for name, srcs := range sources {
-		r := &rendition{name: name, win: newWindow(s.cfg.WindowSegments, s.cfg.MaxChannelBytes, 0)}
+		win := newWindow(max(s.cfg.WindowSegments, ch.latency.minWindow()), s.cfg.MaxChannelBytes, 0, ch.latency)
+		r := &rendition{name: name, win: win}
 		r.ingest = &hlsIngest{sources: srcs, win: r.win, client: s.origin, cfg: &s.cfg,
 			log: s.log.With("channel", ch.name, "rendition", name), save: s.timelineSaver(ch.name, name)}
 		ch.renditions[name] = r

@@ -17,13 +17,20 @@ type ChannelConfig struct {
 	// Sources are the origin's live media playlist URLs (http or https), in order of
 	// preference: when the current one keeps failing, the next takes over.
 	Sources []string
+	// Latency is the channel's latency mode: how many segments proxies hide from their
+	// player, hence the HOLD-BACK of its playlists and the least number of segments they
+	// list (see LatencyMode). "" means LatencyNormal.
+	Latency LatencyMode
 }
 
 // Config is the gateway's configuration. The zero value of every field but Channels means
 // its default; setDefaults applies them and Validate checks the result.
 type Config struct {
 	Channels []ChannelConfig
-	// WindowSegments is how many segments each playlist lists. Default 6.
+	// WindowSegments is how many segments each playlist lists. Default 6. A channel whose
+	// latency mode needs more lists more: its proxies hide HoldBackSegments of them and
+	// players start 3 behind the rest, so a live playlist lists at least
+	// HoldBackSegments+4.
 	WindowSegments int
 	// MaxChannelBytes bounds the bytes held per media playlist: a channel's only one, or each
 	// rendition of a multivariant channel. Default 256 MiB.
@@ -104,6 +111,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("channel %q given twice", ch.Name)
 		}
 		seen[ch.Name] = true
+		if _, err := ParseLatencyMode(string(ch.Latency)); err != nil {
+			return fmt.Errorf("channel %q: %w", ch.Name, err)
+		}
 		if len(ch.Sources) == 0 {
 			return fmt.Errorf("channel %q: no source", ch.Name)
 		}

@@ -5,7 +5,10 @@
 // backed by a swarm.Registry), and it aggregates delivery stats.
 //
 // A segment is listed only once all its bytes are held; segment names embed the start of
-// the digest, so a URL never names two different byte strings. Usage:
+// the digest, so a URL never names two different byte strings. Each channel's LatencyMode
+// sets how far behind live its players start: every live media playlist says so with
+// EXT-X-SERVER-CONTROL:HOLD-BACK and EXT-X-START, which proxies also read to decide how
+// many of the newest segments to hide from their player. Usage:
 //
 //	srv, err := gateway.New(gateway.Config{Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{url}}}}, reg)
 //	go srv.Run(ctx)

@@ -40,7 +40,8 @@ func New(cfg Config, reg swarm.Registry) (*Server, error) {
 	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "gateway"),
 		origin: &http.Client{Timeout: cfg.OriginTimeout}, channels: map[string]*channel{}}
 	for _, cc := range cfg.Channels {
-		ch := &channel{name: cc.Name}
+		latency, _ := ParseLatencyMode(string(cc.Latency)) // checked by Validate
+		ch := &channel{name: cc.Name, latency: latency}
 		for _, src := range cc.Sources {
 			u, _ := url.Parse(src) // checked by Validate
 			ch.sources = append(ch.sources, u)

@@ -24,9 +24,10 @@ import (
 type fakeOrigin struct {
 	mu       sync.Mutex // guards the following fields
 	first, n int
-	epoch    int  // bumped to simulate an origin restart with new content
-	ended    bool // the playlist ends with EXT-X-ENDLIST
-	event    bool // the playlist is of type EVENT
+	epoch    int    // bumped to simulate an origin restart with new content
+	ended    bool   // the playlist ends with EXT-X-ENDLIST
+	event    bool   // the playlist is of type EVENT
+	header   string // written after EXT-X-VERSION: whole lines, each ending in "\n"
 	hits     map[string]int
 }
 
@@ -56,7 +57,7 @@ func (o *fakeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	o.hits[r.URL.Path]++
 	if r.URL.Path == "/live.m3u8" {
-		fmt.Fprintf(w, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:%d\n", o.first)
+		fmt.Fprintf(w, "#EXTM3U\n#EXT-X-VERSION:3\n%s#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:%d\n", o.header, o.first)
 		if o.event {
 			fmt.Fprint(w, "#EXT-X-PLAYLIST-TYPE:EVENT\n")
 		}
@@ -77,11 +78,12 @@ func (o *fakeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // newTestServer returns a gateway on the fake origin with an in-memory registry, not running.
+// Its window is of 5 segments, the fewest the default latency mode allows.
 func newTestServer(t *testing.T, o *fakeOrigin) (*Server, *httptest.Server) {
 	t.Helper()
 	origin := httptest.NewServer(o)
 	t.Cleanup(origin.Close)
-	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}, WindowSegments: 3},
+	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}, WindowSegments: 5},
 		swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
 	front := httptest.NewServer(s.Handler())
@@ -123,22 +125,22 @@ func get(t *testing.T, url string, hdr ...string) (*http.Response, string) {
 
 func TestIngestFetchesEachSegmentOnceAndOwnsTimeline(t *testing.T) {
 	o := &fakeOrigin{}
-	o.set(100, 5, 0)
+	o.set(100, 7, 0)
 	s, _ := newTestServer(t, o)
 	in := media(t, s).ingest
 	ctx := context.Background()
 
 	require.NoError(t, in.poll(ctx))
 	w := listed(t, s)
-	require.Len(t, w.Segments, 3, "first poll takes the newest window's worth")
+	require.Len(t, w.Segments, 5, "first poll takes the newest window's worth")
 	assert.Equal(t, uint64(0), w.MediaSequence)
 
 	require.NoError(t, in.poll(ctx)) // nothing new
-	o.set(101, 5, 0)                 // one new segment
+	o.set(101, 7, 0)                 // one new segment
 	require.NoError(t, in.poll(ctx))
 	w = listed(t, s)
 	assert.Equal(t, uint64(1), w.MediaSequence)
-	for seq := 102; seq <= 105; seq++ {
+	for seq := 102; seq <= 107; seq++ {
 		assert.Equal(t, 1, o.hitCount(fmt.Sprintf("/s%d.ts", seq)), "segment %d fetched once", seq)
 	}
 
@@ -148,9 +150,9 @@ func TestIngestFetchesEachSegmentOnceAndOwnsTimeline(t *testing.T) {
 	require.NoError(t, in.poll(ctx))
 	w = listed(t, s)
 	assert.Equal(t, uint64(3), w.MediaSequence)
-	require.Len(t, w.Segments, 3)
-	assert.True(t, w.Segments[1].Discontinuity, "restart starts a discontinuity")
-	assert.Equal(t, uint64(5), w.Segments[2].Seq)
+	require.Len(t, w.Segments, 5)
+	assert.True(t, w.Segments[3].Discontinuity, "restart starts a discontinuity")
+	assert.Equal(t, uint64(7), w.Segments[4].Seq)
 }
 
 func TestIngestBadOriginKeepsWindow(t *testing.T) {
@@ -242,10 +244,10 @@ func TestIngestGapIsDiscontinuity(t *testing.T) {
 	o.set(20, 3, 0) // 20-22: the origin moved on while we were away
 	require.NoError(t, in.poll(context.Background()))
 	w := listed(t, s)
-	require.Len(t, w.Segments, 3)
-	assert.True(t, w.Segments[0].Discontinuity, "a gap in the origin's numbering")
-	assert.False(t, w.Segments[1].Discontinuity)
-	assert.Equal(t, uint64(6), w.Segments[2].Seq, "our numbering stays contiguous")
+	require.Len(t, w.Segments, 5)
+	assert.True(t, w.Segments[2].Discontinuity, "a gap in the origin's numbering")
+	assert.False(t, w.Segments[3].Discontinuity)
+	assert.Equal(t, uint64(6), w.Segments[4].Seq, "our numbering stays contiguous")
 }
 
 func TestCORSAndGzip(t *testing.T) {
@@ -296,11 +298,11 @@ func TestCORSAndGzip(t *testing.T) {
 func TestFailover(t *testing.T) {
 	a, b := &fakeOrigin{}, &fakeOrigin{}
 	a.set(50, 3, 0)
-	b.set(7, 3, 1)
+	b.set(7, 5, 1) // a window's worth: the new origin's first segment heads the window
 	srvA, srvB := httptest.NewServer(a), httptest.NewServer(b)
 	defer srvB.Close()
 	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{srvA.URL + "/live.m3u8", srvB.URL + "/live.m3u8"}}},
-		WindowSegments: 3, FailoverAfter: 2}, swarm.NewMemory(swarm.Options{}))
+		WindowSegments: 5, FailoverAfter: 2}, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
 	in := media(t, s).ingest
 	ctx := context.Background()
@@ -328,12 +330,12 @@ func TestRestartContinuesTimeline(t *testing.T) {
 	origin := httptest.NewServer(o)
 	defer origin.Close()
 	reg := swarm.NewMemory(swarm.Options{})
-	cfg := Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}, WindowSegments: 3}
+	cfg := Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}, WindowSegments: 5}
 	first, err := New(cfg, reg)
 	require.NoError(t, err)
 	require.NoError(t, media(t, first).ingest.poll(context.Background()))
 	before := listed(t, first)
-	require.Len(t, before.Segments, 3)
+	require.Len(t, before.Segments, 5)
 
 	o.set(0, 2, 1) // the origin restarted too, with shorter numbering
 	second, err := New(cfg, reg)
@@ -342,7 +344,7 @@ func TestRestartContinuesTimeline(t *testing.T) {
 	require.NoError(t, media(t, second).ingest.poll(context.Background()))
 	after := listed(t, second)
 	require.NotEmpty(t, after.Segments)
-	assert.Equal(t, before.Segments[2].Seq+1, after.MediaSequence, "numbering continues")
+	assert.Equal(t, before.Segments[4].Seq+1, after.MediaSequence, "numbering continues")
 	assert.True(t, after.Segments[0].Discontinuity)
 	assert.Equal(t, before.TargetDuration, after.TargetDuration)
 	assert.GreaterOrEqual(t, after.DiscontinuitySequence, before.DiscontinuitySequence)
@@ -353,7 +355,7 @@ func TestRestartContinuesTimeline(t *testing.T) {
 func TestEndedPlaylists(t *testing.T) {
 	o := &fakeOrigin{ended: true}
 	o.set(0, 10, 0)
-	s, _ := newTestServer(t, o) // window of 3 segments
+	s, _ := newTestServer(t, o) // window of 5 segments
 	require.NoError(t, media(t, s).ingest.Run(context.Background()), "Run returns once the playlist ended")
 	w := listed(t, s)
 	assert.Len(t, w.Segments, 10, "VOD: every segment listed")
@@ -376,14 +378,14 @@ func TestEndedPlaylists(t *testing.T) {
 	require.NoError(t, in.poll(context.Background()))
 	w = listed(t, s)
 	assert.True(t, w.Ended)
-	assert.Len(t, w.Segments, 3, "an ended live stream keeps its window")
-	assert.Equal(t, uint64(3), w.Segments[2].Seq)
+	assert.Len(t, w.Segments, 5, "an ended live stream keeps its window")
+	assert.Equal(t, uint64(5), w.Segments[4].Seq)
 }
 
 func TestEventPlaylistGrows(t *testing.T) {
 	o := &fakeOrigin{event: true}
 	o.set(0, 4, 0)
-	s, _ := newTestServer(t, o) // window of 3 segments
+	s, _ := newTestServer(t, o) // window of 5 segments
 	in := media(t, s).ingest
 	require.NoError(t, in.poll(context.Background()))
 	o.set(0, 7, 0)

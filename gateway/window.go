@@ -14,8 +14,9 @@ import (
 // ("publish, then list"). Both playlist forms are rendered once per change and served as
 // immutable byte slices.
 type window struct {
-	size     int   // segments listed
-	maxBytes int64 // bound on listed + retired bytes
+	size     int         // segments listed
+	maxBytes int64       // bound on listed + retired bytes
+	latency  LatencyMode // sets the HOLD-BACK of the live playlist; "" is LatencyNormal
 
 	mu        sync.RWMutex // guards the following fields
 	td        int
@@ -48,10 +49,11 @@ type retiredSegment struct {
 	evictAt time.Time
 }
 
-func newWindow(size int, maxBytes int64, targetDuration int) *window {
+func newWindow(size int, maxBytes int64, targetDuration int, latency LatencyMode) *window {
 	w := &window{
 		size:     size,
 		maxBytes: maxBytes,
+		latency:  latency,
 		td:       targetDuration,
 		byName:   make(map[string]*Segment),
 		refs:     make(map[string]int),
@@ -157,14 +159,27 @@ func (w *window) setMeta(version int, header, trailer []string) {
 	w.meta.Version, w.meta.Header, w.meta.Trailer = version, header, trailer
 }
 
+// render renders both playlist forms, with the header they share.
 func (w *window) render() {
-	w.players = w.renderForm(playlist.ForPlayers)
-	w.proxies = w.renderForm(playlist.ForProxies)
+	header := w.header()
+	w.players = w.renderForm(playlist.ForPlayers, header)
+	w.proxies = w.renderForm(playlist.ForProxies, header)
 }
 
-func (w *window) renderForm(f playlist.Form) []byte {
+// header is the origin's header tags with the hold-back of the channel's latency mode in
+// place of the origin's own EXT-X-SERVER-CONTROL and EXT-X-START: a live playlist says
+// where players start (and proxies read how many segments to hide); an ended one, which
+// players play from its start, says nothing.
+func (w *window) header() []string {
+	if w.meta.Ended {
+		return playlist.WithHoldBack(w.meta.Header, 0)
+	}
+	return playlist.WithHoldBack(w.meta.Header, w.latency.holdBack(w.td))
+}
+
+func (w *window) renderForm(f playlist.Form, header []string) []byte {
 	pw := playlist.Window{TargetDuration: w.td, DiscontinuitySequence: w.discSeq, Version: w.meta.Version,
-		Header: w.meta.Header, Trailer: w.meta.Trailer, Ended: w.meta.Ended, PlaylistType: w.meta.PlaylistType}
+		Header: header, Trailer: w.meta.Trailer, Ended: w.meta.Ended, PlaylistType: w.meta.PlaylistType}
 	pw.Segments = make([]playlist.Segment, len(w.listed))
 	for i, s := range w.listed {
 		pw.Segments[i] = s.Segment
@@ -273,7 +288,7 @@ func (w *window) fetched(seg *Segment) {
 		return
 	}
 	w.vodDigest[seg.Name] = heldDigest{digest: seg.Digest, size: seg.Size}
-	w.proxies = w.renderForm(playlist.ForProxies)
+	w.proxies = w.renderForm(playlist.ForProxies, w.header())
 }
 
 // empty reports whether no segment was ever listed here (a restored timeline included).

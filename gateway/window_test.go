@@ -18,7 +18,7 @@ func payload(i int, size int) []byte {
 }
 
 func TestWindowListsAndRetains(t *testing.T) {
-	w := newWindow(3, 1<<20, 2)
+	w := newWindow(3, 1<<20, 2, LatencyNormal)
 	t0 := time.Unix(0, 0)
 	var segs []*Segment
 	for i := range 5 {
@@ -43,7 +43,7 @@ func TestWindowListsAndRetains(t *testing.T) {
 }
 
 func TestWindowMemoryBound(t *testing.T) {
-	w := newWindow(10, 350, 2)
+	w := newWindow(10, 350, 2, LatencyNormal)
 	t0 := time.Unix(0, 0)
 	var last *Segment
 	for i := range 8 {
@@ -58,7 +58,7 @@ func TestWindowMemoryBound(t *testing.T) {
 }
 
 func TestWindowDiscontinuitySequence(t *testing.T) {
-	w := newWindow(3, 1<<20, 2)
+	w := newWindow(3, 1<<20, 2, LatencyNormal)
 	t0 := time.Unix(0, 0)
 	w.append(t0, playlist.Segment{Duration: 2, Discontinuity: true}, payload(0, 10), ".ts", nil) // the first segment never carries a discontinuity
 	w.append(t0, playlist.Segment{Duration: 2, Discontinuity: true}, payload(1, 10), ".ts", nil)
@@ -74,7 +74,7 @@ func TestWindowDiscontinuitySequence(t *testing.T) {
 }
 
 func TestWindowNextClosesOnChange(t *testing.T) {
-	w := newWindow(3, 1<<20, 2)
+	w := newWindow(3, 1<<20, 2, LatencyNormal)
 	ch := w.next()
 	select {
 	case <-ch:

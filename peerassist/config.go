@@ -36,10 +36,6 @@ type Config struct {
 	GatewayTimeout time.Duration
 	// MaxSegmentBytes bounds one segment from anyone. Default 32 MiB.
 	MaxSegmentBytes int64
-	// HoldBack is how many of the newest segments the player's playlist leaves out, so the
-	// swarm has that long to spread a segment before any player asks for it (at the cost of
-	// as much extra latency). Negative means 0; zero means the default, 1.
-	HoldBack int
 	// UploadLimit caps the bytes per second uploaded to neighbours, all uploads together;
 	// zero means no cap.
 	UploadLimit int64
@@ -75,12 +71,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxSegmentBytes <= 0 {
 		c.MaxSegmentBytes = 32 << 20
-	}
-	switch {
-	case c.HoldBack == 0:
-		c.HoldBack = 1
-	case c.HoldBack < 0:
-		c.HoldBack = 0
 	}
 	if c.MaxUploads <= 0 {
 		c.MaxUploads = 8

@@ -2,6 +2,7 @@ package peerassist
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -35,6 +36,43 @@ func TestHoldBack(t *testing.T) {
 			if tc.listed > 0 {
 				assert.Equal(t, tc.in.Segments[0], got.Segments[0], "only the newest are held back")
 			}
+		})
+	}
+}
+
+// TestForPlayer: the gateway's latency mode (its HOLD-BACK) decides how many segments every
+// proxy hides, and players get a HOLD-BACK of three target durations.
+func TestForPlayer(t *testing.T) {
+	window := func(hold time.Duration, ended bool) playlist.Window {
+		w := playlist.Window{TargetDuration: 2, MediaSequence: 10, Ended: ended}
+		for i := range 10 {
+			w.Segments = append(w.Segments, playlist.Segment{Seq: uint64(10 + i)})
+		}
+		w.Header = playlist.WithHoldBack([]string{"#EXT-X-INDEPENDENT-SEGMENTS"}, hold)
+		return w
+	}
+	for _, tc := range []struct {
+		name   string
+		hold   time.Duration
+		ended  bool
+		listed int
+	}{
+		{"low", 6 * time.Second, false, 10},
+		{"normal", 8 * time.Second, false, 9},
+		{"high", 12 * time.Second, false, 7},
+		{"no HOLD-BACK: the default", 0, false, 9},
+		{"ended", 12 * time.Second, true, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := window(tc.hold, tc.ended)
+			got := forPlayer(in)
+			assert.Len(t, got.Segments, tc.listed)
+			hold, ok := playlist.HoldBack(got.Header)
+			assert.Equal(t, tc.hold > 0, ok)
+			if ok && !tc.ended {
+				assert.Equal(t, 6*time.Second, hold, "three target durations behind what the player sees")
+			}
+			assert.Contains(t, got.Header, "#EXT-X-INDEPENDENT-SEGMENTS", "other header lines kept")
 		})
 	}
 }

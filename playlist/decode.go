@@ -104,9 +104,12 @@ func (p *parser) parseLine(l string) error {
 		return p.segmentTag(name, value)
 	case "#EXT-X-DATERANGE", "#EXT-X-GAP", "#EXT-X-BITRATE": // see isVerbatimSegmentTag
 		p.inSegments = true
-	case "#EXT-X-PART", "#EXT-X-PART-INF", "#EXT-X-SERVER-CONTROL", "#EXT-X-PRELOAD-HINT",
-		"#EXT-X-RENDITION-REPORT": // LL-HLS: served as regular HLS
-		return nil
+	case "#EXT-X-PART", "#EXT-X-PART-INF", "#EXT-X-PRELOAD-HINT", "#EXT-X-RENDITION-REPORT":
+		return nil // LL-HLS: served as regular HLS
+	case serverControlTag:
+		if !p.proxies {
+			return nil // an origin's is LL-HLS; the gateway's own carries HOLD-BACK (see WithHoldBack)
+		}
 	case "#EXT-X-SKIP":
 		return p.skip(value)
 	case "#EXT-X-STREAM-INF", "#EXT-X-I-FRAME-STREAM-INF", "#EXT-X-MEDIA", "#EXT-X-SESSION-DATA",

@@ -53,7 +53,9 @@
 // segment not listed yet and are dropped: they will be listed again before it.
 //
 // LL-HLS origins are served as regular HLS: EXT-X-PART, -PART-INF, -SERVER-CONTROL,
-// -PRELOAD-HINT and -RENDITION-REPORT are dropped and only full segments kept. An
+// -PRELOAD-HINT and -RENDITION-REPORT are dropped and only full segments kept. (ParseGateway
+// keeps EXT-X-SERVER-CONTROL verbatim: the gateway's own says its HOLD-BACK, which proxies
+// read with HoldBack; WithHoldBack writes it, with a matching EXT-X-START.) An
 // EXT-X-SKIP (a delta update, which the gateway never asks for) is dropped too, and its
 // SKIPPED-SEGMENTS added to MediaSequence so that Seqs stay right (DiscontinuitySequence
 // cannot be corrected for discontinuities among the skipped segments).

@@ -16,12 +16,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	addr := fs.String("listen", ":8080", "gateway listen address")
 	peers := fs.Int("peers", 2, "number of peer-assist proxies")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
+	latency := fs.String("latency", string(gateway.LatencyNormal), latencyUsage)
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *peers < 0 || *peers > 50 {
 		return fmt.Errorf("--peers %d: want 0-50", *peers)
+	}
+	mode, err := gateway.ParseLatencyMode(*latency)
+	if err != nil {
+		return fmt.Errorf("--latency: %w", err)
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
@@ -38,7 +43,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	reg := swarm.NewMemory(swarm.Options{})
 	defer reg.Close()
-	gcfg := gateway.Config{Channels: []gateway.ChannelConfig{{Name: "demo", Sources: []string{origin.url}}}, Logger: log}
+	gcfg := gateway.Config{Channels: []gateway.ChannelConfig{{Name: "demo", Sources: []string{origin.url}, Latency: mode}}, Logger: log}
 	g, err := newGatewayNode(*addr, gcfg, reg)
 	if err != nil {
 		return err

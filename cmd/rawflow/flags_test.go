@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/gateway"
 )
 
 func TestParseSizeAndRate(t *testing.T) {
@@ -76,4 +79,74 @@ func TestHelpAndVersion(t *testing.T) {
 	err := run(context.Background(), []string{"peer", "--help"}, &out, &out)
 	assert.ErrorIs(t, err, flag.ErrHelp)
 	assert.Contains(t, out.String(), "-upload-limit")
+}
+
+// TestLatencyFlags: --latency sets every channel's mode, --channel-latency one channel's,
+// from the command line or RAWFLOW_LATENCY and RAWFLOW_CHANNEL_LATENCY.
+func TestLatencyFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		wantTV    gateway.LatencyMode
+		wantRadio gateway.LatencyMode
+	}{
+		{"default", nil, nil, gateway.LatencyNormal, gateway.LatencyNormal},
+		{"all", []string{"--latency", "high"}, nil, gateway.LatencyHigh, gateway.LatencyHigh},
+		{"one", []string{"--channel-latency", "radio=low"}, nil, gateway.LatencyNormal, gateway.LatencyLow},
+		{"all and one", []string{"--latency=low", "--channel-latency=tv=high"}, nil, gateway.LatencyHigh, gateway.LatencyLow},
+		{"both overridden", []string{"--latency", "low", "--channel-latency", "tv=normal", "--channel-latency", "radio=high"}, nil,
+			gateway.LatencyNormal, gateway.LatencyHigh},
+		{"environment", nil, map[string]string{"RAWFLOW_LATENCY": "low", "RAWFLOW_CHANNEL_LATENCY": "tv=high radio=normal"},
+			gateway.LatencyHigh, gateway.LatencyNormal},
+		{"flags over environment", []string{"--latency", "high"}, map[string]string{"RAWFLOW_LATENCY": "low"},
+			gateway.LatencyHigh, gateway.LatencyHigh},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			fs := newFlagSet("gateway", "", io.Discard)
+			l := addLatencyFlags(fs)
+			require.NoError(t, parseFlags(fs, tc.args))
+			chs := []gateway.ChannelConfig{{Name: "tv"}, {Name: "radio"}}
+			require.NoError(t, l.apply(chs))
+			assert.Equal(t, tc.wantTV, chs[0].Latency)
+			assert.Equal(t, tc.wantRadio, chs[1].Latency)
+		})
+	}
+}
+
+// TestLatencyFlagErrors: a bad mode or an unknown channel is a clear error and a non-zero
+// exit, before anything listens.
+func TestLatencyFlagErrors(t *testing.T) {
+	gw := func(extra ...string) []string {
+		return append([]string{"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=http://127.0.0.1:1/a.m3u8"}, extra...)
+	}
+	for name, tc := range map[string]struct {
+		args []string
+		env  string   // RAWFLOW_LATENCY, if set
+		want []string // in the error
+	}{
+		"bad mode":             {gw("--latency", "fast"), "", []string{"--latency", `"fast"`, "low, normal or high"}},
+		"upper case":           {gw("--latency", "HIGH"), "", []string{"--latency", `"HIGH"`}},
+		"bad channel mode":     {gw("--channel-latency", "tv=slow"), "", []string{"--channel-latency", `"slow"`, "low, normal or high"}},
+		"unknown channel":      {gw("--channel-latency", "radio=low"), "", []string{"--channel-latency", `no channel "radio"`}},
+		"no mode":              {gw("--channel-latency", "tv"), "", []string{"--channel-latency", "NAME=MODE"}},
+		"empty mode":           {gw("--channel-latency", "tv="), "", []string{"NAME=MODE"}},
+		"channel twice":        {gw("--channel-latency", "tv=low", "--channel-latency", "tv=high"), "", []string{`"tv" given twice`}},
+		"demo bad mode":        {[]string{"demo", "--latency", "fast"}, "", []string{"--latency", `"fast"`}},
+		"environment bad mode": {gw(), "fast", []string{"--latency", `"fast"`}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("RAWFLOW_LATENCY", tc.env)
+			}
+			err := run(context.Background(), tc.args, &bytes.Buffer{}, &bytes.Buffer{})
+			require.Error(t, err)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
 }

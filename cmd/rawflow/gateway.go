@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -18,7 +19,8 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	var channels listFlag
 	fs.Var(&channels, "channel", "NAME=SOURCE[,SOURCE…], repeatable; SOURCE is a live HLS media playlist URL or 'demo'; later sources take over when earlier ones fail")
 	redisURL := fs.String("redis", "", "Redis URL (redis:// or rediss://) for the registry and stats; empty: in memory")
-	window := fs.Int("window", 6, "segments listed per playlist")
+	window := fs.Int("window", 6, "segments listed per playlist (at least 4 more than the latency mode makes proxies hide)")
+	latency := addLatencyFlags(fs)
 	maxBytes := fs.String("max-channel-bytes", "256MiB", "bytes held per media playlist (each rendition of a channel)")
 	signKey := fs.String("sign-key", "", "secret for signed viewer URLs: /live requests then need ?token= (see 'rawflow token'); empty: open")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -52,6 +54,9 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		cfg.Channels = append(cfg.Channels, cc)
 	}
+	if err := latency.apply(cfg.Channels); err != nil {
+		return err
+	}
 	reg, err := openRegistry(*redisURL)
 	if err != nil {
 		return err
@@ -63,6 +68,52 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("gateway listening", "url", g.url, "channels", len(cfg.Channels), "redis", *redisURL != "")
 	return runAll(ctx, append(extra, g.run)...)
+}
+
+// latencyUsage documents --latency.
+const latencyUsage = "latency mode: low, normal or high; more latency gives the swarm more time to spread each segment (see README, Latency modes)"
+
+// latencyFlags set each channel's latency mode: --latency for all, --channel-latency for one.
+type latencyFlags struct {
+	all        *string
+	perChannel listFlag
+}
+
+func addLatencyFlags(fs *flag.FlagSet) *latencyFlags {
+	l := &latencyFlags{all: fs.String("latency", string(gateway.LatencyNormal), latencyUsage+"; applies to every channel")}
+	fs.Var(&l.perChannel, "channel-latency", "NAME=MODE, repeatable: the latency mode of one channel, instead of --latency")
+	return l
+}
+
+// apply sets the latency mode of every channel in chs.
+func (l *latencyFlags) apply(chs []gateway.ChannelConfig) error {
+	all, err := gateway.ParseLatencyMode(*l.all)
+	if err != nil {
+		return fmt.Errorf("--latency: %w", err)
+	}
+	index := map[string]int{}
+	for i := range chs {
+		chs[i].Latency = all
+		index[chs[i].Name] = i
+	}
+	seen := map[string]bool{}
+	for _, c := range l.perChannel {
+		name, mode, ok := strings.Cut(c, "=")
+		i, known := index[name]
+		switch {
+		case !ok || name == "" || mode == "":
+			return fmt.Errorf("--channel-latency %q: want NAME=MODE", c)
+		case !known:
+			return fmt.Errorf("--channel-latency %q: no channel %q (give it with --channel)", c, name)
+		case seen[name]:
+			return fmt.Errorf("--channel-latency %q: channel %q given twice", c, name)
+		}
+		seen[name] = true
+		if chs[i].Latency, err = gateway.ParseLatencyMode(mode); err != nil {
+			return fmt.Errorf("--channel-latency %q: %w", c, err)
+		}
+	}
+	return nil
 }
 
 // openRegistry opens Redis when url is set, else the in-memory registry.
