@@ -76,7 +76,6 @@ func (p *Proxy) handlePlaylist(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	m.awaitJoin(c.Request().Context(), joinWait)
 	rendition := c.Param("rendition")
 	body, err := p.gatewayGet(c.Request().Context(), m.playlistPath(rendition, c.QueryParam(swarm.TokenQuery)), playlist.MaxPlaylistBytes)
 	if err != nil {
@@ -94,19 +93,41 @@ func (p *Proxy) handlePlaylist(c echo.Context) error {
 	}
 	m.learn(rendition, w, p.cfg.Now(), true)
 	c.Response().Header().Set("Cache-Control", "no-cache")
-	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", playlist.Render(holdBack(*w, p.cfg.HoldBack), playlist.ForPlayers))
+	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", playlist.Render(forPlayer(*w), playlist.ForPlayers))
 }
 
-// joinWait bounds how long a player's first playlist request waits for the proxy to join
-// the channel's swarm, so that its first segments can already come from neighbours.
-const joinWait = time.Second
-
-// minListed is the fewest segments holdBack leaves in a live playlist: players start
-// about three segments from its end.
+// minListed is the fewest segments holdBack leaves in a live playlist, and the segments
+// players stay behind the end of the playlist they get: HOLD-BACK is three target
+// durations at least.
 const minListed = 3
 
-// holdBack leaves the newest n segments out of a live playlist. Every proxy applies the
-// same n, so players stay aligned across the swarm; an ended playlist is left whole.
+// defaultHidden is how many segments are hidden when the gateway's playlist does not say
+// (no HOLD-BACK): the gateway's normal latency mode.
+const defaultHidden = 1
+
+// forPlayer is the players' view of a live playlist: the gateway's HOLD-BACK of (3 + H)
+// target durations (its latency mode) becomes H hidden newest segments and a HOLD-BACK of
+// three target durations, so that the swarm has H segments' time to spread a segment
+// before any player can ask for it, and assisted players play as far behind live as the
+// gateway's direct players. An ended playlist is left whole.
+func forPlayer(w playlist.Window) playlist.Window {
+	if w.Ended {
+		return w
+	}
+	td := time.Duration(w.TargetDuration) * time.Second
+	hidden := defaultHidden
+	if hold, ok := playlist.HoldBack(w.Header); ok && td > 0 {
+		hidden = max(0, int((hold+td/2)/td)-minListed)
+	}
+	w = holdBack(w, hidden)
+	if _, ok := playlist.HoldBack(w.Header); ok {
+		w.Header = playlist.WithHoldBack(w.Header, minListed*td)
+	}
+	return w
+}
+
+// holdBack leaves the newest n segments out of a live playlist, keeping at least
+// minListed. Every proxy applies the same n, so players stay aligned across the swarm.
 func holdBack(w playlist.Window, n int) playlist.Window {
 	if w.Ended || n <= 0 {
 		return w

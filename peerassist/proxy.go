@@ -194,6 +194,9 @@ const (
 	// urgentSwarmBudget bounds an urgent fetch's try of the swarm: one lookup and a
 	// neighbour that has the segment.
 	urgentSwarmBudget = 500 * time.Millisecond
+	// joinWait bounds how long a fetch waits for the proxy to join the channel's swarm
+	// (the first announce), which the player's first playlist request started.
+	joinWait = 200 * time.Millisecond
 	// maxLookupRounds bounds the lookups of one fetch.
 	maxLookupRounds = 8
 )
@@ -206,9 +209,11 @@ const (
 // neighbour transfer, for the gateway to complete.
 func (p *Proxy) fromSwarm(ctx context.Context, m *member, info segInfo, urgent bool) (*segment, partial) {
 	var part partial
-	id := m.peerID()
-	if id == "" {
-		return nil, part
+	if m.peerID() == "" { // a player's first request started the join: it is under way
+		m.awaitJoin(ctx, joinWait)
+		if m.peerID() == "" {
+			return nil, part
+		}
 	}
 	late := false
 	for round := range maxLookupRounds {
