@@ -1,7 +1,11 @@
 // Package demosource is RawFlow's built-in live source: a 10-second H.264/AAC clip (made
 // once with ffmpeg: testsrc2 + a 440 Hz sine, 320x180, 2 s segments) looped as an endless
-// live HLS stream, with a discontinuity at every loop. It needs neither ffmpeg nor network
-// access, so `rawflow demo` runs anywhere.
+// live HLS stream, with a discontinuity at every loop. Each segment ends with one MPEG-TS
+// null packet (PID 0x1FFF, which demuxers discard) carrying its sequence number, so that
+// every segment's bytes and digest are unique, as in a real live stream: without it, each
+// loop would repeat the last one's segments and caches keyed by digest would hold the whole
+// stream after one loop. It needs neither ffmpeg nor network access, so `rawflow demo`
+// runs anywhere.
 package demosource
 
 import (
@@ -96,5 +100,27 @@ func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "video/mp2t")
-	_, _ = w.Write(s.clip[seq%uint64(len(s.clip))])
+	_, _ = w.Write(s.Segment(seq))
+}
+
+// Segment returns the bytes of segment seq: its clip segment and a null packet naming seq.
+func (s *Source) Segment(seq uint64) []byte {
+	clip := s.clip[seq%uint64(len(s.clip))]
+	b := make([]byte, len(clip), len(clip)+tsPacket)
+	copy(b, clip)
+	return append(b, nullPacket(seq)...)
+}
+
+const tsPacket = 188
+
+// nullPacket is an MPEG-TS null packet (sync byte, PID 0x1FFF, payload only) whose payload
+// names the segment, padded with 0xFF.
+func nullPacket(seq uint64) []byte {
+	p := make([]byte, tsPacket)
+	copy(p, []byte{0x47, 0x1F, 0xFF, 0x10})
+	n := copy(p[4:], "RawFlow demo segment "+strconv.FormatUint(seq, 10))
+	for i := 4 + n; i < tsPacket; i++ {
+		p[i] = 0xFF
+	}
+	return p
 }

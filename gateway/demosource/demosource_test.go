@@ -58,3 +58,19 @@ func TestSourceServesSegments(t *testing.T) {
 		assert.Equal(t, want, resp.StatusCode, path)
 	}
 }
+
+// TestSegmentsAreUnique: a loop does not repeat the bytes of the last one; the appended
+// null packet is a whole TS packet, so the segment is still packet-aligned.
+func TestSegmentsAreUnique(t *testing.T) {
+	src, err := New(nil)
+	require.NoError(t, err)
+	n := uint64(len(src.clip))
+	a, b := src.Segment(1), src.Segment(1+n)
+	assert.NotEqual(t, playlist.Sum(a), playlist.Sum(b), "same clip segment, different loop")
+	assert.Equal(t, a[:len(src.clip[1])], b[:len(src.clip[1])], "same media")
+	for _, seg := range [][]byte{a, b} {
+		require.Zero(t, len(seg)%tsPacket)
+		tail := seg[len(seg)-tsPacket:]
+		assert.Equal(t, []byte{0x47, 0x1F, 0xFF}, tail[:3], "sync byte and the null PID")
+	}
+}
