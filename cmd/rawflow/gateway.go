@@ -21,6 +21,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	redisURL := fs.String("redis", "", "Redis URL (redis:// or rediss://) for the registry and stats; empty: in memory")
 	window := fs.Int("window", 6, "segments listed per playlist (at least 4 more than the latency mode makes proxies hide)")
 	latency := addLatencyFlags(fs)
+	seeders := fs.Int("seeders", 1, "proxies per locality group elected to fetch each segment from the gateway (1-8)")
 	maxBytes := fs.String("max-channel-bytes", "256MiB", "bytes held per media playlist (each rendition of a channel)")
 	signKey := fs.String("sign-key", "", "secret for signed viewer URLs: /live requests then need ?token= (see 'rawflow token'); empty: open")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -57,7 +58,10 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := latency.apply(cfg.Channels); err != nil {
 		return err
 	}
-	reg, err := openRegistry(*redisURL)
+	if *seeders < 1 || *seeders > swarm.MaxSeeders {
+		return fmt.Errorf("--seeders %d: want 1-%d", *seeders, swarm.MaxSeeders)
+	}
+	reg, err := openRegistry(*redisURL, swarm.Options{Seeders: *seeders})
 	if err != nil {
 		return err
 	}
@@ -117,11 +121,11 @@ func (l *latencyFlags) apply(chs []gateway.ChannelConfig) error {
 }
 
 // openRegistry opens Redis when url is set, else the in-memory registry.
-func openRegistry(url string) (swarm.Registry, error) {
+func openRegistry(url string, opts swarm.Options) (swarm.Registry, error) {
 	if url == "" {
-		return swarm.NewMemory(swarm.Options{}), nil
+		return swarm.NewMemory(opts), nil
 	}
-	r, err := swarm.OpenRedis(url, swarm.Options{})
+	r, err := swarm.OpenRedis(url, opts)
 	if err != nil {
 		return nil, fmt.Errorf("--redis: %w", err)
 	}

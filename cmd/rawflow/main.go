@@ -19,6 +19,7 @@ Usage:
   rawflow gateway --listen :8080 --channel NAME=URL [--channel …] [--redis URL]
   rawflow peer --gateway URL [--listen 127.0.0.1:8081] [--peer-listen :8082] [--group NAME]
   rawflow demo [--listen :8080] [--peers 2]
+  rawflow swarm [--gateway URL --channel NAME] [--viewers 10] [--duration 1m] [--json]
   rawflow token --sign-key KEY --channel NAME [--ttl 1h]
   rawflow version
 
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPeer(ctx, rest, stderr)
 	case "demo":
 		return runDemo(ctx, rest, stdout, stderr)
+	case "swarm":
+		return runSwarm(ctx, rest, stdout, stderr)
 	case "token":
 		return runToken(rest, stdout, stderr)
 	case "version", "--version", "-version":

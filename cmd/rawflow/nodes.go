@@ -74,13 +74,17 @@ type peerNode struct {
 	neighbour net.Listener // nil with NoUpload
 	url       string       // player base URL
 	handler   http.Handler // the player port's handler: the proxy's, unless a test wraps it
+	// neighbourHandler is the neighbour port's handler: the proxy's, unless a test wraps it.
+	neighbourHandler http.Handler
+	killed           chan struct{} // closed by kill
+	killOnce         sync.Once
 }
 
 // newPeerNode binds the listeners and builds the proxy. Unless cfg.AdvertiseAddr is set,
 // the neighbour port is advertised as bound, with an unspecified host left for the
 // gateway to fill in with the address it observes.
 func newPeerNode(playerAddr, neighbourAddr string, cfg peerassist.Config) (*peerNode, error) {
-	n := &peerNode{}
+	n := &peerNode{killed: make(chan struct{})}
 	var err error
 	if !cfg.NoUpload {
 		if n.neighbour, err = listen(neighbourAddr, "neighbour listener"); err != nil {
@@ -100,6 +104,7 @@ func newPeerNode(playerAddr, neighbourAddr string, cfg peerassist.Config) (*peer
 	}
 	n.url = "http://" + n.player.Addr().String()
 	n.handler = n.proxy.PlayerHandler()
+	n.neighbourHandler = n.proxy.NeighbourHandler()
 	return n, nil
 }
 
@@ -120,12 +125,18 @@ func (n *peerNode) close() {
 
 func (n *peerNode) run(ctx context.Context) error {
 	fns := []func(context.Context) error{n.proxy.Run,
-		func(ctx context.Context) error { return serve(ctx, n.player, n.handler) }}
+		func(ctx context.Context) error { return serveUntil(ctx, n.player, n.handler, n.killed) }}
 	if n.neighbour != nil {
-		fns = append(fns, func(ctx context.Context) error { return serve(ctx, n.neighbour, n.proxy.NeighbourHandler()) })
+		fns = append(fns, func(ctx context.Context) error {
+			return serveUntil(ctx, n.neighbour, n.neighbourHandler, n.killed)
+		})
 	}
 	return runAll(ctx, fns...)
 }
+
+// kill closes the node's servers at once, cutting every connection mid-transfer, as a
+// crash would; run then ends (and the proxy leaves its swarms, which a crash would not).
+func (n *peerNode) kill() { n.killOnce.Do(func() { close(n.killed) }) }
 
 // demoOrigin is the built-in live source bound to a loopback listener.
 type demoOrigin struct {

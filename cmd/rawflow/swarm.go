@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rawflow/rawflow/gateway"
+	"github.com/rawflow/rawflow/swarm"
+)
+
+func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("swarm", "The load and offload benchmark: N proxies in this process, each played by a simulated\n"+
+		"hls.js-like player, against a gateway (by default one started here on the built-in source).", stderr)
+	gw := fs.String("gateway", "", "gateway base URL; empty: start one here on the built-in live source")
+	channel := fs.String("channel", "demo", "channel to play")
+	viewers := fs.Int("viewers", 10, "assisted viewers (each a proxy and a player), 1-500")
+	direct := fs.Int("direct", 2, "viewers playing the gateway directly: the join-time baseline")
+	duration := fs.Duration("duration", time.Minute, "how long to run")
+	ramp := fs.Duration("ramp", 0, "viewers join spread over this (default: a tenth of --duration, at most 10s)")
+	churn := fs.Float64("churn", 0, "share of viewers replaced during the run (0-1); every other leaves abruptly")
+	slow := fs.Float64("slow", 0, "share of viewers with slow uploads (0-1)")
+	slowRate := fs.String("slow-rate", "256kbit", "upload cap of the slow viewers, per second")
+	variants := fs.String("variants", "", "variant indexes viewers play, round robin, e.g. 0,1,1 (multivariant channels)")
+	group := fs.String("group", "", "locality group of every proxy")
+	cmcd := fs.Bool("cmcd", false, "players send CMCD (buffer length) with segment requests")
+	redisURL := fs.String("redis", "", "registry of the gateway started here (empty: in memory)")
+	seeders := fs.Int("seeders", 1, "seeders per segment and group, for the gateway started here")
+	latency := fs.String("latency", string(gateway.LatencyNormal), latencyUsage+"; for the gateway started here")
+	asJSON := fs.Bool("json", false, "print the final report as JSON")
+	logLevel := fs.String("log-level", "error", "debug, info, warn or error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg := benchConfig{gatewayURL: strings.TrimRight(*gw, "/"), channel: *channel, viewers: *viewers, direct: *direct,
+		duration: *duration, ramp: *ramp, churn: *churn, slow: *slow, group: *group, cmcd: *cmcd, progress: stderr}
+	switch {
+	case cfg.viewers < 1 || cfg.viewers > 500:
+		return fmt.Errorf("--viewers %d: want 1-500", cfg.viewers)
+	case cfg.direct < 0 || cfg.direct > 50:
+		return fmt.Errorf("--direct %d: want 0-50", cfg.direct)
+	case cfg.duration < 5*time.Second:
+		return fmt.Errorf("--duration %s: want at least 5s", cfg.duration)
+	case cfg.churn < 0 || cfg.churn > 1 || cfg.slow < 0 || cfg.slow > 1:
+		return fmt.Errorf("--churn and --slow are shares: want 0-1")
+	case !swarm.ValidChannel(cfg.channel):
+		return fmt.Errorf("--channel %q: want 1-64 of A-Z a-z 0-9 _ -", cfg.channel)
+	}
+	if cfg.ramp <= 0 {
+		cfg.ramp = min(10*time.Second, cfg.duration/10)
+	}
+	var err error
+	if cfg.slowRate, err = parseRate(*slowRate); err != nil {
+		return fmt.Errorf("--slow-rate: %w", err)
+	}
+	for v := range strings.FieldsFuncSeq(*variants, func(r rune) bool { return r == ',' }) {
+		i, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || i < 0 || i > 99 {
+			return fmt.Errorf("--variants %q: want indexes 0-99 separated by commas", *variants)
+		}
+		cfg.variants = append(cfg.variants, i)
+	}
+	if cfg.log, err = newLogger(stderr, *logLevel); err != nil {
+		return err
+	}
+	if *asJSON {
+		cfg.progress = stderr
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var bg []func(context.Context) error
+	if cfg.gatewayURL == "" {
+		mode, err := gateway.ParseLatencyMode(*latency)
+		if err != nil {
+			return fmt.Errorf("--latency: %w", err)
+		}
+		if *seeders < 1 || *seeders > swarm.MaxSeeders {
+			return fmt.Errorf("--seeders %d: want 1-%d", *seeders, swarm.MaxSeeders)
+		}
+		reg, err := openRegistry(*redisURL, swarm.Options{Seeders: *seeders})
+		if err != nil {
+			return err
+		}
+		defer reg.Close()
+		origin, err := newDemoOrigin()
+		if err != nil {
+			return err
+		}
+		gcfg := gateway.Config{Channels: []gateway.ChannelConfig{{Name: cfg.channel, Sources: []string{origin.url}, Latency: mode}},
+			Logger: cfg.log}
+		g, err := newGatewayNode("127.0.0.1:0", gcfg, reg)
+		if err != nil {
+			return err
+		}
+		cfg.gatewayURL = g.url
+		bg = append(bg, origin.run, g.run)
+	}
+	fmt.Fprintf(stderr, "rawflow swarm: %d assisted and %d direct viewers on %s/live/%s for %s\n",
+		cfg.viewers, cfg.direct, cfg.gatewayURL, cfg.channel, cfg.duration)
+	var report benchReport
+	err = runAll(ctx, append(bg, func(ctx context.Context) error {
+		var err error
+		report, err = runBench(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		return errDone
+	})...)
+	if err != errDone {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(report)
+	}
+	printReport(stdout, report)
+	return nil
+}
+
+// errDone ends runAll when the benchmark is over.
+var errDone = fmt.Errorf("benchmark over")
+
+func printReport(w io.Writer, r benchReport) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, a...)...) }
+	row("assisted viewers", "%d (at the end; %d churned, %d slow uploaders)", r.Viewers, r.Churned, r.Slow)
+	row("direct viewers", "%d", r.Direct)
+	row("duration", "%.0f s", r.DurationS)
+	row("offload", "%.3f (limit with one gateway fetch per segment: %.3f)", r.Offload, r.OffloadLimit)
+	row("gateway fetches per segment", "%.2f over %d segments", r.GatewayFetchesSeg, r.Segments)
+	row("stalls", "%d, %.1f s (direct viewers: %d)", r.Stalls, r.StallS, r.DirectStalls)
+	row("join time p50 / p95", "%.0f / %.0f ms (direct: %.0f / %.0f ms)", r.JoinP50MS, r.JoinP95MS, r.DirectJoinP50MS, r.DirectJoinP95MS)
+	row("behind live", "%.1f s (direct: %.1f s)", r.LatencyS, r.DirectLatencyS)
+	row("tracker requests", "%.2f per viewer per segment", r.TrackerPerViewSeg)
+	row("integrity / neighbour failures", "%d / %d", r.IntegrityFailures, r.NeighbourFailures)
+	row("partial transfers completed by Range", "%d", r.RangeCompletions)
+	row("uplinks gone quiet", "%d", r.QuietSpells)
+	row("players not started / request errors", "%d / %d", r.NotStarted, r.PlayerErrors)
+	_ = tw.Flush()
+}
