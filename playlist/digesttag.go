@@ -45,8 +45,8 @@ func parseDigestTag(line, name string) (digestTag, error) {
 		return digestTag{}, err
 	}
 	n, err := strconv.ParseUint(size, 10, 63)
-	if err != nil {
-		return digestTag{}, fmt.Errorf("%w: digest tag size %.30q", ErrMalformed, size)
+	if err != nil || n == 0 { // no object is empty; Render writes no tag for one not held
+		return digestTag{}, fmt.Errorf("%w: digest tag size %.30q: want a positive number", ErrMalformed, size)
 	}
 	return digestTag{digest: d, size: int64(n)}, nil
 }

@@ -155,6 +155,7 @@ var gatewayErrorCases = []struct {
 	{"upper-case digest", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n" + strings.ToUpper(digestLine) + "#EXTINF:2.000,\na.ts\n", playlist.ErrMalformed},
 	{"short digest", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-RAWFLOW-SEGMENT:DIGEST=\"abcd\",SIZE=1\n#EXTINF:2.000,\na.ts\n", playlist.ErrMalformed},
 	{"negative size", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n" + strings.Replace(digestLine, "SIZE=11", "SIZE=-11", 1) + "#EXTINF:2.000,\na.ts\n", playlist.ErrMalformed},
+	{"zero size", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n" + strings.Replace(digestLine, "SIZE=11", "SIZE=0", 1) + "#EXTINF:2.000,\na.ts\n", playlist.ErrMalformed},
 	{"attributes swapped", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-RAWFLOW-SEGMENT:SIZE=11,DIGEST=\"" + playlist.Sum(nil).String() + "\"\n#EXTINF:2.000,\na.ts\n", playlist.ErrMalformed},
 	{"multivariant", "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nx.m3u8\n", playlist.ErrNotMedia},
 	{"too large", "#EXTM3U\n" + strings.Repeat("\n", playlist.MaxPlaylistBytes), playlist.ErrTooLarge},
