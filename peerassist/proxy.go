@@ -248,6 +248,7 @@ func (p *Proxy) lookup(ctx context.Context, m *member, info segInfo, late bool) 
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	m.stats.trackerRequests.Add(1)
+	m.stats.lookups.Add(1)
 	return p.tracker.Lookup(ctx, swarm.LookupRequest{PeerID: m.peerID(), Channel: m.channel,
 		Digest: info.digest.String(), Group: p.cfg.Group, Leech: !p.advertising(), Late: late})
 }
@@ -411,7 +412,7 @@ func (p *Proxy) Status() Status {
 		c := m.stats.snapshot()
 		st.Totals.Add(c)
 		st.Channels[name] = ChannelStatus{Counters: c, CacheHits: m.stats.cacheHits.Load(), PeerID: m.peerID(),
-			Offload: c.Offload(), TrackerRequests: m.stats.trackerRequests.Load(), Elected: m.stats.elected.Load(),
+			Offload: c.Offload(), TrackerRequests: m.stats.trackerRequests.Load(), Lookups: m.stats.lookups.Load(), Elected: m.stats.elected.Load(),
 			RangeCompletions: m.stats.rangeCompletions.Load()}
 	}
 	return st

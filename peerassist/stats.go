@@ -19,6 +19,7 @@ type counters struct {
 	cacheHits           atomic.Int64
 	// Scheduling counters, shown in Status, not reported to the gateway.
 	trackerRequests  atomic.Int64 // announce, have and lookup calls
+	lookups          atomic.Int64 // of which lookups
 	elected          atomic.Int64 // segments this proxy was elected to fetch from the gateway
 	rangeCompletions atomic.Int64 // partial neighbour transfers completed from the gateway
 }
@@ -57,6 +58,7 @@ type ChannelStatus struct {
 	// proxy fetched from the gateway for the swarm; RangeCompletions the partial neighbour
 	// transfers the gateway completed with a Range request.
 	TrackerRequests  int64 `json:"tracker_requests"`
+	Lookups          int64 `json:"lookups"`
 	Elected          int64 `json:"elected"`
 	RangeCompletions int64 `json:"range_completions"`
 	// PeerID is the ID the gateway issued; empty until the first announce succeeds.

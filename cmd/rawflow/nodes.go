@@ -46,9 +46,10 @@ func listen(addr, what string) (net.Listener, error) {
 
 // gatewayNode is a gateway bound to its listener.
 type gatewayNode struct {
-	srv *gateway.Server
-	ln  net.Listener
-	url string // base URL, http://host:port
+	srv  *gateway.Server
+	ln   net.Listener
+	url  string                          // base URL, http://host:port
+	wrap func(http.Handler) http.Handler // nil, or middleware around the gateway's handler
 }
 
 func newGatewayNode(addr string, cfg gateway.Config, reg swarm.Registry) (*gatewayNode, error) {
@@ -64,7 +65,11 @@ func newGatewayNode(addr string, cfg gateway.Config, reg swarm.Registry) (*gatew
 }
 
 func (g *gatewayNode) run(ctx context.Context) error {
-	return runAll(ctx, g.srv.Run, func(ctx context.Context) error { return serve(ctx, g.ln, g.srv.Handler()) })
+	h := g.srv.Handler()
+	if g.wrap != nil {
+		h = g.wrap(h)
+	}
+	return runAll(ctx, g.srv.Run, func(ctx context.Context) error { return serve(ctx, g.ln, h) })
 }
 
 // peerNode is a proxy bound to its player and neighbour listeners.

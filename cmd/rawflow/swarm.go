@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -32,6 +33,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	redisURL := fs.String("redis", "", "registry of the gateway started here (empty: in memory)")
 	seeders := fs.Int("seeders", 1, "seeders per segment and group, for the gateway started here")
 	latency := fs.String("latency", string(gateway.LatencyNormal), latencyUsage+"; for the gateway started here")
+	rtt := fs.Duration("gateway-rtt", 0, "for the gateway started here: delay every response by this much, as if viewers were far from the gateway and near each other")
 	asJSON := fs.Bool("json", false, "print the final report as JSON")
 	logLevel := fs.String("log-level", "error", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
@@ -98,6 +100,12 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
+		if *rtt < 0 || *rtt > 5*time.Second {
+			return fmt.Errorf("--gateway-rtt %s: want 0-5s", *rtt)
+		}
+		if *rtt > 0 {
+			g.wrap = delayed(*rtt)
+		}
 		cfg.gatewayURL = g.url
 		bg = append(bg, origin.run, g.run)
 	}
@@ -124,6 +132,23 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+// delayed returns middleware that holds each request for d before handling it: one round
+// trip to a distant gateway, as far as its clients can tell.
+func delayed(d time.Duration) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-t.C:
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+}
+
 // errDone ends runAll when the benchmark is over.
 var errDone = fmt.Errorf("benchmark over")
 
@@ -137,8 +162,8 @@ func printReport(w io.Writer, r benchReport) {
 	row("gateway fetches per segment", "%.2f over %d segments", r.GatewayFetchesSeg, r.Segments)
 	row("stalls", "%d, %.1f s (direct viewers: %d)", r.Stalls, r.StallS, r.DirectStalls)
 	row("join time p50 / p95", "%.0f / %.0f ms (direct: %.0f / %.0f ms)", r.JoinP50MS, r.JoinP95MS, r.DirectJoinP50MS, r.DirectJoinP95MS)
-	row("behind live", "%.1f s (direct: %.1f s)", r.LatencyS, r.DirectLatencyS)
-	row("tracker requests", "%.2f per viewer per segment", r.TrackerPerViewSeg)
+	row("behind live", "%.1f s (direct: %.1f s; players start 3 segments from the end of their playlist)", r.LatencyS, r.DirectLatencyS)
+	row("tracker requests", "%.2f per viewer per segment (lookups %.2f)", r.TrackerPerViewSeg, r.LookupsPerViewSeg)
 	row("integrity / neighbour failures", "%d / %d", r.IntegrityFailures, r.NeighbourFailures)
 	row("partial transfers completed by Range", "%d", r.RangeCompletions)
 	row("uplinks gone quiet", "%d", r.QuietSpells)

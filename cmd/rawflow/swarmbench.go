@@ -14,6 +14,8 @@ import (
 
 	"github.com/rawflow/rawflow/internal/simplayer"
 	"github.com/rawflow/rawflow/peerassist"
+	"github.com/rawflow/rawflow/playlist"
+	"github.com/rawflow/rawflow/swarm"
 )
 
 // The swarm benchmark: N peer-assist proxies in this process, each played by a simulated
@@ -66,6 +68,7 @@ type benchReport struct {
 	LatencyS          float64 `json:"latency_s"` // mean behind live, assisted
 	DirectLatencyS    float64 `json:"direct_latency_s"`
 	TrackerPerViewSeg float64 `json:"tracker_requests_per_viewer_segment"`
+	LookupsPerViewSeg float64 `json:"lookups_per_viewer_segment"`
 	IntegrityFailures int64   `json:"integrity_failures"`
 	NeighbourFailures int64   `json:"neighbour_failures"`
 	RangeCompletions  int64   `json:"range_completions"`
@@ -90,8 +93,11 @@ type bench struct {
 	mu       sync.Mutex // guards the following fields
 	viewers  []*benchViewer
 	segments map[string]bool // distinct segment names played
-	churned  int
-	wg       sync.WaitGroup
+	// hidden is the media the proxies hide from their players (the gateway's latency
+	// mode): assisted players are that much further behind live than their playlist says.
+	hidden  time.Duration
+	churned int
+	wg      sync.WaitGroup
 }
 
 func runBench(ctx context.Context, cfg benchConfig) (benchReport, error) {
@@ -104,6 +110,7 @@ func runBench(ctx context.Context, cfg benchConfig) (benchReport, error) {
 	if err := waitPlaylist(ctx, cfg.gatewayURL+"/live/"+cfg.channel+"/index.m3u8"); err != nil {
 		return benchReport{}, err
 	}
+	b.hidden = hiddenMedia(ctx, cfg.gatewayURL+"/live/"+cfg.channel+"/index.m3u8?"+swarm.PeerPlaylistQuery)
 	start := time.Now()
 	end := start.Add(cfg.duration)
 	total := cfg.viewers + cfg.direct
@@ -249,7 +256,7 @@ func (b *bench) report(elapsed time.Duration) benchReport {
 	r := benchReport{DurationS: elapsed.Seconds(), Churned: b.churned, Segments: len(b.segments)}
 	var joins, directJoins []time.Duration
 	var latency, directLatency time.Duration
-	var segmentsFromGateway, tracker, played int64
+	var segmentsFromGateway, tracker, lookups, played int64
 	for _, v := range b.viewers {
 		res := v.player.Result()
 		r.PlayerErrors += res.Errors
@@ -292,6 +299,7 @@ func (b *bench) report(elapsed time.Duration) benchReport {
 		r.QuietSpells += st.QuietSpells
 		for _, ch := range st.Channels {
 			tracker += ch.TrackerRequests
+			lookups += ch.Lookups
 			r.RangeCompletions += ch.RangeCompletions
 		}
 	}
@@ -306,11 +314,12 @@ func (b *bench) report(elapsed time.Duration) benchReport {
 	}
 	if played > 0 {
 		r.TrackerPerViewSeg = float64(tracker) / float64(played)
+		r.LookupsPerViewSeg = float64(lookups) / float64(played)
 	}
 	r.JoinP50MS, r.JoinP95MS = percentileMS(joins, 0.5), percentileMS(joins, 0.95)
 	r.DirectJoinP50MS, r.DirectJoinP95MS = percentileMS(directJoins, 0.5), percentileMS(directJoins, 0.95)
 	if n := len(joins); n > 0 {
-		r.LatencyS = (latency / time.Duration(n)).Seconds()
+		r.LatencyS = (latency/time.Duration(n) + b.hidden).Seconds()
 	}
 	if n := len(directJoins); n > 0 {
 		r.DirectLatencyS = (directLatency / time.Duration(n)).Seconds()
@@ -344,6 +353,36 @@ func waitPlaylist(ctx context.Context, url string) error {
 		}
 	}
 	return fmt.Errorf("%s: no playlist after 30 s", url)
+}
+
+// hiddenMedia returns how much media proxies hide from their players, from the HOLD-BACK of
+// the gateway's playlist at url (0 when it has none, e.g. a multivariant playlist).
+func hiddenMedia(ctx context.Context, url string) time.Duration {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, playlist.MaxPlaylistBytes))
+	if err != nil {
+		return 0
+	}
+	w, err := playlist.ParseGateway(body)
+	if err != nil {
+		return 0
+	}
+	hold, ok := playlist.HoldBack(w.Header)
+	td := time.Duration(w.TargetDuration) * time.Second
+	if !ok || td <= 0 {
+		return 0
+	}
+	return max(0, hold-3*td)
 }
 
 // sleepCtx waits d or until ctx ends; false when ctx ended.
