@@ -23,8 +23,8 @@ type Config struct {
 	CacheBytes int64
 	// NoUpload makes the proxy a leech: it never serves neighbours.
 	NoUpload bool
-	// NeighbourBudget bounds the whole neighbour rung of one fetch, including waiting for a
-	// neighbour's own in-flight gateway fetch. Default 3 s.
+	// NeighbourBudget bounds the whole neighbour rung of one fetch (lookups, waiting for a
+	// seeder's own gateway fetch, transfers), whatever the player's deadline. Default 8 s.
 	NeighbourBudget time.Duration
 	// NeighbourStall ends a neighbour transfer that delivers no byte for this long. Default 1 s.
 	NeighbourStall time.Duration
@@ -32,7 +32,8 @@ type Config struct {
 	NeighbourTries int
 	// BanFor is how long a neighbour that sent bad bytes (or failed) is skipped. Default 30 s.
 	BanFor time.Duration
-	// GatewayTimeout bounds each gateway request. Default 10 s.
+	// GatewayTimeout bounds the wait for each gateway response's header, and each playlist
+	// request as a whole. Default 10 s.
 	GatewayTimeout time.Duration
 	// MaxSegmentBytes bounds one segment from anyone. Default 32 MiB.
 	MaxSegmentBytes int64
@@ -61,7 +62,7 @@ func (c *Config) setDefaults() {
 	if c.CacheBytes <= 0 {
 		c.CacheBytes = 256 << 20
 	}
-	def(&c.NeighbourBudget, 3*time.Second)
+	def(&c.NeighbourBudget, 8*time.Second)
 	def(&c.NeighbourStall, time.Second)
 	def(&c.BanFor, 30*time.Second)
 	def(&c.GatewayTimeout, 10*time.Second)

@@ -77,7 +77,9 @@ func (p *Proxy) handlePlaylist(c echo.Context) error {
 		return err
 	}
 	rendition := c.Param("rendition")
-	body, err := p.gatewayGet(c.Request().Context(), m.playlistPath(rendition, c.QueryParam(swarm.TokenQuery)), playlist.MaxPlaylistBytes)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), p.cfg.GatewayTimeout)
+	defer cancel()
+	body, err := p.gatewayGet(ctx, m.playlistPath(rendition, c.QueryParam(swarm.TokenQuery)), playlist.MaxPlaylistBytes)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -67,7 +68,7 @@ func New(cfg Config) (*Proxy, error) {
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "peerassist"),
 		gateway:  gw,
-		gwHTTP:   &http.Client{Timeout: cfg.GatewayTimeout},
+		gwHTTP:   &http.Client{Transport: gatewayTransport(cfg)},
 		peerHTTP: &http.Client{Timeout: cfg.NeighbourBudget, Transport: neighbourTransport(cfg)},
 		tracker:  swarm.NewClient(gw, 2*time.Second),
 		cache:    newCache(cfg.CacheBytes),
@@ -76,6 +77,15 @@ func New(cfg Config) (*Proxy, error) {
 		wake:     make(chan struct{}, 1),
 		members:  map[string]*member{},
 	}, nil
+}
+
+// gatewayTransport bounds the wait for a response header; body reads are bounded by
+// gatewayStall and the caller's context.
+func gatewayTransport(cfg Config) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = cfg.GatewayTimeout
+	t.MaxIdleConnsPerHost = 16
+	return t
 }
 
 func neighbourTransport(cfg Config) *http.Transport {
@@ -171,6 +181,9 @@ func (p *Proxy) load(ctx context.Context, m *member, info segInfo, dl *deadline)
 		sctx, stop = context.WithTimeout(ctx, urgentSwarmBudget)
 	} else {
 		sctx, stop = dl.before(ctx, reserve, p.cfg.Now)
+		var stop2 context.CancelFunc
+		sctx, stop2 = context.WithTimeout(sctx, p.cfg.NeighbourBudget)
+		defer stop2()
 	}
 	s, part := p.fromSwarm(sctx, m, info, urgent)
 	stop()
@@ -359,34 +372,28 @@ func (p *Proxy) advertising() bool {
 	return !p.cfg.NoUpload && p.uplink.advertising(p.cfg.Now())
 }
 
-// gatewayGet GETs path (with query) from the gateway, bounded in size and time.
+// gatewayGet GETs path (with query) from the gateway, bounded in size; in time by
+// GatewayTimeout until the response header, then by gatewayStall between body bytes (a
+// large segment on a slow link is not cut short, a stuck one is).
 func (p *Proxy) gatewayGet(ctx context.Context, path string, limit int64) ([]byte, error) {
-	resp, err := p.gatewayDo(ctx, path, "")
-	if err != nil {
-		return nil, err
-	}
-	return readBody(resp, limit)
+	return p.gatewayRead(ctx, path, "", limit)
 }
 
-// gatewayGetRange GETs bytes from..size-1 of a segment from the gateway.
+// gatewayGetRange GETs bytes from..size-1 of a segment from the gateway, as gatewayGet.
 func (p *Proxy) gatewayGetRange(ctx context.Context, path string, from, size int64) ([]byte, error) {
-	resp, err := p.gatewayDo(ctx, path, fmt.Sprintf("bytes=%d-%d", from, size-1))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusPartialContent {
-		resp.Body.Close()
-		return nil, fmt.Errorf("%w: range answered %s", errGatewayStatus, resp.Status)
-	}
-	resp.StatusCode = http.StatusOK // readBody's contract: the body is what was asked for
-	return readBody(resp, size-from)
+	return p.gatewayRead(ctx, path, fmt.Sprintf("bytes=%d-%d", from, size-1), size-from)
 }
 
-func (p *Proxy) gatewayDo(ctx context.Context, path, byteRange string) (*http.Response, error) {
+// gatewayStall ends a gateway transfer that delivers no byte for this long.
+const gatewayStall = 3 * time.Second
+
+func (p *Proxy) gatewayRead(ctx context.Context, path, byteRange string, limit int64) ([]byte, error) {
 	ref, err := url.Parse(path)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.gateway.ResolveReference(ref).String(), nil)
 	if err != nil {
 		return nil, err
@@ -398,7 +405,27 @@ func (p *Proxy) gatewayDo(ctx context.Context, path, byteRange string) (*http.Re
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	return resp, nil
+	if byteRange != "" {
+		if resp.StatusCode != http.StatusPartialContent {
+			resp.Body.Close()
+			return nil, fmt.Errorf("%w: range answered %s", errGatewayStatus, resp.Status)
+		}
+		resp.StatusCode = http.StatusOK // readBody's contract: the body is what was asked for
+	}
+	stall := time.AfterFunc(gatewayStall, func() { cancel(errStalled) })
+	defer stall.Stop()
+	resp.Body = readCloser{&stallReader{r: resp.Body, t: stall, d: gatewayStall}, resp.Body}
+	data, err := readBody(resp, limit)
+	if c := context.Cause(ctx); err != nil && errors.Is(c, errStalled) {
+		err = fmt.Errorf("gateway: %w", c)
+	}
+	return data, err
+}
+
+// readCloser reads from one and closes another.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 // Status returns the proxy's counters.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -315,4 +316,26 @@ func TestNoPrefetchForEndedPlaylists(t *testing.T) {
 	w.Segments = append(w.Segments, newFakeGateway(5).window.Segments[4])
 	m.learn("", &w, time.Now(), true)
 	assert.Len(t, m.fresh, 1, "live: the new segment is queued")
+}
+
+// TestGatewayStallEnds: a gateway transfer that stops delivering bytes is ended after
+// gatewayStall (not held until a whole-transfer timeout), and the player gets an error.
+func TestGatewayStallEnds(t *testing.T) {
+	gw := newFakeGateway(1)
+	seg := gw.window.Segments[0]
+	p := startProxy(t, gw, nil)
+	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(seg.Size))
+		_, _ = w.Write(gw.data[seg.Name][:100])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer stuck.Close()
+	u, err := url.Parse(stuck.URL)
+	require.NoError(t, err)
+	p.gateway = u // segment requests now go to the stuck server
+	start := time.Now()
+	resp, _ := httpGet(t, p.player.URL+"/live/tv/"+seg.Name)
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	assert.Less(t, time.Since(start), gatewayStall+5*time.Second, "ended by the stall timer, long before the fetch's own bound")
 }

@@ -17,6 +17,7 @@ func runPeer(ctx context.Context, args []string, stderr io.Writer) error {
 	group := fs.String("group", "", "locality group (site) name")
 	cacheSize := fs.String("cache-size", "256MiB", "segment cache size")
 	uploadLimit := fs.String("upload-limit", "", "cap on upload to other viewers, e.g. 8Mbit or 1MiB (per second); empty: none")
+	maxUploads := fs.Int("max-uploads", 8, "uploads to other viewers at once (1-256); more wait up to 1 s for a slot")
 	noUpload := fs.Bool("no-upload", false, "never upload to other viewers (leech)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
@@ -26,7 +27,11 @@ func runPeer(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := peerassist.Config{GatewayURL: *gw, AdvertiseAddr: *advertise, Group: *group, NoUpload: *noUpload, Logger: log}
+	if *maxUploads < 1 || *maxUploads > 256 {
+		return fmt.Errorf("--max-uploads %d: want 1-256", *maxUploads)
+	}
+	cfg := peerassist.Config{GatewayURL: *gw, AdvertiseAddr: *advertise, Group: *group, NoUpload: *noUpload,
+		MaxUploads: *maxUploads, Logger: log}
 	if cfg.CacheBytes, err = parseSize(*cacheSize); err != nil {
 		return fmt.Errorf("--cache-size: %w", err)
 	}

@@ -53,6 +53,9 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case !swarm.ValidChannel(cfg.channel):
 		return fmt.Errorf("--channel %q: want 1-64 of A-Z a-z 0-9 _ -", cfg.channel)
 	}
+	if *rtt < 0 || *rtt > 5*time.Second {
+		return fmt.Errorf("--gateway-rtt %s: want 0-5s", *rtt)
+	}
 	if cfg.ramp <= 0 {
 		cfg.ramp = min(10*time.Second, cfg.duration/10)
 	}
@@ -99,9 +102,6 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		g, err := newGatewayNode("127.0.0.1:0", gcfg, reg)
 		if err != nil {
 			return err
-		}
-		if *rtt < 0 || *rtt > 5*time.Second {
-			return fmt.Errorf("--gateway-rtt %s: want 0-5s", *rtt)
 		}
 		if *rtt > 0 {
 			g.wrap = delayed(*rtt)
