@@ -33,9 +33,9 @@ type partial struct {
 }
 
 // fromNeighbours tries up to NeighbourTries of the holders (see neighbours.pick) until ctx
-// ends, and returns the first segment that matches the digest and size, or nil and the
+// ends, abandoning a transfer that delivers no byte for stall, and returns the first segment that matches the digest and size, or nil and the
 // longest partial transfer.
-func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.Holder, info segInfo) (*segment, partial) {
+func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.Holder, info segInfo, stall time.Duration) (*segment, partial) {
 	var part partial
 	for range p.cfg.NeighbourTries {
 		if ctx.Err() != nil {
@@ -46,7 +46,7 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.H
 			break
 		}
 		start := p.cfg.Now()
-		data, err := p.getNeighbour(ctx, h.Addr, info)
+		data, err := p.getNeighbour(ctx, h.Addr, info, stall)
 		now := p.cfg.Now()
 		var skip time.Duration
 		switch {
@@ -74,9 +74,9 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.H
 }
 
 // getNeighbour fetches one segment from a neighbour and verifies it: exactly the listed
-// size, then the digest. A transfer that delivers no byte for NeighbourStall is abandoned;
-// on a stall or when ctx ends, the bytes received so far are returned with the error.
-func (p *Proxy) getNeighbour(ctx context.Context, addr string, info segInfo) ([]byte, error) {
+// size, then the digest. A transfer that delivers no byte for stall is abandoned; on a
+// stall or when ctx ends, the bytes received so far are returned with the error.
+func (p *Proxy) getNeighbour(ctx context.Context, addr string, info segInfo, stall time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	url := "http://" + addr + swarm.NeighbourSegmentPath + info.digest.String()
@@ -98,9 +98,9 @@ func (p *Proxy) getNeighbour(ctx context.Context, addr string, info segInfo) ([]
 	}
 	// Waiting for the header may include the neighbour's own gateway fetch; from the first
 	// body byte on, every gap between bytes is bounded.
-	stall := time.AfterFunc(p.cfg.NeighbourStall, func() { cancel(errStalled) })
-	defer stall.Stop()
-	data, err := readExactly(&stallReader{r: resp.Body, t: stall, d: p.cfg.NeighbourStall}, info.size)
+	timer := time.AfterFunc(stall, func() { cancel(errStalled) })
+	defer timer.Stop()
+	data, err := readExactly(&stallReader{r: resp.Body, t: timer, d: stall}, info.size)
 	if err != nil {
 		if c := context.Cause(ctx); errors.Is(c, errStalled) {
 			err = c

@@ -172,21 +172,9 @@ func (p *Proxy) load(ctx context.Context, m *member, info segInfo, dl *deadline)
 	if s := p.cache.get(info.digest); s != nil {
 		return s, nil
 	}
-	reserve := p.gwEstimate.reserve(info.size)
-	at, _ := dl.get()
-	urgent := at.Sub(p.cfg.Now()) < reserve+minSwarmBudget
-	var sctx context.Context
-	var stop context.CancelFunc
-	if urgent { // a short try of peers that have it, nothing more
-		sctx, stop = context.WithTimeout(ctx, urgentSwarmBudget)
-	} else {
-		sctx, stop = dl.before(ctx, reserve, p.cfg.Now)
-		var stop2 context.CancelFunc
-		sctx, stop2 = context.WithTimeout(sctx, p.cfg.NeighbourBudget)
-		defer stop2()
-	}
+	sctx, stop, urgent := p.swarmRung(ctx, dl, info.size)
+	defer stop()
 	s, part := p.fromSwarm(sctx, m, info, urgent)
-	stop()
 	if s != nil {
 		p.keep(m, s)
 		return s, nil
@@ -197,6 +185,21 @@ func (p *Proxy) load(ctx context.Context, m *member, info segInfo, dl *deadline)
 	}
 	p.keep(m, s)
 	return s, nil
+}
+
+// swarmRung returns the context of a fetch's swarm rung: it ends when the gateway must take
+// over to land a segment of size bytes by the deadline (following the deadline when it is
+// brought forward), after NeighbourBudget at most. A fetch with too little time left is
+// urgent: a short try of neighbours that have the segment, nothing more.
+func (p *Proxy) swarmRung(ctx context.Context, dl *deadline, size int64) (context.Context, context.CancelFunc, bool) {
+	reserve := p.gwEstimate.reserve(size)
+	if at, _ := dl.get(); at.Sub(p.cfg.Now()) < reserve+minSwarmBudget {
+		ctx, cancel := context.WithTimeout(ctx, urgentSwarmBudget)
+		return ctx, cancel, true
+	}
+	ctx, cancelBudget := context.WithTimeout(ctx, p.cfg.NeighbourBudget)
+	ctx, cancel := dl.before(ctx, reserve, p.cfg.Now)
+	return ctx, func() { cancel(); cancelBudget() }, false
 }
 
 // Budgets of the swarm rung.
@@ -210,6 +213,9 @@ const (
 	// joinWait bounds how long a fetch waits for the proxy to join the channel's swarm
 	// (the first announce), which the player's first playlist request started.
 	joinWait = 200 * time.Millisecond
+	// urgentStall ends an urgent fetch's neighbour transfer that delivers no byte for this
+	// long: a slow neighbour costs a start little; the gateway completes what it sent.
+	urgentStall = 150 * time.Millisecond
 	// maxLookupRounds bounds the lookups of one fetch.
 	maxLookupRounds = 8
 )
@@ -238,10 +244,12 @@ func (p *Proxy) fromSwarm(ctx context.Context, m *member, info segInfo, urgent b
 			m.stats.elected.Add(1)
 			return nil, part
 		}
+		stall := p.cfg.NeighbourStall
 		if urgent {
 			resp.Holders = slices.DeleteFunc(resp.Holders, func(h swarm.Holder) bool { return h.State != swarm.StateHave })
+			stall = min(stall, urgentStall)
 		}
-		s, pt := p.fromNeighbours(ctx, m, resp.Holders, info)
+		s, pt := p.fromNeighbours(ctx, m, resp.Holders, info, stall)
 		if s != nil {
 			return s, partial{}
 		}

@@ -4,7 +4,8 @@
 // bodies and their validation), the Registry interface through which the gateway keeps
 // the swarm's shared state (live peers, who holds or is fetching which segment, per-channel
 // delivery counters), and Rank, the pure function that orders a segment's holders for an
-// asking peer.
+// asking peer. Lookup also elects who fetches each segment from the gateway: its seeders,
+// the peers of the asker's group with the highest SeedScore (rendezvous hashing).
 //
 // Registry has two implementations that pass one conformance suite: Memory, for a single
 // gateway, and Redis, for a fleet of gateways sharing one Redis. The Redis key layout and

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rawflow/rawflow/gateway"
+	"github.com/rawflow/rawflow/internal/hlstest"
 	"github.com/rawflow/rawflow/internal/redistest"
 	"github.com/rawflow/rawflow/internal/simplayer"
 	"github.com/rawflow/rawflow/peerassist"
@@ -143,4 +145,24 @@ func (w *writeSignal) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// TestSwarmRenditionMix: viewers spread over two variants of an ffmpeg ABR ladder form one
+// swarm per rendition; nobody stalls and each rendition's swarm carries bytes.
+func TestSwarmRenditionMix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: not in -short")
+	}
+	origin := hlstest.StartABROrigin(t, 3)
+	st := startStack(t, gateway.Config{PollInterval: 500 * time.Millisecond,
+		Channels: []gateway.ChannelConfig{{Name: "abr", Sources: []string{origin.URL}}}}, 0)
+	r, err := runBench(t.Context(), benchConfig{gatewayURL: st.gw.url, channel: "abr", viewers: 6,
+		duration: 20 * time.Second, ramp: 2 * time.Second, variants: []int{0, 1}, log: slog.Default()})
+	require.NoError(t, err)
+	t.Logf("report: %+v", r)
+	assert.Zero(t, r.Stalls)
+	assert.Zero(t, r.NotStarted)
+	assert.Positive(t, r.Offload, "peers carried bytes")
+	assert.Zero(t, r.IntegrityFailures)
+	assert.Equal(t, 2, r.Renditions, "segments of both variants were played")
 }

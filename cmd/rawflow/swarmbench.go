@@ -54,6 +54,7 @@ type benchReport struct {
 	BytesFromPeers    int64   `json:"bytes_from_peers"`
 	BytesFromGateway  int64   `json:"bytes_from_gateway"`
 	Segments          int     `json:"distinct_segments"`
+	Renditions        int     `json:"renditions"` // distinct media playlists segments came from
 	GatewayFetchesSeg float64 `json:"gateway_fetches_per_segment"`
 	OffloadLimit      float64 `json:"offload_limit"` // 1 − k/N with k = gateway fetches per segment of 1
 	Stalls            int     `json:"stalls"`
@@ -84,6 +85,7 @@ type benchViewer struct {
 	stop   context.CancelFunc
 	done   chan struct{}
 	final  *peerassist.Status // the proxy's counters when it left
+	left   *simplayer.Result  // the player's figures when it left (its clock stops there)
 }
 
 // bench runs one benchmark.
@@ -93,6 +95,7 @@ type bench struct {
 	mu       sync.Mutex // guards the following fields
 	viewers  []*benchViewer
 	segments map[string]bool // distinct segment names played
+	dirs     map[string]bool // distinct media playlist paths they came from
 	// hidden is the media the proxies hide from their players (the gateway's latency
 	// mode): assisted players are that much further behind live than their playlist says.
 	hidden  time.Duration
@@ -101,7 +104,7 @@ type bench struct {
 }
 
 func runBench(ctx context.Context, cfg benchConfig) (benchReport, error) {
-	b := &bench{cfg: cfg, segments: map[string]bool{}}
+	b := &bench{cfg: cfg, segments: map[string]bool{}, dirs: map[string]bool{}}
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
@@ -136,12 +139,12 @@ func runBench(ctx context.Context, cfg benchConfig) (benchReport, error) {
 			return benchReport{}, ctx.Err()
 		}
 	}
+	// Churn events are spread evenly from the end of the ramp to 20 s (at most a quarter of
+	// the run) before its end.
 	churns := int(cfg.churn*float64(cfg.viewers) + 0.5)
-	churnFrom, churnTo := time.Now(), end.Add(-min(20*time.Second, cfg.duration/4))
-	var next time.Time
-	if churns > 0 {
-		next = churnFrom.Add(churnTo.Sub(churnFrom) / time.Duration(churns+1))
-	}
+	churnFrom := time.Now()
+	churnEvery := end.Add(-min(20*time.Second, cfg.duration/4)).Sub(churnFrom) / time.Duration(churns+1)
+	next := churnFrom.Add(churnEvery)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastProgress := time.Now()
@@ -156,7 +159,7 @@ func runBench(ctx context.Context, cfg benchConfig) (benchReport, error) {
 				return benchReport{}, err
 			}
 			churns--
-			next = next.Add(churnTo.Sub(churnFrom) / time.Duration(max(1, churns+1)))
+			next = next.Add(churnEvery)
 		}
 		if cfg.progress != nil && time.Since(lastProgress) >= progressEvery {
 			lastProgress = time.Now()
@@ -210,11 +213,17 @@ func (b *bench) join(ctx context.Context, direct, slow bool, n int) error {
 // played records a segment a player downloaded, by name (not host: the same segment
 // through any proxy is one segment).
 func (b *bench) played(uri string) {
-	name, _, _ := strings.Cut(uri[strings.LastIndexByte(uri, '/')+1:], "?")
+	uri, _, _ = strings.Cut(uri, "?")
+	i := strings.LastIndexByte(uri, '/')
+	dir := uri[:i+1]
+	if j := strings.Index(dir, "/live/"); j >= 0 { // the path, whichever proxy served it
+		dir = dir[j:]
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.segments) < 1<<20 {
-		b.segments[name] = true
+		b.segments[uri[i+1:]] = true
+		b.dirs[dir] = true
 	}
 }
 
@@ -237,6 +246,7 @@ func (b *bench) replaceOne(ctx context.Context) error {
 	abrupt := b.churned%2 == 1
 	n := len(b.viewers)
 	b.mu.Unlock()
+	res := v.player.Result()
 	st := v.node.proxy.Status()
 	if abrupt {
 		v.node.kill()
@@ -244,7 +254,7 @@ func (b *bench) replaceOne(ctx context.Context) error {
 	v.stop()
 	<-v.done
 	b.mu.Lock()
-	v.final = &st
+	v.final, v.left = &st, &res
 	b.mu.Unlock()
 	return b.join(ctx, false, v.slow, n)
 }
@@ -253,12 +263,15 @@ func (b *bench) replaceOne(ctx context.Context) error {
 func (b *bench) report(elapsed time.Duration) benchReport {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	r := benchReport{DurationS: elapsed.Seconds(), Churned: b.churned, Segments: len(b.segments)}
+	r := benchReport{DurationS: elapsed.Seconds(), Churned: b.churned, Segments: len(b.segments), Renditions: len(b.dirs)}
 	var joins, directJoins []time.Duration
 	var latency, directLatency time.Duration
 	var segmentsFromGateway, tracker, lookups, played int64
 	for _, v := range b.viewers {
 		res := v.player.Result()
+		if v.left != nil {
+			res = *v.left
+		}
 		r.PlayerErrors += res.Errors
 		if !res.Started {
 			r.NotStarted++
