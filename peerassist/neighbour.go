@@ -75,16 +75,25 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.H
 
 // getNeighbour fetches one segment from a neighbour and verifies it: exactly the listed
 // size, then the digest. A transfer that delivers no byte for stall is abandoned; on a
-// stall or when ctx ends, the bytes received so far are returned with the error.
+// stall or when ctx ends, the bytes received so far are returned with the error. When stall
+// is shorter than NeighbourStall (an urgent fetch) it bounds the wait for the response
+// header too; otherwise that wait may include the neighbour's own gateway fetch.
 func (p *Proxy) getNeighbour(ctx context.Context, addr string, info segInfo, stall time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	var header *time.Timer
+	if stall < p.cfg.NeighbourStall {
+		header = time.AfterFunc(stall, func() { cancel(errStalled) })
+	}
 	url := "http://" + addr + swarm.NeighbourSegmentPath + info.digest.String()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := p.peerHTTP.Do(req)
+	if header != nil {
+		header.Stop()
+	}
 	if err != nil {
 		return nil, err
 	}

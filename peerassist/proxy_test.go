@@ -186,6 +186,7 @@ func TestHostileNeighbours(t *testing.T) {
 			<-r.Context().Done()
 		},
 		"error status": func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusInternalServerError) },
+		"never answers": func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
 	}
 	for name, h := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -180,6 +180,12 @@ func TestUplinkSelfAssessment(t *testing.T) {
 	assert.False(t, u.advertising(now.Add(quietFor-time.Second)))
 	assert.True(t, u.advertising(now.Add(quietFor)), "tries again after quietFor")
 	assert.Equal(t, 1, u.quiets())
+	later := now.Add(quietFor)
+	for range 5 {
+		u.record(true, later)
+	}
+	assert.False(t, u.advertising(later.Add(2*quietFor-time.Second)), "the second spell lasts twice as long")
+	assert.True(t, u.advertising(later.Add(2*quietFor)))
 
 	var good uplink
 	for i := range 50 {

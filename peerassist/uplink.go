@@ -8,11 +8,13 @@ import (
 // Uplink self-assessment: a proxy whose uploads keep missing their deadline (the neighbour
 // gave up before the last byte, or the upload took longer than uploadDeadline) serves its
 // neighbours badly, so it stops advertising itself for quietFor: it announces as a leech
-// (never handed out, never elected) and sends no "have". Then it tries again from scratch.
+// (never handed out, never elected) and sends no "have". Then it tries again from scratch;
+// each spell lasts twice the last, up to maxQuiet.
 const (
 	uplinkWindow = 10 // the uploads judged
 	uplinkMin    = 5  // fewest uploads judged before any verdict
 	quietFor     = 60 * time.Second
+	maxQuiet     = 16 * quietFor
 )
 
 type uplink struct {
@@ -39,7 +41,7 @@ func (u *uplink) record(missed bool, now time.Time) bool {
 	if u.n < uplinkMin || 2*bad < u.n || now.Before(u.quietUntil) {
 		return false
 	}
-	u.quietUntil = now.Add(quietFor)
+	u.quietUntil = now.Add(min(maxQuiet, quietFor<<min(u.quietTimes, 4)))
 	u.quietTimes++
 	u.n, u.next = 0, 0
 	return true
