@@ -185,7 +185,7 @@ func TestHostileNeighbours(t *testing.T) {
 			w.(http.Flusher).Flush()
 			<-r.Context().Done()
 		},
-		"error status": func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusInternalServerError) },
+		"error status":  func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusInternalServerError) },
 		"never answers": func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
 	}
 	for name, h := range cases {
