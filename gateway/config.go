@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,9 @@ type Config struct {
 	// SignKey, when set, makes every /live request carry a token signed with it (see
 	// Token); nil means playlists and segments are open.
 	SignKey []byte
+	// PeerKey signs the peer tokens that authenticate tracker calls (see PeerTokenTTL).
+	// Gateways of a fleet must share it; nil means a random key of this gateway's own.
+	PeerKey []byte
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -68,6 +72,10 @@ func (c *Config) setDefaults() {
 		if *d <= 0 {
 			*d = v
 		}
+	}
+	if len(c.PeerKey) == 0 {
+		c.PeerKey = make([]byte, 32)
+		_, _ = rand.Read(c.PeerKey)
 	}
 	if c.WindowSegments <= 0 {
 		c.WindowSegments = 6

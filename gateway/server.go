@@ -25,6 +25,7 @@ import (
 type Server struct {
 	cfg      Config
 	reg      swarm.Registry
+	reports  reports // peers reported for bad bytes
 	log      *slog.Logger
 	origin   *http.Client
 	channels map[string]*channel
@@ -277,6 +278,8 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		he = echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, swarm.ErrBadRequest):
 		he = echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	case errors.Is(err, swarm.ErrUnauthorized):
+		he = echo.NewHTTPError(http.StatusUnauthorized, "peer token missing, invalid or expired: announce afresh")
 	case errors.Is(err, swarm.ErrUnavailable):
 		he = echo.NewHTTPError(http.StatusServiceUnavailable, "registry unavailable")
 	case errors.Is(err, context.Canceled):

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -45,10 +46,19 @@ func (s *Server) handleAnnounce(c echo.Context) error {
 	if _, err := s.channel(req.Channel); err != nil {
 		return err
 	}
+	now := s.cfg.Now()
+	if req.PeerID != "" {
+		if err := checkPeerToken(s.cfg.PeerKey, req.Channel, req.PeerID, req.Token, now); err != nil {
+			return err
+		}
+	}
 	observed := c.RealIP()
 	addr, err := advertisedAddr(req.Addr, observed)
 	if err != nil && !req.Leech {
 		return err
+	}
+	if !req.Leech && s.reports.isBanned(req.Channel, addr, now) {
+		return echo.NewHTTPError(http.StatusForbidden, "banned: neighbours reported bad bytes from "+addr)
 	}
 	if req.PeerID == "" {
 		req.PeerID = newPeerID()
@@ -63,7 +73,40 @@ func (s *Server) handleAnnounce(c echo.Context) error {
 			return err
 		}
 	}
-	return c.JSON(http.StatusOK, swarm.AnnounceResponse{PeerID: req.PeerID, IntervalMS: s.cfg.AnnounceInterval.Milliseconds()})
+	s.handleReports(ctx, req)
+	return c.JSON(http.StatusOK, swarm.AnnounceResponse{PeerID: req.PeerID, IntervalMS: s.cfg.AnnounceInterval.Milliseconds(),
+		Token: peerToken(s.cfg.PeerKey, req.Channel, req.PeerID, now.Add(PeerTokenTTL))})
+}
+
+// handleReports logs the peers a peer caught sending bad bytes, and removes from the swarm
+// those that reportsToBan peers caught.
+func (s *Server) handleReports(ctx context.Context, req swarm.AnnounceRequest) {
+	for _, bad := range req.Banned {
+		if bad == req.PeerID {
+			continue
+		}
+		addr := s.peerAddr(ctx, req.Channel, bad)
+		s.log.Warn("a peer reports bad bytes from a neighbour", "channel", req.Channel, "reporter", req.PeerID, "peer", bad, "addr", addr)
+		if s.reports.report(req.Channel, bad, addr, req.PeerID, s.cfg.Now()) {
+			s.log.Warn("peer banned: bad bytes reported by several peers", "channel", req.Channel, "peer", bad, "addr", addr, "for", bannedFor)
+			_ = s.reg.Leave(ctx, req.Channel, bad)
+		}
+	}
+}
+
+// peerAddr returns the advertised address of a live peer, or "" when the registry does not
+// know it.
+func (s *Server) peerAddr(ctx context.Context, channel, id string) string {
+	p, ok, err := s.reg.Peer(ctx, channel, id)
+	if err != nil || !ok {
+		return ""
+	}
+	return p.Addr
+}
+
+// authorize checks a tracker call's peer token.
+func (s *Server) authorize(channel, id, token string) error {
+	return checkPeerToken(s.cfg.PeerKey, channel, id, token, s.cfg.Now())
 }
 
 func (s *Server) handleHave(c echo.Context) error {
@@ -72,6 +115,9 @@ func (s *Server) handleHave(c echo.Context) error {
 		return err
 	}
 	if _, err := s.channel(req.Channel); err != nil {
+		return err
+	}
+	if err := s.authorize(req.Channel, req.PeerID, req.Token); err != nil {
 		return err
 	}
 	if err := s.reg.Have(c.Request().Context(), req.Channel, req.PeerID, req.Digests); err != nil {
@@ -86,6 +132,9 @@ func (s *Server) handleLookup(c echo.Context) error {
 		return err
 	}
 	if _, err := s.channel(req.Channel); err != nil {
+		return err
+	}
+	if err := s.authorize(req.Channel, req.PeerID, req.Token); err != nil {
 		return err
 	}
 	asker := swarm.Peer{ID: req.PeerID, Channel: req.Channel, Group: req.Group, PublicIP: c.RealIP(), Leech: req.Leech}
@@ -106,6 +155,9 @@ func (s *Server) handleLeave(c echo.Context) error {
 		return err
 	}
 	if _, err := s.channel(req.Channel); err != nil {
+		return err
+	}
+	if err := s.authorize(req.Channel, req.PeerID, req.Token); err != nil {
 		return err
 	}
 	if err := s.reg.Leave(c.Request().Context(), req.Channel, req.PeerID); err != nil {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -50,8 +51,9 @@ func TestTrackerJoinLookupHave(t *testing.T) {
 	assert.Positive(t, a.IntervalMS)
 	digest := strings.Repeat("ab", 32)
 
+	tokens := map[string]string{a.PeerID: a.Token, b.PeerID: b.Token}
 	lookup := func(id string) swarm.LookupResponse {
-		resp, body := post(t, front.URL+swarm.PathLookup, swarm.LookupRequest{PeerID: id, Channel: "tv", Digest: digest})
+		resp, body := post(t, front.URL+swarm.PathLookup, swarm.LookupRequest{PeerID: id, Token: tokens[id], Channel: "tv", Digest: digest})
 		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 		var lr swarm.LookupResponse
 		require.NoError(t, json.Unmarshal(body, &lr))
@@ -68,13 +70,84 @@ func TestTrackerJoinLookupHave(t *testing.T) {
 	assert.Equal(t, "127.0.0.1:9001", second.Holders[0].Addr, "unspecified host → observed address")
 	assert.Equal(t, swarm.StateFetching, second.Holders[0].State)
 
-	resp, _ := post(t, front.URL+swarm.PathHave, swarm.HaveRequest{PeerID: a.PeerID, Channel: "tv", Digests: []string{digest}})
+	resp, _ := post(t, front.URL+swarm.PathHave, swarm.HaveRequest{PeerID: a.PeerID, Token: a.Token, Channel: "tv", Digests: []string{digest}})
 	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
 	assert.Equal(t, swarm.StateHave, lookup(b.PeerID).Holders[0].State)
 
-	resp, _ = post(t, front.URL+swarm.PathLeave, swarm.LeaveRequest{PeerID: a.PeerID, Channel: "tv"})
+	resp, _ = post(t, front.URL+swarm.PathLeave, swarm.LeaveRequest{PeerID: a.PeerID, Token: a.Token, Channel: "tv"})
 	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
 	assert.Empty(t, lookup(b.PeerID).Holders)
+}
+
+// TestTrackerPeerTokens: every tracker call after the first announce needs the token the
+// gateway issued for that peer ID in that channel, unexpired.
+func TestTrackerPeerTokens(t *testing.T) {
+	s, front := newTestServer(t, &fakeOrigin{})
+	a := announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: ":9001"})
+	b := announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: ":9002"})
+	require.NotEmpty(t, a.Token)
+	digest := strings.Repeat("ab", 32)
+	now := s.cfg.Now()
+	for name, tc := range map[string]struct {
+		token string
+		want  int
+	}{
+		"valid":           {a.Token, http.StatusOK},
+		"missing":         {"", http.StatusUnauthorized},
+		"another peer's":  {b.Token, http.StatusUnauthorized},
+		"garbage":         {"x-y", http.StatusUnauthorized},
+		"expired":         {peerToken(s.cfg.PeerKey, "tv", a.PeerID, now.Add(-time.Second)), http.StatusUnauthorized},
+		"another channel": {peerToken(s.cfg.PeerKey, "radio", a.PeerID, now.Add(time.Minute)), http.StatusUnauthorized},
+		"another key":     {peerToken([]byte("k"), "tv", a.PeerID, now.Add(time.Minute)), http.StatusUnauthorized},
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, body := post(t, front.URL+swarm.PathLookup, swarm.LookupRequest{PeerID: a.PeerID, Token: tc.token, Channel: "tv", Digest: digest})
+			assert.Equal(t, tc.want, resp.StatusCode, string(body))
+			resp, body = post(t, front.URL+swarm.PathHave, swarm.HaveRequest{PeerID: a.PeerID, Token: tc.token, Channel: "tv", Digests: []string{digest}})
+			wantHave := http.StatusNoContent
+			if tc.want != http.StatusOK {
+				wantHave = tc.want
+			}
+			assert.Equal(t, wantHave, resp.StatusCode, string(body))
+			resp, _ = post(t, front.URL+swarm.PathAnnounce, swarm.AnnounceRequest{PeerID: a.PeerID, Token: tc.token, Channel: "tv", Addr: ":9001"})
+			assert.Equal(t, tc.want, resp.StatusCode, "heartbeat")
+		})
+	}
+	resp, _ := post(t, front.URL+swarm.PathLeave, swarm.LeaveRequest{PeerID: a.PeerID, Token: b.Token, Channel: "tv"})
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "b cannot make a leave")
+	again := announce(t, front.URL, swarm.AnnounceRequest{PeerID: a.PeerID, Token: a.Token, Channel: "tv", Addr: ":9001"})
+	assert.Equal(t, a.PeerID, again.PeerID, "a heartbeat keeps the ID")
+	assert.NotEmpty(t, again.Token)
+}
+
+// TestTrackerBansReportedPeer: a peer that two others report for bad bytes leaves the
+// swarm and cannot come back from the same address for a while; one report is not enough.
+func TestTrackerBansReportedPeer(t *testing.T) {
+	_, front := newTestServer(t, &fakeOrigin{})
+	bad := announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: "10.0.0.66:9000"})
+	r1 := announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: "10.0.0.1:9000"})
+	r2 := announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: "10.0.0.2:9000"})
+	digest := strings.Repeat("cd", 32)
+	resp, _ := post(t, front.URL+swarm.PathHave, swarm.HaveRequest{PeerID: bad.PeerID, Token: bad.Token, Channel: "tv", Digests: []string{digest}})
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	holders := func() int {
+		resp, body := post(t, front.URL+swarm.PathLookup, swarm.LookupRequest{PeerID: r1.PeerID, Token: r1.Token, Channel: "tv", Digest: digest})
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		var lr swarm.LookupResponse
+		require.NoError(t, json.Unmarshal(body, &lr))
+		return len(lr.Holders)
+	}
+	require.Equal(t, 1, holders())
+	report := func(r swarm.AnnounceResponse, addr string) {
+		announce(t, front.URL, swarm.AnnounceRequest{PeerID: r.PeerID, Token: r.Token, Channel: "tv", Addr: addr, Banned: []string{bad.PeerID}})
+	}
+	report(r1, "10.0.0.1:9000")
+	report(r1, "10.0.0.1:9000")
+	assert.Equal(t, 1, holders(), "one reporter, however often, bans nobody")
+	report(r2, "10.0.0.2:9000")
+	assert.Zero(t, holders(), "two reporters: out of the swarm")
+	resp, _ = post(t, front.URL+swarm.PathAnnounce, swarm.AnnounceRequest{Channel: "tv", Addr: "10.0.0.66:9000"})
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "and cannot rejoin from that address")
 }
 
 func TestTrackerRejectsBadInput(t *testing.T) {
@@ -94,6 +167,9 @@ func TestTrackerRejectsBadInput(t *testing.T) {
 		{"lookup unknown channel", swarm.PathLookup, swarm.LookupRequest{PeerID: strings.Repeat("a", 32), Channel: "radio", Digest: strings.Repeat("a", 64)}, 404},
 		{"have unknown channel", swarm.PathHave, swarm.HaveRequest{PeerID: strings.Repeat("a", 32), Channel: "radio", Digests: []string{strings.Repeat("a", 64)}}, 404},
 		{"bad digest", swarm.PathLookup, swarm.LookupRequest{PeerID: strings.Repeat("a", 32), Channel: "tv", Digest: "zz"}, 400},
+		{"too many reports", swarm.PathAnnounce, swarm.AnnounceRequest{Channel: "tv", Addr: ":1", Banned: make([]string, swarm.MaxBannedReports+1)}, 400},
+		{"bad report", swarm.PathAnnounce, swarm.AnnounceRequest{Channel: "tv", Addr: ":1", Banned: []string{"x"}}, 400},
+		{"long token", swarm.PathLookup, swarm.LookupRequest{PeerID: strings.Repeat("a", 32), Channel: "tv", Digest: strings.Repeat("a", 64), Token: strings.Repeat("1", 200)}, 400},
 		{"too many digests", swarm.PathHave, swarm.HaveRequest{PeerID: strings.Repeat("a", 32), Channel: "tv", Digests: make([]string, swarm.MaxHaveDigests+1)}, 400},
 	}
 	for _, tc := range cases {

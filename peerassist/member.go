@@ -3,6 +3,8 @@ package peerassist
 import (
 	"cmp"
 	"context"
+	"errors"
+	"slices"
 	"math/rand/v2"
 	"net/url"
 	"strings"
@@ -36,9 +38,12 @@ type member struct {
 	haves   chan playlist.Digest // bounded; a full queue drops (the holding is just not advertised)
 	fresh   chan segInfo         // new segments to prefetch; bounded, a full queue drops
 	joined  chan struct{}        // closed when the first announce succeeds
+	joinOne sync.Once            // closes joined
 
 	mu         sync.Mutex // guards the following fields
 	id         string
+	peerToken  string   // authenticates tracker calls as id (see gateway.PeerTokenTTL)
+	banned     []string // peers caught sending bad bytes, to report with the next announce
 	known      map[string]segInfo
 	gen        uint64
 	td         time.Duration        // the playlist's target duration
@@ -184,6 +189,33 @@ func (m *member) peerID() string {
 	return m.id
 }
 
+// credentials returns the peer ID and the token that authenticates it.
+func (m *member) credentials() (id, token string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.id, m.peerToken
+}
+
+// unauthorized forgets a peer ID the gateway no longer accepts (a restarted gateway with a
+// key of its own, an expired token): the next announce joins afresh.
+func (m *member) unauthorized(err error) {
+	if !errors.Is(err, swarm.ErrUnauthorized) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.id, m.peerToken = "", ""
+}
+
+// report queues a neighbour caught sending bad bytes for the next announce.
+func (m *member) report(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.banned) < swarm.MaxBannedReports && !slices.Contains(m.banned, id) && swarm.ValidPeerID(id) {
+		m.banned = append(m.banned, id)
+	}
+}
+
 // run keeps the membership alive: it announces (with counter deltas) every interval the
 // gateway asks for, sends "have" announcements in batches, polls the playlist while a
 // player plays (see prefetch), and leaves the swarm when the channel has been idle for
@@ -265,22 +297,26 @@ func (m *member) announce(ctx context.Context, p *Proxy) time.Duration {
 	m.mu.Lock()
 	delta := snap
 	delta.Sub(m.reported)
-	req := swarm.AnnounceRequest{PeerID: m.id, Channel: m.channel, Addr: p.cfg.AdvertiseAddr,
-		Group: p.cfg.Group, Leech: !p.advertising(), Stats: delta}
+	req := swarm.AnnounceRequest{PeerID: m.id, Token: m.peerToken, Channel: m.channel, Addr: p.cfg.AdvertiseAddr,
+		Group: p.cfg.Group, Leech: !p.advertising(), Stats: delta, Banned: slices.Clone(m.banned)}
 	m.mu.Unlock()
 	m.stats.trackerRequests.Add(1)
 	resp, err := p.tracker.Announce(ctx, req)
+	if errors.Is(err, swarm.ErrUnauthorized) {
+		p.log.Info("the gateway no longer knows this peer; joining afresh", "channel", m.channel)
+		m.unauthorized(err)
+		return 0
+	}
 	if err != nil {
 		p.log.Debug("announce failed", "channel", m.channel, "err", err)
 		return time.Second
 	}
 	m.mu.Lock()
-	if m.id == "" {
-		close(m.joined)
-	}
-	m.id = resp.PeerID
+	m.id, m.peerToken = resp.PeerID, resp.Token
 	m.reported.Add(delta)
+	m.banned = slices.Delete(m.banned, 0, len(req.Banned))
 	m.mu.Unlock()
+	m.joinOne.Do(func() { close(m.joined) })
 	return max(time.Duration(resp.IntervalMS)*time.Millisecond, 500*time.Millisecond)
 }
 
@@ -296,13 +332,14 @@ func (m *member) sendHaves(ctx context.Context, p *Proxy, d playlist.Digest) {
 		}
 		break
 	}
-	id := m.peerID()
+	id, token := m.credentials()
 	if id == "" {
 		return
 	}
 	m.stats.trackerRequests.Add(1)
-	if err := p.tracker.Have(ctx, swarm.HaveRequest{PeerID: id, Channel: m.channel, Digests: digests}); err != nil {
+	if err := p.tracker.Have(ctx, swarm.HaveRequest{PeerID: id, Token: token, Channel: m.channel, Digests: digests}); err != nil {
 		p.log.Debug("have failed", "channel", m.channel, "err", err)
+		m.unauthorized(err)
 	}
 }
 
@@ -321,5 +358,8 @@ func (m *member) leave(p *Proxy) {
 	m.announce(ctx, p)
 	ctx, cancel2 := context.WithTimeout(context.Background(), time.Second)
 	defer cancel2()
-	_ = p.tracker.Leave(ctx, swarm.LeaveRequest{PeerID: id, Channel: m.channel})
+	id, token := m.credentials()
+	if id != "" {
+		_ = p.tracker.Leave(ctx, swarm.LeaveRequest{PeerID: id, Token: token, Channel: m.channel})
+	}
 }

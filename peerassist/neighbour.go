@@ -58,6 +58,7 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.H
 		case errors.Is(err, errIntegrity):
 			m.stats.integrityFailures.Add(1)
 			skip = p.cfg.BanFor
+			m.report(h.ID)
 			p.log.Warn("neighbour sent bad bytes; banned", "peer", h.ID, "addr", h.Addr, "err", err)
 		case errors.Is(err, errNotNow):
 		case ctx.Err() != nil: // our deadline, not the neighbour's fault

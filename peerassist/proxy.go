@@ -270,8 +270,11 @@ func (p *Proxy) lookup(ctx context.Context, m *member, info segInfo, late bool) 
 	defer cancel()
 	m.stats.trackerRequests.Add(1)
 	m.stats.lookups.Add(1)
-	return p.tracker.Lookup(ctx, swarm.LookupRequest{PeerID: m.peerID(), Channel: m.channel,
+	id, token := m.credentials()
+	resp, err := p.tracker.Lookup(ctx, swarm.LookupRequest{PeerID: id, Token: token, Channel: m.channel,
 		Digest: info.digest.String(), Group: p.cfg.Group, Leech: !p.advertising(), Late: late})
+	m.unauthorized(err)
+	return resp, err
 }
 
 // pause waits between lookup rounds: an eighth to a quarter of the target duration,
@@ -307,6 +310,7 @@ func (p *Proxy) fromGateway(ctx context.Context, m *member, info segInfo, part p
 			}
 			m.stats.integrityFailures.Add(1)
 			p.neigh.done(part.from, 0, 0, p.cfg.BanFor, p.cfg.Now())
+			m.report(part.from)
 			p.log.Warn("neighbour sent bad bytes before stalling; banned", "peer", part.from)
 		}
 	}

@@ -30,10 +30,12 @@ type fakeGateway struct {
 	// release, if set, must be closed before segment requests are answered.
 	release chan struct{}
 
-	mu     sync.Mutex // guards the following fields
-	hits   map[string]int
-	lookup swarm.LookupResponse
-	haves  []string
+	mu              sync.Mutex // guards the following fields
+	reject          bool       // answer heartbeats (announces with a peer ID) 401
+	heartbeatTokens []string
+	hits            map[string]int
+	lookup          swarm.LookupResponse
+	haves           []string
 }
 
 func newFakeGateway(n int) *fakeGateway {
@@ -66,7 +68,19 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/live/tv/index.m3u8":
 		_, _ = w.Write(playlist.Render(g.window, playlist.ForProxies))
 	case r.URL.Path == swarm.PathAnnounce:
-		_ = json.NewEncoder(w).Encode(swarm.AnnounceResponse{PeerID: strings.Repeat("a", 32), IntervalMS: 60000})
+		var req swarm.AnnounceRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		g.mu.Lock()
+		reject := g.reject && req.PeerID != ""
+		if req.PeerID != "" {
+			g.heartbeatTokens = append(g.heartbeatTokens, req.Token)
+		}
+		g.mu.Unlock()
+		if reject {
+			http.Error(w, "unknown peer", http.StatusUnauthorized)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(swarm.AnnounceResponse{PeerID: strings.Repeat("a", 32), Token: "tok-1", IntervalMS: 60000})
 	case r.URL.Path == swarm.PathLookup:
 		_ = json.NewEncoder(w).Encode(lookup)
 	case r.URL.Path == swarm.PathHave:
@@ -339,4 +353,27 @@ func TestGatewayStallEnds(t *testing.T) {
 	resp, _ := httpGet(t, p.player.URL+"/live/tv/"+seg.Name)
 	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
 	assert.Less(t, time.Since(start), gatewayStall+5*time.Second, "ended by the stall timer, long before the fetch's own bound")
+}
+
+// TestRejoinWhenUnauthorized: a gateway that no longer accepts the proxy's peer ID (it was
+// restarted with a new peer key) makes the proxy join afresh at once.
+func TestRejoinWhenUnauthorized(t *testing.T) {
+	gw := newFakeGateway(1)
+	p := startProxy(t, gw, nil)
+	m := p.member("tv")
+	id, token := m.credentials()
+	require.NotEmpty(t, id)
+	assert.Equal(t, "tok-1", token)
+
+	assert.Positive(t, m.announce(t.Context(), p.Proxy), "a heartbeat")
+	gw.mu.Lock()
+	assert.Equal(t, []string{"tok-1"}, gw.heartbeatTokens, "heartbeats carry the token")
+	gw.reject = true
+	gw.mu.Unlock()
+	assert.Zero(t, m.announce(t.Context(), p.Proxy), "refused: announce again at once")
+	id, _ = m.credentials()
+	assert.Empty(t, id, "the old ID is forgotten")
+	assert.Positive(t, m.announce(t.Context(), p.Proxy), "a fresh join")
+	id, _ = m.credentials()
+	assert.NotEmpty(t, id)
 }

@@ -131,6 +131,7 @@ func runConformance(t *testing.T, newReg func(t *testing.T, opts Options) Regist
 		{"FetchClaimExpiresAfterFetchTTL", testFetchExpiry},
 		{"JoinRefreshesTTLAndInfo", testJoinRefreshes},
 		{"LeaveRemovesAtOnce", testLeave},
+		{"PeerReadsLivePeer", testPeerRead},
 		{"Stats", testStats},
 		{"TimelineNeverGoesBack", testTimeline},
 		{"ChannelsAreIsolated", testIsolation},
@@ -512,4 +513,23 @@ func testTimeline(e *env) {
 	assert.Equal(e.t, uint64(100), got.NextSeq, "no expiry")
 	assert.ErrorIs(e.t, e.reg.SaveTimeline(e.ctx, "bad channel", "", Timeline{}), ErrBadRequest)
 	assert.ErrorIs(e.t, e.reg.SaveTimeline(e.ctx, e.ch, "../x", Timeline{}), ErrBadRequest)
+}
+
+func testPeerRead(e *env) {
+	a := e.peer(1)
+	a.Group = "site-a"
+	_, ok, err := e.reg.Peer(e.ctx, e.ch, a.ID)
+	require.NoError(e.t, err)
+	assert.False(e.t, ok, "not joined")
+	e.join(a)
+	got, ok, err := e.reg.Peer(e.ctx, e.ch, a.ID)
+	require.NoError(e.t, err)
+	assert.True(e.t, ok)
+	assert.Equal(e.t, a, got)
+	e.clock.Advance(DefaultPeerTTL)
+	_, ok, err = e.reg.Peer(e.ctx, e.ch, a.ID)
+	require.NoError(e.t, err)
+	assert.False(e.t, ok, "expired")
+	_, _, err = e.reg.Peer(e.ctx, e.ch, "nope")
+	assert.ErrorIs(e.t, err, ErrBadRequest)
 }

@@ -93,6 +93,21 @@ func (m *Memory) Join(_ context.Context, p Peer) error {
 	return nil
 }
 
+// Peer returns the live peer id of channel.
+func (m *Memory) Peer(_ context.Context, channel, id string) (Peer, bool, error) {
+	if err := checkChannelPeer(channel, id); err != nil {
+		return Peer{}, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ch := m.channels[channel]; ch != nil {
+		if p, ok := ch.peers[id]; ok && p.expiry > m.now() {
+			return p.Peer, true, nil
+		}
+	}
+	return Peer{}, false, nil
+}
+
 // Leave removes the peer, its holdings and its fetch claims at once.
 func (m *Memory) Leave(_ context.Context, channel, id string) error {
 	if err := checkChannelPeer(channel, id); err != nil {

@@ -116,6 +116,31 @@ func flag(b bool) int {
 	return 0
 }
 
+// Peer returns the live peer id of channel, in one pipeline.
+func (r *Redis) Peer(ctx context.Context, channel, id string) (Peer, bool, error) {
+	if err := checkChannelPeer(channel, id); err != nil {
+		return Peer{}, false, err
+	}
+	var exp *redis.FloatCmd
+	var info *redis.StringCmd
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		exp = p.ZScore(ctx, peersKey(channel), id)
+		info = p.HGet(ctx, peerInfoKey(channel), id)
+		return nil
+	})
+	if errors.Is(err, redis.Nil) || (err == nil && int64(exp.Val()) <= r.now()) {
+		return Peer{}, false, nil
+	}
+	if err != nil {
+		return Peer{}, false, unavailable(err)
+	}
+	var p Peer
+	if err := json.Unmarshal([]byte(info.Val()), &p); err != nil {
+		return Peer{}, false, nil // not written by Join
+	}
+	return p, true, nil
+}
+
 // Leave removes the peer, its holdings and its fetch claims on them at once.
 func (r *Redis) Leave(ctx context.Context, channel, id string) error {
 	if err := checkChannelPeer(channel, id); err != nil {

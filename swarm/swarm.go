@@ -104,6 +104,8 @@ type ChannelStats struct {
 type Registry interface {
 	// Join registers p, or refreshes it, until PeerTTL from now.
 	Join(ctx context.Context, p Peer) error
+	// Peer returns the live peer id of channel; ok is false when there is none.
+	Peer(ctx context.Context, channel, id string) (p Peer, ok bool, err error)
 	// Leave removes the peer and its holdings at once.
 	Leave(ctx context.Context, channel, id string) error
 	// Have records that peer id holds the segments with these digests, until HoldTTL from

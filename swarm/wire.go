@@ -28,7 +28,15 @@ const (
 	NeighbourSegmentPath = "/peer/v1/segments/"
 	// MaxRequestBytes bounds every tracker request body.
 	MaxRequestBytes = 16 << 10
+	// MaxBannedReports bounds AnnounceRequest.Banned.
+	MaxBannedReports = 16
+	// maxTokenLen bounds a peer token's length.
+	maxTokenLen = 128
 )
+
+// ErrUnauthorized marks a tracker call whose peer token is missing, invalid or expired
+// (401): the peer must announce afresh, without a PeerID, to get a new ID and token.
+var ErrUnauthorized = errors.New("unauthorized")
 
 // AnnounceRequest joins a channel's swarm or heartbeats in it, and carries the counter
 // deltas since the last accepted announce.
@@ -42,11 +50,19 @@ type AnnounceRequest struct {
 	Group string   `json:"group,omitempty"`
 	Leech bool     `json:"leech,omitempty"`
 	Stats Counters `json:"stats"`
+	// Token is the peer token the last announce returned; required with a PeerID.
+	Token string `json:"token,omitempty"`
+	// Banned lists peers this one caught sending bytes that do not match the gateway's
+	// digest since its last accepted announce (at most MaxBannedReports).
+	Banned []string `json:"banned,omitempty"`
 }
 
-// AnnounceResponse tells the proxy its ID and when to announce again.
+// AnnounceResponse tells the proxy its ID, its peer token and when to announce again.
 type AnnounceResponse struct {
-	PeerID     string `json:"peer_id"`
+	PeerID string `json:"peer_id"`
+	// Token authenticates the peer's other tracker calls for this channel until it
+	// expires; every announce returns a fresh one.
+	Token      string `json:"token"`
 	IntervalMS int64  `json:"interval_ms"`
 }
 
@@ -54,6 +70,7 @@ type AnnounceResponse struct {
 type HaveRequest struct {
 	PeerID  string   `json:"peer_id"`
 	Channel string   `json:"channel"`
+	Token   string   `json:"token"`
 	Digests []string `json:"digests"`
 }
 
@@ -61,6 +78,7 @@ type HaveRequest struct {
 type LookupRequest struct {
 	PeerID  string `json:"peer_id"`
 	Channel string `json:"channel"`
+	Token   string `json:"token"`
 	Digest  string `json:"digest"`
 	// Group and Leech repeat the asker's announce so that ranking and election need no
 	// extra registry read.
@@ -81,6 +99,7 @@ type LookupResponse struct {
 type LeaveRequest struct {
 	PeerID  string `json:"peer_id"`
 	Channel string `json:"channel"`
+	Token   string `json:"token"`
 }
 
 // StatsResponse is GET /api/v1/stats.
@@ -124,6 +143,14 @@ func ValidPeerID(id string) bool { return peerIDRe.MatchString(id) }
 // ValidDigest reports whether d is a lower-case hex SHA-256.
 func ValidDigest(d string) bool { return digestRe.MatchString(d) }
 
+// checkToken bounds a peer token's length (its validity is the gateway's to check).
+func checkToken(token string) error {
+	if len(token) > maxTokenLen {
+		return badf("token: over %d characters", maxTokenLen)
+	}
+	return nil
+}
+
 func checkChannelPeer(channel, peerID string) error {
 	if !ValidChannel(channel) {
 		return badf("channel %q: want 1-64 of A-Z a-z 0-9 _ -", channel)
@@ -144,6 +171,17 @@ func (r AnnounceRequest) Validate() error {
 	}
 	if !groupRe.MatchString(r.Group) {
 		return badf("group %q: want at most 64 of A-Z a-z 0-9 _ . -", r.Group)
+	}
+	if len(r.Token) > maxTokenLen {
+		return badf("token: over %d characters", maxTokenLen)
+	}
+	if len(r.Banned) > MaxBannedReports {
+		return badf("banned: want at most %d, got %d", MaxBannedReports, len(r.Banned))
+	}
+	for _, id := range r.Banned {
+		if !ValidPeerID(id) {
+			return badf("banned peer_id %q: want 32 lower-case hex characters", id)
+		}
 	}
 	if r.Leech {
 		return nil
@@ -171,6 +209,9 @@ func (r HaveRequest) Validate() error {
 	if err := checkChannelPeer(r.Channel, r.PeerID); err != nil {
 		return err
 	}
+	if err := checkToken(r.Token); err != nil {
+		return err
+	}
 	if len(r.Digests) == 0 || len(r.Digests) > MaxHaveDigests {
 		return badf("digests: want 1-%d, got %d", MaxHaveDigests, len(r.Digests))
 	}
@@ -187,6 +228,9 @@ func (r LookupRequest) Validate() error {
 	if err := checkChannelPeer(r.Channel, r.PeerID); err != nil {
 		return err
 	}
+	if err := checkToken(r.Token); err != nil {
+		return err
+	}
 	if !ValidDigest(r.Digest) {
 		return badf("digest %q: want 64 lower-case hex characters", r.Digest)
 	}
@@ -197,4 +241,9 @@ func (r LookupRequest) Validate() error {
 }
 
 // Validate checks the request's fields.
-func (r LeaveRequest) Validate() error { return checkChannelPeer(r.Channel, r.PeerID) }
+func (r LeaveRequest) Validate() error {
+	if err := checkChannelPeer(r.Channel, r.PeerID); err != nil {
+		return err
+	}
+	return checkToken(r.Token)
+}

@@ -23,6 +23,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	latency := addLatencyFlags(fs)
 	seeders := fs.Int("seeders", 1, "proxies per locality group elected to fetch each segment from the gateway (1-8)")
 	maxBytes := fs.String("max-channel-bytes", "256MiB", "bytes held per media playlist (each rendition of a channel)")
+	peerKey := fs.String("peer-key", "", "secret that signs the peers' tracker tokens; gateways sharing a Redis must share it; empty: random at start (peers rejoin after a restart)")
 	signKey := fs.String("sign-key", "", "secret for signed viewer URLs: /live requests then need ?token= (see 'rawflow token'); empty: open")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
@@ -32,7 +33,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := gateway.Config{WindowSegments: *window, Logger: log, SignKey: []byte(*signKey)}
+	cfg := gateway.Config{WindowSegments: *window, Logger: log, SignKey: []byte(*signKey), PeerKey: []byte(*peerKey)}
 	if cfg.MaxChannelBytes, err = parseSize(*maxBytes); err != nil {
 		return fmt.Errorf("--max-channel-bytes: %w", err)
 	}
