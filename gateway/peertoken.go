@@ -61,7 +61,7 @@ const (
 // reports is what this gateway was told of peers sending bad bytes. It is local to the
 // gateway: in a fleet, each gateway bans on the reports it receives.
 type reports struct {
-	mu     sync.Mutex // guards the following fields
+	mu     sync.Mutex                 // guards the following fields
 	by     map[string]map[string]bool // channel/reported id -> reporters
 	banned map[string]time.Time       // channel/advertised address -> banned until
 }
