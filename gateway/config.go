@@ -53,6 +53,9 @@ type Config struct {
 	// StatsFlushInterval is how often the gateway adds its own egress to the registry's
 	// counters. Default 2 s.
 	StatsFlushInterval time.Duration
+	// TrackerRate is the tracker calls per second one client address may make (burst twice
+	// that); more get 429. Default 100.
+	TrackerRate float64
 	// LookupLimit is the number of candidates a lookup returns. Default 10.
 	LookupLimit int
 	// SignKey, when set, makes every /live request carry a token signed with it (see
@@ -72,6 +75,9 @@ func (c *Config) setDefaults() {
 		if *d <= 0 {
 			*d = v
 		}
+	}
+	if c.TrackerRate <= 0 {
+		c.TrackerRate = 100
 	}
 	if len(c.PeerKey) == 0 {
 		c.PeerKey = make([]byte, 32)

@@ -20,7 +20,8 @@ import (
 // itself; the gateway checks every request and applies the address policy.
 
 func (s *Server) trackerRoutes(e *echo.Echo) {
-	g := e.Group("", middleware.BodyLimit(strconv.Itoa(swarm.MaxRequestBytes)))
+	limit := newAddrLimiter(s.cfg.TrackerRate, s.cfg.Now)
+	g := e.Group("", limit.middleware, middleware.BodyLimit(strconv.Itoa(swarm.MaxRequestBytes)))
 	g.POST(swarm.PathAnnounce, s.handleAnnounce)
 	g.POST(swarm.PathHave, s.handleHave)
 	g.POST(swarm.PathLookup, s.handleLookup)

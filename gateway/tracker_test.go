@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -213,4 +215,40 @@ func TestAdvertisedAddr(t *testing.T) {
 		require.NoError(t, err, claimed)
 		assert.Equal(t, want, got, claimed)
 	}
+}
+
+// TestTrackerRateLimit: one address gets TrackerRate calls a second (burst twice that);
+// past it, 429 with Retry-After, until its bucket refills.
+func TestTrackerRateLimit(t *testing.T) {
+	origin := httptest.NewServer(&fakeOrigin{})
+	t.Cleanup(origin.Close)
+	var mu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}},
+		TrackerRate: 5, Now: clock}, swarm.NewMemory(swarm.Options{}))
+	require.NoError(t, err)
+	front := httptest.NewServer(s.Handler())
+	t.Cleanup(front.Close)
+	call := func() int {
+		resp, _ := post(t, front.URL+swarm.PathAnnounce, swarm.AnnounceRequest{Channel: "tv", Addr: ":9001"})
+		return resp.StatusCode
+	}
+	for i := range 10 {
+		require.Equal(t, http.StatusOK, call(), "call %d of the burst", i)
+	}
+	resp, _ := post(t, front.URL+swarm.PathLookup, swarm.LookupRequest{PeerID: strings.Repeat("a", 32), Channel: "tv", Digest: strings.Repeat("a", 64)})
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "every tracker route shares the bucket")
+	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	for range 5 {
+		assert.Equal(t, http.StatusOK, call(), "refilled at 5 a second")
+	}
+	assert.Equal(t, http.StatusTooManyRequests, call())
+	presp, err := http.Get(front.URL + "/live/tv/index.m3u8")
+	require.NoError(t, err)
+	presp.Body.Close()
+	assert.NotEqual(t, http.StatusTooManyRequests, presp.StatusCode, "players are not rate limited")
 }

@@ -21,6 +21,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	redisURL := fs.String("redis", "", "Redis URL (redis:// or rediss://) for the registry and stats; empty: in memory")
 	window := fs.Int("window", 6, "segments listed per playlist (at least 4 more than the latency mode makes proxies hide)")
 	latency := addLatencyFlags(fs)
+	trackerRate := fs.Float64("tracker-rate", 100, "tracker calls per second one address may make (burst twice that); more get 429")
 	seeders := fs.Int("seeders", 1, "proxies per locality group elected to fetch each segment from the gateway (1-8)")
 	maxBytes := fs.String("max-channel-bytes", "256MiB", "bytes held per media playlist (each rendition of a channel)")
 	peerKey := fs.String("peer-key", "", "secret that signs the peers' tracker tokens; gateways sharing a Redis must share it; empty: random at start (peers rejoin after a restart)")
@@ -33,7 +34,8 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := gateway.Config{WindowSegments: *window, Logger: log, SignKey: []byte(*signKey), PeerKey: []byte(*peerKey)}
+	cfg := gateway.Config{WindowSegments: *window, Logger: log, SignKey: []byte(*signKey), PeerKey: []byte(*peerKey),
+		TrackerRate: *trackerRate}
 	if cfg.MaxChannelBytes, err = parseSize(*maxBytes); err != nil {
 		return fmt.Errorf("--max-channel-bytes: %w", err)
 	}
@@ -58,6 +60,9 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if err := latency.apply(cfg.Channels); err != nil {
 		return err
+	}
+	if *trackerRate <= 0 {
+		return fmt.Errorf("--tracker-rate %g: want a positive rate", *trackerRate)
 	}
 	if *seeders < 1 || *seeders > swarm.MaxSeeders {
 		return fmt.Errorf("--seeders %d: want 1-%d", *seeders, swarm.MaxSeeders)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/gateway/demosource"
 	"github.com/rawflow/rawflow/peerassist"
@@ -72,6 +74,9 @@ func (g *gatewayNode) run(ctx context.Context) error {
 	return runAll(ctx, g.srv.Run, func(ctx context.Context) error { return serve(ctx, g.ln, h) })
 }
 
+// maxNeighbourConns bounds the connections the neighbour port serves at once.
+const maxNeighbourConns = 64
+
 // peerNode is a proxy bound to its player and neighbour listeners.
 type peerNode struct {
 	proxy     *peerassist.Proxy
@@ -95,6 +100,8 @@ func newPeerNode(playerAddr, neighbourAddr string, cfg peerassist.Config) (*peer
 		if n.neighbour, err = listen(neighbourAddr, "neighbour listener"); err != nil {
 			return nil, err
 		}
+		// Bounded connections: past the limit, new ones wait in the kernel's backlog.
+		n.neighbour = netutil.LimitListener(n.neighbour, maxNeighbourConns)
 		if cfg.AdvertiseAddr == "" {
 			cfg.AdvertiseAddr = advertised(n.neighbour.Addr().(*net.TCPAddr))
 		}
