@@ -2,10 +2,12 @@ package swarm
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"time"
 
@@ -40,13 +42,27 @@ func NewRedis(client redis.UniversalClient, opts Options) *Redis {
 	return &Redis{client: client, opts: opts.WithDefaults()}
 }
 
-// OpenRedis connects to the Redis at url (redis:// or rediss://, as redis.ParseURL reads
-// it) with short timeouts. It does not dial: a Redis that is down shows as ErrUnavailable
-// on the first call.
+// OpenRedis connects to the Redis at url with short timeouts: redis:// or rediss:// (TLS,
+// trusting opts.TLSCAFile when set), with a password as redis://:PASSWORD@host:port/db or
+// a user as redis://USER:PASSWORD@…, as redis.ParseURL reads it. It does not dial: a Redis
+// that is down shows as ErrUnavailable on the first call.
 func OpenRedis(url string, opts Options) (*Redis, error) {
 	o, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("swarm: redis url: %w", err)
+	}
+	if opts.TLSCAFile != "" {
+		if o.TLSConfig == nil {
+			return nil, fmt.Errorf("swarm: a CA file is for rediss:// URLs, not %s", o.Addr)
+		}
+		pem, err := os.ReadFile(opts.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("swarm: redis CA file: %w", err)
+		}
+		o.TLSConfig.RootCAs = x509.NewCertPool()
+		if !o.TLSConfig.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("swarm: redis CA file %s: no PEM certificate", opts.TLSCAFile)
+		}
 	}
 	o.DialTimeout = redisDialTimeout
 	o.ReadTimeout = redisIOTimeout

@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -124,4 +125,45 @@ func TestRedisPrunesOnWrite(t *testing.T) {
 	n, err := c.HLen(e.ctx, peerInfoKey(e.ch)).Result()
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), n, "peerinfo of expired peers dropped")
+}
+
+// TestRedisAuthAndTLS: a Redis that takes only TLS and a password is reached with a
+// rediss:// URL carrying the password and a CA file; without either, calls fail as
+// ErrUnavailable (and the registry says so rather than hanging).
+func TestRedisAuthAndTLS(t *testing.T) {
+	srv := redistest.StartSecure(t)
+	ctx := t.Context()
+	p := Peer{ID: peerID(1), Channel: "secure", Addr: "192.0.2.1:7000"}
+
+	r, err := OpenRedis(srv.URL(), Options{TLSCAFile: srv.CAFile()})
+	require.NoError(t, err)
+	defer r.Close()
+	require.NoError(t, r.Join(ctx, p))
+	got, ok, err := r.Peer(ctx, "secure", p.ID)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, p, got)
+
+	noPassword := strings.Replace(srv.URL(), ":"+srv.Password()+"@", "", 1)
+	plain := strings.Replace(srv.URL(), "rediss://", "redis://", 1)
+	for name, tc := range map[string]struct {
+		url string
+		ca  string
+	}{
+		"wrong password": {strings.Replace(srv.URL(), srv.Password(), "wrong", 1), srv.CAFile()},
+		"no password":    {noPassword, srv.CAFile()},
+		"untrusted cert": {srv.URL(), ""},
+		"plain to TLS":   {plain, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, err := OpenRedis(tc.url, Options{TLSCAFile: tc.ca})
+			require.NoError(t, err)
+			defer r.Close()
+			assert.ErrorIs(t, r.Join(ctx, p), ErrUnavailable)
+		})
+	}
+	_, err = OpenRedis(plain, Options{TLSCAFile: srv.CAFile()})
+	assert.Error(t, err, "a CA file with a plain URL is a mistake")
+	_, err = OpenRedis(srv.URL(), Options{TLSCAFile: "/nonexistent.pem"})
+	assert.Error(t, err)
 }

@@ -168,6 +168,9 @@ type Options struct {
 	HoldTTL time.Duration
 	// FetchTTL is how long a fetching claim lasts. Default 5 s.
 	FetchTTL time.Duration
+	// TLSCAFile names a PEM file of certificate authorities to trust for a rediss:// URL
+	// (OpenRedis); empty means the system's.
+	TLSCAFile string
 	// Seeders is how many peers per group are elected to fetch each segment from the
 	// gateway. Default 1.
 	Seeders int

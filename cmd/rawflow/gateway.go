@@ -18,7 +18,8 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	addr := fs.String("listen", ":8080", "HTTP listen address")
 	var channels listFlag
 	fs.Var(&channels, "channel", "NAME=SOURCE[,SOURCE…], repeatable; SOURCE is a live HLS media playlist URL or 'demo'; later sources take over when earlier ones fail")
-	redisURL := fs.String("redis", "", "Redis URL (redis:// or rediss://) for the registry and stats; empty: in memory")
+	redisURL := fs.String("redis", "", "Redis URL for the registry and stats: redis://[:PASSWORD@]HOST:PORT/DB, or rediss:// for TLS; empty: in memory")
+	redisCA := fs.String("redis-ca", "", "PEM file of the CAs to trust for a rediss:// Redis; empty: the system's")
 	window := fs.Int("window", 6, "segments listed per playlist (at least 4 more than the latency mode makes proxies hide)")
 	latency := addLatencyFlags(fs)
 	trackerRate := fs.Float64("tracker-rate", 100, "tracker calls per second one address may make (burst twice that); more get 429")
@@ -67,7 +68,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if *seeders < 1 || *seeders > swarm.MaxSeeders {
 		return fmt.Errorf("--seeders %d: want 1-%d", *seeders, swarm.MaxSeeders)
 	}
-	reg, err := openRegistry(*redisURL, swarm.Options{Seeders: *seeders})
+	reg, err := openRegistry(*redisURL, swarm.Options{Seeders: *seeders, TLSCAFile: *redisCA})
 	if err != nil {
 		return err
 	}

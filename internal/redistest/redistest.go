@@ -40,6 +40,8 @@ type Server struct {
 	dir  string
 	port int
 
+	secure *secure // TLS and a password (StartSecure); nil for a plain server
+
 	mu   sync.Mutex // guards the following field
 	proc *process   // nil while stopped
 }
@@ -75,8 +77,14 @@ func StartServer(t testing.TB) *Server {
 	return nil
 }
 
-// URL returns the server's URL, for redis.ParseURL.
-func (s *Server) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
+// URL returns the server's URL, for redis.ParseURL: redis://127.0.0.1:PORT/0, or for a
+// secure server rediss://:PASSWORD@127.0.0.1:PORT/0.
+func (s *Server) URL() string {
+	if s.secure != nil {
+		return s.secure.url(s.port)
+	}
+	return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port)
+}
 
 // Addr returns the server's host:port.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
@@ -111,8 +119,12 @@ func (s *Server) start() error {
 		return nil
 	}
 	logFile := filepath.Join(s.dir, "redis.log")
-	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", logFile)
+	args := []string{"--port", strconv.Itoa(s.port)}
+	if s.secure != nil {
+		args = s.secure.args(s.port)
+	}
+	args = append(args, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", logFile)
+	cmd := exec.Command(s.bin, args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", s.bin, err)
 	}
@@ -121,7 +133,7 @@ func (s *Server) start() error {
 		_ = cmd.Wait() // the exit status is of no interest: Stop kills it
 		close(p.done)
 	}()
-	if err := waitReady(s.Addr(), p.done); err != nil {
+	if err := waitReady(s.probe, p.done); err != nil {
 		_ = cmd.Process.Kill()
 		<-p.done
 		return fmt.Errorf("%s on port %d: %w; log:\n%s", s.bin, s.port, err, logTail(logFile))
@@ -130,14 +142,14 @@ func (s *Server) start() error {
 	return nil
 }
 
-// waitReady polls addr with PING until it answers, the process exits (done closes), or
+// waitReady polls with probe until it succeeds, the process exits (done closes), or
 // readyTimeout passes. Polling is the only way to learn that an external process is ready.
-func waitReady(addr string, done <-chan struct{}) error {
+func waitReady(probe func() error, done <-chan struct{}) error {
 	deadline := time.Now().Add(readyTimeout)
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for {
-		err := ping(addr)
+		err := probe()
 		if err == nil {
 			return nil
 		}
@@ -152,9 +164,16 @@ func waitReady(addr string, done <-chan struct{}) error {
 	}
 }
 
-// ping sends one inline PING to addr and expects +PONG.
-func ping(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, probeTimeout)
+// probe sends one inline PING (after AUTH, over TLS, for a secure server) and expects
+// +PONG.
+func (s *Server) probe() error {
+	var conn net.Conn
+	var err error
+	if s.secure != nil {
+		conn, err = s.secure.dial(s.Addr())
+	} else {
+		conn, err = net.DialTimeout("tcp", s.Addr(), probeTimeout)
+	}
 	if err != nil {
 		return err
 	}
@@ -162,15 +181,26 @@ func ping(addr string) error {
 	if err := conn.SetDeadline(time.Now().Add(probeTimeout)); err != nil {
 		return err
 	}
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+	r := bufio.NewReader(conn)
+	if s.secure != nil {
+		if err := command(conn, r, "AUTH "+s.secure.password, "+OK"); err != nil {
+			return err
+		}
+	}
+	return command(conn, r, "PING", "+PONG")
+}
+
+// command sends one inline command and expects the reply want.
+func command(conn net.Conn, r *bufio.Reader, cmd, want string) error {
+	if _, err := conn.Write([]byte(cmd + "\r\n")); err != nil {
 		return err
 	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
+	line, err := r.ReadString('\n')
 	if err != nil {
 		return err
 	}
-	if strings.TrimSpace(line) != "+PONG" {
-		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
+	if got := strings.TrimSpace(line); got != want {
+		return fmt.Errorf("%s answered %q", strings.Fields(cmd)[0], got)
 	}
 	return nil
 }
