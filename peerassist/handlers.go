@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"regexp"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -162,6 +163,9 @@ func (p *Proxy) handleSegment(c echo.Context) error {
 		data = seg.data
 		h.Set("Cache-Control", "public, max-age=86400, immutable")
 	} else {
+		if !objectNameRe.MatchString(name) {
+			return echo.NewHTTPError(http.StatusNotFound, "unknown object")
+		}
 		if data, err = p.gatewayGet(ctx, passThroughPath(m.channel, rendition, name, c.QueryString()), p.cfg.MaxSegmentBytes); err != nil {
 			return err
 		}
@@ -193,6 +197,10 @@ func (p *Proxy) needBy(r *http.Request, m *member, info segInfo) time.Time {
 	}
 	return now
 }
+
+// objectNameRe is what the name of an object the proxy passes through may look like: the
+// gateway names objects with these characters only, so anything else is not one of them.
+var objectNameRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,255}$`)
 
 // passThroughPath is the gateway path of an object the proxy does not know.
 func passThroughPath(channel, rendition, name, query string) string {
