@@ -6,9 +6,12 @@ TEST_PACKAGES := redis-server ffmpeg
 
 .PHONY: test deps demo build vet fuzz
 
-## test: install what the tests need (when missing), vet, and run every test with -race.
+## test: install what the tests need (when missing), vet, run every test with -race, then
+## each fuzz target for a short bounded time (FUZZTIME, 5s here) on top of its committed
+## seed corpus (testdata/fuzz).
 test: deps vet
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 ## deps: apt-get install the Debian packages the tests need, only those missing.
 deps:
@@ -34,6 +37,10 @@ build:
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s).
 FUZZTIME ?= 20s
+FUZZ_TARGETS := playlist:FuzzParseOrigin playlist:FuzzParseGateway playlist:FuzzParseMultivariant \
+	playlist:FuzzParseAttrs playlist:FuzzHoldBack swarm:FuzzTrackerRequests
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzParseOrigin -fuzztime=$(FUZZTIME) ./playlist/
-	$(GO) test -run='^$$' -fuzz=FuzzParseGateway -fuzztime=$(FUZZTIME) ./playlist/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t#*:} for $(FUZZTIME)"; \
+	  $(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) ./$${t%%:*}/; \
+	done
