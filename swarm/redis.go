@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -417,3 +418,14 @@ func (r *Redis) SaveTimeline(ctx context.Context, channel, rendition string, t T
 		"next_seq", t.NextSeq, "disc_seq", t.DiscSeq, "target_duration", t.TargetDuration).Err()
 	return unavailable(err)
 }
+
+// redisLog routes go-redis's own messages (pool dial failures while Redis is away, one per
+// attempt) to slog at debug level: callers already see ErrUnavailable, and the messages
+// otherwise go straight to stderr, past --log-level.
+type redisLog struct{}
+
+func (redisLog) Printf(ctx context.Context, format string, v ...any) {
+	slog.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+func init() { redis.SetLogger(redisLog{}) }
