@@ -47,10 +47,11 @@ func checkPeerToken(key []byte, channel, id, token string, now time.Time) error 
 	return nil
 }
 
-// Reports of bad bytes. A peer that two different peers of a channel caught sending bytes
-// that do not match the gateway's digest is removed from the swarm and refused for
-// bannedFor: it can no longer be handed out as a holder, nor rejoin under a new ID from
-// the same address.
+// Reports. A peer that two different peers of a channel reported (for bytes that do not
+// match the gateway's digest, a redirect, or failing them several times in a row) is
+// removed from the swarm and refused as an uploader for bannedFor: it can no longer be
+// handed out as a holder, nor rejoin under a new ID from the same address, except as a
+// leech.
 const (
 	reportsToBan  = 2
 	bannedFor     = 10 * time.Minute

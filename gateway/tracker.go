@@ -59,7 +59,7 @@ func (s *Server) handleAnnounce(c echo.Context) error {
 		return err
 	}
 	if !req.Leech && s.reports.isBanned(req.Channel, addr, now) {
-		return echo.NewHTTPError(http.StatusForbidden, "banned: neighbours reported bad bytes from "+addr)
+		return echo.NewHTTPError(http.StatusForbidden, "banned: neighbours reported bad bytes or repeated failures from "+addr)
 	}
 	if req.PeerID == "" {
 		req.PeerID = newPeerID()
@@ -79,17 +79,17 @@ func (s *Server) handleAnnounce(c echo.Context) error {
 		Token: peerToken(s.cfg.PeerKey, req.Channel, req.PeerID, now.Add(PeerTokenTTL))})
 }
 
-// handleReports logs the peers a peer caught sending bad bytes, and removes from the swarm
-// those that reportsToBan peers caught.
+// handleReports logs the peers a peer reported (bad bytes, a redirect, failures in a row),
+// and removes from the swarm those that reportsToBan peers reported.
 func (s *Server) handleReports(ctx context.Context, req swarm.AnnounceRequest) {
 	for _, bad := range req.Banned {
 		if bad == req.PeerID {
 			continue
 		}
 		addr := s.peerAddr(ctx, req.Channel, bad)
-		s.log.Warn("a peer reports bad bytes from a neighbour", "channel", req.Channel, "reporter", req.PeerID, "peer", bad, "addr", addr)
+		s.log.Warn("a peer reports a neighbour (bad bytes, a redirect or failures in a row)", "channel", req.Channel, "reporter", req.PeerID, "peer", bad, "addr", addr)
 		if s.reports.report(req.Channel, bad, addr, req.PeerID, s.cfg.Now()) {
-			s.log.Warn("peer banned: bad bytes reported by several peers", "channel", req.Channel, "peer", bad, "addr", addr, "for", bannedFor)
+			s.log.Warn("peer banned as an uploader: reported by several peers", "channel", req.Channel, "peer", bad, "addr", addr, "for", bannedFor)
 			_ = s.reg.Leave(ctx, req.Channel, bad)
 		}
 	}

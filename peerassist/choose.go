@@ -30,6 +30,7 @@ const rateHalfLife = 15 * time.Second
 
 type neighbourState struct {
 	rate      float64 // bytes per second, decayed average; 0 = unknown
+	failures  int     // failures in a row
 	measured  time.Time
 	busy      bool // a request of this proxy to it is under way
 	skipUntil time.Time
@@ -127,15 +128,19 @@ func weightedIndex(w []float64, x float64) int {
 }
 
 // done releases a neighbour picked by pick and records the transfer: n bytes in elapsed,
-// and, on failure, how long to skip it.
-func (n *neighbours) done(id string, bytes int64, elapsed time.Duration, skip time.Duration, now time.Time) {
+// and, on failure, how long to skip it. It returns the neighbour's failures in a row.
+func (n *neighbours) done(id string, bytes int64, elapsed time.Duration, skip time.Duration, now time.Time) int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s := n.state(id)
 	s.busy = false
 	if skip > 0 {
 		s.skipUntil = now.Add(skip)
+		s.failures++
+	} else if bytes > 0 {
+		s.failures = 0
 	}
+
 	if bytes > 0 && elapsed > 0 {
 		r := float64(bytes) / elapsed.Seconds()
 		if s.rate == 0 {
@@ -148,6 +153,7 @@ func (n *neighbours) done(id string, bytes int64, elapsed time.Duration, skip ti
 		}
 		s.measured = now
 	}
+	return s.failures
 }
 
 // usable reports whether id is not being skipped at now.

@@ -290,6 +290,10 @@ func (m *member) active() time.Time {
 	return m.lastActive
 }
 
+// bannedQuiet is how long a proxy the gateway refused as an uploader stays a leech (the
+// gateway's ban lasts 10 minutes).
+const bannedQuiet = 10 * time.Minute
+
 // announce heartbeats with the counters not yet accepted and returns when to announce
 // next. On failure the deltas stay pending: nothing is lost, they go with the next one.
 func (m *member) announce(ctx context.Context, p *Proxy) time.Duration {
@@ -305,6 +309,11 @@ func (m *member) announce(ctx context.Context, p *Proxy) time.Duration {
 	if errors.Is(err, swarm.ErrUnauthorized) {
 		p.log.Info("the gateway no longer knows this peer; joining afresh", "channel", m.channel)
 		m.unauthorized(err)
+		return 0
+	}
+	if errors.Is(err, swarm.ErrForbidden) && !req.Leech {
+		p.log.Warn("the gateway refuses this proxy as an uploader (neighbours reported it); downloading only", "for", bannedQuiet)
+		p.uplink.silence(p.cfg.Now().Add(bannedQuiet))
 		return 0
 	}
 	if err != nil {

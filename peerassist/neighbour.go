@@ -20,6 +20,8 @@ import (
 var (
 	errStalled   = errors.New("neighbour stalled")
 	errIntegrity = errors.New("neighbour bytes do not match the gateway's digest")
+	// errHostile: the neighbour answered what no proxy answers (a redirect).
+	errHostile = errors.New("neighbour answered with a redirect")
 	// errNotNow: the neighbour does not hold the segment, or has no upload slot free; it
 	// is not at fault.
 	errNotNow = errors.New("neighbour cannot serve it now")
@@ -46,7 +48,7 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.H
 			break
 		}
 		start := p.cfg.Now()
-		data, err := p.getNeighbour(ctx, h.Addr, info, stall)
+		data, answered, err := p.getNeighbour(ctx, h, info, stall)
 		now := p.cfg.Now()
 		var skip time.Duration
 		switch {
@@ -55,18 +57,22 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.H
 			m.stats.bytesFromPeers.Add(info.size)
 			m.stats.segmentsFromPeers.Add(1)
 			return &segment{digest: info.digest, channel: m.channel, data: data}, partial{}
-		case errors.Is(err, errIntegrity):
+		case errors.Is(err, errIntegrity), errors.Is(err, errHostile):
 			m.stats.integrityFailures.Add(1)
 			skip = p.cfg.BanFor
 			m.report(h.ID)
-			p.log.Warn("neighbour sent bad bytes; banned", "peer", h.ID, "addr", h.Addr, "err", err)
+			p.log.Warn("neighbour sent bad bytes or a redirect; banned and reported", "peer", h.ID, "addr", h.Addr, "err", err)
 		case errors.Is(err, errNotNow):
-		case ctx.Err() != nil: // our deadline, not the neighbour's fault
+		case ctx.Err() != nil && !answered && h.State != swarm.StateHave:
+			// Our deadline, while the neighbour was still fetching the segment itself: not
+			// its fault. One that has the segment must answer at once.
 		default:
 			m.stats.neighbourFailures.Add(1)
 			skip = skipAfterFailure
 		}
-		p.neigh.done(h.ID, int64(len(data)), now.Sub(start), skip, now)
+		if fails := p.neigh.done(h.ID, int64(len(data)), now.Sub(start), skip, now); skip == skipAfterFailure && fails%reportAfterFailures == 0 {
+			m.report(h.ID) // keeps failing without lying: useless to the swarm, say so
+		}
 		if skip != p.cfg.BanFor && len(data) > len(part.data) {
 			part = partial{data: data, from: h.ID}
 		}
@@ -74,53 +80,60 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.H
 	return nil, part
 }
 
+// reportAfterFailures is how many failures in a row make a proxy report a neighbour.
+const reportAfterFailures = 3
+
 // getNeighbour fetches one segment from a neighbour and verifies it: exactly the listed
 // size, then the digest. A transfer that delivers no byte for stall is abandoned; on a
-// stall or when ctx ends, the bytes received so far are returned with the error. When stall
-// is shorter than NeighbourStall (an urgent fetch) it bounds the wait for the response
-// header too; otherwise that wait may include the neighbour's own gateway fetch.
-func (p *Proxy) getNeighbour(ctx context.Context, addr string, info segInfo, stall time.Duration) ([]byte, error) {
+// stall or when ctx ends, the bytes received so far are returned with the error. The wait
+// for the response header is bounded by stall too when the neighbour says it has the
+// segment or the fetch is urgent (stall shorter than NeighbourStall); from one still
+// fetching it, it may include that fetch. answered reports whether a response header came.
+func (p *Proxy) getNeighbour(ctx context.Context, h swarm.Holder, info segInfo, stall time.Duration) (data []byte, answered bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var header *time.Timer
-	if stall < p.cfg.NeighbourStall {
+	if h.State == swarm.StateHave || stall < p.cfg.NeighbourStall {
 		header = time.AfterFunc(stall, func() { cancel(errStalled) })
 	}
-	url := "http://" + addr + swarm.NeighbourSegmentPath + info.digest.String()
+	url := "http://" + h.Addr + swarm.NeighbourSegmentPath + info.digest.String()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	resp, err := p.peerHTTP.Do(req)
 	if header != nil {
 		header.Stop()
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusNotFound, http.StatusServiceUnavailable:
-		return nil, fmt.Errorf("neighbour %s: %s: %w", addr, resp.Status, errNotNow)
+	addr := h.Addr
+	switch code := resp.StatusCode; {
+	case code == http.StatusOK:
+	case code == http.StatusNotFound, code == http.StatusServiceUnavailable:
+		return nil, true, fmt.Errorf("neighbour %s: %s: %w", addr, resp.Status, errNotNow)
+	case code/100 == 3: // a proxy never redirects: this one would point us elsewhere
+		return nil, true, fmt.Errorf("neighbour %s: %s: %w", addr, resp.Status, errHostile)
 	default:
-		return nil, fmt.Errorf("neighbour %s: %s", addr, resp.Status)
+		return nil, true, fmt.Errorf("neighbour %s: %s", addr, resp.Status)
 	}
 	// Waiting for the header may include the neighbour's own gateway fetch; from the first
 	// body byte on, every gap between bytes is bounded.
 	timer := time.AfterFunc(stall, func() { cancel(errStalled) })
 	defer timer.Stop()
-	data, err := readExactly(&stallReader{r: resp.Body, t: timer, d: stall}, info.size)
+	data, err = readExactly(&stallReader{r: resp.Body, t: timer, d: stall}, info.size)
 	if err != nil {
 		if c := context.Cause(ctx); errors.Is(c, errStalled) {
 			err = c
 		}
-		return data, fmt.Errorf("neighbour %s: %w", addr, err)
+		return data, true, fmt.Errorf("neighbour %s: %w", addr, err)
 	}
 	if sha256.Sum256(data) != info.digest {
-		return nil, fmt.Errorf("neighbour %s: %w", addr, errIntegrity)
+		return nil, true, fmt.Errorf("neighbour %s: %w", addr, errIntegrity)
 	}
-	return data, nil
+	return data, true, nil
 }
 
 // readExactly reads exactly size bytes: a single byte more is an integrity error, and so

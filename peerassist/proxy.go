@@ -64,18 +64,20 @@ func New(cfg Config) (*Proxy, error) {
 		upRate = rate.NewLimiter(rate.Limit(cfg.UploadLimit), uploadChunk)
 	}
 	return &Proxy{
-		upRate:   upRate,
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "peerassist"),
-		gateway:  gw,
-		gwHTTP:   &http.Client{Transport: gatewayTransport(cfg)},
-		peerHTTP: &http.Client{Timeout: cfg.NeighbourBudget, Transport: neighbourTransport(cfg)},
-		tracker:  swarm.NewClient(gw, 2*time.Second),
-		cache:    newCache(cfg.CacheBytes),
-		neigh:    newNeighbours(),
-		uploads:  make(chan struct{}, cfg.MaxUploads),
-		wake:     make(chan struct{}, 1),
-		members:  map[string]*member{},
+		upRate:  upRate,
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "peerassist"),
+		gateway: gw,
+		gwHTTP:  &http.Client{Transport: gatewayTransport(cfg)},
+		peerHTTP: &http.Client{Timeout: cfg.NeighbourBudget, Transport: neighbourTransport(cfg),
+			// Never follow a neighbour's redirect: it could point proxies anywhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		tracker: swarm.NewClient(gw, 2*time.Second),
+		cache:   newCache(cfg.CacheBytes),
+		neigh:   newNeighbours(),
+		uploads: make(chan struct{}, cfg.MaxUploads),
+		wake:    make(chan struct{}, 1),
+		members: map[string]*member{},
 	}, nil
 }
 

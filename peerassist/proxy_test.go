@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,7 @@ type fakeGateway struct {
 
 	mu              sync.Mutex // guards the following fields
 	reject          bool       // answer heartbeats (announces with a peer ID) 401
+	forbid          bool       // answer announces that offer uploads 403
 	heartbeatTokens []string
 	hits            map[string]int
 	lookup          swarm.LookupResponse
@@ -71,13 +73,17 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var req swarm.AnnounceRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		g.mu.Lock()
-		reject := g.reject && req.PeerID != ""
+		reject, forbid := g.reject && req.PeerID != "", g.forbid
 		if req.PeerID != "" {
 			g.heartbeatTokens = append(g.heartbeatTokens, req.Token)
 		}
 		g.mu.Unlock()
 		if reject {
 			http.Error(w, "unknown peer", http.StatusUnauthorized)
+			return
+		}
+		if forbid && !req.Leech {
+			http.Error(w, "banned", http.StatusForbidden)
 			return
 		}
 		_ = json.NewEncoder(w).Encode(swarm.AnnounceResponse{PeerID: strings.Repeat("a", 32), Token: "tok-1", IntervalMS: 60000})
@@ -201,6 +207,9 @@ func TestHostileNeighbours(t *testing.T) {
 		},
 		"error status":  func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusInternalServerError) },
 		"never answers": func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
+		"redirects": func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://192.0.2.1/elsewhere", http.StatusFound)
+		},
 	}
 	for name, h := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -376,4 +385,38 @@ func TestRejoinWhenUnauthorized(t *testing.T) {
 	assert.Positive(t, m.announce(t.Context(), p.Proxy), "a fresh join")
 	id, _ = m.credentials()
 	assert.NotEmpty(t, id)
+}
+
+// TestRepeatedFailuresReported: a neighbour that keeps failing without lying is reported to
+// the gateway after reportAfterFailures failures in a row; a proxy the gateway then refuses
+// as an uploader (403) goes on as a leech.
+func TestRepeatedFailuresReported(t *testing.T) {
+	gw := newFakeGateway(reportAfterFailures)
+	failing := strings.Repeat("f", 32)
+	addr := neighbourFunc(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusInternalServerError) })
+	gw.setLookup(swarm.LookupResponse{Holders: []swarm.Holder{{Peer: swarm.Peer{ID: failing, Addr: addr}, State: swarm.StateHave}}})
+	var mu sync.Mutex
+	now := time.Now()
+	p := startProxy(t, gw, func(c *Config) {
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	m := p.member("tv")
+	for i, seg := range gw.window.Segments {
+		resp, _ := httpGet(t, p.player.URL+"/live/tv/"+seg.Name)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		m.mu.Lock()
+		reported := slices.Contains(m.banned, failing)
+		m.mu.Unlock()
+		assert.Equal(t, i+1 == reportAfterFailures, reported, "after failure %d", i+1)
+		mu.Lock()
+		now = now.Add(skipAfterFailure) // usable again
+		mu.Unlock()
+	}
+
+	gw.mu.Lock()
+	gw.forbid = true
+	gw.mu.Unlock()
+	assert.Zero(t, m.announce(t.Context(), p.Proxy), "refused: announce again at once, as a leech")
+	assert.False(t, p.advertising())
+	assert.Positive(t, m.announce(t.Context(), p.Proxy), "a leech is accepted")
 }

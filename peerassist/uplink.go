@@ -59,3 +59,13 @@ func (u *uplink) quiets() int {
 	defer u.mu.Unlock()
 	return u.quietTimes
 }
+
+// silence stops offering uploads until until (the gateway banned this proxy's address).
+func (u *uplink) silence(until time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if until.After(u.quietUntil) {
+		u.quietUntil = until
+		u.quietTimes++
+	}
+}

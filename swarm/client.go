@@ -72,8 +72,11 @@ func (c *Client) post(ctx context.Context, path string, in, out any) error {
 	if err != nil {
 		return fmt.Errorf("tracker %s: %w", path, err)
 	}
-	if resp.StatusCode == http.StatusUnauthorized {
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
 		return fmt.Errorf("tracker %s: %w: %s", path, ErrUnauthorized, bytes.TrimSpace(data))
+	case http.StatusForbidden:
+		return fmt.Errorf("tracker %s: %w: %s", path, ErrForbidden, bytes.TrimSpace(data))
 	}
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("tracker %s: %s: %s", path, resp.Status, bytes.TrimSpace(data))

@@ -38,6 +38,10 @@ const (
 // (401): the peer must announce afresh, without a PeerID, to get a new ID and token.
 var ErrUnauthorized = errors.New("unauthorized")
 
+// ErrForbidden marks an announce the gateway refuses (403): the peer's address was banned
+// for sending bad bytes. It may still join as a leech.
+var ErrForbidden = errors.New("forbidden")
+
 // AnnounceRequest joins a channel's swarm or heartbeats in it, and carries the counter
 // deltas since the last accepted announce.
 type AnnounceRequest struct {
@@ -53,7 +57,8 @@ type AnnounceRequest struct {
 	// Token is the peer token the last announce returned; required with a PeerID.
 	Token string `json:"token,omitempty"`
 	// Banned lists peers this one caught sending bytes that do not match the gateway's
-	// digest since its last accepted announce (at most MaxBannedReports).
+	// digest or a redirect, or saw fail several times in a row, since its last accepted
+	// announce (at most MaxBannedReports).
 	Banned []string `json:"banned,omitempty"`
 }
 
