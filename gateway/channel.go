@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"sort"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rawflow/rawflow/gateway/tsingest"
 	"github.com/rawflow/rawflow/playlist"
 )
 
@@ -28,11 +30,13 @@ type channel struct {
 	renditions   map[string]*rendition // nil until discovered; {"": r} for a media origin
 }
 
-// rendition is one media playlist the gateway mirrors: its window and its ingest.
+// rendition is one media playlist the gateway serves: its window and its ingest, which
+// mirrors an HLS origin (ingest) or segments an MPEG-TS stream itself (ts).
 type rendition struct {
 	name   string // "" for a media origin, else r0, r1, … in the origin's order
 	win    *window
-	ingest *hlsIngest
+	ingest *hlsIngest // nil for an MPEG-TS source
+	ts     *tsIngest  // nil for an HLS origin
 }
 
 // errStarting: the channel's origin has not been reached yet.
@@ -71,9 +75,11 @@ func (ch *channel) list() []*rendition {
 }
 
 // discover finds out, from the first source that answers, whether the origin serves a
-// media playlist (one rendition, every source a failover for it) or a multivariant one
-// (one rendition per media playlist it names; each backup source that names as many
-// renditions gives each one a failover). It retries with back-off until ctx ends, and does
+// continuous MPEG-TS stream (udp and srt URLs, and http ones whose first bytes say so; one
+// rendition the gateway segments itself, every source a failover for it), a media playlist
+// (one rendition, every source a failover for it) or a multivariant one (one rendition per
+// media playlist it names; each backup source that names as many renditions gives each one
+// a failover). It retries with back-off until ctx ends, and does
 // nothing once the channel is discovered.
 func (s *Server) discover(ctx context.Context, ch *channel) error {
 	backoff := s.cfg.PollInterval
@@ -98,10 +104,18 @@ func (s *Server) discover(ctx context.Context, ch *channel) error {
 func (s *Server) tryDiscover(ctx context.Context, ch *channel) error {
 	var errs []error
 	for i, src := range ch.sources {
-		body, err := s.fetch(ctx, src, playlist.MaxPlaylistBytes)
+		if tsingest.IsSourceURL(src) {
+			s.setStream(ch, nil)
+			return nil
+		}
+		body, stream, err := s.probe(ctx, src)
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if stream != nil {
+			s.setStream(ch, stream)
+			return nil
 		}
 		m, err := playlist.ParseMultivariant(body)
 		if err != nil { // a media playlist (or garbage, which its ingest will report)
@@ -167,6 +181,19 @@ func (s *Server) setRenditions(ch *channel, m *playlist.Multivariant, sources ma
 	s.log.Info("channel discovered", "channel", ch.name, "renditions", len(sources), "multivariant", m != nil)
 }
 
+// setStream makes the channel one rendition segmented from its MPEG-TS sources; first, if
+// not nil, is the stream discovery opened.
+func (s *Server) setStream(ch *channel, first io.ReadCloser) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	win := newWindow(max(s.cfg.WindowSegments, ch.latency.minWindow()), s.cfg.MaxChannelBytes, 0, ch.latency)
+	log := s.log.With("channel", ch.name)
+	r := &rendition{win: win, ts: newTSIngest(ch.sources, win, &s.cfg, log, first)}
+	r.ts.save = s.timelineSaver(ch.name, "")
+	ch.renditions = map[string]*rendition{"": r}
+	s.log.Info("channel discovered", "channel", ch.name, "source", "MPEG-TS", "segment_duration", s.cfg.SegmentDuration)
+}
+
 // runChannel discovers the channel, continues each rendition's saved timeline and ingests
 // every rendition until ctx ends.
 func (s *Server) runChannel(ctx context.Context, ch *channel) {
@@ -177,6 +204,10 @@ func (s *Server) runChannel(ctx context.Context, ch *channel) {
 	for _, r := range ch.list() {
 		wg.Go(func() {
 			s.restoreTimeline(ctx, ch.name, r)
+			if r.ts != nil {
+				_ = r.ts.Run(ctx)
+				return
+			}
 			_ = r.ingest.Run(ctx)
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/rawflow/rawflow/gateway/tsingest"
 	"github.com/rawflow/rawflow/swarm"
 )
 
@@ -15,8 +16,10 @@ import (
 type ChannelConfig struct {
 	// Name is the channel's name in URLs: 1–64 of [A-Za-z0-9_-].
 	Name string
-	// Sources are the origin's live media playlist URLs (http or https), in order of
-	// preference: when the current one keeps failing, the next takes over.
+	// Sources are the origin's URLs, in order of preference: when the current one keeps
+	// failing, the next takes over. Each is an HLS playlist (media or multivariant, http or
+	// https) or a continuous MPEG-TS stream: http(s) too (told apart by its first bytes),
+	// udp or srt (see tsingest.Open); the first source that answers sets the kind.
 	Sources []string
 	// Latency is the channel's latency mode: how many segments proxies hide from their
 	// player, hence the HOLD-BACK of its playlists and the least number of segments they
@@ -36,6 +39,9 @@ type Config struct {
 	// MaxChannelBytes bounds the bytes held per media playlist: a channel's only one, or each
 	// rendition of a multivariant channel. Default 256 MiB.
 	MaxChannelBytes int64
+	// SegmentDuration is the target duration of the segments the gateway cuts itself from
+	// an MPEG-TS source: whole seconds, 1 to 30. Default 2 s.
+	SegmentDuration time.Duration
 	// MaxSegmentBytes bounds one origin segment. Default 32 MiB.
 	MaxSegmentBytes int64
 	// PollInterval is how often the origin playlist is fetched. Default 1 s.
@@ -93,6 +99,7 @@ func (c *Config) setDefaults() {
 		c.MaxSegmentBytes = 32 << 20
 	}
 	def(&c.PollInterval, time.Second)
+	def(&c.SegmentDuration, 2*time.Second)
 	def(&c.MaxBackoff, 10*time.Second)
 	def(&c.OriginTimeout, 10*time.Second)
 	def(&c.AnnounceInterval, 5*time.Second)
@@ -133,10 +140,19 @@ func (c *Config) Validate() error {
 		}
 		for _, src := range ch.Sources {
 			u, err := url.Parse(src)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return fmt.Errorf("channel %q: source %q is not an http(s) URL", ch.Name, src)
+			web := err == nil && (u.Scheme == "http" || u.Scheme == "https")
+			switch {
+			case !web && (err != nil || !tsingest.IsSourceURL(u)):
+				return fmt.Errorf("channel %q: source %q is not an http(s), udp or srt URL", ch.Name, src)
+			case web && u.Host == "":
+				return fmt.Errorf("channel %q: source %q has no host", ch.Name, src)
+			case !web && u.Port() == "":
+				return fmt.Errorf("channel %q: source %q has no port", ch.Name, src)
 			}
 		}
+	}
+	if c.SegmentDuration%time.Second != 0 || c.SegmentDuration < time.Second || c.SegmentDuration > 30*time.Second {
+		return fmt.Errorf("segment duration %v: want whole seconds from 1s to 30s", c.SegmentDuration)
 	}
 	if c.WindowSegments < 3 {
 		return fmt.Errorf("window of %d segments: want at least 3", c.WindowSegments)

@@ -66,11 +66,18 @@ func newWindow(size int, maxBytes int64, targetDuration int, latency LatencyMode
 // append lists a new segment at the live edge with the next media sequence number, with
 // the init section and key it refers to (aux), retires the oldest listed one when the window
 // is full, and evicts what retention and the memory bound allow. meta carries the segment's
-// tags (Seq, Name, Digest and Size are the window's to set).
+// tags (Name, Digest and Size are the window's to set, and Seq too, but for the first
+// segment of an empty window, which may start further on).
 func (w *window) append(now time.Time, meta playlist.Segment, data []byte, ext string, aux []*Segment) *Segment {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	meta.Discontinuity = (meta.Discontinuity && len(w.listed)+len(w.retired) > 0) || w.restored
+	empty := len(w.listed)+len(w.retired) == 0
+	meta.Discontinuity = (meta.Discontinuity && !empty) || w.restored
+	if empty && meta.Seq > w.nextSeq {
+		// A source that numbers its segments itself (see tsIngest) sets where the first
+		// one stands; from then on the window numbers them, never going back.
+		w.nextSeq = meta.Seq
+	}
 	seg := newSegment(w.nextSeq, meta, data, ext, aux)
 	w.nextSeq++
 	w.restored = false

@@ -17,9 +17,10 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("gateway", "The edge: pulls each channel from its origin and serves players and proxies.", stderr)
 	addr := fs.String("listen", ":8080", "HTTP listen address")
 	var channels listFlag
-	fs.Var(&channels, "channel", "NAME=SOURCE[,SOURCE…], repeatable; SOURCE is a live HLS media playlist URL or 'demo'; later sources take over when earlier ones fail")
+	fs.Var(&channels, "channel", "NAME=SOURCE[,SOURCE…], repeatable; SOURCE is an HLS playlist URL, a continuous MPEG-TS stream (http(s)://…, udp://[@]HOST:PORT[?iface=NAME], srt://HOST:PORT[?streamid=ID], srt://:PORT?mode=listener) or 'demo'; later sources take over when earlier ones fail")
 	redisURL := fs.String("redis", "", "Redis URL for the registry and stats: redis://[:PASSWORD@]HOST:PORT/DB, or rediss:// for TLS; empty: in memory")
 	redisCA := fs.String("redis-ca", "", "PEM file of the CAs to trust for a rediss:// Redis; empty: the system's")
+	segDur := fs.Duration("segment-duration", 2*time.Second, "target duration of the segments cut from MPEG-TS sources (whole seconds, 1s-30s); a segment starts at the first keyframe of each such span of the source's timeline")
 	window := fs.Int("window", 6, "segments listed per playlist (at least 4 more than the latency mode makes proxies hide)")
 	latency := addLatencyFlags(fs)
 	trackerRate := fs.Float64("tracker-rate", 100, "tracker calls per second one address may make (burst twice that); more get 429")
@@ -36,7 +37,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	cfg := gateway.Config{WindowSegments: *window, Logger: log, SignKey: []byte(*signKey), PeerKey: []byte(*peerKey),
-		TrackerRate: *trackerRate}
+		TrackerRate: *trackerRate, SegmentDuration: *segDur}
 	if cfg.MaxChannelBytes, err = parseSize(*maxBytes); err != nil {
 		return fmt.Errorf("--max-channel-bytes: %w", err)
 	}

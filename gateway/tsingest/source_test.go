@@ -1,0 +1,150 @@
+package tsingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/internal/hlstest"
+)
+
+// readSegments opens src and segments what it reads until n segments are cut.
+func readSegments(t *testing.T, src string, n int) []Segment {
+	t.Helper()
+	u, err := url.Parse(src)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	rc, err := Open(ctx, u, SourceConfig{Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	defer rc.Close()
+	stop := context.AfterFunc(ctx, func() { rc.Close() })
+	defer stop()
+	s := New(Config{TargetDuration: time.Second})
+	var segs []Segment
+	buf := make([]byte, 64<<10)
+	for len(segs) < n {
+		k, err := rc.Read(buf)
+		segs = append(segs, s.Write(buf[:k])...)
+		require.NoError(t, err, "after %d segments", len(segs))
+	}
+	for _, seg := range segs {
+		require.Equal(t, uint16(patPID), pid(seg.Data))
+	}
+	return segs
+}
+
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func TestOpenHTTPStream(t *testing.T) {
+	t.Parallel()
+	src := hlstest.StartTSFanout(t, hlstest.TSH264)
+	readSegments(t, src.URL, 2)
+}
+
+func TestOpenUDP(t *testing.T) {
+	t.Parallel()
+	port := freeUDPPort(t)
+	hlstest.StartEncoder(t, hlstest.TSH264, fmt.Sprintf("udp://127.0.0.1:%d?pkt_size=1316", port))
+	readSegments(t, fmt.Sprintf("udp://@127.0.0.1:%d", port), 2)
+}
+
+// TestOpenUDPRTP: TS in RTP (RFC 2250), as broadcast plants send it, is unwrapped.
+func TestOpenUDPRTP(t *testing.T) {
+	t.Parallel()
+	hlstest.RequireTool(t, "ffmpeg")
+	port := freeUDPPort(t)
+	args := append([]string{"-hide_banner", "-nostdin", "-loglevel", "error"}, hlstest.TSH264...)
+	cmd := exec.Command("ffmpeg", append(args, "-f", "rtp_mpegts", fmt.Sprintf("rtp://127.0.0.1:%d", port))...)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	readSegments(t, fmt.Sprintf("udp://127.0.0.1:%d", port), 2)
+}
+
+func TestUnwrapRTP(t *testing.T) {
+	ts := append([]byte{syncByte}, make([]byte, PacketSize-1)...)
+	rtp := append([]byte{0x80, 33, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2}, ts...)
+	assert.Equal(t, ts, unwrapRTP(rtp))
+	withCSRC := append([]byte{0x81, 33, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 9, 9, 9, 9}, ts...)
+	assert.Equal(t, ts, unwrapRTP(withCSRC))
+	withExt := append([]byte{0x90, 33, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0xBE, 0xDE, 0, 1, 7, 7, 7, 7}, ts...)
+	assert.Equal(t, ts, unwrapRTP(withExt))
+	assert.Equal(t, ts, unwrapRTP(ts), "plain TS as it is")
+	junk := []byte{0x80, 1, 2}
+	assert.Equal(t, junk, unwrapRTP(junk), "too short for RTP: left to the segmenter's sync")
+	lying := []byte{0x9F, 33, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0xFF, 0xFF}
+	assert.Equal(t, lying, unwrapRTP(lying), "an extension beyond the datagram")
+}
+
+// TestOpenUDPMulticast joins a multicast group on the loopback interface of a network
+// namespace of its own (the host's loopback has no multicast), by running itself again
+// inside one.
+func TestOpenUDPMulticast(t *testing.T) {
+	if os.Getenv("TSINGEST_NETNS") == "" {
+		if os.Geteuid() != 0 || exec.Command("unshare", "--net", "true").Run() != nil {
+			t.Skip("needs root and unshare(1) to make a network namespace")
+		}
+		script := `ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo && exec "$0" -test.run '^TestOpenUDPMulticast$' -test.v`
+		cmd := exec.Command("unshare", "--net", "sh", "-c", script, os.Args[0])
+		cmd.Env = append(os.Environ(), "TSINGEST_NETNS=1")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), "--- PASS: TestOpenUDPMulticast", "%s", out)
+		return
+	}
+	port := freeUDPPort(t)
+	hlstest.StartEncoder(t, hlstest.TSH264, fmt.Sprintf("udp://239.255.7.7:%d?pkt_size=1316&ttl=1", port))
+	readSegments(t, fmt.Sprintf("udp://@239.255.7.7:%d?iface=lo", port), 2)
+}
+
+func TestOpenErrors(t *testing.T) {
+	t.Parallel()
+	notFound := httptest.NewServer(http.NotFoundHandler())
+	defer notFound.Close()
+	u, _ := url.Parse(notFound.URL + "/x.ts")
+	_, err := Open(t.Context(), u, SourceConfig{Timeout: time.Second})
+	require.ErrorContains(t, err, "HTTP 404")
+
+	// A server that answers and then sends nothing: the read ends after the timeout.
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer silent.Close()
+	defer close(release)
+	u, _ = url.Parse(silent.URL + "/x.ts")
+	rc, err := Open(t.Context(), u, SourceConfig{Timeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	_, err = rc.Read(make([]byte, 100))
+	require.True(t, errors.Is(err, ErrSilent), "%v", err)
+	require.NoError(t, rc.Close())
+
+	for _, bad := range []string{"ftp://x/y", "udp://@notanip:5000", "udp://@127.0.0.1:99999", "udp://@127.0.0.1"} {
+		u, err := url.Parse(bad)
+		require.NoError(t, err)
+		_, err = Open(t.Context(), u, SourceConfig{Timeout: time.Second})
+		require.Error(t, err, bad)
+	}
+}
