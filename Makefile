@@ -38,7 +38,8 @@ build:
 ## fuzz: run each fuzz target for FUZZTIME (default 20s).
 FUZZTIME ?= 20s
 FUZZ_TARGETS := playlist:FuzzParseOrigin playlist:FuzzParseGateway playlist:FuzzParseMultivariant \
-	playlist:FuzzParseAttrs playlist:FuzzHoldBack swarm:FuzzTrackerRequests
+	playlist:FuzzParseAttrs playlist:FuzzHoldBack swarm:FuzzTrackerRequests \
+	gateway/tsingest:FuzzSegmenter internal/srt:FuzzParsePacket internal/srt:FuzzConnPackets
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $${t#*:} for $(FUZZTIME)"; \

@@ -48,7 +48,11 @@ func newTSIngest(srcs []*url.URL, win *window, cfg *Config, log *slog.Logger, fi
 
 // Run reads and segments the stream until ctx ends, reconnecting as needed.
 func (in *tsIngest) Run(ctx context.Context) error {
-	in.win.setTargetDuration(int(in.cfg.SegmentDuration / time.Second))
+	want := int(in.cfg.SegmentDuration / time.Second)
+	if td := in.win.setTargetDuration(want); td != want {
+		in.log.Warn("the restored timeline keeps its target duration; segments are cut to --segment-duration",
+			"target_duration", td, "segment_duration", in.cfg.SegmentDuration)
+	}
 	backoff := in.cfg.PollInterval
 	for {
 		listed, err := in.session(ctx)

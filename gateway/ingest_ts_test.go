@@ -1,11 +1,19 @@
 package gateway
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rawflow/rawflow/internal/hlstest"
 )
@@ -42,4 +50,58 @@ func BenchmarkTSListingDelay(b *testing.B) {
 	b.ReportMetric(float64(listing[len(listing)/2].Microseconds()), "µs-listing-p50")
 	b.ReportMetric(float64(listing[len(listing)*99/100].Microseconds()), "µs-listing-p99")
 	b.ReportMetric(float64(plain[len(plain)/2].Nanoseconds())/1000, "µs-other-write-p50")
+}
+
+func TestProbeTellsStreamFromPlaylist(t *testing.T) {
+	ts := hlstest.EncodeTS(t, hlstest.TSAAC, 2)
+	const m3u8 = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".m3u8") {
+			_, _ = io.WriteString(w, m3u8)
+			return
+		}
+		_, _ = w.Write(ts)
+	}))
+	defer srv.Close()
+	s := &Server{cfg: Config{}}
+	s.cfg.setDefaults()
+
+	u, _ := url.Parse(srv.URL + "/live.m3u8")
+	body, stream, err := s.probe(t.Context(), u)
+	require.NoError(t, err)
+	assert.Nil(t, stream)
+	assert.Equal(t, m3u8, string(body))
+
+	u, _ = url.Parse(srv.URL + "/live.ts")
+	body, stream, err = s.probe(t.Context(), u)
+	require.NoError(t, err)
+	require.NotNil(t, stream)
+	assert.Nil(t, body)
+	got, err := io.ReadAll(stream)
+	require.NoError(t, err)
+	assert.Equal(t, ts, got, "the stream is read from its first byte, peeked ones included")
+	require.NoError(t, stream.Close())
+}
+
+// TestTSIngestGarbageSource: a source that streams bytes that are not MPEG-TS is dropped
+// (and retried later), and nothing is listed.
+func TestTSIngestGarbageSource(t *testing.T) {
+	garbage := bytes.Repeat([]byte("not a transport stream; "), 8<<10) // 192 KiB
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for range 16 { // 3 MiB, then the response ends
+			if _, err := w.Write(garbage); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	cfg := Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg.setDefaults()
+	u, _ := url.Parse(srv.URL + "/live.ts")
+	win := newWindow(6, cfg.MaxChannelBytes, 0, LatencyNormal)
+	in := newTSIngest([]*url.URL{u}, win, &cfg, cfg.Logger, nil)
+	listed, err := in.session(t.Context())
+	assert.False(t, listed)
+	require.ErrorIs(t, err, errNotTS)
+	assert.True(t, win.empty())
 }

@@ -198,7 +198,7 @@ func newWatchdog(rc io.ReadCloser, timeout time.Duration) *watchdog {
 	w := &watchdog{rc: rc, timeout: timeout}
 	w.timer = time.AfterFunc(timeout, func() {
 		w.timedOut.Store(true)
-		_ = w.Close()
+		_ = w.closeSource()
 	})
 	return w
 }
@@ -215,10 +215,12 @@ func (w *watchdog) Read(p []byte) (int, error) {
 }
 
 func (w *watchdog) Close() error {
+	w.timer.Stop()
+	return w.closeSource()
+}
+
+func (w *watchdog) closeSource() error {
 	var err error
-	w.once.Do(func() {
-		w.timer.Stop()
-		err = w.rc.Close()
-	})
+	w.once.Do(func() { err = w.rc.Close() })
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,8 +27,14 @@ func readSegments(t *testing.T, src string, n int) []Segment {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	rc, err := Open(ctx, u, SourceConfig{Timeout: 5 * time.Second})
-	require.NoError(t, err)
+	// An encoder that listens (SRT) may not listen yet: retry for a while.
+	var rc io.ReadCloser
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if rc, err = Open(ctx, u, SourceConfig{Timeout: 2 * time.Second}); err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "%s: %v", src, err)
+	}
 	defer rc.Close()
 	stop := context.AfterFunc(ctx, func() { rc.Close() })
 	defer stop()
@@ -146,5 +153,30 @@ func TestOpenErrors(t *testing.T) {
 		require.NoError(t, err)
 		_, err = Open(t.Context(), u, SourceConfig{Timeout: time.Second})
 		require.Error(t, err, bad)
+	}
+}
+
+func TestOpenSRTCaller(t *testing.T) {
+	t.Parallel()
+	port := freeUDPPort(t)
+	hlstest.StartEncoder(t, hlstest.TSH264, fmt.Sprintf("srt://127.0.0.1:%d?mode=listener&pkt_size=1316", port))
+	readSegments(t, fmt.Sprintf("srt://127.0.0.1:%d?streamid=tv&latency=200", port), 2)
+}
+
+func TestOpenSRTListener(t *testing.T) {
+	t.Parallel()
+	port := freeUDPPort(t)
+	done := make(chan []Segment, 1)
+	go func() { done <- readSegments(t, fmt.Sprintf("srt://127.0.0.1:%d?mode=listener", port), 2) }()
+	// The encoder calls until the gateway listens (ffmpeg gives up on a refused call: retry).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		enc := hlstest.StartEncoder(t, hlstest.TSH264, fmt.Sprintf("srt://127.0.0.1:%d?pkt_size=1316&streamid=cam1", port))
+		select {
+		case segs := <-done:
+			require.Len(t, segs, 2)
+			return
+		case <-enc.Done():
+			require.True(t, time.Now().Before(deadline), "the encoder's calls all failed")
+		}
 	}
 }
