@@ -24,6 +24,7 @@ type channel struct {
 	latency LatencyMode
 	egress  atomic.Int64
 	flushed atomic.Int64 // part of egress already added to the registry
+	direct  recentClients
 
 	mu           sync.RWMutex          // guards the following fields
 	multivariant []byte                // rewritten multivariant playlist; nil for a media origin
@@ -37,6 +38,9 @@ type rendition struct {
 	win    *window
 	ingest *hlsIngest // nil for an MPEG-TS source
 	ts     *tsIngest  // nil for an HLS origin
+	// egress counts the segment bytes served for this rendition; flushed is the part
+	// already in the stats buckets.
+	egress, flushed atomic.Int64
 }
 
 // errStarting: the channel's origin has not been reached yet.

@@ -30,6 +30,7 @@ type Server struct {
 	origin   *http.Client
 	channels map[string]*channel
 	echo     *echo.Echo
+	id       string // this gateway's ID among a fleet's, for its own gauges
 }
 
 // New builds a gateway from cfg. reg is the swarm registry (memory or Redis).
@@ -39,7 +40,7 @@ func New(cfg Config, reg swarm.Registry) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "gateway"),
-		origin: &http.Client{Timeout: cfg.OriginTimeout}, channels: map[string]*channel{}}
+		origin: &http.Client{Timeout: cfg.OriginTimeout}, channels: map[string]*channel{}, id: newPeerID()[:16]}
 	for _, cc := range cfg.Channels {
 		latency, _ := ParseLatencyMode(string(cc.Latency)) // checked by Validate
 		ch := &channel{name: cc.Name, latency: latency}
@@ -125,6 +126,7 @@ func (s *Server) routes() *echo.Echo {
 		live.OPTIONS(prefix+"/:name", echo.MethodNotAllowedHandler) // answered by liveCORS
 	}
 	e.GET(swarm.PathStats, s.handleStats)
+	s.dashboardRoutes(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.handleReady)
 	s.trackerRoutes(e)
@@ -163,6 +165,8 @@ func (s *Server) handlePlaylist(c echo.Context) error {
 	form := playlist.ForPlayers
 	if c.QueryParam("rawflow") == "peer" {
 		form = playlist.ForProxies
+	} else {
+		ch.direct.seen(c.RealIP(), s.cfg.Now()) // a player of the gateway itself
 	}
 	body, td := r.win.playlist(form)
 	return s.writePlaylist(c, body, "public, max-age="+strconv.Itoa(max(1, td/2)))
@@ -203,6 +207,7 @@ func (s *Server) handleSegment(c echo.Context) error {
 	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(seg.Data))
 	if c.Request().Method == http.MethodGet && seg.kind != kindKey {
 		ch.egress.Add(c.Response().Size)
+		r.egress.Add(c.Response().Size)
 	}
 	return nil
 }

@@ -73,6 +73,12 @@ func (s *Server) handleAnnounce(c echo.Context) error {
 		if err := s.reg.AddStats(ctx, req.Channel, req.Stats); err != nil {
 			return err
 		}
+		// The totals are in; the time series is best effort (the dashboard's, not the
+		// bill's): a failure here does not make the proxy send the same deltas again.
+		sample := swarm.Sample{Group: req.Group, Counters: req.Stats, Renditions: req.Renditions, FedBy: req.FedBy}
+		if err := s.reg.AddSample(ctx, req.Channel, now, sample); err != nil {
+			s.log.Debug("stats sample not recorded", "channel", req.Channel, "err", err)
+		}
 	}
 	s.handleReports(ctx, req)
 	return c.JSON(http.StatusOK, swarm.AnnounceResponse{PeerID: req.PeerID, IntervalMS: s.cfg.AnnounceInterval.Milliseconds(),
@@ -91,6 +97,9 @@ func (s *Server) handleReports(ctx context.Context, req swarm.AnnounceRequest) {
 		if s.reports.report(req.Channel, bad, addr, req.PeerID, s.cfg.Now()) {
 			s.log.Warn("peer banned as an uploader: reported by several peers", "channel", req.Channel, "peer", bad, "addr", addr, "for", bannedFor)
 			_ = s.reg.Leave(ctx, req.Channel, bad)
+			banned := swarm.Counters{PeersBanned: 1}
+			_ = s.reg.AddStats(ctx, req.Channel, banned)
+			_ = s.reg.AddSample(ctx, req.Channel, s.cfg.Now(), swarm.Sample{Gateway: true, Counters: banned})
 		}
 	}
 }

@@ -136,6 +136,8 @@ func runConformance(t *testing.T, newReg func(t *testing.T, opts Options) Regist
 		{"TimelineNeverGoesBack", testTimeline},
 		{"ChannelsAreIsolated", testIsolation},
 		{"InvalidInputIsBadRequest", testBadRequest},
+		{"SeriesBuckets", testSeries},
+		{"SeriesBucketsBounded", testSeriesBounded},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(newEnv(t, newReg)) })

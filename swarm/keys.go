@@ -1,6 +1,9 @@
 package swarm
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Redis key layout. This comment is the one place it is written down.
 //
@@ -20,6 +23,12 @@ import "time"
 //	rawflow:{CH}:held:ID       ZSET  digest  -> holding expiry (unix ms); the reverse index of
 //	                                 the have:* keys, so Leave can drop a peer's holdings
 //	rawflow:{CH}:stats         HASH  counter name (the JSON names of Counters) -> total
+//	rawflow:{CH}:b10:T         HASH  the counters of the 10-second bucket starting at unix time
+//	rawflow:{CH}:b60:T         HASH  T·10 (b10) or T·60 (b60), as bucket fields (see
+//	                                 encodeSample): t|F totals, r|R|F per rendition, g|G|F per
+//	                                 group, f|A|B bytes group B got from group A, va / vd|GW
+//	                                 viewer gauges; at most maxBucketFields fields; kept
+//	                                 BucketRetention10 / BucketRetention60
 //	rawflow:{CH}:timeline[:R]  HASH  next_seq, disc_seq, target_duration (Timeline) of the
 //	                                 channel's media playlist, or of its rendition R; each
 //	                                 field only ever grows; no expiry (it must outlive
@@ -58,6 +67,9 @@ func seedKey(channel, digest, group string) string {
 	return channelKey(channel, "seed:"+digest+":"+group)
 }
 func statsKey(channel string) string { return channelKey(channel, "stats") }
+func bucketKey(channel string, step time.Duration, t int64) string {
+	return channelKey(channel, "b"+strconv.Itoa(int(step/time.Second))+":"+strconv.FormatInt(t, 10))
+}
 func timelineKey(channel, rendition string) string {
 	if rendition == "" {
 		return channelKey(channel, "timeline")
@@ -85,5 +97,9 @@ func counterFields(c *Counters) []counterField {
 		{"integrity_failures", &c.IntegrityFailures},
 		{"neighbour_failures", &c.NeighbourFailures},
 		{"gateway_egress_bytes", &c.GatewayEgressBytes},
+		{"stalls", &c.Stalls},
+		{"startups", &c.Startups},
+		{"startup_ms", &c.StartupMillis},
+		{"peers_banned", &c.PeersBanned},
 	}
 }

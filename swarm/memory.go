@@ -28,6 +28,7 @@ type memChannel struct {
 	seeds     map[memSeedKey]memSeeds     // the seeders chosen per segment and group
 	stats     Counters
 	timelines map[string]*Timeline // by rendition
+	series    *memSeries           // stats over time; nil until the first sample
 	nextSweep int64                // writes after this time sweep the channel
 }
 

@@ -53,6 +53,15 @@ type Counters struct {
 	NeighbourFailures   int64 `json:"neighbour_failures"`
 	// GatewayEgressBytes is what gateways themselves counted serving segments (ground truth).
 	GatewayEgressBytes int64 `json:"gateway_egress_bytes"`
+	// Stalls counts the times a proxy saw its player run out of media (a segment delivered
+	// after the player's buffer ran dry).
+	Stalls int64 `json:"stalls,omitempty"`
+	// Startups and StartupMillis count player starts and their total startup time (first
+	// playlist request to first segment delivered), in milliseconds.
+	Startups      int64 `json:"startups,omitempty"`
+	StartupMillis int64 `json:"startup_ms,omitempty"`
+	// PeersBanned counts the peers the tracker banned (gateways only).
+	PeersBanned int64 `json:"peers_banned,omitempty"`
 }
 
 // Add adds o to c field by field.
@@ -65,16 +74,28 @@ func (c *Counters) Add(o Counters) {
 	c.IntegrityFailures += o.IntegrityFailures
 	c.NeighbourFailures += o.NeighbourFailures
 	c.GatewayEgressBytes += o.GatewayEgressBytes
+	c.Stalls += o.Stalls
+	c.Startups += o.Startups
+	c.StartupMillis += o.StartupMillis
+	c.PeersBanned += o.PeersBanned
 }
 
 // Sub subtracts o from c field by field.
 func (c *Counters) Sub(o Counters) {
-	c.Add(Counters{
-		BytesFromGateway: -o.BytesFromGateway, BytesFromPeers: -o.BytesFromPeers,
-		BytesUploaded: -o.BytesUploaded, SegmentsFromGateway: -o.SegmentsFromGateway,
-		SegmentsFromPeers: -o.SegmentsFromPeers, IntegrityFailures: -o.IntegrityFailures,
-		NeighbourFailures: -o.NeighbourFailures, GatewayEgressBytes: -o.GatewayEgressBytes,
-	})
+	for _, f := range counterFields(&o) {
+		*f.ptr = -*f.ptr
+	}
+	c.Add(o)
+}
+
+// negative reports whether any counter is below zero.
+func (c Counters) negative() bool {
+	for _, f := range counterFields(&c) {
+		if *f.ptr < 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // IsZero reports whether every counter is zero.
@@ -136,6 +157,12 @@ type Registry interface {
 	SaveTimeline(ctx context.Context, channel, rendition string, t Timeline) error
 	// Close releases the registry's resources.
 	Close() error
+	// AddSample adds a report's counters to the channel's 10 s and 1 min stats buckets
+	// of time at (see Sample).
+	AddSample(ctx context.Context, channel string, at time.Time, s Sample) error
+	// Buckets returns the channel's stats from from to to, one Bucket per step (10 s, or a
+	// multiple of a minute), oldest first; steps with nothing recorded are zero.
+	Buckets(ctx context.Context, channel string, from, to time.Time, step time.Duration) ([]Bucket, error)
 }
 
 // Timeline is what a gateway must remember of a channel so that, after a restart, its

@@ -60,7 +60,19 @@ type AnnounceRequest struct {
 	// digest or a redirect, or saw fail several times in a row, since its last accepted
 	// announce (at most MaxBannedReports).
 	Banned []string `json:"banned,omitempty"`
+	// Renditions splits the byte counters of Stats by rendition ("" for a channel's only
+	// media playlist; at most MaxReportRenditions).
+	Renditions map[string]Counters `json:"renditions,omitempty"`
+	// FedBy is the bytes of BytesFromPeers by the group of the neighbour that sent them
+	// ("" for ungrouped neighbours; at most MaxFedBy groups).
+	FedBy map[string]int64 `json:"fed_by,omitempty"`
 }
+
+// Bounds on the breakdowns one announce carries.
+const (
+	MaxReportRenditions = 16
+	MaxFedBy            = 16
+)
 
 // AnnounceResponse tells the proxy its ID, its peer token and when to announce again.
 type AnnounceResponse struct {
@@ -188,6 +200,9 @@ func (r AnnounceRequest) Validate() error {
 			return badf("banned peer_id %q: want 32 lower-case hex characters", id)
 		}
 	}
+	if err := r.validateStats(); err != nil {
+		return err
+	}
 	if r.Leech {
 		return nil
 	}
@@ -201,10 +216,30 @@ func (r AnnounceRequest) Validate() error {
 	if host != "" && net.ParseIP(host) == nil {
 		return badf("addr %q: host must be an IP address", r.Addr)
 	}
-	if c := r.Stats; c.BytesFromGateway < 0 || c.BytesFromPeers < 0 || c.BytesUploaded < 0 ||
-		c.SegmentsFromGateway < 0 || c.SegmentsFromPeers < 0 || c.IntegrityFailures < 0 ||
-		c.NeighbourFailures < 0 || c.GatewayEgressBytes != 0 {
+	return nil
+}
+
+// validateStats checks the counters and their breakdowns: non-negative deltas, bounded,
+// nothing only gateways count.
+func (r AnnounceRequest) validateStats() error {
+	if r.Stats.negative() || r.Stats.GatewayEgressBytes != 0 || r.Stats.PeersBanned != 0 {
 		return badf("stats: counters must be non-negative deltas")
+	}
+	if len(r.Renditions) > MaxReportRenditions {
+		return badf("renditions: want at most %d, got %d", MaxReportRenditions, len(r.Renditions))
+	}
+	for name, c := range r.Renditions {
+		if !ValidRendition(name) || c.negative() || c.GatewayEgressBytes != 0 || c.PeersBanned != 0 {
+			return badf("renditions: %q: want r0, r1, … with non-negative deltas", name)
+		}
+	}
+	if len(r.FedBy) > MaxFedBy {
+		return badf("fed_by: want at most %d groups, got %d", MaxFedBy, len(r.FedBy))
+	}
+	for g, n := range r.FedBy {
+		if !groupRe.MatchString(g) || n < 0 {
+			return badf("fed_by: %q: want a group name and a non-negative byte count", g)
+		}
 	}
 	return nil
 }
