@@ -14,6 +14,7 @@ import (
 
 	"github.com/rawflow/rawflow/gateway/tsingest"
 	"github.com/rawflow/rawflow/playlist"
+	"github.com/rawflow/rawflow/swarm"
 )
 
 // channel is one configured channel: its origin sources, its renditions once discovered,
@@ -25,6 +26,10 @@ type channel struct {
 	egress  atomic.Int64
 	flushed atomic.Int64 // part of egress already added to the registry
 	direct  recentClients
+	// The registry's figures as last sampled (see sampleViewers), for /metrics.
+	lastStats    atomic.Pointer[swarm.ChannelStats]
+	offload      atomic.Value // float64: the last minute's
+	sourceErrors atomic.Int64 // failed origin polls or source connections
 
 	mu           sync.RWMutex          // guards the following fields
 	multivariant []byte                // rewritten multivariant playlist; nil for a media origin
@@ -45,6 +50,14 @@ type rendition struct {
 
 // errStarting: the channel's origin has not been reached yet.
 var errStarting = errors.New("channel starting: origin not reached yet")
+
+// stats returns the registry's figures as last sampled.
+func (ch *channel) stats() swarm.ChannelStats {
+	if st := ch.lastStats.Load(); st != nil {
+		return *st
+	}
+	return swarm.ChannelStats{}
+}
 
 // rendition returns the named rendition, or an error for the handlers.
 func (ch *channel) rendition(name string) (*rendition, error) {
@@ -178,7 +191,7 @@ func (s *Server) setRenditions(ch *channel, m *playlist.Multivariant, sources ma
 	for name, srcs := range sources {
 		win := newWindow(max(s.cfg.WindowSegments, ch.latency.minWindow()), s.cfg.MaxChannelBytes, 0, ch.latency)
 		r := &rendition{name: name, win: win}
-		r.ingest = &hlsIngest{sources: srcs, win: r.win, client: s.origin, cfg: &s.cfg,
+		r.ingest = &hlsIngest{sources: srcs, win: r.win, client: s.origin, cfg: &s.cfg, errs: &ch.sourceErrors,
 			log: s.log.With("channel", ch.name, "rendition", name), save: s.timelineSaver(ch.name, name)}
 		ch.renditions[name] = r
 	}
@@ -193,6 +206,7 @@ func (s *Server) setStream(ch *channel, first io.ReadCloser) {
 	win := newWindow(max(s.cfg.WindowSegments, ch.latency.minWindow()), s.cfg.MaxChannelBytes, 0, ch.latency)
 	log := s.log.With("channel", ch.name)
 	r := &rendition{win: win, ts: newTSIngest(ch.sources, win, &s.cfg, log, first)}
+	r.ts.errs = &ch.sourceErrors
 	r.ts.save = s.timelineSaver(ch.name, "")
 	ch.renditions = map[string]*rendition{"": r}
 	s.log.Info("channel discovered", "channel", ch.name, "source", "MPEG-TS", "segment_duration", s.cfg.SegmentDuration)

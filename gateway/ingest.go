@@ -10,6 +10,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rawflow/rawflow/playlist"
@@ -26,6 +27,7 @@ type hlsIngest struct {
 	client  *http.Client
 	cfg     *Config
 	log     *slog.Logger
+	errs    *atomic.Int64 // counts failed polls; nil means not counted
 
 	current  int                 // index in sources of the origin in use
 	failures int                 // consecutive failed polls of the current origin
@@ -72,6 +74,9 @@ func (in *hlsIngest) result(err error) (failed bool) {
 		return false
 	}
 	in.failures++
+	if in.errs != nil {
+		in.errs.Add(1)
+	}
 	in.log.Warn("origin poll failed", "source", in.source().Redacted(), "failures", in.failures, "err", err)
 	if in.failures >= in.cfg.FailoverAfter && len(in.sources) > 1 {
 		in.current = (in.current + 1) % len(in.sources)

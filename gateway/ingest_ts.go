@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/rawflow/rawflow/gateway/tsingest"
@@ -29,6 +30,7 @@ type tsIngest struct {
 	save func(context.Context, swarm.Timeline)
 	// first is the stream discovery opened (and found to be TS), read before any other.
 	first io.ReadCloser
+	errs  *atomic.Int64 // counts dropped connections; nil means not counted
 
 	current  int // index in sources of the one in use
 	failures int // connections in a row that ended without a segment
@@ -64,6 +66,9 @@ func (in *tsIngest) Run(ctx context.Context) error {
 			in.failures, backoff = 0, in.cfg.PollInterval
 		}
 		in.failures++
+		if in.errs != nil {
+			in.errs.Add(1)
+		}
 		in.log.Warn("MPEG-TS source dropped; reconnecting", "source", in.source().Redacted(),
 			"failures", in.failures, "retry_in", backoff, "err", err)
 		if in.failures >= in.cfg.FailoverAfter && len(in.sources) > 1 {

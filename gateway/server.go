@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/rawflow/rawflow/internal/metrics"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -31,6 +32,8 @@ type Server struct {
 	channels map[string]*channel
 	echo     *echo.Echo
 	id       string // this gateway's ID among a fleet's, for its own gauges
+	metrics  *metrics.Registry
+	requests *metrics.CounterVec
 }
 
 // New builds a gateway from cfg. reg is the swarm registry (memory or Redis).
@@ -44,12 +47,14 @@ func New(cfg Config, reg swarm.Registry) (*Server, error) {
 	for _, cc := range cfg.Channels {
 		latency, _ := ParseLatencyMode(string(cc.Latency)) // checked by Validate
 		ch := &channel{name: cc.Name, latency: latency}
+		ch.offload.Store(0.0)
 		for _, src := range cc.Sources {
 			u, _ := url.Parse(src) // checked by Validate
 			ch.sources = append(ch.sources, u)
 		}
 		s.channels[cc.Name] = ch
 	}
+	s.metrics = s.newMetrics()
 	s.echo = s.routes()
 	return s, nil
 }
@@ -126,6 +131,7 @@ func (s *Server) routes() *echo.Echo {
 		live.OPTIONS(prefix+"/:name", echo.MethodNotAllowedHandler) // answered by liveCORS
 	}
 	e.GET(swarm.PathStats, s.handleStats)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
 	s.dashboardRoutes(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.handleReady)
@@ -162,6 +168,7 @@ func (s *Server) handlePlaylist(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.count(ch.name, "playlist")
 	form := playlist.ForPlayers
 	if c.QueryParam("rawflow") == "peer" {
 		form = playlist.ForProxies
@@ -195,6 +202,7 @@ func (s *Server) handleSegment(c echo.Context) error {
 	if seg == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "no such segment")
 	}
+	s.count(ch.name, "segment")
 	if seg.Data == nil { // VOD: fetched on demand
 		if seg, err = s.onDemand(c.Request().Context(), r, seg); err != nil {
 			return err

@@ -58,13 +58,18 @@ func (s *Server) flushEgress(ctx context.Context) {
 	}
 }
 
-// sampleViewers records each channel's viewer gauges.
+// sampleViewers records each channel's viewer gauges, and keeps the registry's figures
+// for /metrics.
 func (s *Server) sampleViewers(ctx context.Context) {
 	now := s.cfg.Now()
 	for _, ch := range s.channels {
 		st, err := s.reg.Stats(ctx, ch.name)
 		if err != nil {
 			continue
+		}
+		ch.lastStats.Store(&st)
+		if f, _, err := s.figures(ctx, ch.name, now); err == nil {
+			ch.offload.Store(f.Offload)
 		}
 		v := &swarm.Viewers{GatewayID: s.id, Assisted: int64(st.ActivePeers), Direct: int64(ch.direct.count(now))}
 		if err := s.reg.AddSample(ctx, ch.name, now, swarm.Sample{Gateway: true, Viewers: v}); err != nil {

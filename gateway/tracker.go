@@ -61,6 +61,7 @@ func (s *Server) handleAnnounce(c echo.Context) error {
 	if !req.Leech && s.reports.isBanned(req.Channel, addr, now) {
 		return echo.NewHTTPError(http.StatusForbidden, "banned: neighbours reported bad bytes or repeated failures from "+addr)
 	}
+	s.count(req.Channel, "tracker")
 	if req.PeerID == "" {
 		req.PeerID = newPeerID()
 	}
@@ -116,6 +117,7 @@ func (s *Server) peerAddr(ctx context.Context, channel, id string) string {
 
 // authorize checks a tracker call's peer token.
 func (s *Server) authorize(channel, id, token string) error {
+	s.count(channel, "tracker")
 	return checkPeerToken(s.cfg.PeerKey, channel, id, token, s.cfg.Now())
 }
 

@@ -26,7 +26,8 @@ type window struct {
 	bytes     int64
 	discSeq   uint64
 	nextSeq   uint64
-	restored  bool // the timeline was restored: the next segment starts a discontinuity
+	appends   uint64 // segments appended since start
+	restored  bool   // the timeline was restored: the next segment starts a discontinuity
 	updatedAt time.Time
 	meta      playlist.Window       // version, header and trailer tags from the origin
 	vod       *vodStore             // bytes of on-demand segments; nil unless the playlist is VOD
@@ -80,6 +81,7 @@ func (w *window) append(now time.Time, meta playlist.Segment, data []byte, ext s
 	}
 	seg := newSegment(w.nextSeq, meta, data, ext, aux)
 	w.nextSeq++
+	w.appends++
 	w.restored = false
 	w.listed = append(w.listed, seg)
 	w.byName[seg.Name] = seg
@@ -223,6 +225,13 @@ func (w *window) status() (listed, targetDuration int, updatedAt time.Time) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	return len(w.listed), w.td, w.updatedAt
+}
+
+// appended returns how many segments were appended since start.
+func (w *window) appended() uint64 {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.appends
 }
 
 // capacity is how many segments the playlist lists at most.

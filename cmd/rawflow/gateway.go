@@ -28,16 +28,21 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	maxBytes := fs.String("max-channel-bytes", "256MiB", "bytes held per media playlist (each rendition of a channel)")
 	peerKey := fs.String("peer-key", "", "secret that signs the peers' tracker tokens; gateways sharing a Redis must share it; empty: random at start (peers rejoin after a restart)")
 	signKey := fs.String("sign-key", "", "secret for signed viewer URLs: /live requests then need ?token= (see 'rawflow token'); empty: open")
+	price := fs.Float64("price-per-gb", 0.02, "what delivery costs the broadcaster per GB, for the money the dashboard says peers saved")
+	currency := fs.String("currency", "USD", "currency code of --price-per-gb")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *price < 0 {
+		return fmt.Errorf("--price-per-gb %g: want a price of zero or more", *price)
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
 		return err
 	}
 	cfg := gateway.Config{WindowSegments: *window, Logger: log, SignKey: []byte(*signKey), PeerKey: []byte(*peerKey),
-		TrackerRate: *trackerRate, SegmentDuration: *segDur}
+		TrackerRate: *trackerRate, SegmentDuration: *segDur, PricePerGB: *price, Currency: *currency}
 	if cfg.MaxChannelBytes, err = parseSize(*maxBytes); err != nil {
 		return fmt.Errorf("--max-channel-bytes: %w", err)
 	}
