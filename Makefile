@@ -1,38 +1,56 @@
 # RawFlow build and test entry points. `make test` is the one command CI runs (.ci/run).
 
 GO ?= go
-# Debian packages the tests drive for real: redis-server, ffmpeg (origin and players).
-TEST_PACKAGES := redis-server ffmpeg
+# Debian packages the tests drive for real: redis-server, ffmpeg (origin and players);
+# nodejs, npm and chromium for the dashboard's browser tests (web/e2e, playwright-core).
+TEST_PACKAGES := redis-server ffmpeg nodejs npm chromium
 
-.PHONY: test deps demo build vet fuzz
+# npm ci, when node_modules is missing or older than package-lock.json.
+NPM_CI = if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then \
+	  npm ci --no-audit --no-fund --loglevel=error && touch node_modules; fi
+
+.PHONY: test deps demo build vet fuzz web
 
 ## test: install what the tests need (when missing), vet, run every test with -race, then
 ## each fuzz target for a short bounded time (FUZZTIME, 5s here) on top of its committed
 ## seed corpus (testdata/fuzz).
-test: deps vet
-	$(GO) test -race -count=1 -timeout 15m ./...
+test: deps web vet
+	RAWFLOW_ARTIFACTS=$(CURDIR)/artifacts $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
-## deps: apt-get install the Debian packages the tests need, only those missing.
+## deps: apt-get install the Debian packages the tests need, only those missing; then npm ci
+## (hls.js, playwright-core) when node_modules is missing or stale.
 deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@$(NPM_CI)
+
+## web: copy hls.js from node_modules into web/static/vendor/ (not committed), which the Go
+## build embeds for the preview page. Without npm it says so and goes on: the binary then
+## lacks hls.js and the preview page falls back to the browser's native HLS.
+web:
+	@set -e; if ! command -v npm >/dev/null; then echo "web: npm missing (make deps): building without hls.js"; exit 0; fi; \
+	$(NPM_CI); \
+	mkdir -p web/static/vendor && cp node_modules/hls.js/dist/hls.min.js web/static/vendor/hls.min.js
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
 ## demo: the built-in live source, a gateway and two proxies (no Redis, no ffmpeg).
-demo:
+demo: web
 	$(GO) run ./cmd/rawflow demo
 
-build:
+build: web
 	CGO_ENABLED=0 $(GO) build -o bin/rawflow ./cmd/rawflow
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s).

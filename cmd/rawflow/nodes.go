@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path"
+	"strings"
 	"sync"
 
 	"golang.org/x/net/netutil"
@@ -13,6 +15,7 @@ import (
 	"github.com/rawflow/rawflow/gateway/demosource"
 	"github.com/rawflow/rawflow/peerassist"
 	"github.com/rawflow/rawflow/swarm"
+	"github.com/rawflow/rawflow/web"
 )
 
 // runAll runs fns concurrently until ctx ends or one of them fails; then it cancels the
@@ -67,11 +70,30 @@ func newGatewayNode(addr string, cfg gateway.Config, reg swarm.Registry) (*gatew
 }
 
 func (g *gatewayNode) run(ctx context.Context) error {
-	h := g.srv.Handler()
+	h := withDashboard(g.srv.Handler())
 	if g.wrap != nil {
 		h = g.wrap(h)
 	}
 	return runAll(ctx, g.srv.Run, func(ctx context.Context) error { return serve(ctx, g.ln, h) })
+}
+
+// withDashboard serves the dashboard's pages and assets (package web) next to the gateway's
+// routes: /, /preview/{channel} and /ui/…; everything else is the gateway's.
+// (No http.ServeMux here: it would redirect odd paths, which the gateway answers 4xx.)
+func withDashboard(gw http.Handler) http.Handler {
+	pages := web.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if p == "/" || strings.HasPrefix(p, "/preview/") || strings.HasPrefix(p, "/ui/") {
+			if path.Clean(p) != p || strings.Contains(r.URL.RawPath, "%") {
+				http.NotFound(w, r) // odd paths get a 4xx here as on the gateway's routes
+				return
+			}
+			pages.ServeHTTP(w, r)
+			return
+		}
+		gw.ServeHTTP(w, r)
+	})
 }
 
 // maxNeighbourConns bounds the connections the neighbour port serves at once.
