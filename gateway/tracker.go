@@ -74,6 +74,8 @@ func (s *Server) handleAnnounce(c echo.Context) error {
 		if err := s.reg.AddStats(ctx, req.Channel, req.Stats); err != nil {
 			return err
 		}
+	}
+	if !req.Stats.IsZero() || len(req.Renditions) > 0 || len(req.FedBy) > 0 {
 		// The totals are in; the time series is best effort (the dashboard's, not the
 		// bill's): a failure here does not make the proxy send the same deltas again.
 		sample := swarm.Sample{Group: req.Group, Counters: req.Stats, Renditions: req.Renditions, FedBy: req.FedBy}

@@ -44,6 +44,13 @@ type neighbours struct {
 
 func newNeighbours() *neighbours { return &neighbours{m: map[string]*neighbourState{}} }
 
+// count returns how many neighbours the proxy keeps state for.
+func (n *neighbours) count() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.m)
+}
+
 func (n *neighbours) state(id string) *neighbourState {
 	s := n.m[id]
 	if s == nil {

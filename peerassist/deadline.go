@@ -63,15 +63,23 @@ func (ph *playhead) served(seq uint64, d time.Duration, now time.Time) {
 // deadline returns when the player will need segment seq, and false when the playhead is
 // unknown. A segment at or before the last one served is needed now.
 func (ph *playhead) deadline(seq uint64, now time.Time) (time.Time, bool) {
+	at, known, _ := ph.need(seq, now)
+	return at, known
+}
+
+// need is deadline, and says too whether at is when the inferred buffer runs dry before
+// segment seq (one after the last served) rather than "now" for one already served (a
+// retry, a range request, a seek back), which no delivery can meet (see qoe.go).
+func (ph *playhead) need(seq uint64, now time.Time) (at time.Time, known, dry bool) {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	if !ph.started {
-		return time.Time{}, false
+		return time.Time{}, false, false
 	}
 	if seq <= ph.lastSeq {
-		return now, true
+		return now, true, false
 	}
-	return later(ph.dryAt, now).Add(time.Duration(seq-ph.lastSeq-1) * ph.avg), true
+	return later(ph.dryAt, now).Add(time.Duration(seq-ph.lastSeq-1) * ph.avg), true, true
 }
 
 func later(a, b time.Time) time.Time {

@@ -16,5 +16,6 @@
 // neighbour port serves other proxies only what this proxy holds (or is fetching), and a
 // proxy whose uploads keep missing their deadline stops offering them for a while
 // (uplink.go). The proxy reaches the tracker through swarm.Client and reports its counters
-// with every announce.
+// with every announce, split by rendition and by the group of the neighbours that fed it
+// (stats.go), with what its players experienced: startups and stalls (qoe.go).
 package peerassist

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
@@ -22,15 +23,41 @@ var errGatewayStatus = errors.New("gateway status")
 
 // PlayerHandler serves the player port: the gateway's paths (/live/{channel}/…), so a
 // player switches to the proxy by changing only host:port, and GET /api/v1/status.
+// /live answers CORS (any origin), so that web players, the dashboard's preview page
+// among them, can play through the proxy; preflights from public pages to this private
+// address get the Private Network Access header Chrome asks for.
 func (p *Proxy) PlayerHandler() http.Handler {
 	e := newEcho()
-	for _, prefix := range []string{"/live/:channel", "/live/:channel/:rendition"} {
-		e.GET(prefix+"/index.m3u8", p.handlePlaylist)
-		e.GET(prefix+"/:name", p.handleSegment)
-		e.HEAD(prefix+"/:name", p.handleSegment)
+	live := e.Group("/live", privateNetwork, playerCORS())
+	for _, prefix := range []string{"/:channel", "/:channel/:rendition"} {
+		live.GET(prefix+"/index.m3u8", p.handlePlaylist)
+		live.GET(prefix+"/:name", p.handleSegment)
+		live.HEAD(prefix+"/:name", p.handleSegment)
+		live.OPTIONS(prefix+"/:name", echo.MethodNotAllowedHandler) // answered by playerCORS
 	}
 	e.GET("/api/v1/status", func(c echo.Context) error { return c.JSON(http.StatusOK, p.Status()) })
+	e.GET("/metrics", echo.WrapHandler(p.MetricsHandler()))
 	return e
+}
+
+func playerCORS() echo.MiddlewareFunc {
+	return middleware.CORSWithConfig(middleware.CORSConfig{
+		AllowOrigins:  []string{"*"},
+		AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodOptions},
+		AllowHeaders:  []string{"Range", "If-None-Match", "CMCD-Request", "CMCD-Object", "CMCD-Session", "CMCD-Status"},
+		ExposeHeaders: []string{"Content-Length", "Content-Range", "ETag", "Accept-Ranges"},
+		MaxAge:        86400,
+	})
+}
+
+// privateNetwork answers a preflight's Access-Control-Request-Private-Network.
+func privateNetwork(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().Header.Get("Access-Control-Request-Private-Network") == "true" {
+			c.Response().Header().Set("Access-Control-Allow-Private-Network", "true")
+		}
+		return next(c)
+	}
 }
 
 // NeighbourHandler serves the neighbour port: verified segments by digest, nothing else.
@@ -43,6 +70,7 @@ func (p *Proxy) NeighbourHandler() http.Handler {
 func newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = echo.ExtractIPDirect() // a player is its connection's address (qoe.go)
 	e.HTTPErrorHandler = errorHandler
 	return e
 }
@@ -77,6 +105,7 @@ func (p *Proxy) handlePlaylist(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	m.players.playlist(c.RealIP(), p.cfg.Now())
 	rendition := c.Param("rendition")
 	ctx, cancel := context.WithTimeout(c.Request().Context(), p.cfg.GatewayTimeout)
 	defer cancel()
@@ -143,59 +172,91 @@ func holdBack(w playlist.Window, n int) playlist.Window {
 // handleSegment serves a segment or init section listed in a playlist this proxy served,
 // through the fetch ladder. Anything else (a key, or a segment of a player that started
 // elsewhere) is passed through from the gateway, which is trusted, and is neither cached
-// nor shared with neighbours.
+// nor shared with neighbours. Then it counts what the delivery was for the player: its
+// startup or a stall (qoe.go).
 func (p *Proxy) handleSegment(c echo.Context) error {
 	m, err := p.channelMember(c)
 	if err != nil {
 		return err
 	}
+	addr := c.RealIP()
+	m.players.touch(addr, p.cfg.Now())
+	obj, err := p.segmentObject(c, m)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderContentType, contentType(c.Param("name")))
+	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(obj.data))
+	if obj.media && wholeWritten(c, len(obj.data)) {
+		if d, first := m.played(addr, obj.need, p.cfg.Now()); first {
+			p.observeStartup(d)
+		}
+	}
+	return nil
+}
+
+// object is what a segment request is answered with.
+type object struct {
+	data  []byte
+	media bool      // a media segment: not an init section, nor a key
+	need  time.Time // when the player's buffer runs dry without it; zero when unknown
+}
+
+// segmentObject gets the object c asks for: a listed one through the fetch ladder, anything
+// else passed through from the gateway.
+func (p *Proxy) segmentObject(c echo.Context, m *member) (object, error) {
 	ctx, name, rendition := c.Request().Context(), c.Param("name"), c.Param("rendition")
 	h := c.Response().Header()
-	var data []byte
 	if info, ok := m.lookup(rendition, name, p.cfg.Now()); ok {
-		seg, err := p.fetch(ctx, m, info, p.needBy(c.Request(), m, info))
+		at, dry := p.needBy(c.Request(), m, info)
+		seg, err := p.fetch(ctx, m, info, at)
 		if err != nil {
-			return err
+			return object{}, err
 		}
 		if info.dur > 0 {
 			m.head(rendition).served(info.seq, info.dur, p.cfg.Now())
 		}
-		data = seg.data
 		h.Set("Cache-Control", "public, max-age=86400, immutable")
-	} else {
-		if !objectNameRe.MatchString(name) {
-			return echo.NewHTTPError(http.StatusNotFound, "unknown object")
+		obj := object{data: seg.data, media: info.dur > 0}
+		if dry {
+			obj.need = at
 		}
-		if data, err = p.gatewayGet(ctx, passThroughPath(m.channel, rendition, name, c.QueryString()), p.cfg.MaxSegmentBytes); err != nil {
-			return err
-		}
-		h.Set("Cache-Control", "private, no-store")
-		if path.Ext(name) != ".key" { // keys are not media: they do not count as delivery
-			m.stats.bytesFromGateway.Add(int64(len(data)))
-			m.stats.segmentsFromGateway.Add(1)
-		}
+		return obj, nil
 	}
-	h.Set(echo.HeaderContentType, contentType(name))
-	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(data))
-	return nil
+	if !objectNameRe.MatchString(name) {
+		return object{}, echo.NewHTTPError(http.StatusNotFound, "unknown object")
+	}
+	data, err := p.gatewayGet(ctx, passThroughPath(m.channel, rendition, name, c.QueryString()), p.cfg.MaxSegmentBytes)
+	if err != nil {
+		return object{}, err
+	}
+	h.Set("Cache-Control", "private, no-store")
+	key := path.Ext(name) == ".key" // keys are not media: they do not count as delivery
+	if !key {
+		m.stats.got(delivery{rendition: rendition, gateway: int64(len(data))})
+	}
+	return object{data: data, media: !key}, nil
 }
 
 // needBy returns when the player asking r needs the segment: now plus the buffer it
-// reports in CMCD, else what its playhead gives, else now (a start: urgent).
-func (p *Proxy) needBy(r *http.Request, m *member, info segInfo) time.Time {
+// reports in CMCD, else what its playhead gives, else now (a start: urgent). dry says
+// whether that is when the player's buffer runs dry (CMCD, or the playhead for a segment
+// after the last one served) rather than "now" for want of knowing better: only such a
+// deadline can be missed (a stall, qoe.go).
+func (p *Proxy) needBy(r *http.Request, m *member, info segInfo) (at time.Time, dry bool) {
 	now := p.cfg.Now()
 	ph := m.head(info.rendition)
 	if bl, ok := cmcdBuffer(r); ok {
 		ph.observeBuffer(now, bl)
-		return now.Add(bl)
+		return now.Add(bl), true
 	}
 	if info.dur == 0 { // an init section: needed before any media
-		return now
+		return now, false
 	}
-	if at, ok := ph.deadline(info.seq, now); ok {
-		return at
+	if at, known, dry := ph.need(info.seq, now); known {
+		return at, dry
 	}
-	return now
+	return now, false
 }
 
 // objectNameRe is what the name of an object the proxy passes through may look like: the

@@ -35,6 +35,7 @@ type segInfo struct {
 type member struct {
 	channel string
 	stats   counters
+	players players              // the players' sessions, for QoE (qoe.go)
 	haves   chan playlist.Digest // bounded; a full queue drops (the holding is just not advertised)
 	fresh   chan segInfo         // new segments to prefetch; bounded, a full queue drops
 	joined  chan struct{}        // closed when the first announce succeeds
@@ -145,7 +146,8 @@ func (m *member) head(rendition string) *playhead {
 	return ph
 }
 
-// maxRenditions bounds the playheads a member keeps.
+// maxRenditions bounds the playheads a member keeps, and the renditions whose counters
+// are pending a report.
 const maxRenditions = 64
 
 // playingRenditions returns the renditions whose playlist a player asked for within d.
@@ -294,15 +296,17 @@ func (m *member) active() time.Time {
 // gateway's ban lasts 10 minutes).
 const bannedQuiet = 10 * time.Minute
 
-// announce heartbeats with the counters not yet accepted and returns when to announce
-// next. On failure the deltas stay pending: nothing is lost, they go with the next one.
+// announce heartbeats with the counters not yet accepted, and their breakdowns by
+// rendition and by feeding group, and returns when to announce next. On failure the deltas
+// stay pending: nothing is lost, they go with the next one.
 func (m *member) announce(ctx context.Context, p *Proxy) time.Duration {
-	snap := m.stats.snapshot()
+	snap, renditions, fedBy := m.stats.pending()
 	m.mu.Lock()
 	delta := snap
 	delta.Sub(m.reported)
 	req := swarm.AnnounceRequest{PeerID: m.id, Token: m.peerToken, Channel: m.channel, Addr: p.cfg.AdvertiseAddr,
-		Group: p.cfg.Group, Leech: !p.advertising(), Stats: delta, Banned: slices.Clone(m.banned)}
+		Group: p.cfg.Group, Leech: !p.advertising(), Stats: delta, Banned: slices.Clone(m.banned),
+		Renditions: renditions, FedBy: fedBy}
 	m.mu.Unlock()
 	m.stats.trackerRequests.Add(1)
 	resp, err := p.tracker.Announce(ctx, req)
@@ -325,6 +329,7 @@ func (m *member) announce(ctx context.Context, p *Proxy) time.Duration {
 	m.reported.Add(delta)
 	m.banned = slices.Delete(m.banned, 0, len(req.Banned))
 	m.mu.Unlock()
+	m.stats.accepted(renditions, fedBy)
 	m.joinOne.Do(func() { close(m.joined) })
 	return max(time.Duration(resp.IntervalMS)*time.Millisecond, 500*time.Millisecond)
 }

@@ -30,8 +30,9 @@ var (
 // partial is what a neighbour transfer delivered before it stalled or ran out of time: the
 // gateway completes it with a Range request, and the whole is verified.
 type partial struct {
-	data []byte
-	from string // the neighbour's peer ID
+	data  []byte
+	from  string // the neighbour's peer ID
+	group string // and its group, as the lookup gave it
 }
 
 // fromNeighbours tries up to NeighbourTries of the holders (see neighbours.pick) until ctx
@@ -54,8 +55,7 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.H
 		switch {
 		case err == nil:
 			p.neigh.done(h.ID, info.size, now.Sub(start), 0, now)
-			m.stats.bytesFromPeers.Add(info.size)
-			m.stats.segmentsFromPeers.Add(1)
+			m.stats.got(delivery{rendition: info.rendition, peers: info.size, group: h.Group})
 			return &segment{digest: info.digest, channel: m.channel, data: data}, partial{}
 		case errors.Is(err, errIntegrity), errors.Is(err, errHostile):
 			m.stats.integrityFailures.Add(1)
@@ -74,7 +74,7 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.H
 			m.report(h.ID) // keeps failing without lying: useless to the swarm, say so
 		}
 		if skip != p.cfg.BanFor && len(data) > len(part.data) {
-			part = partial{data: data, from: h.ID}
+			part = partial{data: data, from: h.ID, group: h.Group}
 		}
 	}
 	return nil, part

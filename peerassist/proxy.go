@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rawflow/rawflow/internal/flight"
+	"github.com/rawflow/rawflow/internal/metrics"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -48,6 +49,9 @@ type Proxy struct {
 	upRate     *rate.Limiter // nil: no upload limit
 	wake       chan struct{} // a member needs its loop started
 
+	metrics *metrics.Registry
+	startup *metrics.Histogram // rawflow_peer_startup_seconds
+
 	mu      sync.Mutex // guards members
 	members map[string]*member
 }
@@ -63,7 +67,7 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.UploadLimit > 0 {
 		upRate = rate.NewLimiter(rate.Limit(cfg.UploadLimit), uploadChunk)
 	}
-	return &Proxy{
+	p := &Proxy{
 		upRate:  upRate,
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "peerassist"),
@@ -78,7 +82,9 @@ func New(cfg Config) (*Proxy, error) {
 		uploads: make(chan struct{}, cfg.MaxUploads),
 		wake:    make(chan struct{}, 1),
 		members: map[string]*member{},
-	}, nil
+	}
+	p.newMetrics()
+	return p, nil
 }
 
 // gatewayTransport bounds the wait for a response header; body reads are bounded by
@@ -304,9 +310,7 @@ func (p *Proxy) fromGateway(ctx context.Context, m *member, info segInfo, part p
 			data := append(part.data, rest...)
 			if int64(len(data)) == info.size && sha256.Sum256(data) == info.digest {
 				p.gwEstimate.observe(int64(len(rest)), p.cfg.Now().Sub(start))
-				m.stats.bytesFromPeers.Add(n)
-				m.stats.bytesFromGateway.Add(int64(len(rest)))
-				m.stats.segmentsFromGateway.Add(1)
+				m.stats.got(delivery{rendition: info.rendition, gateway: int64(len(rest)), peers: n, group: part.group})
 				m.stats.rangeCompletions.Add(1)
 				return &segment{digest: info.digest, channel: m.channel, data: data}, nil
 			}
@@ -325,8 +329,7 @@ func (p *Proxy) fromGateway(ctx context.Context, m *member, info segInfo, part p
 		return nil, fmt.Errorf("gateway segment %s does not match its playlist digest", info.path)
 	}
 	p.gwEstimate.observe(int64(len(data)), p.cfg.Now().Sub(start))
-	m.stats.bytesFromGateway.Add(int64(len(data)))
-	m.stats.segmentsFromGateway.Add(1)
+	m.stats.got(delivery{rendition: info.rendition, gateway: int64(len(data))})
 	return &segment{digest: info.digest, channel: m.channel, data: data}, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,13 +28,22 @@ import (
 // lookup answer the test sets.
 type fakeGateway struct {
 	window playlist.Window
-	data   map[string][]byte // by segment name
+	data   map[string][]byte // by path below /live/tv/
+	// renditions are the windows of /live/tv/{rendition}/index.m3u8 (addRendition), and
+	// multivariant, if set, is served as /live/tv/index.m3u8 instead of window.
+	renditions   map[string]*playlist.Window
+	multivariant []byte
 	// release, if set, must be closed before segment requests are answered.
 	release chan struct{}
+	// onSegment, if set, is called with the path below /live/tv/ of every segment request
+	// before it is answered.
+	onSegment func(name string)
 
 	mu              sync.Mutex // guards the following fields
 	reject          bool       // answer heartbeats (announces with a peer ID) 401
 	forbid          bool       // answer announces that offer uploads 403
+	failAnnounces   bool       // answer announces 500
+	announces       []swarm.AnnounceRequest
 	heartbeatTokens []string
 	hits            map[string]int
 	lookup          swarm.LookupResponse
@@ -55,6 +65,29 @@ func newFakeGateway(n int) *fakeGateway {
 
 func (g *fakeGateway) setLookup(r swarm.LookupResponse) { g.mu.Lock(); g.lookup = r; g.mu.Unlock() }
 
+// addRendition lists n segments of rendition r's own under /live/tv/{r}/.
+func (g *fakeGateway) addRendition(r string, n int) {
+	w := &playlist.Window{TargetDuration: 2}
+	for i := range n {
+		b := []byte(strings.Repeat(fmt.Sprintf("%s segment %d;", r, i), 400+100*i))
+		d := playlist.Sum(b)
+		name := playlist.SegmentName(uint64(i), d, ".ts")
+		g.data[r+"/"+name] = b
+		w.Segments = append(w.Segments, playlist.Segment{Seq: uint64(i), Name: name, Duration: 2, Digest: d, Size: int64(len(b))})
+	}
+	if g.renditions == nil {
+		g.renditions = map[string]*playlist.Window{}
+	}
+	g.renditions[r] = w
+}
+
+// announced returns the announces received so far, accepted or not.
+func (g *fakeGateway) announced() []swarm.AnnounceRequest {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.announces)
+}
+
 func (g *fakeGateway) hitCount(name string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -66,18 +99,32 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.hits[r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]]++
 	lookup := g.lookup
 	g.mu.Unlock()
+	rendition, isPlaylist := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/live/tv/"), "/index.m3u8")
 	switch {
+	case r.URL.Path == "/live/tv/index.m3u8" && g.multivariant != nil:
+		_, _ = w.Write(g.multivariant)
 	case r.URL.Path == "/live/tv/index.m3u8":
 		_, _ = w.Write(playlist.Render(g.window, playlist.ForProxies))
+	case isPlaylist && g.renditions[rendition] != nil:
+		_, _ = w.Write(playlist.Render(*g.renditions[rendition], playlist.ForProxies))
 	case r.URL.Path == swarm.PathAnnounce:
 		var req swarm.AnnounceRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		g.mu.Lock()
-		reject, forbid := g.reject && req.PeerID != "", g.forbid
+		reject, forbid, fail := g.reject && req.PeerID != "", g.forbid, g.failAnnounces
 		if req.PeerID != "" {
 			g.heartbeatTokens = append(g.heartbeatTokens, req.Token)
 		}
+		g.announces = append(g.announces, req)
 		g.mu.Unlock()
+		if err := req.Validate(); err != nil { // as the gateway does
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if fail {
+			http.Error(w, "registry down", http.StatusInternalServerError)
+			return
+		}
 		if reject {
 			http.Error(w, "unknown peer", http.StatusUnauthorized)
 			return
@@ -99,6 +146,9 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if g.release != nil {
 			<-g.release
 		}
+		if g.onSegment != nil {
+			g.onSegment(strings.TrimPrefix(r.URL.Path, "/live/tv/"))
+		}
 		b, ok := g.data[strings.TrimPrefix(r.URL.Path, "/live/tv/")]
 		if !ok {
 			http.NotFound(w, r)
@@ -114,6 +164,17 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type testProxy struct {
 	*Proxy
 	player, neighbour *httptest.Server
+	serving           atomic.Int64 // player requests whose handler has not returned
+}
+
+// settle waits until every player request's handler has returned: a player may have the
+// whole response before its handler's last steps (QoE accounting) ran.
+func (tp *testProxy) settle(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); tp.serving.Load() > 0; {
+		require.True(t, time.Now().Before(deadline), "a player request's handler never returned")
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func startProxy(t *testing.T, gw *fakeGateway, tweak func(*Config)) *testProxy {
@@ -127,7 +188,13 @@ func startProxy(t *testing.T, gw *fakeGateway, tweak func(*Config)) *testProxy {
 	}
 	p, err := New(cfg)
 	require.NoError(t, err)
-	tp := &testProxy{Proxy: p, player: httptest.NewServer(p.PlayerHandler()), neighbour: httptest.NewServer(p.NeighbourHandler())}
+	tp := &testProxy{Proxy: p, neighbour: httptest.NewServer(p.NeighbourHandler())}
+	player := p.PlayerHandler()
+	tp.player = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tp.serving.Add(1)
+		defer tp.serving.Add(-1)
+		player.ServeHTTP(w, r)
+	}))
 	t.Cleanup(tp.player.Close)
 	t.Cleanup(tp.neighbour.Close)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,6 +1,11 @@
 package peerassist
 
 import (
+	"cmp"
+	"maps"
+	"regexp"
+	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/rawflow/rawflow/swarm"
@@ -9,19 +14,26 @@ import (
 // counters are one channel's delivery counters, owned by the proxy and read through
 // snapshot. A failing neighbour is counted here, not logged per request.
 type counters struct {
+	// The byte and segment counters are added to only through got, which splits them too.
 	bytesFromGateway    atomic.Int64
 	bytesFromPeers      atomic.Int64
-	bytesUploaded       atomic.Int64
 	segmentsFromGateway atomic.Int64
 	segmentsFromPeers   atomic.Int64
+	bytesUploaded       atomic.Int64
 	integrityFailures   atomic.Int64
 	neighbourFailures   atomic.Int64
 	cacheHits           atomic.Int64
+	// What the players experienced (qoe.go).
+	stalls        atomic.Int64
+	startups      atomic.Int64
+	startupMillis atomic.Int64
 	// Scheduling counters, shown in Status, not reported to the gateway.
 	trackerRequests  atomic.Int64 // announce, have and lookup calls
 	lookups          atomic.Int64 // of which lookups
 	elected          atomic.Int64 // segments this proxy was elected to fetch from the gateway
 	rangeCompletions atomic.Int64 // partial neighbour transfers completed from the gateway
+
+	split breakdown
 }
 
 func (c *counters) snapshot() swarm.Counters {
@@ -33,8 +45,145 @@ func (c *counters) snapshot() swarm.Counters {
 		SegmentsFromPeers:   c.segmentsFromPeers.Load(),
 		IntegrityFailures:   c.integrityFailures.Load(),
 		NeighbourFailures:   c.neighbourFailures.Load(),
+		Stalls:              c.stalls.Load(),
+		Startups:            c.startups.Load(),
+		StartupMillis:       c.startupMillis.Load(),
 	}
 }
+
+// delivery is one segment (or object passed through) that reached the proxy, and who sent
+// its bytes.
+type delivery struct {
+	rendition string // as in the request path: "" for a channel's only media playlist
+	gateway   int64  // bytes from the gateway
+	peers     int64  // bytes from a neighbour
+	group     string // that neighbour's group ("" for none)
+}
+
+// got counts a delivery. A segment the gateway had a hand in (completing a partial
+// neighbour transfer) is the gateway's. The additions hold the breakdown's lock, so that
+// what an announce reports (pending) splits exactly the deliveries its totals count.
+func (c *counters) got(d delivery) {
+	var add swarm.Counters
+	add.BytesFromGateway, add.BytesFromPeers = d.gateway, d.peers
+	if d.peers > 0 && d.gateway == 0 {
+		add.SegmentsFromPeers = 1
+	} else {
+		add.SegmentsFromGateway = 1
+	}
+	b := &c.split
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c.bytesFromGateway.Add(add.BytesFromGateway)
+	c.bytesFromPeers.Add(add.BytesFromPeers)
+	c.segmentsFromGateway.Add(add.SegmentsFromGateway)
+	c.segmentsFromPeers.Add(add.SegmentsFromPeers)
+	b.addRendition(d.rendition, add)
+	if d.peers > 0 {
+		b.addFedBy(d.group, d.peers)
+	}
+}
+
+// pending returns the counters' totals and the breakdowns not yet accepted, bounded as an
+// announce must be (see breakdown).
+func (c *counters) pending() (totals swarm.Counters, renditions map[string]swarm.Counters, fedBy map[string]int64) {
+	b := &c.split
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return c.snapshot(), b.renditionsToReport(), maps.Clone(b.fedBy)
+}
+
+// accepted removes what an accepted announce carried from the pending breakdowns.
+func (c *counters) accepted(renditions map[string]swarm.Counters, fedBy map[string]int64) {
+	b := &c.split
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for r, sent := range renditions {
+		if e := b.renditions[r]; e != nil {
+			e.Sub(sent)
+			if e.IsZero() {
+				delete(b.renditions, r)
+			}
+		}
+	}
+	for g, sent := range fedBy {
+		if n, ok := b.fedBy[g]; ok && n > sent {
+			b.fedBy[g] = n - sent
+		} else {
+			delete(b.fedBy, g)
+		}
+	}
+}
+
+// breakdown holds the deltas of the byte and segment counters not yet accepted by the
+// gateway, by rendition, and of the peer bytes, by the group of the neighbour that sent
+// them. Unlike the totals (member.reported) they are kept as pending deltas, not as totals
+// less what was accepted: an accepted announce subtracts what it carried, so the maps hold
+// only the current period's entries and stay small. Both are breakdowns: what does not fit
+// their bounds is left out of them, never out of the totals.
+//   - renditions: at most maxRenditions pending; an announce carries the
+//     swarm.MaxReportRenditions that have been pending longest, the others go with the next.
+//   - fedBy: the first swarm.MaxFedBy groups seen since the last accepted announce; bytes
+//     from other groups, or from a group name the gateway would refuse, are left out.
+type breakdown struct {
+	mu         sync.Mutex // guards the following fields, and orders additions to the totals
+	renditions map[string]*pendingRendition
+	fedBy      map[string]int64
+	arrivals   uint64 // entries added to renditions so far
+}
+
+type pendingRendition struct {
+	swarm.Counters
+	since uint64 // its arrival: the longest pending go first
+}
+
+func (b *breakdown) addRendition(r string, add swarm.Counters) {
+	e := b.renditions[r]
+	if e == nil {
+		if len(b.renditions) >= maxRenditions {
+			return
+		}
+		if b.renditions == nil {
+			b.renditions = map[string]*pendingRendition{}
+		}
+		b.arrivals++
+		e = &pendingRendition{since: b.arrivals}
+		b.renditions[r] = e
+	}
+	e.Add(add)
+}
+
+func (b *breakdown) addFedBy(group string, n int64) {
+	if _, ok := b.fedBy[group]; !ok && (len(b.fedBy) >= swarm.MaxFedBy || !wireGroupRe.MatchString(group)) {
+		return
+	}
+	if b.fedBy == nil {
+		b.fedBy = map[string]int64{}
+	}
+	b.fedBy[group] += n
+}
+
+// renditionsToReport returns the pending renditions one announce carries (b.mu held).
+func (b *breakdown) renditionsToReport() map[string]swarm.Counters {
+	names := make([]string, 0, len(b.renditions))
+	for r := range b.renditions {
+		names = append(names, r)
+	}
+	slices.SortFunc(names, func(x, y string) int { return cmp.Compare(b.renditions[x].since, b.renditions[y].since) })
+	if len(names) == 0 {
+		return nil
+	}
+	out := map[string]swarm.Counters{}
+	for _, r := range names[:min(len(names), swarm.MaxReportRenditions)] {
+		out[r] = b.renditions[r].Counters
+	}
+	return out
+}
+
+// wireGroupRe is the group names swarm.AnnounceRequest.Validate accepts in FedBy. A group
+// comes from the tracker's lookup answer; one the gateway would refuse must not reach an
+// announce, or every delta would stay pending for good.
+var wireGroupRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{0,64}$`)
 
 // Status is GET /api/v1/status on the player port.
 type Status struct {
@@ -50,7 +199,8 @@ type Status struct {
 	QuietSpells int  `json:"quiet_spells"`
 }
 
-// ChannelStatus is one channel's part of Status.
+// ChannelStatus is one channel's part of Status. Its counters include what the players
+// experienced: Stalls, Startups and StartupMillis (qoe.go), as reported to the gateway.
 type ChannelStatus struct {
 	swarm.Counters
 	CacheHits int64 `json:"cache_hits"`

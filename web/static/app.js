@@ -85,7 +85,7 @@
     renderFigures();
     renderChannels(ov);
     for (const el of $$('.window')) el.textContent = ov.window_seconds + ' s';
-    $('#price').textContent = `at ${fmt.money(ov.price_per_gb)} per GB of gateway egress`;
+    $('#price').textContent = `the egress peers carried, at ${fmt.money(ov.price_per_gb)} per GB`;
     const up = $('#updated');
     up.lastChild.textContent = 'updated ' + hhmmss(ov.generated_at);
     up.setAttribute('data-generated-at', String(ov.generated_at));

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/gateway"
+	"github.com/rawflow/rawflow/internal/hlstest"
+	"github.com/rawflow/rawflow/peerassist"
+	"github.com/rawflow/rawflow/web/webtest"
+)
+
+// artifactsDir is where tests leave files for people to look at: $RAWFLOW_ARTIFACTS
+// (make test sets it to ./artifacts), else a directory under the system's temp dir.
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("RAWFLOW_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "rawflow-artifacts")
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
+// TestDashboardInBrowser: the real stack (an ffmpeg live origin, a gateway, three proxies in
+// two groups, each played by ffmpeg for 14 s), then Chromium: the dashboard loads without a
+// console error, its figures match the API, every chart draws, live updates arrive, the
+// breakdown tables match the API and the CSV export answers; the preview page plays the
+// channel through a proxy with hls.js. The screenshot is saved as an artifact.
+func TestDashboardInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: not in -short")
+	}
+	origin := hlstest.StartOrigin(t, 4)
+	gw := startStack(t, gateway.Config{PollInterval: 500 * time.Millisecond, StatsFlushInterval: 500 * time.Millisecond,
+		Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.URL}}}}, 0).gw
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	var peers []*peerNode
+	for _, group := range []string{"paris", "paris", "lyon"} {
+		p, err := newPeerNode("127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url, Group: group})
+		require.NoError(t, err)
+		wg.Go(func() { assert.NoError(t, p.run(ctx)) })
+		peers = append(peers, p)
+	}
+	var played sync.WaitGroup
+	for _, p := range peers {
+		played.Go(func() {
+			r := hlstest.Play(t.Context(), t, p.url+"/live/tv/index.m3u8", 14)
+			assert.NoError(t, r.Err, r.Stderr)
+		})
+	}
+	played.Wait()
+	st := gatewayStats(t, gw.url, "tv")
+	require.Positive(t, st.BytesFromPeers, "the two proxies of one group shared segments")
+	assert.Equal(t, int64(len(peers)), st.Startups, "one startup per player, seen by its proxy (ffmpeg asks for bytes=0-)")
+
+	shot := filepath.Join(artifactsDir(t), "dashboard.png")
+	preview := gw.url + "/preview/tv?src=" + url.QueryEscape(peers[0].url+"/live/tv/index.m3u8")
+	res := webtest.RunBrowser(t, map[string]string{"DASHBOARD_URL": gw.url, "PREVIEW_URL": preview,
+		"SCREENSHOT": shot, "CHANNEL": "tv", "MIN_GENERATIONS": "2"})
+	require.True(t, res.OK, res.Error)
+	assert.FileExists(t, shot)
+	assert.NotEmpty(t, res.FiguresCompared)
+	for chart, n := range res.Points {
+		assert.Positive(t, n, "chart %s", chart)
+	}
+	require.NotNil(t, res.Preview)
+	assert.Equal(t, "hls.js", res.Preview.Engine)
+	assert.GreaterOrEqual(t, res.Preview.Advanced, 2.0)
+	t.Logf("screenshot %s; page weight %d bytes in %d requests; %s", shot, res.PageWeightBytes, len(res.PageRequests), res.Raw)
+}
