@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +66,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.Positive(t, st.BytesFromPeers, "the two proxies of one group shared segments")
 	assert.Equal(t, int64(len(peers)), st.Startups, "one startup per player, seen by its proxy (ffmpeg asks for bytes=0-)")
 
+	checkGrafanaMetrics(t, gw.url+"/metrics", peers[0].url+"/metrics")
+
 	shot := filepath.Join(artifactsDir(t), "dashboard.png")
 	preview := gw.url + "/preview/tv?src=" + url.QueryEscape(peers[0].url+"/live/tv/index.m3u8")
 	res := webtest.RunBrowser(t, map[string]string{"DASHBOARD_URL": gw.url, "PREVIEW_URL": preview,
@@ -78,4 +82,29 @@ func TestDashboardInBrowser(t *testing.T) {
 	assert.Equal(t, "hls.js", res.Preview.Engine)
 	assert.GreaterOrEqual(t, res.Preview.Advanced, 2.0)
 	t.Logf("screenshot %s; page weight %d bytes in %d requests; %s", shot, res.PageWeightBytes, len(res.PageRequests), res.Raw)
+}
+
+// checkGrafanaMetrics asserts that every metric deploy/grafana/rawflow.json queries is
+// exported by the gateway or the proxy (scraped at these URLs).
+func checkGrafanaMetrics(t *testing.T, urls ...string) {
+	t.Helper()
+	dash, err := os.ReadFile(filepath.Join("..", "..", "deploy", "grafana", "rawflow.json"))
+	require.NoError(t, err)
+	var scraped strings.Builder
+	for _, u := range urls {
+		code, body := fetch(t, u)
+		require.Equal(t, 200, code, u)
+		scraped.Write(body)
+	}
+	names := map[string]bool{}
+	for _, m := range regexp.MustCompile(`rawflow_[a-z_]+`).FindAllString(string(dash), -1) {
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			m = strings.TrimSuffix(m, suffix)
+		}
+		names[m] = true
+	}
+	require.GreaterOrEqual(t, len(names), 15)
+	for name := range names {
+		assert.Contains(t, scraped.String(), "\n"+name, "the Grafana dashboard queries %s", name)
+	}
 }
