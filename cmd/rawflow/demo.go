@@ -51,6 +51,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fns := []func(context.Context) error{origin.run, g.run}
 	fmt.Fprintf(stdout, "RawFlow demo: built-in live source, a gateway and %d peer-assist proxies.\n\n", *peers)
 	fmt.Fprintf(stdout, "  gateway (direct play)  %s/live/demo/index.m3u8\n", g.url)
+	fmt.Fprintf(stdout, "  dashboard              %s/\n", g.url)
 	fmt.Fprintf(stdout, "  gateway stats          %s/api/v1/stats\n", g.url)
 	for i := range *peers {
 		pcfg := peerassist.Config{GatewayURL: g.url, Logger: log.With("proxy", i+1)}
