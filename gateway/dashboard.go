@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -261,7 +262,7 @@ func (s *Server) ChannelBreakdown(ctx context.Context, name string, from, to tim
 		for n, c := range m {
 			out = append(out, Split{Name: n, GatewayBytes: gatewayBytes(c), PeerBytes: c.BytesFromPeers, Offload: c.Offload()})
 		}
-		slices.SortFunc(out, func(a, b Split) int { return cmpString(a.Name, b.Name) })
+		slices.SortFunc(out, func(a, b Split) int { return cmp.Compare(a.Name, b.Name) })
 		return out
 	}
 	// Renditions: the gateway's own egress where it counted it, else what proxies got.
@@ -274,24 +275,10 @@ func (s *Server) ChannelBreakdown(ctx context.Context, name string, from, to tim
 	return Breakdown{Channel: name, From: from.Unix(), To: to.Unix(), Renditions: renditions, Groups: groups, Feeds: feeds}, nil
 }
 
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 func (s *Server) dashboardRoutes(e *echo.Echo) {
 	e.GET("/api/v1/overview", func(c echo.Context) error {
 		ov, err := s.Overview(c.Request().Context())
-		if err != nil {
-			return err
-		}
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.JSON(http.StatusOK, ov)
+		return noStoreJSON(c, ov, err)
 	})
 	e.GET("/api/v1/channels/:channel/series", func(c echo.Context) error {
 		from, to, step, err := span(c, s.cfg.Now())
@@ -299,11 +286,7 @@ func (s *Server) dashboardRoutes(e *echo.Echo) {
 			return err
 		}
 		out, err := s.ChannelSeries(c.Request().Context(), c.Param("channel"), from, to, step)
-		if err != nil {
-			return err
-		}
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.JSON(http.StatusOK, out)
+		return noStoreJSON(c, out, err)
 	})
 	e.GET("/api/v1/channels/:channel/breakdown", func(c echo.Context) error {
 		from, to, _, err := span(c, s.cfg.Now())
@@ -311,14 +294,19 @@ func (s *Server) dashboardRoutes(e *echo.Echo) {
 			return err
 		}
 		out, err := s.ChannelBreakdown(c.Request().Context(), c.Param("channel"), from, to)
-		if err != nil {
-			return err
-		}
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.JSON(http.StatusOK, out)
+		return noStoreJSON(c, out, err)
 	})
 	e.GET("/api/v1/channels/:channel/export.csv", s.handleExport)
 	e.GET("/api/v1/events", s.handleEvents)
+}
+
+// noStoreJSON answers with a value or its error; figures change all the time: no caching.
+func noStoreJSON(c echo.Context, v any, err error) error {
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, v)
 }
 
 // handleExport writes a channel's series as CSV.
