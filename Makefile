@@ -9,7 +9,7 @@ TEST_PACKAGES := redis-server ffmpeg nodejs npm chromium
 NPM_CI = if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then \
 	  npm ci --no-audit --no-fund --loglevel=error && touch node_modules; fi
 
-.PHONY: test deps demo build vet fuzz web
+.PHONY: test deps demo build vet fuzz web bench-edge
 
 ## test: install what the tests need (when missing), vet, run every test with -race, then
 ## each fuzz target for a short bounded time (FUZZTIME, 5s here) on top of its committed
@@ -52,6 +52,10 @@ demo: web
 
 build: web
 	CGO_ENABLED=0 $(GO) build -o bin/rawflow ./cmd/rawflow
+
+## bench-edge: the gateway against nginx with wrk, same bytes, same load (bench/edge.sh).
+bench-edge:
+	bench/edge.sh
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s).
 FUZZTIME ?= 20s
