@@ -64,7 +64,8 @@ GW_PORT=$(free_port)
 CGO_ENABLED=0 go build -o "$work/rawflow" ./cmd/rawflow
 "$work/rawflow" gateway --listen "127.0.0.1:$GW_PORT" --channel "bench=http://127.0.0.1:$NGINX_PORT/live.m3u8" \
   --log-level warn >"$out/gateway.log" 2>&1 &
-pids+=($!)
+gw_pid=$!
+pids+=($gw_pid)
 
 gw="http://127.0.0.1:$GW_PORT"
 for _ in $(seq 100); do
@@ -100,4 +101,30 @@ for c in "segment-1MB:$big:big.ts" "segment-200KB:$small:small.ts" "playlist:ind
   printf '%-12s %-8s %12s %10s %10s %10s   ratio %.2f\n' "$name" gateway "$gr" "$gm" "$g50" "$g99" \
     "$(awk -v g="$gr" -v n="$nr" 'BEGIN{print g/n}')" | tee -a "$out/table.txt"
 done
+# Proxy overhead: one connection, a segment the proxy holds, through the proxy and direct.
+P_PORT=$(free_port)
+"$work/rawflow" peer --gateway "$gw" --listen "127.0.0.1:$P_PORT" --peer-listen 127.0.0.1:0 --log-level warn >"$out/peer.log" 2>&1 &
+pids+=($!)
+proxy="http://127.0.0.1:$P_PORT"
+for _ in $(seq 100); do curl -fsS "$proxy/live/bench/index.m3u8" >/dev/null 2>&1 && break; sleep 0.1; done
+seg=""
+for cand in "$small" "$big"; do
+  if curl -fsS "$proxy/live/bench/$cand" -o /dev/null 2>/dev/null; then seg=$cand; break; fi
+done
+if [ -n "$seg" ]; then
+  wrk -t1 -c1 -d"$DUR" --latency "$gw/live/bench/$seg" >"$out/overhead-direct.txt"
+  wrk -t1 -c1 -d"$DUR" --latency "$proxy/live/bench/$seg" >"$out/overhead-proxy.txt"
+  read -r _ _ d50 d99 <<<"$(parse "$out/overhead-direct.txt")"
+  read -r _ _ p50 p99 <<<"$(parse "$out/overhead-proxy.txt")"
+  printf '\nproxy overhead (%s, 1 connection): direct p50 %s p99 %s; through the proxy p50 %s p99 %s\n' \
+    "$seg" "$d50" "$d99" "$p50" "$p99" | tee -a "$out/table.txt"
+else
+  echo "proxy overhead: the proxy served neither segment" | tee -a "$out/table.txt"
+fi
+
+# Memory: the gateway's RSS against the bytes its window holds.
+rss_kb=$(ps -o rss= -p "$gw_pid" | tr -d ' ')
+win=$(curl -fsS "$gw/metrics" | awk '/^rawflow_gateway_window_bytes/ {s+=$2} END {print s+0}')
+printf 'gateway RSS %d KiB with %d window bytes (%.1f MiB) after the run\n' "$rss_kb" "$win" "$(awk -v w="$win" 'BEGIN{print w/1048576}')" \
+  | tee -a "$out/table.txt"
 { echo; echo "$(date -u) $(nproc) cores, $(uname -sr), wrk -t$THREADS -c$CONNS -d$DUR; nginx $(nginx -v 2>&1 | cut -d/ -f2)"; } | tee -a "$out/table.txt"

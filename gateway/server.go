@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/rawflow/rawflow/internal/httpx"
 	"github.com/rawflow/rawflow/internal/metrics"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
@@ -212,29 +212,12 @@ func (s *Server) handleSegment(c echo.Context) error {
 	h.Set(echo.HeaderContentType, contentType(seg.Name))
 	h.Set("Cache-Control", seg.cacheControl())
 	h.Set("ETag", seg.ETag)
-	serveBytes(c, seg.Data)
+	httpx.ServeBytes(c.Response(), c.Request(), seg.Data)
 	if c.Request().Method == http.MethodGet && seg.kind != kindKey {
 		ch.egress.Add(c.Response().Size)
 		r.egress.Add(c.Response().Size)
 	}
 	return nil
-}
-
-// serveBytes answers with an immutable object: a plain GET (the common case) gets the slice
-// in one write; Range and conditional requests go through http.ServeContent, which copies
-// in 32 KB chunks.
-func serveBytes(c echo.Context, data []byte) {
-	req := c.Request()
-	if req.Method != http.MethodGet || req.Header.Get("Range") != "" || req.Header.Get("If-None-Match") != "" ||
-		req.Header.Get("If-Modified-Since") != "" {
-		http.ServeContent(c.Response(), req, "", time.Time{}, bytes.NewReader(data))
-		return
-	}
-	h := c.Response().Header()
-	h.Set("Accept-Ranges", "bytes")
-	h.Set(echo.HeaderContentLength, strconv.Itoa(len(data)))
-	c.Response().WriteHeader(http.StatusOK)
-	_, _ = c.Response().Write(data)
 }
 
 // onDemand returns a VOD segment with its bytes, fetching them from the origin once

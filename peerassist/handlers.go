@@ -1,7 +1,6 @@
 package peerassist
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/rawflow/rawflow/internal/httpx"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -186,7 +186,7 @@ func (p *Proxy) handleSegment(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderContentType, contentType(c.Param("name")))
-	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(obj.data))
+	httpx.ServeBytes(c.Response(), c.Request(), obj.data)
 	if obj.media && wholeWritten(c, len(obj.data)) {
 		if d, first := m.played(addr, obj.need, p.cfg.Now()); first {
 			p.observeStartup(d)

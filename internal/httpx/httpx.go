@@ -1,0 +1,27 @@
+// Package httpx holds HTTP helpers the gateway and the proxy share.
+package httpx
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// ServeBytes answers r with an immutable object held in memory. A plain GET, the common
+// case, gets the whole slice in one write; HEAD, Range and conditional requests go through
+// http.ServeContent (which copies in 32 KB chunks: on 200 KB segments the one write serves
+// 1.7× the requests per second, see README "Edge benchmark"). Headers the caller set
+// (Content-Type, ETag, Cache-Control) are kept.
+func ServeBytes(w http.ResponseWriter, r *http.Request, data []byte) {
+	if r.Method != http.MethodGet || r.Header.Get("Range") != "" || r.Header.Get("If-None-Match") != "" ||
+		r.Header.Get("If-Modified-Since") != "" || r.Header.Get("If-Range") != "" {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+		return
+	}
+	h := w.Header()
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data)
+}
