@@ -189,7 +189,7 @@ func (s *Server) setRenditions(ch *channel, m *playlist.Multivariant, sources ma
 	}
 	ch.renditions = map[string]*rendition{}
 	for name, srcs := range sources {
-		win := newWindow(max(s.cfg.WindowSegments, ch.latency.minWindow()), s.cfg.MaxChannelBytes, 0, ch.latency)
+		win := s.newWindow(ch)
 		r := &rendition{name: name, win: win}
 		r.ingest = &hlsIngest{sources: srcs, win: r.win, client: s.origin, cfg: &s.cfg, errs: &ch.sourceErrors,
 			log: s.log.With("channel", ch.name, "rendition", name), save: s.timelineSaver(ch.name, name)}
@@ -198,12 +198,18 @@ func (s *Server) setRenditions(ch *channel, m *playlist.Multivariant, sources ma
 	s.log.Info("channel discovered", "channel", ch.name, "renditions", len(sources), "multivariant", m != nil)
 }
 
+// newWindow makes a window for one of the channel's media playlists: at least as long as
+// its latency mode needs.
+func (s *Server) newWindow(ch *channel) *window {
+	return newWindow(max(s.cfg.WindowSegments, ch.latency.minWindow()), s.cfg.MaxChannelBytes, 0, ch.latency)
+}
+
 // setStream makes the channel one rendition segmented from its MPEG-TS sources; first, if
 // not nil, is the stream discovery opened.
 func (s *Server) setStream(ch *channel, first io.ReadCloser) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	win := newWindow(max(s.cfg.WindowSegments, ch.latency.minWindow()), s.cfg.MaxChannelBytes, 0, ch.latency)
+	win := s.newWindow(ch)
 	log := s.log.With("channel", ch.name)
 	r := &rendition{win: win, ts: newTSIngest(ch.sources, win, &s.cfg, log, first)}
 	r.ts.errs = &ch.sourceErrors

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -132,7 +133,11 @@ func (s *Server) Overview(ctx context.Context) (Overview, error) {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		f, c, err := s.figures(ctx, name, now)
+		st, err := s.reg.Stats(ctx, name)
+		if err != nil {
+			return Overview{}, err
+		}
+		f, c, err := s.figures(ctx, name, now, st)
 		if err != nil {
 			return Overview{}, err
 		}
@@ -152,13 +157,10 @@ func (s *Server) Overview(ctx context.Context) (Overview, error) {
 	return ov, nil
 }
 
-// figures computes one channel's figures at now, and returns the window's counters.
-func (s *Server) figures(ctx context.Context, name string, now time.Time) (Figures, swarm.Counters, error) {
+// figures computes one channel's figures at now from the last minute of its buckets and
+// its registry totals st, and returns the window's counters.
+func (s *Server) figures(ctx context.Context, name string, now time.Time, st swarm.ChannelStats) (Figures, swarm.Counters, error) {
 	bs, err := s.reg.Buckets(ctx, name, now.Add(-overviewWindow+swarm.BucketStep10), now, swarm.BucketStep10)
-	if err != nil {
-		return Figures{}, swarm.Counters{}, err
-	}
-	st, err := s.reg.Stats(ctx, name)
 	if err != nil {
 		return Figures{}, swarm.Counters{}, err
 	}
@@ -339,6 +341,30 @@ func (s *Server) handleExport(c echo.Context) error {
 // eventStreams counts the SSE connections being served.
 var eventStreams atomic.Int64
 
+// overviewCache holds the overview the event streams send, so that however many streams
+// are open the registry is read once per EventsInterval, not once per stream.
+type overviewCache struct {
+	mu sync.Mutex // guards the following fields; held while one caller computes
+	ov Overview
+	at time.Time
+}
+
+// sharedOverview returns an overview computed less than half an EventsInterval ago, or a
+// fresh one.
+func (s *Server) sharedOverview(ctx context.Context) (Overview, error) {
+	c := &s.events
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := s.cfg.Now(); !c.at.IsZero() && now.Sub(c.at) < s.cfg.EventsInterval/2 {
+		return c.ov, nil
+	}
+	ov, err := s.Overview(ctx)
+	if err == nil {
+		c.ov, c.at = ov, s.cfg.Now()
+	}
+	return ov, err
+}
+
 // handleEvents streams the overview as Server-Sent Events: one at once, then one every
 // EventsInterval, until the client goes away.
 func (s *Server) handleEvents(c echo.Context) error {
@@ -356,7 +382,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 	tick := time.NewTicker(s.cfg.EventsInterval)
 	defer tick.Stop()
 	for {
-		ov, err := s.Overview(ctx)
+		ov, err := s.sharedOverview(ctx)
 		if err != nil {
 			_, _ = fmt.Fprintf(c.Response(), ": stats unavailable\n\n")
 		} else {

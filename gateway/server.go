@@ -34,6 +34,7 @@ type Server struct {
 	id       string // this gateway's ID among a fleet's, for its own gauges
 	metrics  *metrics.Registry
 	requests *metrics.CounterVec
+	events   overviewCache // what the dashboard's event streams send
 }
 
 // New builds a gateway from cfg. reg is the swarm registry (memory or Redis).

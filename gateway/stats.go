@@ -68,7 +68,7 @@ func (s *Server) sampleViewers(ctx context.Context) {
 			continue
 		}
 		ch.lastStats.Store(&st)
-		if f, _, err := s.figures(ctx, ch.name, now); err == nil {
+		if f, _, err := s.figures(ctx, ch.name, now, st); err == nil {
 			ch.offload.Store(f.Offload)
 		}
 		v := &swarm.Viewers{GatewayID: s.id, Assisted: int64(st.ActivePeers), Direct: int64(ch.direct.count(now))}

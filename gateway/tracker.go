@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -99,10 +100,13 @@ func (s *Server) handleReports(ctx context.Context, req swarm.AnnounceRequest) {
 		s.log.Warn("a peer reports a neighbour (bad bytes, a redirect or failures in a row)", "channel", req.Channel, "reporter", req.PeerID, "peer", bad, "addr", addr)
 		if s.reports.report(req.Channel, bad, addr, req.PeerID, s.cfg.Now()) {
 			s.log.Warn("peer banned as an uploader: reported by several peers", "channel", req.Channel, "peer", bad, "addr", addr, "for", bannedFor)
-			_ = s.reg.Leave(ctx, req.Channel, bad)
 			banned := swarm.Counters{PeersBanned: 1}
-			_ = s.reg.AddStats(ctx, req.Channel, banned)
-			_ = s.reg.AddSample(ctx, req.Channel, s.cfg.Now(), swarm.Sample{Gateway: true, Counters: banned})
+			if err := errors.Join(s.reg.Leave(ctx, req.Channel, bad), s.reg.AddStats(ctx, req.Channel, banned),
+				s.reg.AddSample(ctx, req.Channel, s.cfg.Now(), swarm.Sample{Gateway: true, Counters: banned})); err != nil {
+				// The address stays refused as an uploader (reports); the registry may
+				// list the peer until its registration expires.
+				s.log.Warn("registry not updated for a banned peer", "channel", req.Channel, "peer", bad, "err", err)
+			}
 		}
 	}
 }
