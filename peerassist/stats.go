@@ -3,7 +3,6 @@ package peerassist
 import (
 	"cmp"
 	"maps"
-	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -153,8 +152,11 @@ func (b *breakdown) addRendition(r string, add swarm.Counters) {
 	e.Add(add)
 }
 
+// addFedBy adds n bytes from a neighbour of group. A group comes from the tracker's lookup
+// answer; one the gateway would refuse must not reach an announce, or every delta would
+// stay pending for good.
 func (b *breakdown) addFedBy(group string, n int64) {
-	if _, ok := b.fedBy[group]; !ok && (len(b.fedBy) >= swarm.MaxFedBy || !wireGroupRe.MatchString(group)) {
+	if _, ok := b.fedBy[group]; !ok && (len(b.fedBy) >= swarm.MaxFedBy || !swarm.ValidGroup(group)) {
 		return
 	}
 	if b.fedBy == nil {
@@ -179,11 +181,6 @@ func (b *breakdown) renditionsToReport() map[string]swarm.Counters {
 	}
 	return out
 }
-
-// wireGroupRe is the group names swarm.AnnounceRequest.Validate accepts in FedBy. A group
-// comes from the tracker's lookup answer; one the gateway would refuse must not reach an
-// announce, or every delta would stay pending for good.
-var wireGroupRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{0,64}$`)
 
 // Status is GET /api/v1/status on the player port.
 type Status struct {

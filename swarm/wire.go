@@ -145,6 +145,10 @@ func badf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadRequest}, args...)...)
 }
 
+// ValidGroup reports whether name can name a locality group: at most 64 of
+// [A-Za-z0-9_.-] ("" is the peers without a group).
+func ValidGroup(name string) bool { return groupRe.MatchString(name) }
+
 // ValidChannel reports whether name can name a channel: 1–64 of [A-Za-z0-9_-].
 func ValidChannel(name string) bool { return channelRe.MatchString(name) }
 
