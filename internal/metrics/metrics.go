@@ -452,14 +452,21 @@ func (v *CounterVec) With(values ...string) *Counter { return v.vec.with(values)
 
 func (v *CounterVec) familyName() string { return v.vec.name }
 
-func (v *CounterVec) write(b *bytes.Buffer) {
-	s := v.vec.snapshot()
+func (v *CounterVec) write(b *bytes.Buffer) { writeValues(b, v.vec) }
+
+// writeValues writes a counter or gauge family: its header and one sample per series, or
+// nothing while it has no series.
+func writeValues[T any, P interface {
+	*T
+	Value() float64
+}](b *bytes.Buffer, v *vec[T]) {
+	s := v.snapshot()
 	if len(s) == 0 {
 		return
 	}
-	v.vec.writeHeader(b)
+	v.writeHeader(b)
 	for _, e := range s {
-		writeSample(b, v.vec.name, "", e.pairs, e.v.Value())
+		writeSample(b, v.name, "", e.pairs, P(e.v).Value())
 	}
 }
 
@@ -500,16 +507,7 @@ func (v *GaugeVec) With(values ...string) *Gauge { return v.vec.with(values) }
 
 func (v *GaugeVec) familyName() string { return v.vec.name }
 
-func (v *GaugeVec) write(b *bytes.Buffer) {
-	s := v.vec.snapshot()
-	if len(s) == 0 {
-		return
-	}
-	v.vec.writeHeader(b)
-	for _, e := range s {
-		writeSample(b, v.vec.name, "", e.pairs, e.v.Value())
-	}
-}
+func (v *GaugeVec) write(b *bytes.Buffer) { writeValues(b, v.vec) }
 
 // ---------------------------------------------------------------------------
 // Histograms
