@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,15 +17,6 @@ import (
 	"github.com/rawflow/rawflow/internal/hlstest"
 	"github.com/rawflow/rawflow/playlist"
 )
-
-// freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
 
 // tsGateway starts a gateway segmenting the MPEG-TS at src into 2 s segments, with n
 // proxies, and waits until it lists at least three segments.
@@ -61,7 +51,7 @@ func TestTSIngestSources(t *testing.T) {
 	hlstest.RequireTool(t, "ffprobe")
 	udp := func(recipe []string) func(t *testing.T) string {
 		return func(t *testing.T) string {
-			port := freeUDPPort(t)
+			port := hlstest.FreeUDPPort(t)
 			hlstest.StartEncoder(t, recipe, fmt.Sprintf("udp://127.0.0.1:%d?pkt_size=1316", port))
 			return fmt.Sprintf("udp://@127.0.0.1:%d", port)
 		}
@@ -71,7 +61,7 @@ func TestTSIngestSources(t *testing.T) {
 	}
 	srt := func(recipe []string) func(t *testing.T) string {
 		return func(t *testing.T) string {
-			port := freeUDPPort(t)
+			port := hlstest.FreeUDPPort(t)
 			hlstest.StartEncoder(t, recipe, fmt.Sprintf("srt://127.0.0.1:%d?mode=listener&pkt_size=1316", port))
 			return fmt.Sprintf("srt://127.0.0.1:%d?streamid=tv", port)
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -52,14 +51,6 @@ func readSegments(t *testing.T, src string, n int) []Segment {
 	return segs
 }
 
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
 func TestOpenHTTPStream(t *testing.T) {
 	t.Parallel()
 	src := hlstest.StartTSFanout(t, hlstest.TSH264)
@@ -68,7 +59,7 @@ func TestOpenHTTPStream(t *testing.T) {
 
 func TestOpenUDP(t *testing.T) {
 	t.Parallel()
-	port := freeUDPPort(t)
+	port := hlstest.FreeUDPPort(t)
 	hlstest.StartEncoder(t, hlstest.TSH264, fmt.Sprintf("udp://127.0.0.1:%d?pkt_size=1316", port))
 	readSegments(t, fmt.Sprintf("udp://@127.0.0.1:%d", port), 2)
 }
@@ -77,7 +68,7 @@ func TestOpenUDP(t *testing.T) {
 func TestOpenUDPRTP(t *testing.T) {
 	t.Parallel()
 	hlstest.RequireTool(t, "ffmpeg")
-	port := freeUDPPort(t)
+	port := hlstest.FreeUDPPort(t)
 	args := append([]string{"-hide_banner", "-nostdin", "-loglevel", "error"}, hlstest.TSH264...)
 	cmd := exec.Command("ffmpeg", append(args, "-f", "rtp_mpegts", fmt.Sprintf("rtp://127.0.0.1:%d", port))...)
 	require.NoError(t, cmd.Start())
@@ -105,8 +96,8 @@ func TestUnwrapRTP(t *testing.T) {
 // inside one.
 func TestOpenUDPMulticast(t *testing.T) {
 	if os.Getenv("TSINGEST_NETNS") == "" {
-		if os.Geteuid() != 0 || exec.Command("unshare", "--net", "true").Run() != nil {
-			t.Skip("needs root and unshare(1) to make a network namespace")
+		if _, err := exec.LookPath("ip"); err != nil || os.Geteuid() != 0 || exec.Command("unshare", "--net", "true").Run() != nil {
+			t.Skip("needs root, unshare(1) and ip(8) to make a network namespace")
 		}
 		script := `ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo && exec "$0" -test.run '^TestOpenUDPMulticast$' -test.v`
 		cmd := exec.Command("unshare", "--net", "sh", "-c", script, os.Args[0])
@@ -116,7 +107,7 @@ func TestOpenUDPMulticast(t *testing.T) {
 		require.Contains(t, string(out), "--- PASS: TestOpenUDPMulticast", "%s", out)
 		return
 	}
-	port := freeUDPPort(t)
+	port := hlstest.FreeUDPPort(t)
 	hlstest.StartEncoder(t, hlstest.TSH264, fmt.Sprintf("udp://239.255.7.7:%d?pkt_size=1316&ttl=1", port))
 	readSegments(t, fmt.Sprintf("udp://@239.255.7.7:%d?iface=lo", port), 2)
 }
@@ -158,14 +149,14 @@ func TestOpenErrors(t *testing.T) {
 
 func TestOpenSRTCaller(t *testing.T) {
 	t.Parallel()
-	port := freeUDPPort(t)
+	port := hlstest.FreeUDPPort(t)
 	hlstest.StartEncoder(t, hlstest.TSH264, fmt.Sprintf("srt://127.0.0.1:%d?mode=listener&pkt_size=1316", port))
 	readSegments(t, fmt.Sprintf("srt://127.0.0.1:%d?streamid=tv&latency=200", port), 2)
 }
 
 func TestOpenSRTListener(t *testing.T) {
 	t.Parallel()
-	port := freeUDPPort(t)
+	port := hlstest.FreeUDPPort(t)
 	done := make(chan []Segment, 1)
 	go func() { done <- readSegments(t, fmt.Sprintf("srt://127.0.0.1:%d?mode=listener", port), 2) }()
 	// The encoder calls until the gateway listens (ffmpeg gives up on a refused call: retry).

@@ -3,6 +3,7 @@ package hlstest
 import (
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -203,4 +204,15 @@ func EncodeTS(t testing.TB, recipe []string, seconds int) []byte {
 		t.Fatalf("ffmpeg: %v\n%s", err, stderr.String())
 	}
 	return out.Bytes()
+}
+
+// FreeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
+func FreeUDPPort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatalf("free UDP port: %v", err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rawflow/rawflow/internal/hlstest"
 )
 
 func dialFake(t *testing.T, f *fakeSender, cfg Config) *Conn {
@@ -158,7 +160,7 @@ func TestPeerIdleTimeout(t *testing.T) {
 // Dial to a port where nothing listens fails within HandshakeTimeout.
 func TestDialNoListener(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	port := freeUDPPort(t)
+	port := hlstest.FreeUDPPort(t)
 	start := time.Now()
 	c, err := Dial(context.Background(), net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Config{HandshakeTimeout: timeout})
 	took := time.Since(start)

@@ -11,20 +11,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rawflow/rawflow/internal/hlstest"
 )
 
 // These tests run ffmpeg (Debian's build links libsrt) as the SRT peer.
-
-// freeUDPPort returns a UDP port that was free a moment ago.
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
 
 // lockedBuffer collects ffmpeg's stderr for failure messages.
 type lockedBuffer struct {
@@ -121,7 +112,7 @@ func checkTS(t *testing.T, data []byte) {
 }
 
 func TestDialFFmpegListener(t *testing.T) {
-	port := freeUDPPort(t)
+	port := hlstest.FreeUDPPort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	// At debug level ffmpeg logs the stream id its listener accepted: that checks our SID
 	// encoding against libsrt's decoding.
@@ -198,7 +189,7 @@ func TestListenFFmpegCaller(t *testing.T) {
 
 // An encrypted listener must be refused with an error that says why.
 func TestDialFFmpegEncrypted(t *testing.T) {
-	port := freeUDPPort(t)
+	port := hlstest.FreeUDPPort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	startFFmpeg(t, fmt.Sprintf("srt://%s?mode=listener&pkt_size=1316&passphrase=0123456789abcdef", addr), "error")
 	deadline := time.Now().Add(10 * time.Second)
@@ -286,7 +277,7 @@ func lossyProxy(t *testing.T, server string, drop func(seq uint32) bool) string 
 // With libsrt as the sender and losses on the way, our NAKs get the lost packets
 // retransmitted in time: the stream arrives whole.
 func TestDialFFmpegListenerWithLoss(t *testing.T) {
-	port := freeUDPPort(t)
+	port := hlstest.FreeUDPPort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	startFFmpeg(t, fmt.Sprintf("srt://%s?mode=listener&pkt_size=1316", addr), "error")
 	proxy := lossyProxy(t, addr, func(seq uint32) bool { return seq%9 == 4 || seq%23 == 0 || seq%23 == 1 })
