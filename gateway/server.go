@@ -117,7 +117,7 @@ func (s *Server) routes() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = echo.ExtractIPDirect() // never trust X-Forwarded-For from viewers
 	e.HTTPErrorHandler = s.errorHandler
-	mw := []echo.MiddlewareFunc{liveCORS(), middleware.GzipWithConfig(middleware.GzipConfig{
+	mw := []echo.MiddlewareFunc{httpx.LiveCORS(), middleware.GzipWithConfig(middleware.GzipConfig{
 		Skipper: func(c echo.Context) bool { return path.Ext(c.Request().URL.Path) != ".m3u8" },
 	})}
 	if len(s.cfg.SignKey) > 0 {
@@ -129,7 +129,7 @@ func (s *Server) routes() *echo.Echo {
 		live.HEAD(prefix+"/index.m3u8", s.handlePlaylist)
 		live.GET(prefix+"/:name", s.handleSegment)
 		live.HEAD(prefix+"/:name", s.handleSegment)
-		live.OPTIONS(prefix+"/:name", echo.MethodNotAllowedHandler) // answered by liveCORS
+		live.OPTIONS(prefix+"/:name", echo.MethodNotAllowedHandler) // answered by LiveCORS
 	}
 	e.GET(swarm.PathStats, s.handleStats)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
@@ -138,18 +138,6 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/readyz", s.handleReady)
 	s.trackerRoutes(e)
 	return e
-}
-
-// liveCORS lets players on any origin fetch playlists and segments, Range and
-// Authorization included, and read the headers they need.
-func liveCORS() echo.MiddlewareFunc {
-	return middleware.CORSWithConfig(middleware.CORSConfig{
-		AllowOrigins:  []string{"*"},
-		AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodOptions},
-		AllowHeaders:  []string{"Range", "Authorization", "If-None-Match", "If-Range"},
-		ExposeHeaders: []string{"Content-Length", "Content-Range", "ETag", "Accept-Ranges"},
-		MaxAge:        86400,
-	})
 }
 
 // handlePlaylist serves /live/{channel}/index.m3u8 (the multivariant playlist of a

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/rawflow/rawflow/internal/httpx"
 	"github.com/rawflow/rawflow/playlist"
@@ -28,26 +27,16 @@ var errGatewayStatus = errors.New("gateway status")
 // address get the Private Network Access header Chrome asks for.
 func (p *Proxy) PlayerHandler() http.Handler {
 	e := newEcho()
-	live := e.Group("/live", privateNetwork, playerCORS())
+	live := e.Group("/live", privateNetwork, httpx.LiveCORS())
 	for _, prefix := range []string{"/:channel", "/:channel/:rendition"} {
 		live.GET(prefix+"/index.m3u8", p.handlePlaylist)
 		live.GET(prefix+"/:name", p.handleSegment)
 		live.HEAD(prefix+"/:name", p.handleSegment)
-		live.OPTIONS(prefix+"/:name", echo.MethodNotAllowedHandler) // answered by playerCORS
+		live.OPTIONS(prefix+"/:name", echo.MethodNotAllowedHandler) // answered by LiveCORS
 	}
 	e.GET("/api/v1/status", func(c echo.Context) error { return c.JSON(http.StatusOK, p.Status()) })
 	e.GET("/metrics", echo.WrapHandler(p.MetricsHandler()))
 	return e
-}
-
-func playerCORS() echo.MiddlewareFunc {
-	return middleware.CORSWithConfig(middleware.CORSConfig{
-		AllowOrigins:  []string{"*"},
-		AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodOptions},
-		AllowHeaders:  []string{"Range", "If-None-Match", "CMCD-Request", "CMCD-Object", "CMCD-Session", "CMCD-Status"},
-		ExposeHeaders: []string{"Content-Length", "Content-Range", "ETag", "Accept-Ranges"},
-		MaxAge:        86400,
-	})
 }
 
 // privateNetwork answers a preflight's Access-Control-Request-Private-Network.

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 )
 
 // ServeBytes answers r with an immutable object held in memory. A plain GET, the common
@@ -24,4 +27,18 @@ func ServeBytes(w http.ResponseWriter, r *http.Request, data []byte) {
 	h.Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(data)
+}
+
+// LiveCORS lets players on any origin fetch playlists and segments (the gateway's /live and
+// a proxy's): Range, Authorization, conditional and CMCD request headers included, and the
+// headers players read exposed. The preflight itself is answered by the middleware.
+func LiveCORS() echo.MiddlewareFunc {
+	return middleware.CORSWithConfig(middleware.CORSConfig{
+		AllowOrigins: []string{"*"},
+		AllowMethods: []string{http.MethodGet, http.MethodHead, http.MethodOptions},
+		AllowHeaders: []string{"Range", "Authorization", "If-None-Match", "If-Range",
+			"CMCD-Request", "CMCD-Object", "CMCD-Session", "CMCD-Status"},
+		ExposeHeaders: []string{"Content-Length", "Content-Range", "ETag", "Accept-Ranges"},
+		MaxAge:        86400,
+	})
 }
