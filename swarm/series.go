@@ -189,15 +189,21 @@ func (b *Bucket) Merge(o Bucket) {
 	}
 	mergeMap(&b.Renditions, o.Renditions)
 	mergeMap(&b.Groups, o.Groups)
-	for _, f := range o.Feeds {
-		i := slices.IndexFunc(b.Feeds, func(g Feed) bool { return g.From == f.From && g.To == f.To })
-		if i < 0 {
-			b.Feeds = append(b.Feeds, f)
-		} else {
-			b.Feeds[i].Bytes += f.Bytes
+	if len(o.Feeds) > 0 {
+		at := make(map[[2]string]int, len(b.Feeds)) // linear, however many feeds a bucket has
+		for i, f := range b.Feeds {
+			at[[2]string{f.From, f.To}] = i
 		}
+		for _, f := range o.Feeds {
+			if i, ok := at[[2]string{f.From, f.To}]; ok {
+				b.Feeds[i].Bytes += f.Bytes
+			} else {
+				at[[2]string{f.From, f.To}] = len(b.Feeds)
+				b.Feeds = append(b.Feeds, f)
+			}
+		}
+		sortFeeds(b.Feeds)
 	}
-	sortFeeds(b.Feeds)
 	b.ViewersAssisted = max(b.ViewersAssisted, o.ViewersAssisted)
 	b.ViewersDirect = max(b.ViewersDirect, o.ViewersDirect)
 }

@@ -89,6 +89,7 @@ func openHTTP(ctx context.Context, u *url.URL, timeout time.Duration) (io.ReadCl
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,
 		DisableCompression:    true,
+		DisableKeepAlives:     true, // one stream per transport: nothing to keep, no idle connection left behind
 		Proxy:                 http.ProxyFromEnvironment,
 	}}
 	ctx, cancel := context.WithCancel(ctx)
