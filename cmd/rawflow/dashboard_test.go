@@ -75,6 +75,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.True(t, res.OK, res.Error)
 	assert.FileExists(t, shot)
 	assert.NotEmpty(t, res.FiguresCompared)
+	require.Len(t, res.Points, 4, "offload, traffic, viewers, qoe")
 	for chart, n := range res.Points {
 		assert.Positive(t, n, "chart %s", chart)
 	}

@@ -47,6 +47,7 @@ func TestBadInvocations(t *testing.T) {
 		"bad source":         {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=ftp://x/a.m3u8"},
 		"udp source no port": {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=udp://@239.0.0.1"},
 		"srt source no port": {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=srt://encoder.example"},
+		"zero price":         {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=demo", "--price-per-gb", "0"},
 		"segment duration":   {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=demo", "--segment-duration", "1500ms"},
 		"bad redis":          {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=demo", "--redis", "mysql://x"},
 		"unknown flag":       {"gateway", "--nope"},

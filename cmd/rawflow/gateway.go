@@ -34,8 +34,8 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *price < 0 {
-		return fmt.Errorf("--price-per-gb %g: want a price of zero or more", *price)
+	if *price <= 0 {
+		return fmt.Errorf("--price-per-gb %g: want a positive price", *price)
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
