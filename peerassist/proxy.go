@@ -115,13 +115,13 @@ func (p *Proxy) Run(ctx context.Context) error {
 		}
 		p.mu.Lock()
 		for _, m := range p.members {
-			if m.running {
-				continue
-			}
 			m.mu.Lock()
+			start := !m.running
 			m.running = true
 			m.mu.Unlock()
-			wg.Go(func() { m.run(ctx, p) })
+			if start {
+				wg.Go(func() { m.run(ctx, p) })
+			}
 		}
 		p.mu.Unlock()
 	}
