@@ -1,9 +1,10 @@
 # RawFlow build and test entry points. `make test` is the one command CI runs (.ci/run).
 
 GO ?= go
-# Debian packages the tests drive for real: redis-server, ffmpeg (origin and players);
-# nodejs, npm and chromium for the dashboard's browser tests (web/e2e, playwright-core).
-TEST_PACKAGES := redis-server ffmpeg nodejs npm chromium
+# Debian packages the tests drive for real: redis-server and redis-tools (redis-cli builds
+# the test Redis Cluster), ffmpeg (origin and players); nodejs, npm and chromium for the
+# dashboard's browser tests (web/e2e, playwright-core).
+TEST_PACKAGES := redis-server redis-tools ffmpeg nodejs npm chromium
 
 # npm ci, when node_modules is missing or older than package-lock.json.
 NPM_CI = if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then \
@@ -23,6 +24,7 @@ test: deps web vet
 deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v redis-cli >/dev/null || missing="$$missing redis-tools"; \
 	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \

@@ -2,14 +2,17 @@ package swarm
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	neturl "net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -43,36 +46,117 @@ func NewRedis(client redis.UniversalClient, opts Options) *Redis {
 	return &Redis{client: client, opts: opts.WithDefaults()}
 }
 
-// OpenRedis connects to the Redis at url with short timeouts: redis:// or rediss:// (TLS,
-// trusting opts.TLSCAFile when set), with a password as redis://:PASSWORD@host:port/db or
-// a user as redis://USER:PASSWORD@…, as redis.ParseURL reads it. It does not dial: a Redis
-// that is down shows as ErrUnavailable on the first call.
+// OpenRedis connects to Redis at url, in one of three topologies (rediss:// for TLS in
+// each, trusting opts.TLSCAFile when set):
+//
+//	redis://[[USER]:PASSWORD@]HOST:PORT[/DB]                            one server
+//	redis://[[USER]:PASSWORD@]HOST:PORT[/DB]?master_name=NAME[&addr=HOST:PORT…][&password=P]
+//	                                           Sentinel: HOST:PORT and each addr are sentinels,
+//	                                           the userinfo is theirs, password= the master's
+//	redis://[[USER]:PASSWORD@]HOST:PORT?cluster=1[&addr=HOST:PORT…]     Cluster: seed nodes
+//
+// Other query parameters are go-redis's (redis.ParseURL, ParseFailoverURL, ParseClusterURL).
+// Timeouts, pool size and retries default to the fail-fast values above unless the URL sets
+// them. It does not dial: a Redis that is down shows as ErrUnavailable on the first call.
 func OpenRedis(url string, opts Options) (*Redis, error) {
-	o, err := redis.ParseURL(url)
+	client, err := openClient(url, opts.TLSCAFile)
+	if err != nil {
+		return nil, err
+	}
+	return NewRedis(client, opts), nil
+}
+
+// openClient parses url as OpenRedis describes and returns the client for its topology.
+func openClient(rawURL, caFile string) (redis.UniversalClient, error) {
+	u, err := neturl.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("swarm: redis url: %w", err)
 	}
-	if opts.TLSCAFile != "" {
-		if o.TLSConfig == nil {
-			return nil, fmt.Errorf("swarm: a CA file is for rediss:// URLs, not %s", o.Addr)
+	q := u.Query()
+	switch {
+	case q.Has("cluster") && q.Has("master_name"):
+		return nil, errors.New("swarm: redis url: cluster and master_name (Sentinel) exclude each other")
+	case q.Has("cluster"):
+		if v := q.Get("cluster"); v != "1" && v != "true" {
+			return nil, fmt.Errorf("swarm: redis url: cluster=%q, want cluster=1", v)
 		}
-		pem, err := os.ReadFile(opts.TLSCAFile)
+		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
+			return nil, fmt.Errorf("swarm: redis url: a Redis Cluster has only database 0, not /%s", p)
+		}
+		q.Del("cluster")
+		u.RawQuery, u.Path = q.Encode(), ""
+		o, err := redis.ParseClusterURL(u.String())
 		if err != nil {
-			return nil, fmt.Errorf("swarm: redis CA file: %w", err)
+			return nil, fmt.Errorf("swarm: redis cluster url: %w", err)
 		}
-		o.TLSConfig.RootCAs = x509.NewCertPool()
-		if !o.TLSConfig.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("swarm: redis CA file %s: no PEM certificate", opts.TLSCAFile)
+		if err := trustCA(o.TLSConfig, caFile); err != nil {
+			return nil, err
 		}
+		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolSize, &o.MaxRetries, &o.DialerRetries)
+		o.ContextTimeoutEnabled = true
+		return redis.NewClusterClient(o), nil
+	case q.Has("master_name"):
+		o, err := redis.ParseFailoverURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("swarm: redis sentinel url: %w", err)
+		}
+		if o.MasterName == "" {
+			return nil, errors.New("swarm: redis sentinel url: master_name is empty")
+		}
+		if err := trustCA(o.TLSConfig, caFile); err != nil {
+			return nil, err
+		}
+		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolSize, &o.MaxRetries, &o.DialerRetries)
+		o.ContextTimeoutEnabled = true
+		return redis.NewFailoverClient(o), nil
 	}
-	o.DialTimeout = redisDialTimeout
-	o.ReadTimeout = redisIOTimeout
-	o.WriteTimeout = redisIOTimeout
-	o.PoolSize = redisPoolSize
-	o.MaxRetries = redisMaxRetries
-	o.DialerRetries = 1
+	o, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("swarm: redis url: %w", err)
+	}
+	if err := trustCA(o.TLSConfig, caFile); err != nil {
+		return nil, err
+	}
+	failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolSize, &o.MaxRetries, &o.DialerRetries)
 	o.ContextTimeoutEnabled = true
-	return NewRedis(redis.NewClient(o), opts), nil
+	return redis.NewClient(o), nil
+}
+
+// trustCA makes cfg trust only the certificates in caFile; "" leaves cfg alone. A CA file
+// with a plain redis:// URL (cfg nil) is an error: the user meant TLS.
+func trustCA(cfg *tls.Config, caFile string) error {
+	if caFile == "" {
+		return nil
+	}
+	if cfg == nil {
+		return errors.New("swarm: a CA file is for rediss:// URLs, not redis://")
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return fmt.Errorf("swarm: redis CA file: %w", err)
+	}
+	cfg.RootCAs = x509.NewCertPool()
+	if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("swarm: redis CA file %s: no PEM certificate", caFile)
+	}
+	return nil
+}
+
+// failFast gives the client settings the URL left unset their fail-fast values.
+func failFast(dial, read, write *time.Duration, pool, retries, dialRetries *int) {
+	setIfZero(dial, redisDialTimeout)
+	setIfZero(read, redisIOTimeout)
+	setIfZero(write, redisIOTimeout)
+	setIfZero(pool, redisPoolSize)
+	setIfZero(retries, redisMaxRetries)
+	setIfZero(dialRetries, 1)
+}
+
+func setIfZero[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
 }
 
 // unavailable wraps a Redis error so that errors.Is(err, ErrUnavailable) holds.

@@ -18,7 +18,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	addr := fs.String("listen", ":8080", "HTTP listen address")
 	var channels listFlag
 	fs.Var(&channels, "channel", "NAME=SOURCE[,SOURCE…], repeatable; SOURCE is an HLS playlist URL, a continuous MPEG-TS stream (http(s)://…, udp://[@]HOST:PORT[?iface=NAME], srt://HOST:PORT[?streamid=ID], srt://:PORT?mode=listener) or 'demo'; later sources take over when earlier ones fail")
-	redisURL := fs.String("redis", "", "Redis URL for the registry and stats: redis://[:PASSWORD@]HOST:PORT/DB, or rediss:// for TLS; empty: in memory")
+	redisURL := fs.String("redis", "", "Redis URL for the registry and stats: redis://[:PASSWORD@]HOST:PORT/DB (rediss:// for TLS); Sentinel: add ?master_name=NAME[&addr=HOST:PORT…]; Cluster: add ?cluster=1[&addr=HOST:PORT…] (README, Registry); empty: in memory")
 	redisCA := fs.String("redis-ca", "", "PEM file of the CAs to trust for a rediss:// Redis; empty: the system's")
 	segDur := fs.Duration("segment-duration", 2*time.Second, "target duration of the segments cut from MPEG-TS sources (whole seconds, 1s-30s); a segment starts at the first keyframe of each such span of the source's timeline")
 	window := fs.Int("window", 6, "segments listed per playlist (at least 4 more than the latency mode makes proxies hide)")

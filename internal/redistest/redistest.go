@@ -41,6 +41,9 @@ type Server struct {
 	port int
 
 	secure *secure // TLS and a password (StartSecure); nil for a plain server
+	// argv, when set, gives the whole command line for a port instead of the default
+	// (cluster nodes and sentinels, topology.go).
+	argv func(port int) []string
 
 	mu   sync.Mutex // guards the following field
 	proc *process   // nil while stopped
@@ -62,7 +65,17 @@ func Start(t testing.TB) string {
 // answers PING. The server is killed when t ends.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
+	return startWith(t, nil)
+}
+
+// startWith starts a server whose command line argv gives (nil: the default one) on a
+// free port, retrying on another port when the first is taken.
+func startWith(t testing.TB, argv func(dir string, port int) []string) *Server {
+	t.Helper()
 	s := &Server{t: t, bin: lookPath(t), dir: t.TempDir()}
+	if argv != nil {
+		s.argv = func(port int) []string { return argv(s.dir, port) }
+	}
 	t.Cleanup(s.Stop)
 	var err error
 	for range startAttempts {
@@ -120,7 +133,10 @@ func (s *Server) start() error {
 	}
 	logFile := filepath.Join(s.dir, "redis.log")
 	args := []string{"--port", strconv.Itoa(s.port)}
-	if s.secure != nil {
+	switch {
+	case s.argv != nil:
+		args = s.argv(s.port)
+	case s.secure != nil:
 		args = s.secure.args(s.port)
 	}
 	args = append(args, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", logFile)
