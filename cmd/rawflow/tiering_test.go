@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/gateway"
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// TestTiering: an edge gateway whose origin is a mid-tier gateway, which pulls from the
+// built-in source. Viewers play the edge through proxies; the edge lists the mid's
+// segments byte for byte under the same names, and the mid serves each segment to the
+// edge about once, however many viewers watch.
+func TestTiering(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20 s run")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel (defers run last in, first out)
+	defer cancel()
+	origin, err := newDemoOrigin()
+	require.NoError(t, err)
+	wg.Go(func() { _ = origin.run(ctx) })
+	mid, err := newGatewayNode("127.0.0.1:0", gateway.Config{Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.url}}}}, swarm.NewMemory(swarm.Options{}))
+	require.NoError(t, err)
+	wg.Go(func() { assert.NoError(t, mid.run(ctx)) })
+	waitHTTP(t, mid.url+"/readyz", 20*time.Second)
+	edge, err := newGatewayNode("127.0.0.1:0", gateway.Config{Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{mid.url + "/live/tv/index.m3u8"}}}}, swarm.NewMemory(swarm.Options{}))
+	require.NoError(t, err)
+	wg.Go(func() { assert.NoError(t, edge.run(ctx)) })
+	waitHTTP(t, edge.url+"/readyz", 20*time.Second)
+
+	var stdout, stderr bytes.Buffer
+	err = run(ctx, []string{"swarm", "--gateway", edge.url, "--channel", "tv", "--viewers", "4", "--direct", "1", "--duration", "20s", "--json"}, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	var r benchReport
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &r), stdout.String())
+	t.Logf("report: %+v", r)
+	assert.Zero(t, r.Stalls, "stalls")
+	assert.Zero(t, r.NotStarted)
+	assert.Zero(t, r.IntegrityFailures)
+	assert.Greater(t, r.Segments, 10, "segments played")
+
+	listed := 0
+	for _, name := range playlistSegments(t, edge.url+"/live/tv/index.m3u8") {
+		e, m := edge.srv.Segment("tv", "", name), mid.srv.Segment("tv", "", name)
+		if assert.NotNil(t, e, name) && assert.NotNil(t, m, "the edge lists %s, which the mid does not", name) {
+			assert.Equal(t, m.Digest, e.Digest, name)
+			listed++
+		}
+	}
+	assert.Positive(t, listed)
+	// Each segment the edge listed was fetched from the mid once (a retry at most), while
+	// five viewers played it: the edge carries the audience, not the mid.
+	edgeListed := metricSum(t, edge.url, `rawflow_gateway_segments_listed_total{channel="tv"}`)
+	midServed := metricSum(t, mid.url, `rawflow_gateway_requests_total{channel="tv",kind="segment"}`)
+	t.Logf("edge listed %v segments; the mid served %v segment requests", edgeListed, midServed)
+	assert.Positive(t, edgeListed)
+	assert.LessOrEqual(t, midServed, edgeListed*1.2+2)
+}
+
+// playlistSegments returns the URIs a media playlist lists.
+func playlistSegments(t *testing.T, url string) []string {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var out []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
+
+// metricSum returns the value of one series of the gateway's /metrics (0 when absent).
+func metricSum(t *testing.T, base, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err)
+			return f
+		}
+	}
+	require.NoError(t, sc.Err())
+	return 0
+}
