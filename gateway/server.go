@@ -10,6 +10,7 @@ import (
 	"path"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -35,6 +36,7 @@ type Server struct {
 	metrics  *metrics.Registry
 	requests *metrics.CounterVec
 	events   overviewCache // what the dashboard's event streams send
+	draining atomic.Bool   // set by Drain: readiness fails, serving goes on
 }
 
 // New builds a gateway from cfg. reg is the swarm registry (memory or Redis).
@@ -59,6 +61,11 @@ func New(cfg Config, reg swarm.Registry) (*Server, error) {
 	s.echo = s.routes()
 	return s, nil
 }
+
+// Drain makes /readyz answer 503 from now on, so that load balancers stop sending new
+// viewers here; everything else is served as before. It is the first step of a graceful
+// shutdown (the caller then stops accepting and lets in-flight responses finish).
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // Handler returns the gateway's HTTP handler (players, proxies, API).
 func (s *Server) Handler() http.Handler { return s.echo }
@@ -243,6 +250,9 @@ func contentType(name string) string {
 // handleReady is 200 when every rendition of every channel listed a segment within the
 // last three target durations (at least 10 s) or has ended, else 503 naming the stale ones.
 func (s *Server) handleReady(c echo.Context) error {
+	if s.draining.Load() {
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"ready": false, "draining": true})
+	}
 	now := s.cfg.Now()
 	var stale []string
 	for name, ch := range s.channels {

@@ -30,9 +30,13 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	signKey := fs.String("sign-key", "", "secret for signed viewer URLs: /live requests then need ?token= (see 'rawflow token'); empty: open")
 	price := fs.Float64("price-per-gb", 0.02, "what delivery costs the broadcaster per GB, for the money the dashboard says peers saved")
 	currency := fs.String("currency", "USD", "currency code of --price-per-gb")
+	drain := fs.Duration("drain", 0, "on SIGTERM or SIGINT: answer /readyz 503 and go on serving this long (so load balancers take the gateway out), then stop accepting and give in-flight responses up to 5s")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *drain < 0 || *drain > 10*time.Minute {
+		return fmt.Errorf("--drain %s: want 0-10m", *drain)
 	}
 	if *price <= 0 {
 		return fmt.Errorf("--price-per-gb %g: want a positive price", *price)
@@ -83,6 +87,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	g.drain = *drain
 	log.Info("gateway listening", "url", g.url, "channels", len(cfg.Channels), "redis", *redisURL != "")
 	return runAll(ctx, append(extra, g.run)...)
 }

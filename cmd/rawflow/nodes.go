@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/net/netutil"
 
@@ -55,6 +56,8 @@ type gatewayNode struct {
 	ln   net.Listener
 	url  string                          // base URL, http://host:port
 	wrap func(http.Handler) http.Handler // nil, or middleware around the gateway's handler
+	// drain is how long the gateway goes on serving, not ready, once its context ends.
+	drain time.Duration
 }
 
 func newGatewayNode(addr string, cfg gateway.Config, reg swarm.Registry) (*gatewayNode, error) {
@@ -74,7 +77,28 @@ func (g *gatewayNode) run(ctx context.Context) error {
 	if g.wrap != nil {
 		h = g.wrap(h)
 	}
-	return runAll(ctx, g.srv.Run, func(ctx context.Context) error { return serve(ctx, g.ln, h) })
+	// A graceful stop: when ctx ends, /readyz fails at once and serving goes on for
+	// g.drain, so load balancers take this gateway out before it goes; then it stops
+	// accepting, lets in-flight responses finish (serve) and stops ingesting.
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	drainer := func(rc context.Context) error {
+		select {
+		case <-rc.Done(): // a part failed: no drain
+			return nil
+		case <-ctx.Done():
+		}
+		g.srv.Drain()
+		t := time.NewTimer(g.drain)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-rc.Done():
+		}
+		stop()
+		return nil
+	}
+	return runAll(runCtx, g.srv.Run, drainer, func(ctx context.Context) error { return serve(ctx, g.ln, h) })
 }
 
 // withDashboard serves the dashboard's pages and assets (package web) next to the gateway's
