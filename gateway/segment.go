@@ -51,9 +51,15 @@ func newSegment(seq uint64, meta playlist.Segment, data []byte, ext string, aux 
 }
 
 // cacheControl is the Cache-Control of the object.
-func (s *Segment) cacheControl() string {
+func (s *Segment) cacheControl() []string {
 	if s.kind == kindKey {
-		return "private, no-store"
+		return cacheKeyHeader
 	}
-	return cacheSegment
+	return cacheSegmentHeader
 }
+
+// The Cache-Control header values of segments and keys; shared, never modified.
+var (
+	cacheSegmentHeader = []string{cacheSegment}
+	cacheKeyHeader     = []string{"private, no-store"}
+)

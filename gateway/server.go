@@ -166,13 +166,30 @@ func (s *Server) handlePlaylist(c echo.Context) error {
 	}
 	s.count(ch.name, "playlist")
 	form := playlist.ForPlayers
-	if c.QueryParam("rawflow") == "peer" {
+	if c.Request().URL.RawQuery != "" && c.QueryParam("rawflow") == "peer" { // no query parse for players
 		form = playlist.ForProxies
 	} else {
 		ch.direct.seen(c.RealIP(), s.cfg.Now()) // a player of the gateway itself
 	}
 	body, td := r.win.playlist(form)
-	return s.writePlaylist(c, body, "public, max-age="+strconv.Itoa(max(1, td/2)))
+	return s.writePlaylist(c, body, playlistCacheControl(td))
+}
+
+// playlistCacheControls holds the Cache-Control of a live playlist by target duration, so
+// that no request builds the string.
+var playlistCacheControls = func() (cc [61]string) {
+	for td := range cc {
+		cc[td] = "public, max-age=" + strconv.Itoa(max(1, td/2))
+	}
+	return cc
+}()
+
+// playlistCacheControl lets caches keep a live playlist for half a target duration.
+func playlistCacheControl(td int) string {
+	if td >= 0 && td < len(playlistCacheControls) {
+		return playlistCacheControls[td]
+	}
+	return "public, max-age=" + strconv.Itoa(max(1, td/2))
 }
 
 // writePlaylist answers with a playlist, carrying the viewer's token into its URIs when
@@ -205,8 +222,9 @@ func (s *Server) handleSegment(c echo.Context) error {
 		}
 	}
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, contentType(seg.Name))
-	h.Set("Cache-Control", seg.cacheControl())
+	// Shared, never modified header values: no allocation per request.
+	h[echo.HeaderContentType] = contentType(seg.Name)
+	h["Cache-Control"] = seg.cacheControl()
 	h.Set("ETag", seg.ETag)
 	httpx.ServeBytes(c.Response(), c.Request(), seg.Data)
 	if c.Request().Method == http.MethodGet && seg.kind != kindKey {
@@ -233,18 +251,28 @@ func (s *Server) onDemand(ctx context.Context, r *rendition, placeholder *Segmen
 	return seg, nil
 }
 
-func contentType(name string) string {
+// Header values shared by every response that carries them; never modified.
+var (
+	ctTS     = []string{"video/mp2t"}
+	ctMP4    = []string{"video/mp4"}
+	ctAAC    = []string{"audio/aac"}
+	ctVTT    = []string{"text/vtt"}
+	ctOctets = []string{"application/octet-stream"}
+)
+
+// contentType returns the Content-Type header value of a segment, init section or key.
+func contentType(name string) []string {
 	switch path.Ext(name) {
 	case ".ts":
-		return "video/mp2t"
+		return ctTS
 	case ".mp4", ".m4s":
-		return "video/mp4"
+		return ctMP4
 	case ".aac":
-		return "audio/aac"
+		return ctAAC
 	case ".vtt", ".webvtt":
-		return "text/vtt"
+		return ctVTT
 	}
-	return "application/octet-stream"
+	return ctOctets
 }
 
 // handleReady is 200 when every rendition of every channel listed a segment within the
