@@ -177,7 +177,7 @@ func (tp *testProxy) settle(t *testing.T) {
 	}
 }
 
-func startProxy(t *testing.T, gw *fakeGateway, tweak func(*Config)) *testProxy {
+func startProxy(t testing.TB, gw *fakeGateway, tweak func(*Config)) *testProxy {
 	t.Helper()
 	g := httptest.NewServer(gw)
 	t.Cleanup(g.Close)
@@ -213,7 +213,7 @@ func startProxy(t *testing.T, gw *fakeGateway, tweak func(*Config)) *testProxy {
 	return tp
 }
 
-func httpGet(t *testing.T, url string) (*http.Response, string) {
+func httpGet(t testing.TB, url string) (*http.Response, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	require.NoError(t, err)
