@@ -11,12 +11,16 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
-// newFlagSet returns a flag set that prints its errors and usage to stderr.
+// newFlagSet returns a flag set that prints its errors and usage to stderr, with the
+// --config flag every command has.
 func newFlagSet(name, summary string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -24,17 +28,30 @@ func newFlagSet(name, summary string, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprintf(stderr, "Usage: rawflow %s [flags]\n\n%s\n\nFlags (each also read from RAWFLOW_<FLAG>):\n", name, summary)
 		fs.PrintDefaults()
 	}
+	fs.String("config", "", "YAML file of flag values: keys are flag names, a list for a repeatable flag (deploy/rawflow-*.yaml); the environment and the command line override it")
 	return fs
 }
 
-// parseFlags sets every flag from its RAWFLOW_<FLAG> environment variable, then parses
-// args, which take precedence. A repeatable flag reads a whitespace-separated list.
+// maxConfigBytes bounds a --config file.
+const maxConfigBytes = 1 << 20
+
+// parseFlags sets each flag from one source, the first that has it: the command line
+// (args), its RAWFLOW_<FLAG> environment variable, the --config file. A repeatable flag
+// reads a whitespace-separated list from the environment and a YAML list from the file.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		env := "RAWFLOW_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := envName(f.Name)
 		v, ok := os.LookupEnv(env)
-		if !ok || err != nil {
+		if !ok || set[f.Name] || err != nil {
 			return
 		}
 		values := []string{v}
@@ -46,17 +63,101 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 				err = fmt.Errorf("%s=%q: %w", env, v, e)
 			}
 		}
+		set[f.Name] = true
 	})
 	if err != nil {
 		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if path := fs.Lookup("config").Value.String(); path != "" {
+		return applyConfig(fs, path, set)
 	}
 	return nil
+}
+
+func envName(flag string) string {
+	return "RAWFLOW_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// applyConfig sets the flags not in set from the YAML file at path: a mapping of flag
+// names to scalars, or to lists of scalars for repeatable flags. Unknown names are errors.
+func applyConfig(fs *flag.FlagSet, path string, set map[string]bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	if len(data) > maxConfigBytes {
+		return fmt.Errorf("--config %s: larger than %d bytes", path, maxConfigBytes)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	names := make([]string, 0, len(doc))
+	for name := range doc {
+		names = append(names, name)
+	}
+	sort.Strings(names) // the first error is the same on every run
+	for _, name := range names {
+		fl := fs.Lookup(name)
+		if fl == nil || name == "config" {
+			return fmt.Errorf("--config %s: %q is not a flag of rawflow %s (see rawflow %[3]s --help)", path, name, fs.Name())
+		}
+		if set[name] {
+			continue // the command line or the environment said it
+		}
+		values, err := configValues(doc[name], fl)
+		if err != nil {
+			return fmt.Errorf("--config %s: %s: %w", path, name, err)
+		}
+		for _, v := range values {
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("--config %s: %s: %w", path, name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// configValues returns the flag values one YAML value stands for.
+func configValues(v any, fl *flag.Flag) ([]string, error) {
+	_, multi := fl.Value.(*listFlag)
+	if list, ok := v.([]any); ok {
+		if !multi {
+			return nil, errors.New("a list, for a flag that takes one value")
+		}
+		out := make([]string, 0, len(list))
+		for _, one := range list {
+			s, err := configScalar(one)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	s, err := configScalar(v)
+	if err != nil {
+		return nil, err
+	}
+	return []string{s}, nil
+}
+
+func configScalar(v any) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case bool, int, int64, uint64, float64:
+		return fmt.Sprint(v), nil
+	case nil:
+		return "", errors.New("no value")
+	default:
+		return "", fmt.Errorf("want a string, number or boolean, not %T", v)
+	}
 }
 
 // listFlag is a repeatable string flag.

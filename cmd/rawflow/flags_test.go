@@ -6,6 +6,9 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -159,5 +162,76 @@ func TestLatencyFlagErrors(t *testing.T) {
 				assert.Contains(t, err.Error(), w)
 			}
 		})
+	}
+}
+
+// TestConfigFile: --config sets flags from YAML; the environment and the command line
+// override it, a list replaces rather than extends, and mistakes are named.
+func TestConfigFile(t *testing.T) {
+	newSet := func() (*flag.FlagSet, *string, *int, *listFlag, *bool) {
+		fs := newFlagSet("test", "", io.Discard)
+		s := fs.String("listen", ":8080", "")
+		n := fs.Int("window", 6, "")
+		var l listFlag
+		fs.Var(&l, "channel", "")
+		b := fs.Bool("no-upload", false, "")
+		return fs, s, n, &l, b
+	}
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o600))
+		return p
+	}
+	good := write("good.yaml", "listen: \":9000\"\nwindow: 9\nchannel:\n  - a=http://x/a.m3u8\n  - b=demo\nno-upload: true\n")
+
+	fs, listen, window, channels, noUpload := newSet()
+	require.NoError(t, parseFlags(fs, []string{"--config", good}))
+	assert.Equal(t, ":9000", *listen)
+	assert.Equal(t, 9, *window)
+	assert.Equal(t, listFlag{"a=http://x/a.m3u8", "b=demo"}, *channels)
+	assert.True(t, *noUpload)
+
+	t.Setenv("RAWFLOW_WINDOW", "12")
+	t.Setenv("RAWFLOW_CONFIG", good)
+	fs, listen, window, channels, _ = newSet()
+	require.NoError(t, parseFlags(fs, []string{"--channel", "c=demo", "--listen", ":1"}))
+	assert.Equal(t, ":1", *listen, "the command line wins")
+	assert.Equal(t, 12, *window, "the environment beats the file")
+	assert.Equal(t, listFlag{"c=demo"}, *channels, "a list is replaced, not extended")
+	os.Unsetenv("RAWFLOW_CONFIG")
+	os.Unsetenv("RAWFLOW_WINDOW")
+
+	for name, tc := range map[string]struct{ text, want string }{
+		"unknown key":     {"listne: \":1\"\n", `"listne" is not a flag`},
+		"list for scalar": {"window: [1, 2]\n", "window: a list"},
+		"bad value":       {"window: many\n", "window:"},
+		"null":            {"listen:\n", "no value"},
+		"not a mapping":   {"- a\n- b\n", "yaml"},
+		"config in file":  {"config: other.yaml\n", `"config" is not a flag`},
+		"too large":       {"listen: \"" + strings.Repeat("x", maxConfigBytes) + "\"\n", "larger than"},
+	} {
+		fs, _, _, _, _ := newSet()
+		err := parseFlags(fs, []string{"--config", write(strings.ReplaceAll(name, " ", "_")+".yaml", tc.text)})
+		if assert.Error(t, err, name) {
+			assert.Contains(t, err.Error(), tc.want, name)
+		}
+	}
+	fs, _, _, _, _ = newSet()
+	assert.ErrorContains(t, parseFlags(fs, []string{"--config", filepath.Join(dir, "missing.yaml")}), "no such file")
+}
+
+// TestExampleConfigs: the example configs under deploy/ are accepted by the real commands
+// (the command line overrides the addresses, and the context is already over, so each
+// command starts and stops at once).
+func TestExampleConfigs(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range [][]string{
+		{"gateway", "--config", "../../deploy/rawflow-gateway.yaml", "--listen", "127.0.0.1:0", "--channel", "tv=demo"},
+		{"peer", "--config", "../../deploy/rawflow-peer.yaml", "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0"},
+	} {
+		var stderr bytes.Buffer
+		assert.NoError(t, run(ctx, tc, &bytes.Buffer{}, &stderr), "%v: %s", tc, stderr.String())
 	}
 }
