@@ -216,8 +216,8 @@ func readNginxConf(t *testing.T, file string) nginxConf {
 		t.Fatalf("%s: want one `listen PORT;`", file)
 	}
 	c.listen = ls[0][1]
-	if !regexp.MustCompile(`(?m)^\s*hash \$remote_addr consistent;`).MatchString(code) || strings.Contains(code, "ip_hash") {
-		t.Errorf("%s: want `hash $remote_addr consistent;` (client affinity over full addresses), not ip_hash", file)
+	if strings.Contains(code, "ip_hash") {
+		t.Errorf("%s: ip_hash hashes only three octets: every container would go to one gateway", file)
 	}
 	return c
 }

@@ -426,9 +426,6 @@ func TestKubernetesManifests(t *testing.T) {
 				t.Errorf("Service %s: targetPort %s is not a gateway container port", svc.Name, p.TargetPort.String())
 			}
 		}
-		if svc.Spec.SessionAffinity != corev1.ServiceAffinityClientIP {
-			t.Errorf("Service %s: want sessionAffinity ClientIP (each gateway names its segments itself)", svc.Name)
-		}
 		if svc.Spec.Type == corev1.ServiceTypeLoadBalancer && svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal {
 			t.Errorf("Service %s: want externalTrafficPolicy Local (the gateway needs the client's address)", svc.Name)
 		}

@@ -33,7 +33,7 @@ func benchServer(b *testing.B, size int) (*Server, string) {
 		b.Fatal(err)
 	}
 	r, _ := ch.rendition("")
-	seg := r.win.append(time.Now(), playlist.Segment{Duration: 2}, bytes.Repeat([]byte{7}, size), ".ts", nil)
+	seg := r.win.append(time.Now(), playlist.Segment{Duration: 2}, bytes.Repeat([]byte{7}, size), ".ts", nil, nil)
 	return s, seg.Name
 }
 

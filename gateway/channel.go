@@ -192,7 +192,7 @@ func (s *Server) setRenditions(ch *channel, m *playlist.Multivariant, sources ma
 		win := s.newWindow(ch)
 		r := &rendition{name: name, win: win}
 		r.ingest = &hlsIngest{sources: srcs, win: r.win, client: s.origin, cfg: &s.cfg, errs: &ch.sourceErrors,
-			log: s.log.With("channel", ch.name, "rendition", name), save: s.timelineSaver(ch.name, name)}
+			log: s.log.With("channel", ch.name, "rendition", name), fleet: s.fleetTimeline(ch.name, name)}
 		ch.renditions[name] = r
 	}
 	s.log.Info("channel discovered", "channel", ch.name, "renditions", len(sources), "multivariant", m != nil)
@@ -213,7 +213,7 @@ func (s *Server) setStream(ch *channel, first io.ReadCloser) {
 	log := s.log.With("channel", ch.name)
 	r := &rendition{win: win, ts: newTSIngest(ch.sources, win, &s.cfg, log, first)}
 	r.ts.errs = &ch.sourceErrors
-	r.ts.save = s.timelineSaver(ch.name, "")
+	r.ts.fleet = s.fleetTimeline(ch.name, "")
 	ch.renditions = map[string]*rendition{"": r}
 	s.log.Info("channel discovered", "channel", ch.name, "source", "MPEG-TS", "segment_duration", s.cfg.SegmentDuration)
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/rawflow/rawflow/playlist"
-	"github.com/rawflow/rawflow/swarm"
 )
 
 // hlsIngest pulls one live media playlist from an origin: it polls the playlist, fetches
@@ -33,10 +32,12 @@ type hlsIngest struct {
 	failures int                 // consecutive failed polls of the current origin
 	lastSeq  uint64              // origin media sequence of the newest ingested segment
 	objects  map[string]*Segment // init sections and keys fetched lately, by URL and range
-	// save records the timeline after each listed segment; nil means not at all.
-	save     func(context.Context, swarm.Timeline)
-	started  bool // lastSeq is meaningful
-	pendDisc bool // the next appended segment starts a discontinuity
+	// fleet numbers the segments with the fleet and saves the timeline; nil: alone.
+	fleet    *fleetTimeline
+	span     time.Duration // how far back the origin's playlist reaches, at the last poll
+	spanSegs int           // and how many segments it lists
+	started  bool          // lastSeq is meaningful
+	pendDisc bool          // the next appended segment starts a discontinuity
 }
 
 // Run polls until ctx ends. Failures are logged and retried after a back-off; the window
@@ -113,6 +114,10 @@ func (in *hlsIngest) poll(ctx context.Context) error {
 		in.win.growTo(len(media.Segments))
 		in.win.setType("EVENT")
 	}
+	in.span, in.spanSegs = 0, len(media.Segments)
+	for _, s := range media.Segments {
+		in.span += time.Duration(s.Duration * float64(time.Second))
+	}
 	for _, s := range in.newSegments(media) {
 		if err := in.ingest(ctx, src, s); err != nil {
 			return err
@@ -166,12 +171,9 @@ func (in *hlsIngest) ingest(ctx context.Context, src *url.URL, s playlist.Origin
 		return err
 	}
 	meta.Discontinuity = s.Discontinuity || in.pendDisc
-	seg := in.win.append(in.cfg.Now(), meta, data, segmentExt(ref), aux)
+	seg := in.fleet.append(ctx, in.win, in.cfg.Now(), in.span, in.spanSegs, meta, data, segmentExt(ref), aux)
 	in.pendDisc = false
 	in.lastSeq, in.started = s.Seq, true
-	if in.save != nil {
-		in.save(ctx, in.win.timeline())
-	}
 	in.log.Debug("segment listed", "seq", seg.Seq, "name", seg.Name, "bytes", seg.Size)
 	return nil
 }
@@ -228,9 +230,7 @@ func (in *hlsIngest) listVOD(ctx context.Context, src *url.URL, m *playlist.Orig
 	}
 	in.win.listVOD(segs, cmp.Or(m.PlaylistType, "VOD"))
 	in.started = true
-	if in.save != nil {
-		in.save(ctx, in.win.timeline())
-	}
+	in.fleet.save(ctx, in.win)
 	in.log.Info("VOD listed; segments are fetched on demand", "segments", len(segs))
 	return nil
 }

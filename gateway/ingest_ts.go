@@ -13,7 +13,6 @@ import (
 
 	"github.com/rawflow/rawflow/gateway/tsingest"
 	"github.com/rawflow/rawflow/playlist"
-	"github.com/rawflow/rawflow/swarm"
 )
 
 // tsIngest reads a continuous MPEG-TS stream from a media server (HTTP, UDP or SRT),
@@ -26,8 +25,8 @@ type tsIngest struct {
 	cfg     *Config
 	log     *slog.Logger
 	seg     *tsingest.Segmenter
-	// save records the timeline after each listed segment; nil means not at all.
-	save func(context.Context, swarm.Timeline)
+	// fleet numbers the segments with the fleet and saves the timeline; nil: alone.
+	fleet *fleetTimeline
 	// first is the stream discovery opened (and found to be TS), read before any other.
 	first io.ReadCloser
 	errs  *atomic.Int64 // counts dropped connections; nil means not counted
@@ -123,10 +122,7 @@ func (in *tsIngest) session(ctx context.Context) (listed bool, err error) {
 func (in *tsIngest) list(ctx context.Context, segs []tsingest.Segment) bool {
 	for _, s := range segs {
 		meta := playlist.Segment{Seq: s.Seq, Duration: s.Duration.Seconds(), Discontinuity: s.Discontinuity}
-		seg := in.win.append(in.cfg.Now(), meta, s.Data, ".ts", nil)
-		if in.save != nil {
-			in.save(ctx, in.win.timeline())
-		}
+		seg := in.fleet.append(ctx, in.win, in.cfg.Now(), 2*in.cfg.SegmentDuration, 2, meta, s.Data, ".ts", nil)
 		in.log.Debug("segment listed", "seq", seg.Seq, "name", seg.Name, "bytes", seg.Size, "duration", s.Duration)
 	}
 	return len(segs) > 0

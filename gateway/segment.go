@@ -43,9 +43,13 @@ func newObject(kind objectKind, prefix string, data []byte, ext string) *Segment
 	}
 }
 
-// newSegment completes a media segment: its sequence number, its name, its digest.
+// newSegment completes a media segment: its sequence number, its name, its digest (unless
+// meta carries it already).
 func newSegment(seq uint64, meta playlist.Segment, data []byte, ext string, aux []*Segment) *Segment {
-	d := playlist.Sum(data)
+	d := meta.Digest
+	if d == (playlist.Digest{}) {
+		d = playlist.Sum(data)
+	}
 	meta.Seq, meta.Name, meta.Digest, meta.Size = seq, playlist.SegmentName(seq, d, ext), d, int64(len(data))
 	return &Segment{Segment: meta, Data: data, ETag: `"` + d.String()[:32] + `"`, aux: aux}
 }

@@ -69,7 +69,13 @@ func newWindow(size int, maxBytes int64, targetDuration int, latency LatencyMode
 // is full, and evicts what retention and the memory bound allow. meta carries the segment's
 // tags (Name, Digest and Size are the window's to set, and Seq too, but for the first
 // segment of an empty window, which may start further on).
-func (w *window) append(now time.Time, meta playlist.Segment, data []byte, ext string, aux []*Segment) *Segment {
+//
+// at, when not nil, is the segment's place in the fleet's timeline (Registry.List): the
+// window takes it when it is the next number, when the window is new, or when the window
+// is behind it (the fleet listed segments this gateway did not: the window starts again
+// there, from the fleet's discontinuity sequence); a number the window has passed (bytes
+// repeated, or segments numbered alone while the registry was away) is not taken.
+func (w *window) append(now time.Time, meta playlist.Segment, data []byte, ext string, aux []*Segment, at *swarm.Listing) *Segment {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	empty := len(w.listed)+len(w.retired) == 0
@@ -78,6 +84,18 @@ func (w *window) append(now time.Time, meta playlist.Segment, data []byte, ext s
 		// A source that numbers its segments itself (see tsIngest) sets where the first
 		// one stands; from then on the window numbers them, never going back.
 		w.nextSeq = meta.Seq
+	}
+	if at != nil && (at.Seq >= w.nextSeq || empty) {
+		if at.Seq != w.nextSeq || empty {
+			for len(w.listed) > 0 {
+				w.retireOldest(now)
+			}
+			w.nextSeq, w.discSeq = at.Seq, at.DiscSeq
+			if at.Disc {
+				w.discSeq--
+			}
+		}
+		meta.Discontinuity = at.Disc
 	}
 	seg := newSegment(w.nextSeq, meta, data, ext, aux)
 	w.nextSeq++
@@ -345,6 +363,23 @@ func (w *window) setTargetDuration(td int) int {
 		w.render()
 	}
 	return w.td
+}
+
+// claim is what the window asks of the fleet's timeline for a segment with meta (its
+// Digest set), before append: the discontinuity append would give it, the number it would
+// get, and how old and how far behind a listing of the same bytes may be to count: the
+// source's span (and count of segments) plus two target durations (gateways poll at most
+// that far apart).
+func (w *window) claim(meta playlist.Segment, span time.Duration, segments int) swarm.ListClaim {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	empty := len(w.listed)+len(w.retired) == 0
+	c := swarm.ListClaim{Digest: meta.Digest.String(), Disc: (meta.Discontinuity && !empty) || w.restored, MinSeq: w.nextSeq,
+		MaxAge: span + 2*time.Duration(max(w.td, 1))*time.Second, MaxBehind: uint64(segments) + 2}
+	if empty {
+		c.MinSeq = max(c.MinSeq, meta.Seq)
+	}
+	return c
 }
 
 // timeline returns what must survive a restart: the next sequence number, the

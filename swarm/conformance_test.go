@@ -134,6 +134,7 @@ func runConformance(t *testing.T, newReg func(t *testing.T, opts Options) Regist
 		{"PeerReadsLivePeer", testPeerRead},
 		{"Stats", testStats},
 		{"TimelineNeverGoesBack", testTimeline},
+		{"ListNumbersOnceForTheFleet", testList},
 		{"ChannelsAreIsolated", testIsolation},
 		{"InvalidInputIsBadRequest", testBadRequest},
 		{"SeriesBuckets", testSeries},
@@ -515,6 +516,66 @@ func testTimeline(e *env) {
 	assert.Equal(e.t, uint64(100), got.NextSeq, "no expiry")
 	assert.ErrorIs(e.t, e.reg.SaveTimeline(e.ctx, "bad channel", "", Timeline{}), ErrBadRequest)
 	assert.ErrorIs(e.t, e.reg.SaveTimeline(e.ctx, e.ch, "../x", Timeline{}), ErrBadRequest)
+}
+
+func testList(e *env) {
+	list := func(rendition string, n int, disc bool, min uint64) Listing {
+		l, err := e.reg.List(e.ctx, e.ch, rendition, ListClaim{Digest: digest(n), Disc: disc, MinSeq: min})
+		require.NoError(e.t, err)
+		return l
+	}
+	assert.Equal(e.t, Listing{Seq: 40, Disc: false, DiscSeq: 0}, list("", 1, false, 40), "the first listing starts at MinSeq")
+	assert.Equal(e.t, Listing{Seq: 41}, list("", 2, false, 0), "then the next number")
+	assert.Equal(e.t, Listing{Seq: 40}, list("", 1, true, 99), "a listed digest keeps its listing, whoever asks")
+	assert.Equal(e.t, Listing{Seq: 42, Disc: true, DiscSeq: 1}, list("", 3, true, 42), "a discontinuity counts")
+	assert.Equal(e.t, Listing{Seq: 50, DiscSeq: 1}, list("", 4, false, 50), "a gateway further on moves the fleet on")
+	t, ok, err := e.reg.LoadTimeline(e.ctx, e.ch, "")
+	require.NoError(e.t, err)
+	assert.True(e.t, ok)
+	assert.Equal(e.t, uint64(51), t.NextSeq, "the timeline follows the listings")
+	assert.Equal(e.t, Listing{Seq: 0}, list("r1", 1, false, 0), "renditions are numbered apart")
+	if _, shared := e.reg.(*Redis); shared { // a Memory is one gateway's own
+		other := e.newReg(e.t, Options{Now: e.clock.Now})
+		l, err := other.List(e.ctx, e.ch, "", ListClaim{Digest: digest(2)})
+		require.NoError(e.t, err)
+		assert.Equal(e.t, Listing{Seq: 41}, l, "another gateway on the same store sees the same listing")
+	}
+
+	for n := range MaxListings { // the oldest listings are forgotten, the numbering goes on
+		list("r2", 1000+n, false, 0)
+	}
+	assert.Equal(e.t, Listing{Seq: MaxListings}, list("r2", 5000, false, 0))
+	assert.Equal(e.t, Listing{Seq: MaxListings + 1}, list("r2", 1000, false, 0), "forgotten: listed anew")
+	assert.Equal(e.t, Listing{Seq: MaxListings - 1}, list("r2", 1000+MaxListings-1, false, 0), "still known")
+
+	maxAge := func(n int, age time.Duration) Listing {
+		l, err := e.reg.List(e.ctx, e.ch, "r3", ListClaim{Digest: digest(n), MaxAge: age})
+		require.NoError(e.t, err)
+		return l
+	}
+	assert.Equal(e.t, Listing{Seq: 0}, maxAge(1, 5*time.Second))
+	e.clock.Advance(4 * time.Second)
+	assert.Equal(e.t, Listing{Seq: 0}, maxAge(1, 5*time.Second), "young enough: the same listing")
+	e.clock.Advance(2 * time.Second)
+	assert.Equal(e.t, Listing{Seq: 0}, maxAge(1, 0), "no age limit")
+	assert.Equal(e.t, Listing{Seq: 1}, maxAge(1, 5*time.Second), "the same bytes later: listed anew")
+	assert.Equal(e.t, Listing{Seq: 1}, maxAge(1, 5*time.Second), "and that listing is kept")
+
+	behind := func(n int, by uint64) Listing {
+		l, err := e.reg.List(e.ctx, e.ch, "r4", ListClaim{Digest: digest(n), MaxBehind: by})
+		require.NoError(e.t, err)
+		return l
+	}
+	for n := range 5 {
+		behind(n, 0)
+	}
+	assert.Equal(e.t, Listing{Seq: 1}, behind(1, 4), "4 behind the next number (5): the same listing")
+	assert.Equal(e.t, Listing{Seq: 5}, behind(0, 4), "5 behind: listed anew")
+
+	_, err = e.reg.List(e.ctx, e.ch, "", ListClaim{Digest: "nothex"})
+	assert.ErrorIs(e.t, err, ErrBadRequest)
+	_, err = e.reg.List(e.ctx, "bad channel", "", ListClaim{Digest: digest(1)})
+	assert.ErrorIs(e.t, err, ErrBadRequest)
 }
 
 func testPeerRead(e *env) {

@@ -30,9 +30,15 @@ import (
 //	                                 viewer gauges; at most maxBucketFields fields; kept
 //	                                 BucketRetention10 / BucketRetention60
 //	rawflow:{CH}:timeline[:R]  HASH  next_seq, disc_seq, target_duration (Timeline) of the
-//	                                 channel's media playlist, or of its rendition R; each
-//	                                 field only ever grows; no expiry (it must outlive
-//	                                 gateway restarts)
+//	                                 channel's media playlist, or of its rendition R, and
+//	                                 last_dseq (DiscSeq of the newest listing); each field
+//	                                 only ever grows; no expiry (it must outlive gateway
+//	                                 restarts)
+//	rawflow:{CH}:listing[:R]   ZSET  digest -> media sequence number of the last MaxListings
+//	                                 segments listed (List), the fleet's numbering
+//	rawflow:{CH}:listinfo[:R]  HASH  digest -> "DISC DISCSEQ LISTEDMS" of the same segments; both
+//	                                 kept listingsGC after the last listing (the timeline
+//	                                 carries the numbering on)
 //
 // Liveness is decided by comparing a score with Options.Now, never by Redis's clock: a peer
 // is live while its peers score is greater than now, and a holding or claim counts only
@@ -46,6 +52,9 @@ import (
 
 // statsGC is how long a channel's counters outlive its last AddStats in Redis.
 const statsGC = 24 * time.Hour
+
+// listingsGC is how long a rendition's listings outlive its last List in Redis.
+const listingsGC = 24 * time.Hour
 
 // maxHoldersRead bounds the have and fetch members one Lookup reads from Redis (the
 // freshest first).
@@ -70,6 +79,19 @@ func statsKey(channel string) string { return channelKey(channel, "stats") }
 func bucketKey(channel string, step time.Duration, t int64) string {
 	return channelKey(channel, "b"+strconv.Itoa(int(step/time.Second))+":"+strconv.FormatInt(t, 10))
 }
+func listingKey(channel, rendition string) string { return renditionKey(channel, "listing", rendition) }
+func listInfoKey(channel, rendition string) string {
+	return renditionKey(channel, "listinfo", rendition)
+}
+
+// renditionKey names a key of a channel's media playlist ("") or of its rendition R.
+func renditionKey(channel, name, rendition string) string {
+	if rendition == "" {
+		return channelKey(channel, name)
+	}
+	return channelKey(channel, name+":"+rendition)
+}
+
 func timelineKey(channel, rendition string) string {
 	if rendition == "" {
 		return channelKey(channel, "timeline")

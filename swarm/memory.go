@@ -27,9 +27,10 @@ type memChannel struct {
 	fetch     map[string]map[string]int64 // digest -> peer id -> fetch claim expiry
 	seeds     map[memSeedKey]memSeeds     // the seeders chosen per segment and group
 	stats     Counters
-	timelines map[string]*Timeline // by rendition
-	series    *memSeries           // stats over time; nil until the first sample
-	nextSweep int64                // writes after this time sweep the channel
+	timelines map[string]*Timeline    // by rendition
+	listings  map[string]*memListings // by rendition
+	series    *memSeries              // stats over time; nil until the first sample
+	nextSweep int64                   // writes after this time sweep the channel
 }
 
 // memSeedKey names the seeders of one segment in one group.
@@ -374,6 +375,67 @@ func (m *Memory) SaveTimeline(_ context.Context, channel, rendition string, t Ti
 	old.DiscSeq = max(old.DiscSeq, t.DiscSeq)
 	old.TargetDuration = max(old.TargetDuration, t.TargetDuration)
 	return nil
+}
+
+// memListings is one rendition's recent listings (List), oldest first in order.
+type memListings struct {
+	byDigest map[string]memListing
+	order    []string
+	lastDisc uint64 // DiscSeq of the newest listing
+}
+
+type memListing struct {
+	Listing
+	at int64 // when it was listed, unix ms
+}
+
+// List implements Registry.
+func (m *Memory) List(_ context.Context, channel, rendition string, c ListClaim) (Listing, error) {
+	if err := checkStream(channel, rendition); err != nil {
+		return Listing{}, err
+	}
+	if !ValidDigest(c.Digest) {
+		return Listing{}, badf("digest %q: want 64 lower-case hex digits", c.Digest)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch := m.channel(channel, m.now())
+	if ch.listings == nil {
+		ch.listings = map[string]*memListings{}
+	}
+	ls := ch.listings[rendition]
+	if ls == nil {
+		ls = &memListings{byDigest: map[string]memListing{}}
+		ch.listings[rendition] = ls
+	}
+	if ch.timelines == nil {
+		ch.timelines = map[string]*Timeline{}
+	}
+	t := ch.timelines[rendition]
+	if t == nil {
+		t = &Timeline{}
+		ch.timelines[rendition] = t
+	}
+	now := m.now()
+	if l, ok := ls.byDigest[c.Digest]; ok && (c.MaxAge <= 0 || now-l.at <= c.MaxAge.Milliseconds()) &&
+		(c.MaxBehind == 0 || l.Seq+c.MaxBehind >= t.NextSeq) {
+		return l.Listing, nil
+	}
+	l := Listing{Seq: max(t.NextSeq, c.MinSeq), Disc: c.Disc, DiscSeq: ls.lastDisc}
+	if c.Disc {
+		l.DiscSeq++
+	}
+	if _, again := ls.byDigest[c.Digest]; again { // listed anew: drop the old place in order
+		ls.order = slices.DeleteFunc(ls.order, func(d string) bool { return d == c.Digest })
+	}
+	ls.byDigest[c.Digest], ls.lastDisc = memListing{l, now}, l.DiscSeq
+	ls.order = append(ls.order, c.Digest)
+	if len(ls.order) > MaxListings {
+		delete(ls.byDigest, ls.order[0])
+		ls.order = ls.order[1:]
+	}
+	t.NextSeq = l.Seq + 1
+	return l, nil
 }
 
 // checkStream checks a channel and rendition name.

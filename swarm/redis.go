@@ -503,6 +503,65 @@ func (r *Redis) SaveTimeline(ctx context.Context, channel, rendition string, t T
 	return unavailable(err)
 }
 
+// listScript is Registry.List. KEYS: timeline, listing (ZSET digest -> seq), listinfo
+// (HASH digest -> "DISC DISCSEQ LISTEDMS"). ARGV: digest, disc (0/1), min seq, keep
+// (MaxListings), gc ms (listingsGC), now ms, max age ms (0: any), max behind (0: any).
+// The timeline's next_seq becomes the new listing's seq + 1 and last_dseq its DiscSeq.
+var listScript = redis.NewScript(`
+local nextseq = tonumber(redis.call('HGET', KEYS[1], 'next_seq') or '0')
+local seq = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if seq then
+  local info = redis.call('HGET', KEYS[3], ARGV[1]) or '0 0 0'
+  local at = tonumber(string.match(info, '^%d+ %d+ (%d+)$') or '0')
+  local young = tonumber(ARGV[7]) <= 0 or tonumber(ARGV[6]) - at <= tonumber(ARGV[7])
+  local near = tonumber(ARGV[8]) <= 0 or tonumber(seq) + tonumber(ARGV[8]) >= nextseq
+  if young and near then
+    return {seq, info}
+  end
+end
+local n = math.max(nextseq, tonumber(ARGV[3]))
+local dseq = tonumber(redis.call('HGET', KEYS[1], 'last_dseq') or '0') + tonumber(ARGV[2])
+local info = ARGV[2] .. ' ' .. string.format('%d', dseq) .. ' ' .. ARGV[6]
+redis.call('ZADD', KEYS[2], n, ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], info)
+redis.call('HSET', KEYS[1], 'next_seq', string.format('%d', n + 1), 'last_dseq', string.format('%d', dseq))
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if extra > 0 then
+  local old = redis.call('ZPOPMIN', KEYS[2], extra)
+  for i = 1, #old, 2 do redis.call('HDEL', KEYS[3], old[i]) end
+end
+return {string.format('%d', n), info}
+`)
+
+// List implements Registry: one script, in the channel's slot.
+func (r *Redis) List(ctx context.Context, channel, rendition string, c ListClaim) (Listing, error) {
+	if err := checkStream(channel, rendition); err != nil {
+		return Listing{}, err
+	}
+	if !ValidDigest(c.Digest) {
+		return Listing{}, badf("digest %q: want 64 lower-case hex digits", c.Digest)
+	}
+	res, err := listScript.Run(ctx, r.client, []string{timelineKey(channel, rendition),
+		listingKey(channel, rendition), listInfoKey(channel, rendition)},
+		c.Digest, flag(c.Disc), c.MinSeq, MaxListings, listingsGC.Milliseconds(), r.now(), c.MaxAge.Milliseconds(), c.MaxBehind).StringSlice()
+	if err != nil {
+		return Listing{}, unavailable(err)
+	}
+	var l Listing
+	var disc int
+	if len(res) != 2 {
+		return Listing{}, unavailable(fmt.Errorf("list script answered %q", res))
+	}
+	l.Seq, err = strconv.ParseUint(res[0], 10, 64)
+	if _, err2 := fmt.Sscanf(res[1], "%d %d", &disc, &l.DiscSeq); err != nil || err2 != nil { // then the time
+		return Listing{}, unavailable(fmt.Errorf("list script answered %q", res))
+	}
+	l.Disc = disc == 1
+	return l, nil
+}
+
 // redisLog routes go-redis's own messages (pool dial failures while Redis is away, one per
 // attempt) to slog at debug level: callers already see ErrUnavailable, and the messages
 // otherwise go straight to stderr, past --log-level.

@@ -155,6 +155,15 @@ type Registry interface {
 	// SaveTimeline records t field by field, keeping the larger value of each: a timeline
 	// never goes back, whichever gateway saves it.
 	SaveTimeline(ctx context.Context, channel, rendition string, t Timeline) error
+	// List returns where the segment with digest c.Digest stands in the rendition's
+	// fleet-wide timeline: as the first gateway to list it recorded it (among the last
+	// MaxListings listed, no longer than c.MaxAge ago and no further than c.MaxBehind behind
+	// the next number), or else as it is recorded now:
+	// the next sequence number (at least c.MinSeq), c.Disc, and the discontinuity sequence
+	// that follows from it. Every gateway of a fleet thus lists the same bytes under the
+	// same number, and bytes that come again later (a looping or restarted source) under
+	// a new one.
+	List(ctx context.Context, channel, rendition string, c ListClaim) (Listing, error)
 	// Close releases the registry's resources.
 	Close() error
 	// AddSample adds a report's counters to the channel's 10 s and 1 min stats buckets
@@ -176,6 +185,32 @@ type Timeline struct {
 	DiscSeq uint64 `json:"disc_seq"`
 	// TargetDuration is the stream's target duration in seconds.
 	TargetDuration int `json:"target_duration"`
+}
+
+// MaxListings is how many of a rendition's latest listings a registry remembers for List.
+const MaxListings = 512
+
+// ListClaim asks for a segment's place in a rendition's timeline (Registry.List).
+type ListClaim struct {
+	Digest string // the segment's SHA-256, hex
+	Disc   bool   // a new listing starts a discontinuity
+	MinSeq uint64 // a new listing's sequence number is at least this
+	// MaxAge is how long ago the digest may have been listed and still keep its listing
+	// (about the origin playlist's span: a gateway joining late lists its oldest segment);
+	// zero: any age.
+	MaxAge time.Duration
+	// MaxBehind is how far behind the timeline's next number that listing may be and
+	// still count (about the origin playlist's length); zero: any distance.
+	MaxBehind uint64
+}
+
+// Listing is a segment's place in a rendition's fleet-wide timeline.
+type Listing struct {
+	Seq  uint64 // media sequence number
+	Disc bool   // preceded by EXT-X-DISCONTINUITY
+	// DiscSeq is the segment's discontinuity sequence number (its own tag counted): a
+	// playlist starting with it has EXT-X-DISCONTINUITY-SEQUENCE DiscSeq, less one if Disc.
+	DiscSeq uint64
 }
 
 // LookupQuery qualifies a Lookup.

@@ -1,15 +1,18 @@
 // Package demosource is RawFlow's built-in live source: a 10-second H.264/AAC clip (made
 // once with ffmpeg: testsrc2 + a 440 Hz sine, 320x180, 2 s segments) looped as an endless
 // live HLS stream, with a discontinuity at every loop. Each segment ends with one MPEG-TS
-// null packet (PID 0x1FFF, which demuxers discard) carrying its sequence number, so that
-// every segment's bytes and digest are unique, as in a real live stream: without it, each
-// loop would repeat the last one's segments and caches keyed by digest would hold the whole
-// stream after one loop. It needs neither ffmpeg nor network access, so `rawflow demo`
-// runs anywhere.
+// null packet (PID 0x1FFF, which demuxers discard) carrying its sequence number and the
+// run's random name, so that every segment's bytes and digest are unique, as in a real
+// live stream, where a restarted encoder makes new bytes too: without it, each loop would
+// repeat the last one's segments and caches keyed by digest would hold the whole stream
+// after one loop. It needs neither ffmpeg nor network access, so `rawflow demo` runs
+// anywhere.
 package demosource
 
 import (
+	"crypto/rand"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -32,6 +35,7 @@ type Source struct {
 	clip  [][]byte
 	start time.Time
 	now   func() time.Time
+	run   string // this run's random name, in every segment: a restarted source, like a restarted encoder, makes new bytes
 }
 
 // New returns a source whose live edge starts at now() with a full window already listed.
@@ -51,7 +55,9 @@ func New(now func() time.Time) (*Source, error) {
 	if len(clip) == 0 {
 		return nil, fmt.Errorf("demosource: no embedded clip")
 	}
-	return &Source{clip: clip, start: now(), now: now}, nil
+	var id [8]byte
+	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
+	return &Source{clip: clip, start: now(), now: now, run: hex.EncodeToString(id[:])}, nil
 }
 
 // newest is the sequence number of the newest complete segment.
@@ -108,17 +114,17 @@ func (s *Source) Segment(seq uint64) []byte {
 	clip := s.clip[seq%uint64(len(s.clip))]
 	b := make([]byte, len(clip), len(clip)+tsPacket)
 	copy(b, clip)
-	return append(b, nullPacket(seq)...)
+	return append(b, nullPacket(s.run, seq)...)
 }
 
 const tsPacket = 188
 
 // nullPacket is an MPEG-TS null packet (sync byte, PID 0x1FFF, payload only) whose payload
-// names the segment, padded with 0xFF.
-func nullPacket(seq uint64) []byte {
+// names the run and the segment, padded with 0xFF.
+func nullPacket(run string, seq uint64) []byte {
 	p := make([]byte, tsPacket)
 	copy(p, []byte{0x47, 0x1F, 0xFF, 0x10})
-	n := copy(p[4:], "RawFlow demo segment "+strconv.FormatUint(seq, 10))
+	n := copy(p[4:], "RawFlow demo "+run+" segment "+strconv.FormatUint(seq, 10))
 	for i := 4 + n; i < tsPacket; i++ {
 		p[i] = 0xFF
 	}

@@ -67,6 +67,9 @@ func TestSegmentsAreUnique(t *testing.T) {
 	n := uint64(len(src.clip))
 	a, b := src.Segment(1), src.Segment(1+n)
 	assert.NotEqual(t, playlist.Sum(a), playlist.Sum(b), "same clip segment, different loop")
+	again, err := New(nil)
+	require.NoError(t, err)
+	assert.NotEqual(t, playlist.Sum(a), playlist.Sum(again.Segment(1)), "another run, other bytes")
 	assert.Equal(t, a[:len(src.clip[1])], b[:len(src.clip[1])], "same media")
 	for _, seg := range [][]byte{a, b} {
 		require.Zero(t, len(seg)%tsPacket)
