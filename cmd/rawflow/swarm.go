@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,7 +21,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"hls.js-like player, against a gateway (by default one started here on the built-in source).", stderr)
 	gw := fs.String("gateway", "", "gateway base URL; empty: start one here on the built-in live source")
 	channel := fs.String("channel", "demo", "channel to play")
-	viewers := fs.Int("viewers", 10, "assisted viewers (each a proxy and a player), 1-500")
+	viewers := fs.Int("viewers", 10, "assisted viewers (each a proxy and a player), 0-500 (0: direct viewers only)")
 	direct := fs.Int("direct", 2, "viewers playing the gateway directly: the join-time baseline")
 	duration := fs.Duration("duration", time.Minute, "how long to run")
 	ramp := fs.Duration("ramp", 0, "viewers join spread over this (default: a tenth of --duration, at most 10s)")
@@ -29,6 +30,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	slowRate := fs.String("slow-rate", "256kbit", "upload cap of the slow viewers, per second")
 	variants := fs.String("variants", "", "variant indexes viewers play, round robin, e.g. 0,1,1 (multivariant channels)")
 	group := fs.String("group", "", "locality group of every proxy")
+	peerHost := fs.String("peer-host", "127.0.0.1", "address the proxies' neighbour ports listen on and advertise (other proxies dial it); 0.0.0.0: every address, advertised as the gateway sees this host")
 	cmcd := fs.Bool("cmcd", false, "players send CMCD (buffer length) with segment requests")
 	redisURL := fs.String("redis", "", "registry of the gateway started here (empty: in memory)")
 	seeders := fs.Int("seeders", 1, "seeders per segment and group, for the gateway started here")
@@ -40,12 +42,17 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg := benchConfig{gatewayURL: strings.TrimRight(*gw, "/"), channel: *channel, viewers: *viewers, direct: *direct,
-		duration: *duration, ramp: *ramp, churn: *churn, slow: *slow, group: *group, cmcd: *cmcd, progress: stderr}
+		duration: *duration, ramp: *ramp, churn: *churn, slow: *slow, group: *group, cmcd: *cmcd, progress: stderr,
+		peerHost: *peerHost}
 	switch {
-	case cfg.viewers < 1 || cfg.viewers > 500:
-		return fmt.Errorf("--viewers %d: want 1-500", cfg.viewers)
+	case cfg.viewers < 0 || cfg.viewers > 500:
+		return fmt.Errorf("--viewers %d: want 0-500", cfg.viewers)
 	case cfg.direct < 0 || cfg.direct > 50:
 		return fmt.Errorf("--direct %d: want 0-50", cfg.direct)
+	case cfg.viewers+cfg.direct == 0:
+		return fmt.Errorf("--viewers 0 and --direct 0: nobody to play")
+	case net.ParseIP(cfg.peerHost) == nil:
+		return fmt.Errorf("--peer-host %q: want an IP address", cfg.peerHost)
 	case cfg.duration < 5*time.Second:
 		return fmt.Errorf("--duration %s: want at least 5s", cfg.duration)
 	case cfg.churn < 0 || cfg.churn > 1 || cfg.slow < 0 || cfg.slow > 1:
@@ -160,7 +167,7 @@ func printReport(w io.Writer, r benchReport) {
 	row("duration", "%.0f s", r.DurationS)
 	row("offload", "%.3f (limit with one gateway fetch per segment: %.3f)", r.Offload, r.OffloadLimit)
 	row("gateway fetches per segment", "%.2f over %d segments", r.GatewayFetchesSeg, r.Segments)
-	row("stalls", "%d, %.1f s (direct viewers: %d)", r.Stalls, r.StallS, r.DirectStalls)
+	row("stalls", "%d, %.1f s (direct viewers: %d, %.1f s)", r.Stalls, r.StallS, r.DirectStalls, r.DirectStallS)
 	row("join time p50 / p95", "%.0f / %.0f ms (direct: %.0f / %.0f ms)", r.JoinP50MS, r.JoinP95MS, r.DirectJoinP50MS, r.DirectJoinP95MS)
 	row("behind live", "%.1f s (direct: %.1f s; players start 3 segments from the end of their playlist)", r.LatencyS, r.DirectLatencyS)
 	row("tracker requests", "%.2f per viewer per segment (lookups %.2f)", r.TrackerPerViewSeg, r.LookupsPerViewSeg)

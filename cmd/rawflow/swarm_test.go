@@ -166,3 +166,45 @@ func TestSwarmRenditionMix(t *testing.T) {
 	assert.Zero(t, r.IntegrityFailures)
 	assert.Equal(t, 2, r.Renditions, "segments of both variants were played")
 }
+
+// TestSwarmFlagChecks: nobody to play and a --peer-host that is no IP address are refused
+// before anything starts.
+func TestSwarmFlagChecks(t *testing.T) {
+	for _, args := range [][]string{
+		{"--viewers", "0", "--direct", "0"},
+		{"--peer-host", "localhost"},
+		{"--viewers", "-1"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), append([]string{"swarm", "--duration", "5s"}, args...), &stdout, &stderr)
+		assert.Error(t, err, "%v", args)
+	}
+}
+
+// TestSwarmDirectOnlyPeerHost: --viewers 0 runs direct viewers only (the baseline without
+// peers), and proxies' neighbour ports listen and are advertised on --peer-host.
+func TestSwarmDirectOnlyPeerHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark runs")
+	}
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"swarm", "--viewers", "0", "--direct", "2", "--duration", "6s", "--json"}, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	var r benchReport
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &r), stdout.String())
+	assert.Equal(t, 0, r.Viewers)
+	assert.Equal(t, 2, r.Direct)
+	assert.Zero(t, r.NotStarted)
+	assert.Zero(t, r.BytesFromPeers+r.BytesFromGateway, "no proxy ran")
+
+	stdout.Reset()
+	stderr.Reset()
+	err = run(t.Context(), []string{"swarm", "--viewers", "3", "--direct", "0", "--peer-host", "127.0.0.2", "--duration", "12s", "--json"}, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	r = benchReport{}
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &r), stdout.String())
+	assert.Equal(t, 3, r.Viewers)
+	assert.Zero(t, r.NotStarted)
+	assert.Zero(t, r.NeighbourFailures)
+	assert.Positive(t, r.BytesFromPeers, "neighbours reached each other on 127.0.0.2")
+}

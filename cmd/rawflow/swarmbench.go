@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -20,7 +21,9 @@ import (
 
 // The swarm benchmark: N peer-assist proxies in this process, each played by a simulated
 // hls.js-like player (internal/simplayer), plus a few players playing the gateway directly
-// as the baseline for join time. Everything talks real HTTP on 127.0.0.1.
+// as the baseline for join time. Everything talks real HTTP, on 127.0.0.1 unless the
+// neighbour ports are bound elsewhere (--peer-host, for proxies in several network
+// namespaces: bench/sites.sh).
 
 // benchConfig is one benchmark run.
 type benchConfig struct {
@@ -35,6 +38,7 @@ type benchConfig struct {
 	slowRate   int64         // bytes per second
 	variants   []int         // variant indexes viewers play, round robin (multivariant channels)
 	group      string        // locality group of every proxy
+	peerHost   string        // IP the neighbour ports listen on and advertise; "" for 127.0.0.1
 	cmcd       bool          // players send CMCD
 	progress   io.Writer     // a line every progressEvery; nil for none
 	log        *slog.Logger
@@ -60,6 +64,7 @@ type benchReport struct {
 	Stalls            int     `json:"stalls"`
 	StallS            float64 `json:"stall_s"`
 	DirectStalls      int     `json:"direct_stalls"`
+	DirectStallS      float64 `json:"direct_stall_s"`
 	NotStarted        int     `json:"not_started"`
 	PlayerErrors      int     `json:"player_errors"`
 	JoinP50MS         float64 `json:"join_p50_ms"`
@@ -183,7 +188,11 @@ func (b *bench) join(ctx context.Context, direct, slow bool, n int) error {
 		if slow {
 			pcfg.UploadLimit = b.cfg.slowRate
 		}
-		node, err := newPeerNode("127.0.0.1:0", "127.0.0.1:0", pcfg)
+		host := b.cfg.peerHost
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		node, err := newPeerNode("127.0.0.1:0", net.JoinHostPort(host, "0"), pcfg)
 		if err != nil {
 			stop()
 			return err
@@ -279,6 +288,7 @@ func (b *bench) report(elapsed time.Duration) benchReport {
 		if v.direct {
 			r.Direct++
 			r.DirectStalls += res.Stalls
+			r.DirectStallS += res.StallTime.Seconds()
 			if res.Started {
 				directJoins = append(directJoins, res.Startup)
 				directLatency += res.Latency
