@@ -18,13 +18,19 @@ import (
 
 // benchServer returns a gateway (no registry: nothing here reaches it) with one listed
 // segment of size bytes, and the segment's name.
-func benchServer(b *testing.B, size int) (*Server, string) {
+func benchServer(b testing.TB, size int) (*Server, string) {
+	return serverWith(b, Config{}, size)
+}
+
+// serverWith is benchServer with cfg (its channels are set here).
+func serverWith(b testing.TB, cfg Config, size int) (*Server, string) {
 	b.Helper()
 	o := &fakeOrigin{}
 	o.set(0, 3, 0)
 	origin := httptest.NewServer(o)
 	b.Cleanup(origin.Close)
-	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}}, nil)
+	cfg.Channels = []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}
+	s, err := New(cfg, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -53,6 +53,11 @@ type Config struct {
 	MaxBackoff time.Duration
 	// OriginTimeout bounds each origin request. Default 10 s.
 	OriginTimeout time.Duration
+	// WriteTimeout bounds the writing of a segment to a client, plus the time the segment
+	// takes at MinWriteRate: a client that stops reading frees its handler and connection
+	// after that. Defaults 30 s and 32 KB/s (256 kbit/s).
+	WriteTimeout time.Duration
+	MinWriteRate int64
 	// AnnounceInterval is what proxies are told to heartbeat at. Default 5 s; must be well
 	// under the registry's peer TTL.
 	AnnounceInterval time.Duration
@@ -110,6 +115,10 @@ func (c *Config) setDefaults() {
 	def(&c.SegmentDuration, 2*time.Second)
 	def(&c.MaxBackoff, 10*time.Second)
 	def(&c.OriginTimeout, 10*time.Second)
+	def(&c.WriteTimeout, 30*time.Second)
+	if c.MinWriteRate <= 0 {
+		c.MinWriteRate = 32 << 10
+	}
 	def(&c.AnnounceInterval, 5*time.Second)
 	def(&c.StatsFlushInterval, 2*time.Second)
 	def(&c.EventsInterval, 2*time.Second)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/rawflow/rawflow/internal/httpx"
 )
 
 // Errors the gateway classifies.
@@ -82,7 +84,7 @@ func readBounded(resp *http.Response, limit int64) ([]byte, error) {
 	if resp.ContentLength > limit {
 		return nil, fmt.Errorf("%w: Content-Length %d > %d", ErrTooLarge, resp.ContentLength, limit)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	b, err := httpx.ReadAll(resp.Body, resp.ContentLength, limit)
 	if err != nil {
 		return nil, err
 	}

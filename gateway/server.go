@@ -226,6 +226,11 @@ func (s *Server) handleSegment(c echo.Context) error {
 	h[echo.HeaderContentType] = contentType(seg.Name)
 	h["Cache-Control"] = seg.cacheControl()
 	h.Set("ETag", seg.ETag)
+	// A deadline for this response only: the connection may serve more requests after it.
+	rc := http.NewResponseController(c.Response())
+	atRate := time.Duration(float64(len(seg.Data)) / float64(s.cfg.MinWriteRate) * float64(time.Second))
+	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout + atRate)) // the socket's clock, not cfg.Now
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	httpx.ServeBytes(c.Response(), c.Request(), seg.Data)
 	if c.Request().Method == http.MethodGet && seg.kind != kindKey {
 		ch.egress.Add(c.Response().Size)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -500,4 +502,36 @@ func TestVODOnDemand(t *testing.T) {
 	get(t, front.URL+"/live/tv/"+segs[0].Name)
 	assert.Equal(t, 2, o.hitCount("/s0.ts"), "evicted, then fetched again on demand")
 	assert.Equal(t, 1, o.hitCount("/s4.ts"))
+}
+
+// TestStalledClientFreesItsHandler: a client that asks for a segment larger than the
+// socket buffers and never reads does not hold the gateway's handler past WriteTimeout
+// (plus the segment's time at MinWriteRate); the connection is then closed.
+func TestStalledClientFreesItsHandler(t *testing.T) {
+	s, name := serverWith(t, Config{WriteTimeout: 300 * time.Millisecond, MinWriteRate: 1 << 40}, 16<<20)
+	returned := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.Handler().ServeHTTP(w, r)
+		returned <- struct{}{}
+	}))
+	defer srv.Close()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		_ = c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return err
+	}}
+	conn, err := d.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "GET /live/tv/%s HTTP/1.1\r\nHost: gw\r\n\r\n", name)
+	require.NoError(t, err)
+	select { // never reading: 16 MB cannot all sit in the kernel's buffers
+	case <-returned:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the handler is still writing to a client that does not read")
+	}
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
+	n, err := io.Copy(io.Discard, conn)
+	assert.NoError(t, err, "the gateway closes the connection")
+	assert.Less(t, n, int64(16<<20), "the response was cut")
 }

@@ -136,6 +136,7 @@ func (w *window) changedNow() {
 // its duration plus the playlist's duration.
 func (w *window) retireOldest(now time.Time) {
 	old := w.listed[0]
+	w.listed[0] = nil // the backing array must not keep the segment's bytes alive
 	w.listed = w.listed[1:]
 	if old.Discontinuity {
 		w.discSeq++
@@ -156,14 +157,20 @@ func (w *window) listedDuration() float64 {
 // oldest retired and finally the oldest listed segments (never the newest).
 func (w *window) evict(now time.Time) {
 	for len(w.retired) > 0 && (!now.Before(w.retired[0].evictAt) || w.bytes > w.maxBytes) {
-		w.drop(w.retired[0].seg)
-		w.retired = w.retired[1:]
+		w.dropOldestRetired()
 	}
 	for w.bytes > w.maxBytes && len(w.listed) > 1 {
 		w.retireOldest(now)
-		w.drop(w.retired[0].seg)
-		w.retired = w.retired[1:]
+		w.dropOldestRetired()
 	}
+}
+
+// dropOldestRetired forgets the oldest retired segment, clearing its slot so that the
+// slice's backing array does not keep its bytes alive until the next reallocation.
+func (w *window) dropOldestRetired() {
+	w.drop(w.retired[0].seg)
+	w.retired[0] = retiredSegment{}
+	w.retired = w.retired[1:]
 }
 
 func (w *window) drop(s *Segment) {

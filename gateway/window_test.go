@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -133,4 +135,28 @@ func TestWindowTakesFleetListings(t *testing.T) {
 
 	c := w.claim(playlist.Segment{Digest: playlist.Sum([]byte("x")), Discontinuity: true}, 12*time.Second, 6)
 	assert.Equal(t, swarm.ListClaim{Digest: playlist.Sum([]byte("x")).String(), Disc: true, MinSeq: 51, MaxAge: 16 * time.Second, MaxBehind: 8}, c)
+}
+
+// TestWindowForgetsEvictedSegments: once evicted, a segment's memory is free to collect:
+// neither the listed nor the retired slice's backing array keeps it alive.
+func TestWindowForgetsEvictedSegments(t *testing.T) {
+	w := newWindow(2, 1<<20, 2, LatencyNormal)
+	t0 := time.Unix(0, 0)
+	first := weak.Make(w.append(t0, playlist.Segment{Duration: 2}, payload(0, 1000), ".ts", nil, nil))
+	for i := 1; i < 4; i++ { // retires the first at the third, evicts it at the fourth
+		w.append(t0.Add(time.Duration(i)*time.Minute), playlist.Segment{Duration: 2}, payload(i, 1000), ".ts", nil, nil)
+	}
+	require.Nil(t, w.segment(segmentName(first)), "evicted")
+	runtime.GC()
+	runtime.GC()
+	assert.Nil(t, first.Value(), "the evicted segment is still reachable")
+	runtime.KeepAlive(w) // the window itself stays reachable throughout
+}
+
+// segmentName is the name of a segment still reachable through p, or "".
+func segmentName(p weak.Pointer[Segment]) string {
+	if s := p.Value(); s != nil {
+		return s.Name
+	}
+	return ""
 }

@@ -291,7 +291,7 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("%w: %s", errGatewayStatus, resp.Status)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	data, err := httpx.ReadAll(resp.Body, resp.ContentLength, limit)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}

@@ -3,6 +3,8 @@ package httpx
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -41,4 +43,29 @@ func LiveCORS() echo.MiddlewareFunc {
 		ExposeHeaders: []string{"Content-Length", "Content-Range", "ETag", "Accept-Ranges"},
 		MaxAge:        86400,
 	})
+}
+
+// ReadAll reads r to its end, but never more than limit+1 bytes (so that a caller can tell
+// a body over limit), into a buffer sized for size bytes when size (a Content-Length) is
+// known and within limit: one allocation for a body of the announced length, where
+// io.ReadAll grows its buffer step by step, allocating about twice the body in all.
+func ReadAll(r io.Reader, size, limit int64) ([]byte, error) {
+	lr := io.LimitReader(r, limit+1)
+	if size < 0 || size > limit {
+		return io.ReadAll(lr)
+	}
+	b := make([]byte, 0, size+1) // the extra byte reads EOF without growing
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than announced: grow as append does
+		}
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
