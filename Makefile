@@ -10,7 +10,7 @@ TEST_PACKAGES := redis-server redis-tools ffmpeg nodejs npm chromium
 NPM_CI = if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then \
 	  npm ci --no-audit --no-fund --loglevel=error && touch node_modules; fi
 
-.PHONY: test deps demo build vet fuzz web bench-edge
+.PHONY: test deps demo build vet fuzz web bench-edge bench-memory bench-sites
 
 ## test: install what the tests need (when missing), vet, run every test with -race, then
 ## each fuzz target for a short bounded time (FUZZTIME, 5s here) on top of its committed
@@ -58,6 +58,21 @@ build: web
 ## bench-edge: the gateway against nginx with wrk, same bytes, same load (bench/edge.sh).
 bench-edge:
 	bench/edge.sh
+
+## bench-sites: two sites of assisted viewers and a gateway in network namespaces, with
+## constrained WAN links and a capped gateway uplink (tc); needs root (bench/sites.sh; about
+## 5 min). DURATION per scenario (default 60s), VIEWERS per site (default 10).
+bench-sites:
+	bench/sites.sh $(or $(DURATION),60s) $(or $(VIEWERS),10)
+
+## bench-memory: gateway RSS per channel and with 1,000 slow players, proxy RSS per cache size,
+## tracker throughput on a real Redis (bench/memory; a few minutes). The table goes to
+## bench/results/memory-DATE/memory.txt, every number to memory.json there; MEMORY_ARGS adds flags.
+MEMORY_ARGS ?=
+bench-memory:
+	@d=bench/results/memory-$$(date -u +%Y%m%dT%H%M%SZ); mkdir -p "$$d"; \
+	{ $(GO) run ./bench/memory --json "$$d/memory.json" $(MEMORY_ARGS); echo $$? >"$$d/.status"; } | tee "$$d/memory.txt"; \
+	s=$$(cat "$$d/.status"); rm -f "$$d/.status"; exit $$s
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s).
 FUZZTIME ?= 20s
