@@ -34,7 +34,7 @@ func serverWith(b testing.TB, cfg Config, size int) (*Server, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ch := s.channels["tv"]
+	ch := s.channelMap()["tv"]
 	if err := s.discover(context.Background(), ch); err != nil {
 		b.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func BenchmarkServeSegment(b *testing.B) {
 
 func BenchmarkServePlaylist(b *testing.B) {
 	s, _ := benchServer(b, 1000)
-	r, _ := s.channels["tv"].rendition("")
+	r, _ := s.channelMap()["tv"].rendition("")
 	body, _ := r.win.playlist(playlist.ForPlayers)
 	req := httptest.NewRequest(http.MethodGet, "/live/tv/index.m3u8", nil)
 	b.Run("baseline", func(b *testing.B) {

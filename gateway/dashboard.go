@@ -127,8 +127,8 @@ func (s *Server) Overview(ctx context.Context) (Overview, error) {
 	ov := Overview{GeneratedAt: now.Unix(), WindowSeconds: int64(overviewWindow / time.Second),
 		PricePerGB: s.cfg.PricePerGB, Currency: s.cfg.Currency, Channels: []ChannelFigures{}}
 	var sum swarm.Counters
-	names := make([]string, 0, len(s.channels))
-	for name := range s.channels {
+	names := make([]string, 0, len(s.channelMap()))
+	for name := range s.channelMap() {
 		names = append(names, name)
 	}
 	slices.Sort(names)

@@ -54,13 +54,13 @@ func TestDashboardTwoGatewaysOneRedis(t *testing.T) {
 		FedBy:      map[string]int64{"lyon": 2000, "paris": 1000}})
 	announce(t, base2, swarm.AnnounceRequest{Channel: "tv", Addr: ":9002", Group: "lyon",
 		Stats: swarm.Counters{BytesFromPeers: 6000, Startups: 1, StartupMillis: 400}, FedBy: map[string]int64{"paris": 6000}})
-	gw1.channels["tv"].egress.Add(700)
-	gw2.channels["tv"].egress.Add(300)
+	gw1.channelMap()["tv"].egress.Add(700)
+	gw2.channelMap()["tv"].egress.Add(300)
 	gw1.flushEgress(t.Context())
 	gw2.flushEgress(t.Context())
-	gw1.channels["tv"].direct.seen("10.0.0.1", time.Now())
-	gw2.channels["tv"].direct.seen("10.0.0.2", time.Now())
-	gw2.channels["tv"].direct.seen("10.0.0.3", time.Now())
+	gw1.channelMap()["tv"].direct.seen("10.0.0.1", time.Now())
+	gw2.channelMap()["tv"].direct.seen("10.0.0.2", time.Now())
+	gw2.channelMap()["tv"].direct.seen("10.0.0.3", time.Now())
 	gw1.sampleViewers(t.Context())
 	gw2.sampleViewers(t.Context())
 
@@ -104,7 +104,7 @@ func TestDashboardTwoGatewaysOneRedis(t *testing.T) {
 func TestDashboardExportAndEvents(t *testing.T) {
 	gw, base := dashboardGateway(t, swarm.NewMemory(swarm.Options{}))
 	announce(t, base, swarm.AnnounceRequest{Channel: "tv", Addr: ":9001", Stats: swarm.Counters{BytesFromGateway: 10, BytesFromPeers: 30}})
-	gw.channels["tv"].egress.Add(10)
+	gw.channelMap()["tv"].egress.Add(10)
 	gw.flushEgress(t.Context())
 
 	now := time.Now().Unix()
@@ -147,8 +147,8 @@ func TestDashboardExportAndEvents(t *testing.T) {
 func TestGatewayMetrics(t *testing.T) {
 	gw, base := dashboardGateway(t, swarm.NewMemory(swarm.Options{}))
 	announce(t, base, swarm.AnnounceRequest{Channel: "tv", Addr: ":9001", Stats: swarm.Counters{BytesFromGateway: 100, BytesFromPeers: 300, Stalls: 2}})
-	gw.channels["tv"].egress.Add(700)
-	gw.channels["tv"].direct.seen("10.0.0.9", time.Now())
+	gw.channelMap()["tv"].egress.Add(700)
+	gw.channelMap()["tv"].direct.seen("10.0.0.9", time.Now())
 	gw.flushEgress(t.Context())
 	gw.sampleViewers(t.Context())
 	resp, body := get(t, base+"/metrics")

@@ -39,7 +39,7 @@ func TestIFramePlaylistMirrored(t *testing.T) {
 	defer origin.Close()
 	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/master.m3u8"}}}}, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
-	ch := s.channels["tv"]
+	ch := s.channelMap()["tv"]
 	require.NoError(t, s.discover(context.Background(), ch))
 	assert.Contains(t, string(ch.multivariantPlaylist()), `#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=10000,URI="r1/index.m3u8"`)
 	r, err := ch.rendition("r1")

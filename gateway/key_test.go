@@ -52,5 +52,5 @@ func TestKeysProxiedAndIVWrittenOut(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, string(key), got)
 	assert.Equal(t, "private, no-store", resp.Header.Get("Cache-Control"))
-	assert.Zero(t, s.channels["tv"].egress.Load(), "keys are not media egress")
+	assert.Zero(t, s.channelMap()["tv"].egress.Load(), "keys are not media egress")
 }

@@ -19,7 +19,7 @@ func (s *Server) newMetrics() *metrics.Registry {
 	s.requests = r.Counter("rawflow_gateway_requests_total", "Requests served, by kind: playlist, segment, tracker.", "channel", "kind")
 	each := func(f func(emit func(float64, ...string), name string, ch *channel)) func(emit func(float64, ...string)) {
 		return func(emit func(float64, ...string)) {
-			for name, ch := range s.channels {
+			for name, ch := range s.channelMap() {
 				f(emit, name, ch)
 			}
 		}
@@ -78,7 +78,7 @@ func (s *Server) newMetrics() *metrics.Registry {
 
 // count counts a request of a configured channel (others are not labels: unbounded).
 func (s *Server) count(channel, kind string) {
-	if s.channels[channel] != nil {
+	if s.channelMap()[channel] != nil {
 		s.requests.With(channel, kind).Inc()
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -25,12 +26,15 @@ import (
 // Server is the gateway: it ingests every configured channel into its window and serves
 // players, proxies (playlists with digests, tracker API) and stats over one HTTP handler.
 type Server struct {
-	cfg      Config
-	reg      swarm.Registry
-	reports  reports // peers reported for bad bytes
-	log      *slog.Logger
-	origin   *http.Client
-	channels map[string]*channel
+	cfg     Config
+	reg     swarm.Registry
+	reports reports // peers reported for bad bytes
+	log     *slog.Logger
+	origin  *http.Client
+	// chans holds the channels by name; SetChannels replaces the map (never modified) and
+	// wakes Run through reloaded to start and stop their ingest.
+	chans    atomic.Pointer[map[string]*channel]
+	reloaded chan struct{}
 	echo     *echo.Echo
 	id       string // this gateway's ID among a fleet's, for its own gauges
 	metrics  *metrics.Registry
@@ -46,17 +50,12 @@ func New(cfg Config, reg swarm.Registry) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "gateway"),
-		origin: &http.Client{Timeout: cfg.OriginTimeout}, channels: map[string]*channel{}, id: newPeerID()[:16]}
+		origin: &http.Client{Timeout: cfg.OriginTimeout}, id: newPeerID()[:16], reloaded: make(chan struct{}, 1)}
+	chans := map[string]*channel{}
 	for _, cc := range cfg.Channels {
-		latency, _ := ParseLatencyMode(string(cc.Latency)) // checked by Validate
-		ch := &channel{name: cc.Name, latency: latency}
-		ch.offload.Store(0.0)
-		for _, src := range cc.Sources {
-			u, _ := url.Parse(src) // checked by Validate
-			ch.sources = append(ch.sources, u)
-		}
-		s.channels[cc.Name] = ch
+		chans[cc.Name] = newChannel(cc)
 	}
+	s.chans.Store(&chans)
 	s.metrics = s.newMetrics()
 	s.echo = s.routes()
 	return s, nil
@@ -67,6 +66,58 @@ func New(cfg Config, reg swarm.Registry) (*Server, error) {
 // shutdown (the caller then stops accepting and lets in-flight responses finish).
 func (s *Server) Drain() { s.draining.Store(true) }
 
+// newChannel makes a channel from its (validated) configuration.
+func newChannel(cc ChannelConfig) *channel {
+	latency, _ := ParseLatencyMode(string(cc.Latency)) // checked by Validate
+	ch := &channel{name: cc.Name, latency: latency}
+	ch.offload.Store(0.0)
+	for _, src := range cc.Sources {
+		u, _ := url.Parse(src) // checked by Validate
+		ch.sources = append(ch.sources, u)
+	}
+	return ch
+}
+
+// channelMap returns the channels by name: a snapshot, never modified.
+func (s *Server) channelMap() map[string]*channel { return *s.chans.Load() }
+
+// SetChannels replaces the gateway's channels with cfgs, validated as New does: a channel
+// whose sources and latency mode are unchanged goes on as it is (window, viewers, stats);
+// a new or changed one starts afresh (its timeline continues from the registry); a removed
+// one stops, and its URLs answer 404. It reports the names of each kind.
+func (s *Server) SetChannels(cfgs []ChannelConfig) (added, changed, removed []string, err error) {
+	c := s.cfg
+	c.Channels = cfgs
+	if err := c.Validate(); err != nil {
+		return nil, nil, nil, err
+	}
+	old := s.channelMap()
+	next := make(map[string]*channel, len(cfgs))
+	for _, cc := range cfgs {
+		ch := newChannel(cc)
+		switch prev := old[cc.Name]; {
+		case prev == nil:
+			added = append(added, cc.Name)
+		case prev.latency == ch.latency && slices.EqualFunc(prev.sources, ch.sources, func(a, b *url.URL) bool { return a.String() == b.String() }):
+			ch = prev
+		default:
+			changed = append(changed, cc.Name)
+		}
+		next[cc.Name] = ch
+	}
+	for name := range old {
+		if next[name] == nil {
+			removed = append(removed, name)
+		}
+	}
+	s.chans.Store(&next)
+	select {
+	case s.reloaded <- struct{}{}:
+	default: // Run has a wake-up pending already
+	}
+	return added, changed, removed, nil
+}
+
 // Handler returns the gateway's HTTP handler (players, proxies, API).
 func (s *Server) Handler() http.Handler { return s.echo }
 
@@ -74,12 +125,35 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // them and flushes egress counters until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, ch := range s.channels {
-		wg.Go(func() { s.runChannel(ctx, ch) })
-	}
+	defer wg.Wait() // after the cancels below
 	wg.Go(func() { s.flushLoop(ctx) })
-	wg.Wait()
-	return nil
+	running := map[*channel]context.CancelFunc{}
+	defer func() {
+		for _, stop := range running {
+			stop()
+		}
+	}()
+	for {
+		current := s.channelMap()
+		for ch, stop := range running {
+			if current[ch.name] != ch { // removed or replaced by SetChannels
+				stop()
+				delete(running, ch)
+			}
+		}
+		for _, ch := range current {
+			if running[ch] == nil {
+				cctx, stop := context.WithCancel(ctx)
+				running[ch] = stop
+				wg.Go(func() { s.runChannel(cctx, ch) })
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.reloaded:
+		}
+	}
 }
 
 // fetch GETs u from an origin, bounded in size and time.
@@ -90,7 +164,7 @@ func (s *Server) fetch(ctx context.Context, u *url.URL, limit int64) ([]byte, er
 // Segment returns the named segment of a channel's rendition ("" for a media origin), for
 // tests and tools, or nil.
 func (s *Server) Segment(channel, rendition, name string) *Segment {
-	ch := s.channels[channel]
+	ch := s.channelMap()[channel]
 	if ch == nil {
 		return nil
 	}
@@ -106,7 +180,7 @@ func (s *Server) Segment(channel, rendition, name string) *Segment {
 }
 
 func (s *Server) channel(name string) (*channel, error) {
-	ch := s.channels[name]
+	ch := s.channelMap()[name]
 	if ch == nil {
 		return nil, fmt.Errorf("%w %q", ErrUnknownChannel, name)
 	}
@@ -288,7 +362,7 @@ func (s *Server) handleReady(c echo.Context) error {
 	}
 	now := s.cfg.Now()
 	var stale []string
-	for name, ch := range s.channels {
+	for name, ch := range s.channelMap() {
 		rs := ch.list()
 		if len(rs) == 0 {
 			stale = append(stale, name)

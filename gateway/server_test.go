@@ -96,7 +96,7 @@ func newTestServer(t *testing.T, o *fakeOrigin) (*Server, *httptest.Server) {
 // media discovers the test channel "tv" (a media origin) and returns its one rendition.
 func media(t *testing.T, s *Server) *rendition {
 	t.Helper()
-	ch := s.channels["tv"]
+	ch := s.channelMap()["tv"]
 	require.NoError(t, s.discover(context.Background(), ch))
 	r, err := ch.rendition("")
 	require.NoError(t, err)
@@ -191,7 +191,7 @@ func TestServePlaylistsAndSegments(t *testing.T) {
 	assert.Equal(t, "video/mp2t", resp.Header.Get("Content-Type"))
 	assert.Contains(t, resp.Header.Get("Cache-Control"), "immutable")
 	assert.Equal(t, string(o.body(0)), body)
-	assert.Equal(t, int64(1000), s.channels["tv"].egress.Load())
+	assert.Equal(t, int64(1000), s.channelMap()["tv"].egress.Load())
 
 	resp, body = get(t, front.URL+"/live/tv/"+seg.Name, "Range", "bytes=0-5")
 	assert.Equal(t, http.StatusPartialContent, resp.StatusCode)
@@ -534,4 +534,55 @@ func TestStalledClientFreesItsHandler(t *testing.T) {
 	n, err := io.Copy(io.Discard, conn)
 	assert.NoError(t, err, "the gateway closes the connection")
 	assert.Less(t, n, int64(16<<20), "the response was cut")
+}
+
+// TestSetChannels: channels are added, kept, changed and removed while the gateway runs;
+// a kept channel keeps its window, a removed one answers 404, a bad set changes nothing.
+func TestSetChannels(t *testing.T) {
+	a, b := &fakeOrigin{}, &fakeOrigin{}
+	a.set(0, 3, 0)
+	b.set(100, 3, 0)
+	oa, ob := httptest.NewServer(a), httptest.NewServer(b)
+	defer oa.Close()
+	defer ob.Close()
+	s, err := New(Config{Channels: []ChannelConfig{{Name: "a", Sources: []string{oa.URL + "/live.m3u8"}}}}, swarm.NewMemory(swarm.Options{}))
+	require.NoError(t, err)
+	front := httptest.NewServer(s.Handler())
+	defer front.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); assert.NoError(t, <-done) }()
+	serving := func(name string) bool { // the channel's playlist lists segments, within 10 s
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if resp, body := get(t, front.URL+"/live/"+name+"/index.m3u8"); resp.StatusCode == http.StatusOK && strings.Contains(body, ".ts") {
+				return true
+			}
+		}
+		return false
+	}
+	require.True(t, serving("a"))
+	kept := s.channelMap()["a"]
+
+	added, changed, removed, err := s.SetChannels([]ChannelConfig{
+		{Name: "a", Sources: []string{oa.URL + "/live.m3u8"}}, {Name: "b", Sources: []string{ob.URL + "/live.m3u8"}}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"b"}, added)
+	assert.Empty(t, changed)
+	assert.Empty(t, removed)
+	assert.True(t, serving("b"), "an added channel is ingested")
+	assert.Same(t, kept, s.channelMap()["a"], "an unchanged channel goes on as it is")
+
+	_, _, _, err = s.SetChannels([]ChannelConfig{{Name: "bad name!", Sources: []string{oa.URL}}})
+	assert.Error(t, err)
+	assert.Len(t, s.channelMap(), 2, "a refused set changes nothing")
+
+	added, changed, removed, err = s.SetChannels([]ChannelConfig{{Name: "b", Sources: []string{ob.URL + "/live.m3u8"}, Latency: LatencyLow}})
+	require.NoError(t, err)
+	assert.Empty(t, added)
+	assert.Equal(t, []string{"b"}, changed)
+	assert.Equal(t, []string{"a"}, removed)
+	resp, _ := get(t, front.URL+"/live/a/index.m3u8")
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "a removed channel")
+	assert.True(t, serving("b"), "a changed channel starts again")
 }

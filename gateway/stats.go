@@ -34,7 +34,7 @@ func (s *Server) flushLoop(ctx context.Context) {
 // stats buckets split by rendition.
 func (s *Server) flushEgress(ctx context.Context) {
 	now := s.cfg.Now()
-	for _, ch := range s.channels {
+	for _, ch := range s.channelMap() {
 		total := ch.egress.Load()
 		delta := total - ch.flushed.Load()
 		if delta <= 0 {
@@ -62,7 +62,7 @@ func (s *Server) flushEgress(ctx context.Context) {
 // for /metrics.
 func (s *Server) sampleViewers(ctx context.Context) {
 	now := s.cfg.Now()
-	for _, ch := range s.channels {
+	for _, ch := range s.channelMap() {
 		st, err := s.reg.Stats(ctx, ch.name)
 		if err != nil {
 			continue
@@ -118,7 +118,7 @@ func (s *Server) handleStats(c echo.Context) error {
 	ctx := c.Request().Context()
 	s.flushEgress(ctx)
 	resp := swarm.StatsResponse{Channels: map[string]swarm.ChannelReport{}}
-	for name := range s.channels {
+	for name := range s.channelMap() {
 		st, err := s.reg.Stats(ctx, name)
 		if err != nil {
 			return err

@@ -6,90 +6,198 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/swarm"
 )
 
+// gatewayOpts are the gateway's flags.
+type gatewayOpts struct {
+	addr, redisURL, redisCA, maxBytes, peerKey, signKey, currency, logLevel *string
+	segDur, drain                                                           *time.Duration
+	window, seeders                                                         *int
+	trackerRate, price                                                      *float64
+	channels                                                                listFlag
+	latency                                                                 *latencyFlags
+}
+
+func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
+	fs := newFlagSet("gateway", "The edge: pulls each channel from its origin and serves players and proxies.\n"+
+		"SIGHUP reloads the channels (--channel, --latency, --channel-latency) from --config and the environment.", stderr)
+	o := &gatewayOpts{}
+	o.addr = fs.String("listen", ":8080", "HTTP listen address")
+	fs.Var(&o.channels, "channel", "NAME=SOURCE[,SOURCE…], repeatable; SOURCE is an HLS playlist URL, a continuous MPEG-TS stream (http(s)://…, udp://[@]HOST:PORT[?iface=NAME], srt://HOST:PORT[?streamid=ID], srt://:PORT?mode=listener) or 'demo'; later sources take over when earlier ones fail")
+	o.redisURL = fs.String("redis", "", "Redis URL for the registry and stats: redis://[:PASSWORD@]HOST:PORT/DB (rediss:// for TLS); Sentinel: add ?master_name=NAME[&addr=HOST:PORT…]; Cluster: add ?cluster=1[&addr=HOST:PORT…] (README, Registry); empty: in memory")
+	o.redisCA = fs.String("redis-ca", "", "PEM file of the CAs to trust for a rediss:// Redis; empty: the system's")
+	o.segDur = fs.Duration("segment-duration", 2*time.Second, "target duration of the segments cut from MPEG-TS sources (whole seconds, 1s-30s); a segment starts at the first keyframe of each such span of the source's timeline")
+	o.window = fs.Int("window", 6, "segments listed per playlist (at least 4 more than the latency mode makes proxies hide)")
+	o.latency = addLatencyFlags(fs)
+	o.trackerRate = fs.Float64("tracker-rate", 100, "tracker calls per second one address may make (burst twice that); more get 429")
+	o.seeders = fs.Int("seeders", 1, "proxies per locality group elected to fetch each segment from the gateway (1-8)")
+	o.maxBytes = fs.String("max-channel-bytes", "256MiB", "bytes held per media playlist (each rendition of a channel)")
+	o.peerKey = fs.String("peer-key", "", "secret that signs the peers' tracker tokens; gateways sharing a Redis must share it; empty: random at start (peers rejoin after a restart)")
+	o.signKey = fs.String("sign-key", "", "secret for signed viewer URLs: /live requests then need ?token= (see 'rawflow token'); empty: open")
+	o.price = fs.Float64("price-per-gb", 0.02, "what delivery costs the broadcaster per GB, for the money the dashboard says peers saved")
+	o.currency = fs.String("currency", "USD", "currency code of --price-per-gb")
+	o.drain = fs.Duration("drain", 0, "on SIGTERM or SIGINT: answer /readyz 503 and go on serving this long (so load balancers take the gateway out), then stop accepting and give in-flight responses up to 5s")
+	o.logLevel = fs.String("log-level", "info", "debug, info, warn or error")
+	return fs, o
+}
+
+// channelConfigs reads the --channel and latency flags. A source "demo" stays as it is:
+// demoSources starts the built-in source for it.
+func (o *gatewayOpts) channelConfigs() ([]gateway.ChannelConfig, error) {
+	var chs []gateway.ChannelConfig
+	for _, c := range o.channels {
+		name, src, ok := strings.Cut(c, "=")
+		if !ok || name == "" || src == "" {
+			return nil, fmt.Errorf("--channel %q: want NAME=SOURCE", c)
+		}
+		chs = append(chs, gateway.ChannelConfig{Name: name, Sources: strings.Split(src, ",")})
+	}
+	if err := o.latency.apply(chs); err != nil {
+		return nil, err
+	}
+	return chs, nil
+}
+
+// demoSources gives each "demo" source a built-in live source of its own: one started by
+// resolve's start, or, for a channel configured as in the last set in use, the one it had
+// (so that a reload leaves that channel alone). A source started for a set the gateway
+// then refuses runs, unused, until the gateway stops.
+type demoSources struct {
+	raw      map[string][]string // channel -> sources as configured
+	resolved map[string][]string // channel -> sources with each demo's URL
+}
+
+// It returns the channels with their demo sources resolved and what d becomes once they are
+// in use (not before: a set the gateway refuses must not count as the last).
+func (d demoSources) resolve(chs []gateway.ChannelConfig, start func(*demoOrigin)) ([]gateway.ChannelConfig, demoSources, error) {
+	raw, resolved := map[string][]string{}, map[string][]string{}
+	out := make([]gateway.ChannelConfig, len(chs))
+	for i, cc := range chs {
+		raw[cc.Name] = cc.Sources
+		out[i] = cc
+		if prev, ok := d.raw[cc.Name]; ok && slices.Equal(prev, cc.Sources) {
+			out[i].Sources = d.resolved[cc.Name]
+		} else {
+			out[i].Sources = slices.Clone(cc.Sources)
+			for j, src := range cc.Sources {
+				if src == "demo" {
+					origin, err := newDemoOrigin()
+					if err != nil {
+						return nil, d, err
+					}
+					start(origin)
+					out[i].Sources[j] = origin.url
+				}
+			}
+		}
+		resolved[cc.Name] = out[i].Sources
+	}
+	return out, demoSources{raw: raw, resolved: resolved}, nil
+}
+
+// notifyReload delivers SIGHUP; a variable so that tests can send their own.
+var notifyReload = func() (<-chan os.Signal, func()) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGHUP)
+	return c, func() { signal.Stop(c) }
+}
+
 func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := newFlagSet("gateway", "The edge: pulls each channel from its origin and serves players and proxies.", stderr)
-	addr := fs.String("listen", ":8080", "HTTP listen address")
-	var channels listFlag
-	fs.Var(&channels, "channel", "NAME=SOURCE[,SOURCE…], repeatable; SOURCE is an HLS playlist URL, a continuous MPEG-TS stream (http(s)://…, udp://[@]HOST:PORT[?iface=NAME], srt://HOST:PORT[?streamid=ID], srt://:PORT?mode=listener) or 'demo'; later sources take over when earlier ones fail")
-	redisURL := fs.String("redis", "", "Redis URL for the registry and stats: redis://[:PASSWORD@]HOST:PORT/DB (rediss:// for TLS); Sentinel: add ?master_name=NAME[&addr=HOST:PORT…]; Cluster: add ?cluster=1[&addr=HOST:PORT…] (README, Registry); empty: in memory")
-	redisCA := fs.String("redis-ca", "", "PEM file of the CAs to trust for a rediss:// Redis; empty: the system's")
-	segDur := fs.Duration("segment-duration", 2*time.Second, "target duration of the segments cut from MPEG-TS sources (whole seconds, 1s-30s); a segment starts at the first keyframe of each such span of the source's timeline")
-	window := fs.Int("window", 6, "segments listed per playlist (at least 4 more than the latency mode makes proxies hide)")
-	latency := addLatencyFlags(fs)
-	trackerRate := fs.Float64("tracker-rate", 100, "tracker calls per second one address may make (burst twice that); more get 429")
-	seeders := fs.Int("seeders", 1, "proxies per locality group elected to fetch each segment from the gateway (1-8)")
-	maxBytes := fs.String("max-channel-bytes", "256MiB", "bytes held per media playlist (each rendition of a channel)")
-	peerKey := fs.String("peer-key", "", "secret that signs the peers' tracker tokens; gateways sharing a Redis must share it; empty: random at start (peers rejoin after a restart)")
-	signKey := fs.String("sign-key", "", "secret for signed viewer URLs: /live requests then need ?token= (see 'rawflow token'); empty: open")
-	price := fs.Float64("price-per-gb", 0.02, "what delivery costs the broadcaster per GB, for the money the dashboard says peers saved")
-	currency := fs.String("currency", "USD", "currency code of --price-per-gb")
-	drain := fs.Duration("drain", 0, "on SIGTERM or SIGINT: answer /readyz 503 and go on serving this long (so load balancers take the gateway out), then stop accepting and give in-flight responses up to 5s")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	fs, o := gatewayFlags(stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *drain < 0 || *drain > 10*time.Minute {
-		return fmt.Errorf("--drain %s: want 0-10m", *drain)
+	if *o.drain < 0 || *o.drain > 10*time.Minute {
+		return fmt.Errorf("--drain %s: want 0-10m", *o.drain)
 	}
-	if *price <= 0 {
-		return fmt.Errorf("--price-per-gb %g: want a positive price", *price)
+	if *o.price <= 0 {
+		return fmt.Errorf("--price-per-gb %g: want a positive price", *o.price)
 	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := newLogger(stderr, *o.logLevel)
 	if err != nil {
 		return err
 	}
-	cfg := gateway.Config{WindowSegments: *window, Logger: log, SignKey: []byte(*signKey), PeerKey: []byte(*peerKey),
-		TrackerRate: *trackerRate, SegmentDuration: *segDur, PricePerGB: *price, Currency: *currency}
-	if cfg.MaxChannelBytes, err = parseSize(*maxBytes); err != nil {
+	cfg := gateway.Config{WindowSegments: *o.window, Logger: log, SignKey: []byte(*o.signKey), PeerKey: []byte(*o.peerKey),
+		TrackerRate: *o.trackerRate, SegmentDuration: *o.segDur, PricePerGB: *o.price, Currency: *o.currency}
+	if cfg.MaxChannelBytes, err = parseSize(*o.maxBytes); err != nil {
 		return fmt.Errorf("--max-channel-bytes: %w", err)
 	}
-	var extra []func(context.Context) error
-	for _, c := range channels {
-		name, src, ok := strings.Cut(c, "=")
-		if !ok || name == "" || src == "" {
-			return fmt.Errorf("--channel %q: want NAME=SOURCE", c)
-		}
-		cc := gateway.ChannelConfig{Name: name}
-		for _, one := range strings.Split(src, ",") {
-			if one == "demo" {
-				d, err := newDemoOrigin()
-				if err != nil {
-					return err
-				}
-				one, extra = d.url, append(extra, d.run)
-			}
-			cc.Sources = append(cc.Sources, one)
-		}
-		cfg.Channels = append(cfg.Channels, cc)
-	}
-	if err := latency.apply(cfg.Channels); err != nil {
+	chs, err := o.channelConfigs()
+	if err != nil {
 		return err
 	}
-	if *trackerRate <= 0 {
-		return fmt.Errorf("--tracker-rate %g: want a positive rate", *trackerRate)
+	var demos demoSources
+	var extra []func(context.Context) error
+	if cfg.Channels, demos, err = demos.resolve(chs, func(d *demoOrigin) { extra = append(extra, d.run) }); err != nil {
+		return err
 	}
-	if *seeders < 1 || *seeders > swarm.MaxSeeders {
-		return fmt.Errorf("--seeders %d: want 1-%d", *seeders, swarm.MaxSeeders)
+	if *o.trackerRate <= 0 {
+		return fmt.Errorf("--tracker-rate %g: want a positive rate", *o.trackerRate)
 	}
-	reg, err := openRegistry(*redisURL, swarm.Options{Seeders: *seeders, TLSCAFile: *redisCA})
+	if *o.seeders < 1 || *o.seeders > swarm.MaxSeeders {
+		return fmt.Errorf("--seeders %d: want 1-%d", *o.seeders, swarm.MaxSeeders)
+	}
+	reg, err := openRegistry(*o.redisURL, swarm.Options{Seeders: *o.seeders, TLSCAFile: *o.redisCA})
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	g, err := newGatewayNode(*addr, cfg, reg)
+	g, err := newGatewayNode(*o.addr, cfg, reg)
 	if err != nil {
 		return err
 	}
-	g.drain = *drain
-	log.Info("gateway listening", "url", g.url, "channels", len(cfg.Channels), "redis", *redisURL != "")
-	return runAll(ctx, append(extra, g.run)...)
+	g.drain = *o.drain
+	log.Info("gateway listening", "url", g.url, "channels", len(cfg.Channels), "redis", *o.redisURL != "")
+	reload := func(ctx context.Context) error { return reloadChannels(ctx, args, g, &demos, log) }
+	return runAll(ctx, append(extra, g.run, reload)...)
+}
+
+// reloadChannels sets the gateway's channels anew from the flags (args, the environment and
+// --config read again) at each SIGHUP, until ctx ends. Flags other than the channels' are
+// read once, at start. A set that does not parse or validate is logged and changes nothing.
+func reloadChannels(ctx context.Context, args []string, g *gatewayNode, demos *demoSources, log *slog.Logger) error {
+	hup, stop := notifyReload()
+	defer stop()
+	var wg sync.WaitGroup // the built-in sources started by reloads
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+		}
+		fs, o := gatewayFlags(io.Discard)
+		err := parseFlags(fs, args)
+		var chs []gateway.ChannelConfig
+		if err == nil {
+			chs, err = o.channelConfigs()
+		}
+		next := *demos
+		if err == nil {
+			chs, next, err = demos.resolve(chs, func(d *demoOrigin) { wg.Go(func() { _ = d.run(ctx) }) })
+		}
+		var added, changed, removed []string
+		if err == nil {
+			added, changed, removed, err = g.srv.SetChannels(chs)
+		}
+		if err != nil {
+			log.Error("channels not reloaded; the gateway goes on with the ones it has", "err", err)
+			continue
+		}
+		*demos = next
+		log.Info("channels reloaded", "channels", len(chs), "added", added, "changed", changed, "removed", removed)
+	}
 }
 
 // latencyUsage documents --latency.
