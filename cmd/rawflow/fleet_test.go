@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httputil"
@@ -29,24 +28,14 @@ func TestFleetTwoGatewaysOneRedis(t *testing.T) {
 	if testing.Short() {
 		t.Skip("25 s run")
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	defer wg.Wait() // after cancel (defers run last in, first out)
-	defer cancel()
-	origin, err := newDemoOrigin()
-	require.NoError(t, err)
-	wg.Go(func() { _ = origin.run(ctx) })
+	r := newRunner(t)
+	origin := r.demoOrigin(t)
 	redisURL := redistest.Start(t)
 	startGateway := func() *gatewayNode {
 		reg, err := swarm.OpenRedis(redisURL, swarm.Options{})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = reg.Close() })
-		cfg := gateway.Config{PeerKey: []byte("fleet-secret"), Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.url}}}}
-		gw, err := newGatewayNode("127.0.0.1:0", cfg, reg)
-		require.NoError(t, err)
-		wg.Go(func() { assert.NoError(t, gw.run(ctx)) })
-		waitHTTP(t, gw.url+"/readyz", 20*time.Second)
-		return gw
+		return r.gateway(t, gateway.Config{PeerKey: []byte("fleet-secret")}, origin.url, reg)
 	}
 	first := startGateway()
 	awaitSegments(t, first.url, 4, 30*time.Second) // the second starts later on
@@ -73,20 +62,20 @@ func TestFleetTwoGatewaysOneRedis(t *testing.T) {
 	for i, target := range []string{lb, second.url} {
 		runs.Go(func() {
 			var stdout, stderr bytes.Buffer
-			err := run(ctx, []string{"swarm", "--gateway", target, "--channel", "tv", "--viewers", "3", "--direct", "1", "--duration", "25s", "--json"}, &stdout, &stderr)
+			err := run(r.ctx, []string{"swarm", "--gateway", target, "--channel", "tv", "--viewers", "3", "--direct", "1", "--duration", "25s", "--json"}, &stdout, &stderr)
 			if assert.NoError(t, err, stderr.String()) {
 				assert.NoError(t, json.Unmarshal(stdout.Bytes(), &reports[i]), stdout.String())
 			}
 		})
 	}
 	runs.Wait()
-	for i, r := range reports {
-		t.Logf("run %d: %+v", i, r)
-		assert.Zero(t, r.PlayerErrors, "failed player requests, run %d", i)
-		assert.Zero(t, r.Stalls+r.DirectStalls, "stalls, run %d", i)
-		assert.Zero(t, r.IntegrityFailures)
-		assert.Greater(t, r.Segments, 8, "segments played, run %d", i)
-		assert.Positive(t, r.BytesFromPeers, "run %d got bytes from peers", i)
+	for i, rep := range reports {
+		t.Logf("run %d: %+v", i, rep)
+		assert.Zero(t, rep.PlayerErrors, "failed player requests, run %d", i)
+		assert.Zero(t, rep.Stalls+rep.DirectStalls, "stalls, run %d", i)
+		assert.Zero(t, rep.IntegrityFailures)
+		assert.Greater(t, rep.Segments, 8, "segments played, run %d", i)
+		assert.Positive(t, rep.BytesFromPeers, "run %d got bytes from peers", i)
 	}
 	var served, listed float64
 	for _, gw := range gws {

@@ -55,3 +55,38 @@ func (st *stack) checkRecorders(t *testing.T) {
 		rec.mu.Unlock()
 	}
 }
+
+// runner runs a test's servers on a context that ends, and is waited for, when the test
+// does.
+type runner struct {
+	ctx context.Context
+	wg  sync.WaitGroup
+}
+
+func newRunner(t *testing.T) *runner {
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &runner{ctx: ctx}
+	t.Cleanup(func() { cancel(); r.wg.Wait() })
+	return r
+}
+
+// demoOrigin starts the built-in live source.
+func (r *runner) demoOrigin(t *testing.T) *demoOrigin {
+	t.Helper()
+	origin, err := newDemoOrigin()
+	require.NoError(t, err)
+	r.wg.Go(func() { _ = origin.run(r.ctx) })
+	return origin
+}
+
+// gateway starts a gateway with one channel "tv" from source (and cfg's other settings)
+// and waits until it is ready.
+func (r *runner) gateway(t *testing.T, cfg gateway.Config, source string, reg swarm.Registry) *gatewayNode {
+	t.Helper()
+	cfg.Channels = []gateway.ChannelConfig{{Name: "tv", Sources: []string{source}}}
+	gw, err := newGatewayNode("127.0.0.1:0", cfg, reg)
+	require.NoError(t, err)
+	r.wg.Go(func() { assert.NoError(t, gw.run(r.ctx)) })
+	waitHTTP(t, gw.url+"/readyz", 20*time.Second)
+	return gw
+}

@@ -3,14 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,32 +24,21 @@ func TestTiering(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 s run")
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	defer wg.Wait() // after cancel (defers run last in, first out)
-	defer cancel()
-	origin, err := newDemoOrigin()
-	require.NoError(t, err)
-	wg.Go(func() { _ = origin.run(ctx) })
-	mid, err := newGatewayNode("127.0.0.1:0", gateway.Config{Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.url}}}}, swarm.NewMemory(swarm.Options{}))
-	require.NoError(t, err)
-	wg.Go(func() { assert.NoError(t, mid.run(ctx)) })
-	waitHTTP(t, mid.url+"/readyz", 20*time.Second)
-	edge, err := newGatewayNode("127.0.0.1:0", gateway.Config{Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{mid.url + "/live/tv/index.m3u8"}}}}, swarm.NewMemory(swarm.Options{}))
-	require.NoError(t, err)
-	wg.Go(func() { assert.NoError(t, edge.run(ctx)) })
-	waitHTTP(t, edge.url+"/readyz", 20*time.Second)
+	r := newRunner(t)
+	origin := r.demoOrigin(t)
+	mid := r.gateway(t, gateway.Config{}, origin.url, swarm.NewMemory(swarm.Options{}))
+	edge := r.gateway(t, gateway.Config{}, mid.url+"/live/tv/index.m3u8", swarm.NewMemory(swarm.Options{}))
 
 	var stdout, stderr bytes.Buffer
-	err = run(ctx, []string{"swarm", "--gateway", edge.url, "--channel", "tv", "--viewers", "4", "--direct", "1", "--duration", "20s", "--json"}, &stdout, &stderr)
+	err := run(r.ctx, []string{"swarm", "--gateway", edge.url, "--channel", "tv", "--viewers", "4", "--direct", "1", "--duration", "20s", "--json"}, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
-	var r benchReport
-	require.NoError(t, json.Unmarshal(stdout.Bytes(), &r), stdout.String())
-	t.Logf("report: %+v", r)
-	assert.Zero(t, r.Stalls, "stalls")
-	assert.Zero(t, r.NotStarted)
-	assert.Zero(t, r.IntegrityFailures)
-	assert.Greater(t, r.Segments, 10, "segments played")
+	var rep benchReport
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
+	t.Logf("report: %+v", rep)
+	assert.Zero(t, rep.Stalls, "stalls")
+	assert.Zero(t, rep.NotStarted)
+	assert.Zero(t, rep.IntegrityFailures)
+	assert.Greater(t, rep.Segments, 10, "segments played")
 
 	listed := 0
 	for _, name := range playlistSegments(t, edge.url+"/live/tv/index.m3u8") {

@@ -231,20 +231,10 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// lookPath finds redis-server, or ends the test: Fatal when the tools are required (CI set,
-// or RAWFLOW_REQUIRE_TOOLS=1), Skip otherwise.
+// lookPath finds redis-server, or ends the test as lookTool does.
 func lookPath(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath(binary)
-	if err == nil {
-		return bin
-	}
-	msg := fmt.Sprintf("redistest: %s not found on PATH (install Redis, e.g. apt-get install redis-server): %v", binary, err)
-	if os.Getenv("CI") != "" || os.Getenv("RAWFLOW_REQUIRE_TOOLS") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg + "; skipping (set RAWFLOW_REQUIRE_TOOLS=1 to fail instead)")
-	return ""
+	return lookTool(t, binary, "redis-server")
 }
 
 // logTail returns the end of the server's log file, for error messages.

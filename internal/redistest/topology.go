@@ -45,7 +45,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	if n < 3 {
 		t.Fatalf("redistest: a cluster needs at least 3 masters, not %d", n)
 	}
-	cli := lookTool(t, "redis-cli")
+	cli := lookTool(t, "redis-cli", "redis-tools")
 	c := &Cluster{}
 	for range n {
 		c.Nodes = append(c.Nodes, startWith(t, func(dir string, port int) []string {
@@ -195,14 +195,15 @@ func (s *Server) bulk(cmd string) (string, error) {
 	return string(b[:n]), nil
 }
 
-// lookTool finds a Redis tool other than redis-server, or ends the test as lookPath does.
-func lookTool(t testing.TB, name string) string {
+// lookTool finds name on PATH, or ends the test: Fatal when the tools are required (CI set,
+// or RAWFLOW_REQUIRE_TOOLS=1), Skip otherwise. pkg is the Debian package that has it.
+func lookTool(t testing.TB, name, pkg string) string {
 	t.Helper()
 	bin, err := exec.LookPath(name)
 	if err == nil {
 		return bin
 	}
-	msg := fmt.Sprintf("redistest: %s not found on PATH (apt-get install redis-tools): %v", name, err)
+	msg := fmt.Sprintf("redistest: %s not found on PATH (install Redis, e.g. apt-get install %s): %v", name, pkg, err)
 	if os.Getenv("CI") != "" || os.Getenv("RAWFLOW_REQUIRE_TOOLS") == "1" {
 		t.Fatal(msg)
 	}
