@@ -252,6 +252,17 @@ func (p *Proxy) fromSwarm(ctx context.Context, m *member, info segInfo, urgent b
 			m.stats.elected.Add(1)
 			return nil, part
 		}
+		if round == 0 && !urgent && p.cfg.Group != "" && len(resp.Holders) > 0 &&
+			!slices.ContainsFunc(resp.Holders, func(h swarm.Holder) bool { return h.Group == p.cfg.Group }) {
+			// Only other groups (sites) have it: this group's seeder is most likely about to
+			// fetch it. Ask again before fetching across (the next rounds take any group).
+			m.stats.groupWaits.Add(1)
+			if !p.pause(ctx, m, round) {
+				break
+			}
+			late = true
+			continue
+		}
 		stall := p.cfg.NeighbourStall
 		if urgent {
 			resp.Holders = slices.DeleteFunc(resp.Holders, func(h swarm.Holder) bool { return h.State != swarm.StateHave })
@@ -457,7 +468,7 @@ func (p *Proxy) Status() Status {
 		st.Totals.Add(c)
 		st.Channels[name] = ChannelStatus{Counters: c, CacheHits: m.stats.cacheHits.Load(), PeerID: m.peerID(),
 			Offload: c.Offload(), TrackerRequests: m.stats.trackerRequests.Load(), Lookups: m.stats.lookups.Load(), Elected: m.stats.elected.Load(),
-			RangeCompletions: m.stats.rangeCompletions.Load()}
+			RangeCompletions: m.stats.rangeCompletions.Load(), GroupWaits: m.stats.groupWaits.Load()}
 	}
 	return st
 }

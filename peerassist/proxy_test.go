@@ -47,6 +47,8 @@ type fakeGateway struct {
 	heartbeatTokens []string
 	hits            map[string]int
 	lookup          swarm.LookupResponse
+	lookupSeq       []swarm.LookupResponse // answered first, in order, before lookup
+	lookups         int                    // lookups received
 	haves           []string
 }
 
@@ -98,6 +100,12 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	g.hits[r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]]++
 	lookup := g.lookup
+	if r.URL.Path == swarm.PathLookup {
+		g.lookups++
+		if len(g.lookupSeq) > 0 {
+			lookup, g.lookupSeq = g.lookupSeq[0], g.lookupSeq[1:]
+		}
+	}
 	g.mu.Unlock()
 	rendition, isPlaylist := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/live/tv/"), "/index.m3u8")
 	switch {
@@ -232,6 +240,48 @@ func neighbourFunc(t *testing.T, h http.HandlerFunc) string {
 	s := httptest.NewServer(h)
 	t.Cleanup(s.Close)
 	return strings.TrimPrefix(s.URL, "http://")
+}
+
+// TestLadderWaitsForItsGroup: when only another group (another site) holds a segment, the
+// proxy asks the tracker again before fetching across: its own group's seeder is usually
+// about to fetch it. When its group still has nobody, it takes the other group's.
+func TestLadderWaitsForItsGroup(t *testing.T) {
+	gw := newFakeGateway(3)
+	seg := gw.window.Segments[1]
+	served := func(hits *atomic.Int32) string { // a neighbour holding every segment
+		return neighbourFunc(t, func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			for _, s := range gw.window.Segments {
+				if r.URL.Path == swarm.NeighbourSegmentPath+s.Digest.String() {
+					_, _ = w.Write(gw.data[s.Name])
+				}
+			}
+		})
+	}
+	var near, far atomic.Int32
+	nearAddr, farAddr := served(&near), served(&far)
+	inGroup := func(addr, group string, state swarm.HolderState) swarm.LookupResponse {
+		return swarm.LookupResponse{Holders: []swarm.Holder{{Peer: swarm.Peer{ID: "n1" + addr, Addr: addr, Group: group}, State: state}}}
+	}
+	gw.mu.Lock()
+	gw.lookupSeq = []swarm.LookupResponse{inGroup(farAddr, "site-b", swarm.StateHave), inGroup(nearAddr, "site-a", swarm.StateHave)}
+	gw.lookup = inGroup(nearAddr, "site-a", swarm.StateHave)
+	gw.mu.Unlock()
+	p := startProxy(t, gw, func(c *Config) { c.Group = "site-a" })
+	// The player has 10 s of buffer (CMCD): time for the swarm, no urgency.
+	resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name+"?CMCD=bl%3D10000")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, string(gw.data[seg.Name]), body)
+	assert.Equal(t, int32(1), near.Load(), "fetched within its group")
+	assert.Zero(t, far.Load(), "not across to the other group")
+
+	other := gw.window.Segments[2] // only the other group has it, lookup after lookup
+	gw.setLookup(inGroup(farAddr, "site-b", swarm.StateHave))
+	far.Store(0)
+	resp, _ = httpGet(t, p.player.URL+"/live/tv/"+other.Name+"?CMCD=bl%3D10000")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, int32(1), far.Load(), "then from the other group")
+	assert.Zero(t, gw.hitCount(other.Name), "rather than from the gateway")
 }
 
 func TestLadderPrefersVerifiedNeighbour(t *testing.T) {

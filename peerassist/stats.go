@@ -31,6 +31,7 @@ type counters struct {
 	lookups          atomic.Int64 // of which lookups
 	elected          atomic.Int64 // segments this proxy was elected to fetch from the gateway
 	rangeCompletions atomic.Int64 // partial neighbour transfers completed from the gateway
+	groupWaits       atomic.Int64 // lookups asked again because only other groups had the segment
 
 	split breakdown
 }
@@ -203,11 +204,13 @@ type ChannelStatus struct {
 	CacheHits int64 `json:"cache_hits"`
 	// TrackerRequests counts announce, have and lookup calls; Elected the segments this
 	// proxy fetched from the gateway for the swarm; RangeCompletions the partial neighbour
-	// transfers the gateway completed with a Range request.
+	// transfers the gateway completed with a Range request; GroupWaits the lookups asked
+	// again because only other groups (sites) had the segment.
 	TrackerRequests  int64 `json:"tracker_requests"`
 	Lookups          int64 `json:"lookups"`
 	Elected          int64 `json:"elected"`
 	RangeCompletions int64 `json:"range_completions"`
+	GroupWaits       int64 `json:"group_waits"`
 	// PeerID is the ID the gateway issued; empty until the first announce succeeds.
 	PeerID  string  `json:"peer_id"`
 	Offload float64 `json:"offload"`
