@@ -15,7 +15,9 @@ import (
 
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/internal/hlstest"
+	"github.com/rawflow/rawflow/internal/redistest"
 	"github.com/rawflow/rawflow/playlist"
+	"github.com/rawflow/rawflow/swarm"
 )
 
 // tsGateway starts a gateway segmenting the MPEG-TS at src into 2 s segments, with n
@@ -188,16 +190,42 @@ func TestTSIngestSourceRestart(t *testing.T) {
 }
 
 // TestTSIngestTwoGateways: two gateways that joined the same live MPEG-TS source seconds
-// apart list the same segments (same bytes) under the same sequence numbers.
+// apart list the same segments (same bytes) under the same sequence numbers: each on its
+// own registry (the numbers come from the stream's clock), and both on one Redis (the
+// fleet's timeline).
 func TestTSIngestTwoGateways(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end: not in -short")
 	}
 	src := hlstest.StartTSFanout(t, hlstest.TSH264)
-	first := tsGateway(t, src.URL, 0)
-	second := tsGateway(t, src.URL, 0)
-	a := awaitSegments(t, first.gw.url, 6, 30*time.Second)
-	b := gatewayWindow(t, second.gw.url)
+	t.Run("own registries", func(t *testing.T) {
+		first := tsGateway(t, src.URL, 0)
+		second := tsGateway(t, src.URL, 0)
+		sameSegments(t, first.gw.url, second.gw.url)
+	})
+	t.Run("one Redis", func(t *testing.T) {
+		r := newRunner(t)
+		url := redistest.Start(t)
+		cfg := gateway.Config{OriginTimeout: 3 * time.Second, PollInterval: 200 * time.Millisecond, PeerKey: []byte("k")}
+		var urls []string
+		for range 2 {
+			reg, err := swarm.OpenRedis(url, swarm.Options{})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = reg.Close() })
+			gw := r.gateway(t, cfg, src.URL, reg)
+			awaitSegments(t, gw.url, 3, 30*time.Second)
+			urls = append(urls, gw.url)
+		}
+		sameSegments(t, urls[0], urls[1])
+	})
+}
+
+// sameSegments checks that the gateways at a and b list the same segments under the same
+// numbers, at least two of them in common once a lists six.
+func sameSegments(t *testing.T, first, second string) {
+	t.Helper()
+	a := awaitSegments(t, first, 6, 30*time.Second)
+	b := gatewayWindow(t, second)
 	names := map[uint64]string{}
 	for _, s := range a.Segments {
 		names[s.Seq] = s.Name
