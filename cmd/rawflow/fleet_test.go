@@ -16,7 +16,6 @@ import (
 
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/internal/redistest"
-	"github.com/rawflow/rawflow/swarm"
 )
 
 // TestFleetTwoGatewaysOneRedis: two gateways on one real Redis and one origin, the second
@@ -32,29 +31,14 @@ func TestFleetTwoGatewaysOneRedis(t *testing.T) {
 	origin := r.demoOrigin(t)
 	redisURL := redistest.Start(t)
 	startGateway := func() *gatewayNode {
-		reg, err := swarm.OpenRedis(redisURL, swarm.Options{})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = reg.Close() })
-		return r.gateway(t, gateway.Config{PeerKey: []byte("fleet-secret")}, origin.url, reg)
+		return r.redisGateway(t, gateway.Config{PeerKey: []byte("fleet-secret")}, origin.url, redisURL)
 	}
 	first := startGateway()
 	awaitSegments(t, first.url, 4, 30*time.Second) // the second starts later on
 	second := startGateway()
 	gws := []*gatewayNode{first, second}
 
-	a, b := gatewayWindow(t, first.url), gatewayWindow(t, second.url)
-	names := map[uint64]string{}
-	for _, s := range a.Segments {
-		names[s.Seq] = s.Name
-	}
-	common := 0
-	for _, s := range b.Segments {
-		if name, ok := names[s.Seq]; ok {
-			common++
-			assert.Equal(t, name, s.Name, "segment %d: the same name on both gateways", s.Seq)
-		}
-	}
-	assert.GreaterOrEqual(t, common, 3, "first lists %d…, second %d…", a.MediaSequence, b.MediaSequence)
+	sameSegments(t, first.url, second.url, 3)
 
 	lb := roundRobin(t, first.url, second.url)
 	reports := make([]benchReport, 2)

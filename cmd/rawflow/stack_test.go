@@ -90,3 +90,13 @@ func (r *runner) gateway(t *testing.T, cfg gateway.Config, source string, reg sw
 	waitHTTP(t, gw.url+"/readyz", 20*time.Second)
 	return gw
 }
+
+// redisGateway is gateway on a registry of its own in the Redis at url (closed when the
+// test ends), as each gateway of a fleet has.
+func (r *runner) redisGateway(t *testing.T, cfg gateway.Config, source, url string) *gatewayNode {
+	t.Helper()
+	reg, err := swarm.OpenRedis(url, swarm.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = reg.Close() })
+	return r.gateway(t, cfg, source, reg)
+}
