@@ -122,7 +122,7 @@ func (s *Server) tryDiscover(ctx context.Context, ch *channel) error {
 	var errs []error
 	for i, src := range ch.sources {
 		if tsingest.IsSourceURL(src) {
-			s.setStream(ch, nil)
+			s.setStream(ch, i, nil)
 			return nil
 		}
 		body, stream, err := s.probe(ctx, src)
@@ -131,7 +131,7 @@ func (s *Server) tryDiscover(ctx context.Context, ch *channel) error {
 			continue
 		}
 		if stream != nil {
-			s.setStream(ch, stream)
+			s.setStream(ch, i, stream)
 			return nil
 		}
 		m, err := playlist.ParseMultivariant(body)
@@ -206,12 +206,12 @@ func (s *Server) newWindow(ch *channel) *window {
 
 // setStream makes the channel one rendition segmented from its MPEG-TS sources; first, if
 // not nil, is the stream discovery opened.
-func (s *Server) setStream(ch *channel, first io.ReadCloser) {
+func (s *Server) setStream(ch *channel, current int, first io.ReadCloser) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	win := s.newWindow(ch)
 	log := s.log.With("channel", ch.name)
-	r := &rendition{win: win, ts: newTSIngest(ch.sources, win, &s.cfg, log, first)}
+	r := &rendition{win: win, ts: newTSIngest(ch.sources, current, win, &s.cfg, log, first)}
 	r.ts.errs = &ch.sourceErrors
 	r.ts.fleet = s.fleetTimeline(ch.name, "")
 	ch.renditions = map[string]*rendition{"": r}

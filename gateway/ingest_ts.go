@@ -32,7 +32,7 @@ type tsIngest struct {
 	errs  *atomic.Int64 // counts dropped connections; nil means not counted
 
 	current  int // index in sources of the one in use
-	failures int // connections in a row that ended without a segment
+	failures int // connections in a row that failed; one that dropped after segments counts as the first
 }
 
 // notTSAfter is how many bytes a source may send without one MPEG-TS packet in them before
@@ -41,8 +41,10 @@ const notTSAfter = 1 << 20
 
 var errNotTS = errors.New("not an MPEG-TS stream")
 
-func newTSIngest(srcs []*url.URL, win *window, cfg *Config, log *slog.Logger, first io.ReadCloser) *tsIngest {
-	return &tsIngest{sources: srcs, win: win, cfg: cfg, log: log, first: first,
+// newTSIngest reads sources from sources[current] on; first, if not nil, is that source's
+// stream, opened by discovery.
+func newTSIngest(srcs []*url.URL, current int, win *window, cfg *Config, log *slog.Logger, first io.ReadCloser) *tsIngest {
+	return &tsIngest{sources: srcs, current: current, win: win, cfg: cfg, log: log, first: first,
 		seg: tsingest.New(tsingest.Config{TargetDuration: cfg.SegmentDuration, MaxSegmentBytes: int(cfg.MaxSegmentBytes),
 			Now: cfg.Now, Logger: log})}
 }
@@ -100,12 +102,13 @@ func (in *tsIngest) session(ctx context.Context) (listed bool, err error) {
 	defer stop()
 	buf := make([]byte, 64<<10)
 	var read int64
+	packets := in.seg.Stats().Packets // the segmenter counts across connections
 	for {
 		n, err := rc.Read(buf)
 		if n > 0 {
 			read += int64(n)
 			listed = in.list(ctx, in.seg.Write(buf[:n])) || listed
-			if read > notTSAfter && in.seg.Stats().Packets == 0 {
+			if read > notTSAfter && in.seg.Stats().Packets == packets {
 				return listed, fmt.Errorf("%w: %d bytes without a sync byte pattern", errNotTS, read)
 			}
 		}

@@ -31,7 +31,7 @@ func BenchmarkTSListingDelay(b *testing.B) {
 	var listing, plain []time.Duration
 	for b.Loop() {
 		win := newWindow(6, cfg.MaxChannelBytes, 2, LatencyNormal)
-		in := newTSIngest(nil, win, &cfg, cfg.Logger, nil)
+		in := newTSIngest(nil, 0, win, &cfg, cfg.Logger, nil)
 		for i := 0; i < len(ts); i += chunk {
 			start := time.Now()
 			listed := in.list(b.Context(), in.seg.Write(ts[i:min(i+chunk, len(ts))]))
@@ -99,7 +99,7 @@ func TestTSIngestGarbageSource(t *testing.T) {
 	cfg.setDefaults()
 	u, _ := url.Parse(srv.URL + "/live.ts")
 	win := newWindow(6, cfg.MaxChannelBytes, 0, LatencyNormal)
-	in := newTSIngest([]*url.URL{u}, win, &cfg, cfg.Logger, nil)
+	in := newTSIngest([]*url.URL{u}, 0, win, &cfg, cfg.Logger, nil)
 	listed, err := in.session(t.Context())
 	assert.False(t, listed)
 	require.ErrorIs(t, err, errNotTS)

@@ -8,8 +8,9 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
-	"regexp"
 	"time"
+
+	"github.com/rawflow/rawflow/swarm"
 )
 
 // static holds the pages and their assets; static/vendor/ (hls.js) is optional: the
@@ -20,9 +21,6 @@ var static embed.FS
 
 // hlsJSPath is where `make web` puts hls.js, inside static/.
 const hlsJSPath = "vendor/hls.min.js"
-
-// channelName is what /preview/{channel} accepts, as the gateway names channels.
-var channelName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // assetTypes lists the file types served under /ui/, with their Content-Type; any other
 // file (the pages themselves included) is not an asset.
@@ -72,7 +70,7 @@ func Handler() http.Handler {
 		serve(w, r, index, "no-cache", dashboardCSP)
 	})
 	mux.HandleFunc("GET /preview/{channel}", func(w http.ResponseWriter, r *http.Request) {
-		if !channelName.MatchString(r.PathValue("channel")) {
+		if !swarm.ValidChannel(r.PathValue("channel")) {
 			http.NotFound(w, r)
 			return
 		}

@@ -10,7 +10,6 @@ const PacketSize = 188
 const (
 	syncByte = 0x47
 	patPID   = 0x0000
-	nullPID  = 0x1FFF
 
 	// ptsWrap is where the 33-bit PTS of ISO/IEC 13818-1 wraps (about 26.5 hours).
 	ptsWrap = int64(1) << 33

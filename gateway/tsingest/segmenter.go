@@ -305,7 +305,9 @@ func (s *Segmenter) randomAccess() {
 		s.seq, s.anchored = uint64(max(cell, 0)), true
 	}
 	rest := s.cur[s.pes.start:]
-	buf := make([]byte, 0, max(2*len(s.cur), 64<<10))
+	// Room for a segment like the last and a quarter more: each segment keeps its backing
+	// array (Data is a slice of it), so a larger one would hold memory nobody counts.
+	buf := make([]byte, 0, max(len(s.cur)+len(s.cur)/4, 64<<10))
 	buf = s.appendPSI(buf)
 	s.cur = append(buf, rest...)
 	s.open, s.curSeq, s.curDisc, s.disc = true, s.seq, s.disc, false

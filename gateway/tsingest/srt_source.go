@@ -31,6 +31,7 @@ func openSRT(ctx context.Context, u *url.URL, timeout time.Duration) (io.ReadClo
 		}
 		return srt.Dial(ctx, u.Host, cfg)
 	case "listener":
+		cfg.MaxConns = 1 // the one encoder: another caller is rejected, not accepted and left unread
 		l, err := srt.Listen(u.Host, cfg)
 		if err != nil {
 			return nil, err

@@ -16,6 +16,7 @@ type Config struct {
 	Latency          time.Duration // TSBPD latency we announce and use as the reorder/loss wait; default 120ms
 	HandshakeTimeout time.Duration // default 5s
 	PeerIdleTimeout  time.Duration // no packet at all from the peer for this long ends the connection; default 5s
+	MaxConns         int           // listener: connections at once, accepted or waiting (more are rejected); default 64
 }
 
 const (

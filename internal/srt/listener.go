@@ -1,6 +1,7 @@
 package srt
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	crand "crypto/rand"
@@ -72,7 +73,7 @@ func Listen(addr string, cfg Config) (*Listener, error) {
 		return nil, fmt.Errorf("srt: listen %s: %w", addr, err)
 	}
 	l := &Listener{
-		sock: sock, cfg: cfg, id: newSocketID(), start: time.Now(), maxConns: defaultMaxConns,
+		sock: sock, cfg: cfg, id: newSocketID(), start: time.Now(), maxConns: cmp.Or(max(cfg.MaxConns, 0), defaultMaxConns),
 		backlog: make(chan *Conn, acceptBacklog), done: make(chan struct{}),
 		conns: map[uint32]*Conn{}, byCaller: map[callerKey]*established{},
 	}
