@@ -1,11 +1,6 @@
 # RawFlow build and test entry points. `make test` is the one command CI runs (.ci/run).
 
 GO ?= go
-# Debian packages the tests drive for real: redis-server and redis-tools (redis-cli builds
-# the test Redis Cluster), ffmpeg (origin and players); nodejs, npm and chromium for the
-# dashboard's browser tests (web/e2e, playwright-core).
-TEST_PACKAGES := redis-server redis-tools ffmpeg nodejs npm chromium
-
 # npm ci, when node_modules is missing or older than package-lock.json.
 NPM_CI = if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then \
 	  npm ci --no-audit --no-fund --loglevel=error && touch node_modules; fi
@@ -19,10 +14,13 @@ test: deps web vet
 	RAWFLOW_ARTIFACTS=$(CURDIR)/artifacts $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
-## deps: apt-get install the Debian packages the tests need, only those missing; then npm ci
-## (hls.js, playwright-core) when node_modules is missing or stale.
+## deps: apt-get install the Debian packages the tests need, only those missing: gcc (go test
+## -race needs cgo), redis-server and redis-tools (redis-cli builds the test Redis Cluster),
+## ffmpeg (origins and players), nodejs, npm and chromium (the dashboard's browser tests);
+## then npm ci (hls.js, playwright-core) when node_modules is missing or stale.
 deps:
 	@missing=""; \
+	command -v gcc >/dev/null || missing="$$missing gcc"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v redis-cli >/dev/null || missing="$$missing redis-tools"; \
 	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
