@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -338,9 +337,6 @@ func (s *Server) handleExport(c echo.Context) error {
 	return w.Error()
 }
 
-// eventStreams counts the SSE connections being served.
-var eventStreams atomic.Int64
-
 // overviewCache holds the overview the event streams send, so that however many streams
 // are open the registry is read once per EventsInterval, not once per stream.
 type overviewCache struct {
@@ -368,11 +364,11 @@ func (s *Server) sharedOverview(ctx context.Context) (Overview, error) {
 // handleEvents streams the overview as Server-Sent Events: one at once, then one every
 // EventsInterval, until the client goes away.
 func (s *Server) handleEvents(c echo.Context) error {
-	if eventStreams.Add(1) > maxEventStreams {
-		eventStreams.Add(-1)
+	if s.streams.Add(1) > maxEventStreams {
+		s.streams.Add(-1)
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "too many event streams")
 	}
-	defer eventStreams.Add(-1)
+	defer s.streams.Add(-1)
 	ctx := c.Request().Context()
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/event-stream")

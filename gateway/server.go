@@ -41,6 +41,8 @@ type Server struct {
 	requests *metrics.CounterVec
 	events   overviewCache // what the dashboard's event streams send
 	draining atomic.Bool   // set by Drain: readiness fails, serving goes on
+	flushMu  sync.Mutex    // held by flushEgress
+	streams  atomic.Int64  // SSE connections being served (handleEvents)
 }
 
 // New builds a gateway from cfg. reg is the swarm registry (memory or Redis).

@@ -32,7 +32,11 @@ func (s *Server) flushLoop(ctx context.Context) {
 
 // flushEgress adds each channel's unflushed egress to the registry's counters, and to its
 // stats buckets split by rendition.
+// One flush at a time (the flush loop and stats requests both flush): two at once would
+// both add the same delta.
 func (s *Server) flushEgress(ctx context.Context) {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	now := s.cfg.Now()
 	for _, ch := range s.channelMap() {
 		total := ch.egress.Load()

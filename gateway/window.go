@@ -78,13 +78,8 @@ func newWindow(size int, maxBytes int64, targetDuration int, latency LatencyMode
 func (w *window) append(now time.Time, meta playlist.Segment, data []byte, ext string, aux []*Segment, at *swarm.Listing) *Segment {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	empty := len(w.listed)+len(w.retired) == 0
-	meta.Discontinuity = (meta.Discontinuity && !empty) || w.restored
-	if empty && meta.Seq > w.nextSeq {
-		// A source that numbers its segments itself (see tsIngest) sets where the first
-		// one stands; from then on the window numbers them, never going back.
-		w.nextSeq = meta.Seq
-	}
+	var empty bool
+	meta.Discontinuity, w.nextSeq, empty = w.place(meta)
 	if at != nil && (at.Seq >= w.nextSeq || empty) {
 		if at.Seq != w.nextSeq || empty {
 			for len(w.listed) > 0 {
@@ -380,13 +375,23 @@ func (w *window) setTargetDuration(td int) int {
 func (w *window) claim(meta playlist.Segment, span time.Duration, segments int) swarm.ListClaim {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	empty := len(w.listed)+len(w.retired) == 0
-	c := swarm.ListClaim{Digest: meta.Digest.String(), Disc: (meta.Discontinuity && !empty) || w.restored, MinSeq: w.nextSeq,
+	disc, seq, _ := w.place(meta)
+	return swarm.ListClaim{Digest: meta.Digest.String(), Disc: disc, MinSeq: seq,
 		MaxAge: span + 2*time.Duration(max(w.td, 1))*time.Second, MaxBehind: uint64(segments) + 2}
+}
+
+// place is where the window would list a segment with meta on its own: whether it starts a
+// discontinuity (never the first one, unless after a restored timeline), and its number (a
+// source that numbers its segments itself, see tsIngest, sets where the first one stands;
+// from then on the window numbers them, never going back). empty: nothing listed yet. The
+// caller holds w.mu.
+func (w *window) place(meta playlist.Segment) (disc bool, seq uint64, empty bool) {
+	empty = len(w.listed)+len(w.retired) == 0
+	seq = w.nextSeq
 	if empty {
-		c.MinSeq = max(c.MinSeq, meta.Seq)
+		seq = max(seq, meta.Seq)
 	}
-	return c
+	return (meta.Discontinuity && !empty) || w.restored, seq, empty
 }
 
 // timeline returns what must survive a restart: the next sequence number, the

@@ -93,10 +93,7 @@ func renditionKey(channel, name, rendition string) string {
 }
 
 func timelineKey(channel, rendition string) string {
-	if rendition == "" {
-		return channelKey(channel, "timeline")
-	}
-	return channelKey(channel, "timeline:"+rendition)
+	return renditionKey(channel, "timeline", rendition)
 }
 
 // gcTTL is the PEXPIRE given to a key whose members live at most ttl.

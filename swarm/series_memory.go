@@ -8,7 +8,28 @@ import (
 // memSeries is one channel's buckets in memory: bucket start (unix seconds) -> fields, for
 // each width.
 type memSeries struct {
-	b10, b60 map[int64]map[string]int64
+	b10, b60  map[int64]map[string]int64
+	nextPrune time.Time // prune does nothing before this
+}
+
+// prune drops the buckets past retention (what Redis's PEXPIRE does), at most once per
+// 10 s step: a scan of every bucket on every sample would be a hot path under the lock.
+func (ms *memSeries) prune(now time.Time) {
+	if now.Before(ms.nextPrune) {
+		return
+	}
+	ms.nextPrune = now.Add(BucketStep10)
+	for _, w := range []struct {
+		buckets map[int64]map[string]int64
+		ttl     time.Duration
+	}{{ms.b10, BucketRetention10}, {ms.b60, BucketRetention60}} {
+		oldest := now.Add(-w.ttl).Unix()
+		for t := range w.buckets {
+			if t < oldest {
+				delete(w.buckets, t)
+			}
+		}
+	}
 }
 
 // AddSample adds s to the 10 s and 1 min buckets of at.
@@ -24,16 +45,12 @@ func (m *Memory) AddSample(_ context.Context, channel string, at time.Time, s Sa
 	if ch.series == nil {
 		ch.series = &memSeries{b10: map[int64]map[string]int64{}, b60: map[int64]map[string]int64{}}
 	}
+	ch.series.prune(now)
 	for _, w := range []struct {
 		buckets   map[int64]map[string]int64
 		step, ttl time.Duration
 	}{{ch.series.b10, BucketStep10, BucketRetention10}, {ch.series.b60, BucketStep60, BucketRetention60}} {
 		oldest := now.Add(-w.ttl).Unix()
-		for t := range w.buckets { // retention: what Redis's PEXPIRE does
-			if t < oldest {
-				delete(w.buckets, t)
-			}
-		}
 		key := at.Truncate(w.step).Unix()
 		if key < oldest {
 			continue

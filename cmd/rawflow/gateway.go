@@ -31,7 +31,8 @@ type gatewayOpts struct {
 
 func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
 	fs := newFlagSet("gateway", "The edge: pulls each channel from its origin and serves players and proxies.\n"+
-		"SIGHUP reloads the channels (--channel, --latency, --channel-latency) from --config and the environment.", stderr)
+		"SIGHUP reloads the channels (--channel, --latency, --channel-latency) from --config; those given on the\n"+
+		"command line or in the environment stay as they were at start (they cannot change).", stderr)
 	o := &gatewayOpts{}
 	o.addr = fs.String("listen", ":8080", "HTTP listen address")
 	fs.Var(&o.channels, "channel", "NAME=SOURCE[,SOURCE…], repeatable; SOURCE is an HLS playlist URL, a continuous MPEG-TS stream (http(s)://…, udp://[@]HOST:PORT[?iface=NAME], srt://HOST:PORT[?streamid=ID], srt://:PORT?mode=listener) or 'demo'; later sources take over when earlier ones fail")
@@ -106,6 +107,23 @@ func (d demoSources) resolve(chs []gateway.ChannelConfig, start func(*demoOrigin
 	return out, demoSources{raw: raw, resolved: resolved}, nil
 }
 
+// fixedChannelFlags names the channel flags set on the command line (args) or in the
+// environment, which take precedence over --config, so that a reload cannot change them.
+func fixedChannelFlags(args []string) []string {
+	fs, _ := gatewayFlags(io.Discard)
+	_ = fs.Parse(args) // parsed at start already: cannot fail now
+	var fixed []string
+	for _, name := range []string{"channel", "latency", "channel-latency"} {
+		_, inEnv := os.LookupEnv(envName(name))
+		inArgs := false
+		fs.Visit(func(f *flag.Flag) { inArgs = inArgs || f.Name == name })
+		if inArgs || inEnv {
+			fixed = append(fixed, "--"+name)
+		}
+	}
+	return fixed
+}
+
 // notifyReload delivers SIGHUP; a variable so that tests can send their own.
 var notifyReload = func() (<-chan os.Signal, func()) {
 	c := make(chan os.Signal, 1)
@@ -177,13 +195,16 @@ func reloadChannels(ctx context.Context, args []string, g *gatewayNode, demos *d
 			return nil
 		case <-hup:
 		}
+		if fixed := fixedChannelFlags(args); len(fixed) > 0 {
+			log.Warn("a reload reads the channels from --config only: these come from the command line or the environment and stay as they are", "flags", fixed)
+		}
 		fs, o := gatewayFlags(io.Discard)
 		err := parseFlags(fs, args)
 		var chs []gateway.ChannelConfig
 		if err == nil {
 			chs, err = o.channelConfigs()
 		}
-		next := *demos
+		var next demoSources
 		if err == nil {
 			chs, next, err = demos.resolve(chs, func(d *demoOrigin) { wg.Go(func() { _ = d.run(ctx) }) })
 		}
