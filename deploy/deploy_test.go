@@ -336,22 +336,18 @@ func configArgs(t *testing.T, file, sub string) []string {
 }
 
 // TestExampleConfigs checks rawflow-gateway.yaml and rawflow-peer.yaml against the real
-// flags, and starts each with its values: through --config when the binary has it (the
-// command line's loopback addresses override the file's), else as the same flags.
+// flags (configArgs), and starts each through --config (the command line's loopback
+// addresses override the file's).
 func TestExampleConfigs(t *testing.T) {
 	for _, sub := range []string{"gateway", "peer"} {
 		t.Run(sub, func(t *testing.T) {
 			file := "rawflow-" + sub + ".yaml"
-			args := append([]string{sub}, configArgs(t, file, sub)...)
-			if _, ok := commandFlags(t, sub)["config"]; ok {
-				abs, err := filepath.Abs(file)
-				if err != nil {
-					t.Fatal(err)
-				}
-				args = []string{sub, "--config", abs}
-			} else {
-				t.Logf("rawflow %s has no --config yet: the file's values are given as flags", sub)
+			configArgs(t, file, sub)
+			abs, err := filepath.Abs(file)
+			if err != nil {
+				t.Fatal(err)
 			}
+			args := []string{sub, "--config", abs}
 			if sub == "gateway" {
 				runGateway(t, args, nil, []string{"/healthz"}, 10*time.Second)
 			} else {

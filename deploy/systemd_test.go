@@ -106,7 +106,6 @@ func TestSystemdUnits(t *testing.T) {
 				t.Skip("systemd-analyze not installed: units checked only by the parsing above")
 			}
 			bin := rawflowBinary(t)
-			checkArgs(t, file+" ExecStart", sub, execStart[2:], "config") // --config: being added (issue 8)
 			// A copy whose ExecStart is the binary built from the Dockerfile (verify wants an
 			// executable there).
 			dir := t.TempDir()

@@ -67,13 +67,21 @@ func TestGatewayDrains(t *testing.T) {
 	<-entered
 	cancel() // SIGTERM
 
-	resp, err := http.Get(gw.url + "/readyz")
-	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "readiness while draining")
+	// Drain runs on the gateway's goroutine: ask until it has (bounded, well within the drain).
+	var code int
+	var body []byte
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Get(gw.url + "/readyz")
+		require.NoError(t, err)
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if code = resp.StatusCode; code != http.StatusOK || time.Now().After(deadline) {
+			break
+		}
+	}
+	assert.Equal(t, http.StatusServiceUnavailable, code, "readiness while draining")
 	assert.Contains(t, string(body), `"draining":true`)
-	resp, err = http.Get(gw.url + "/live/tv/index.m3u8")
+	resp, err := http.Get(gw.url + "/live/tv/index.m3u8")
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "players are served while draining")

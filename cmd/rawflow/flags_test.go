@@ -63,6 +63,8 @@ func TestBadInvocations(t *testing.T) {
 		"bad max uploads":    {"peer", "--gateway", "http://127.0.0.1:1", "--max-uploads", "0"},
 		"bad seeders":        {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=demo", "--seeders", "9"},
 		"swarm no viewers":   {"swarm", "--viewers", "0", "--direct", "0"},
+		"swarm bad viewers":  {"swarm", "--viewers", "-1"},
+		"swarm peer host":    {"swarm", "--peer-host", "localhost"},
 		"swarm short":        {"swarm", "--duration", "1s"},
 		"swarm bad churn":    {"swarm", "--churn", "1.5"},
 		"swarm bad variant":  {"swarm", "--variants", "0,x"},

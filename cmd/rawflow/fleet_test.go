@@ -63,8 +63,8 @@ func TestFleetTwoGatewaysOneRedis(t *testing.T) {
 	}
 	var served, listed float64
 	for _, gw := range gws {
-		served += metricSum(t, gw.url, `rawflow_gateway_requests_total{channel="tv",kind="segment"}`)
-		listed = max(listed, metricSum(t, gw.url, `rawflow_gateway_segments_listed_total{channel="tv"}`))
+		served += metricValue(t, gw.url, `rawflow_gateway_requests_total{channel="tv",kind="segment"}`)
+		listed = max(listed, metricValue(t, gw.url, `rawflow_gateway_segments_listed_total{channel="tv"}`))
 	}
 	// Direct viewers fetch each segment themselves (2 of them); two separate swarms would
 	// add a seeder fetch per gateway.

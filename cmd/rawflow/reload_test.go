@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -33,7 +34,7 @@ func TestGatewayReloadsChannels(t *testing.T) {
 	addr := faultAddrs(t, 1)[0]
 	var stderr procOutput
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"gateway", "--config", conf, "--listen", addr}, &bytes0{}, &stderr) }()
+	go func() { done <- run(ctx, []string{"gateway", "--config", conf, "--listen", addr}, io.Discard, &stderr) }()
 	defer func() { cancel(); assert.NoError(t, <-done); <-odone }()
 	base := "http://" + addr
 	waitHTTP(t, base+"/readyz", 20*time.Second)
@@ -70,8 +71,3 @@ func TestGatewayReloadsChannels(t *testing.T) {
 	assert.Equal(t, http.StatusOK, status("b"))
 	assert.Contains(t, stderr.tail(4000), `removed=[a]`)
 }
-
-// bytes0 discards what is written to it.
-type bytes0 struct{}
-
-func (*bytes0) Write(p []byte) (int, error) { return len(p), nil }

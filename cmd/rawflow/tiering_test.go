@@ -41,7 +41,8 @@ func TestTiering(t *testing.T) {
 	assert.Greater(t, rep.Segments, 10, "segments played")
 
 	listed := 0
-	for _, name := range playlistSegments(t, edge.url+"/live/tv/index.m3u8") {
+	for _, seg := range gatewayWindow(t, edge.url).Segments {
+		name := seg.Name
 		e, m := edge.srv.Segment("tv", "", name), mid.srv.Segment("tv", "", name)
 		if assert.NotNil(t, e, name) && assert.NotNil(t, m, "the edge lists %s, which the mid does not", name) {
 			assert.Equal(t, m.Digest, e.Digest, name)
@@ -51,33 +52,16 @@ func TestTiering(t *testing.T) {
 	assert.Positive(t, listed)
 	// Each segment the edge listed was fetched from the mid once (a retry at most), while
 	// five viewers played it: the edge carries the audience, not the mid.
-	edgeListed := metricSum(t, edge.url, `rawflow_gateway_segments_listed_total{channel="tv"}`)
-	midServed := metricSum(t, mid.url, `rawflow_gateway_requests_total{channel="tv",kind="segment"}`)
+	edgeListed := metricValue(t, edge.url, `rawflow_gateway_segments_listed_total{channel="tv"}`)
+	midServed := metricValue(t, mid.url, `rawflow_gateway_requests_total{channel="tv",kind="segment"}`)
 	t.Logf("edge listed %v segments; the mid served %v segment requests", edgeListed, midServed)
 	assert.Positive(t, edgeListed)
 	assert.LessOrEqual(t, midServed, edgeListed*1.2+2)
 }
 
-// playlistSegments returns the URIs a media playlist lists.
-func playlistSegments(t *testing.T, url string) []string {
-	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	var out []string
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
-			out = append(out, line)
-		}
-	}
-	require.NoError(t, sc.Err())
-	return out
-}
-
-// metricSum returns the value of one series of the gateway's /metrics (0 when absent).
-func metricSum(t *testing.T, base, series string) float64 {
+// metricValue returns the value of one series of the gateway's /metrics; a series that is
+// not there fails the test.
+func metricValue(t *testing.T, base, series string) float64 {
 	t.Helper()
 	resp, err := http.Get(base + "/metrics")
 	require.NoError(t, err)
@@ -91,5 +75,6 @@ func metricSum(t *testing.T, base, series string) float64 {
 		}
 	}
 	require.NoError(t, sc.Err())
+	require.Failf(t, "no such series", "%s/metrics has no %s", base, series)
 	return 0
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/internal/hlstest"
 )
 
 // Streams made with ffmpeg once per test binary, by name.
@@ -44,9 +46,7 @@ var recipes = map[string][]string{
 // stream returns seconds of the named source as MPEG-TS, made with ffmpeg.
 func stream(t testing.TB, name string, seconds int) []byte {
 	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed (make test installs it)")
-	}
+	hlstest.RequireTool(t, "ffmpeg") // fails, not skips, in CI
 	streamsMu.Lock()
 	defer streamsMu.Unlock()
 	key := fmt.Sprintf("%s-%d", name, seconds)

@@ -22,9 +22,29 @@ import (
 // readSegments opens src and segments what it reads until n segments are cut.
 func readSegments(t *testing.T, src string, n int) []Segment {
 	t.Helper()
-	u, err := url.Parse(src)
+	segs, err := collectSegments(t.Context(), src, n)
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	checkStarts(t, segs, n)
+	return segs
+}
+
+// checkStarts checks that at least n segments came, each starting with the PAT.
+func checkStarts(t *testing.T, segs []Segment, n int) {
+	t.Helper()
+	require.GreaterOrEqual(t, len(segs), n)
+	for _, seg := range segs {
+		require.Equal(t, uint16(patPID), pid(seg.Data))
+	}
+}
+
+// collectSegments opens src and segments it until n segments are out (a read may complete
+// more than one), within 30 s. It may run off the test's goroutine: it reports, not fails.
+func collectSegments(ctx context.Context, src string, n int) ([]Segment, error) {
+	u, err := url.Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// An encoder that listens (SRT) may not listen yet: retry for a while.
 	var rc io.ReadCloser
@@ -32,7 +52,9 @@ func readSegments(t *testing.T, src string, n int) []Segment {
 		if rc, err = Open(ctx, u, SourceConfig{Timeout: 2 * time.Second}); err == nil {
 			break
 		}
-		require.True(t, time.Now().Before(deadline), "%s: %v", src, err)
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s: %w", src, err)
+		}
 	}
 	defer rc.Close()
 	stop := context.AfterFunc(ctx, func() { rc.Close() })
@@ -43,12 +65,11 @@ func readSegments(t *testing.T, src string, n int) []Segment {
 	for len(segs) < n {
 		k, err := rc.Read(buf)
 		segs = append(segs, s.Write(buf[:k])...)
-		require.NoError(t, err, "after %d segments", len(segs))
+		if err != nil {
+			return segs, fmt.Errorf("after %d segments: %w", len(segs), err)
+		}
 	}
-	for _, seg := range segs {
-		require.Equal(t, uint16(patPID), pid(seg.Data))
-	}
-	return segs
+	return segs, nil
 }
 
 func TestOpenHTTPStream(t *testing.T) {
@@ -157,14 +178,22 @@ func TestOpenSRTCaller(t *testing.T) {
 func TestOpenSRTListener(t *testing.T) {
 	t.Parallel()
 	port := hlstest.FreeUDPPort(t)
-	done := make(chan []Segment, 1)
-	go func() { done <- readSegments(t, fmt.Sprintf("srt://127.0.0.1:%d?mode=listener", port), 2) }()
+	type result struct {
+		segs []Segment
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		segs, err := collectSegments(t.Context(), fmt.Sprintf("srt://127.0.0.1:%d?mode=listener", port), 2)
+		done <- result{segs, err}
+	}()
 	// The encoder calls until the gateway listens (ffmpeg gives up on a refused call: retry).
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		enc := hlstest.StartEncoder(t, hlstest.TSH264, fmt.Sprintf("srt://127.0.0.1:%d?pkt_size=1316&streamid=cam1", port))
 		select {
-		case segs := <-done:
-			require.Len(t, segs, 2)
+		case r := <-done: // collectSegments ends within its 30 s
+			require.NoError(t, r.err)
+			checkStarts(t, r.segs, 2)
 			return
 		case <-enc.Done():
 			require.True(t, time.Now().Before(deadline), "the encoder's calls all failed")

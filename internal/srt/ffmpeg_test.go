@@ -39,9 +39,10 @@ func (l *lockedBuffer) String() string {
 // killed when the test ends; its stderr is returned, and logged if the test failed.
 func startFFmpeg(t *testing.T, url, logLevel string) *lockedBuffer {
 	t.Helper()
+	hlstest.RequireTool(t, "ffmpeg") // fails, not skips, in CI
 	path, err := exec.LookPath("ffmpeg")
 	if err != nil {
-		t.Skip("ffmpeg not on PATH")
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, path, "-hide_banner", "-loglevel", logLevel, "-nostdin",
