@@ -1,17 +1,15 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rawflow/rawflow/internal/hlstest"
 	"github.com/rawflow/rawflow/playlist"
 )
 
@@ -35,22 +33,19 @@ func TestIngestBadOriginPlaylists(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			o := &fakeOrigin{}
-			o.set(0, 3, 0)
+			o := &hlstest.FakeLive{}
+			o.Set(0, 3, 0)
 			s, _ := newTestServer(t, o)
-			in := media(t, s).ingest
-			require.NoError(t, in.poll(context.Background()))
+			require.NoError(t, poll(t, s))
 			before := proxiesForm(media(t, s).win)
 
-			bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.WriteHeader(tc.status)
-				fmt.Fprint(w, tc.body)
-			}))
-			defer bad.Close()
-			u, err := url.Parse(bad.URL + "/live.m3u8")
-			require.NoError(t, err)
-			in.sources[0] = u
-			err = in.poll(context.Background())
+			o.Update(func(o *hlstest.FakeLive) {
+				o.Playlist = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.WriteHeader(tc.status)
+					fmt.Fprint(w, tc.body)
+				})
+			})
+			err := poll(t, s)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			assert.Equal(t, before, proxiesForm(media(t, s).win), "previous window kept")

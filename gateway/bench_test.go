@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rawflow/rawflow/gateway/ingest"
+	"github.com/rawflow/rawflow/internal/hlstest"
 	"github.com/rawflow/rawflow/playlist"
 )
 
@@ -25,8 +27,8 @@ func benchServer(b testing.TB, size int) (*Server, string) {
 // serverWith is benchServer with cfg (its channels are set here).
 func serverWith(b testing.TB, cfg Config, size int) (*Server, string) {
 	b.Helper()
-	o := &fakeOrigin{}
-	o.set(0, 3, 0)
+	o := &hlstest.FakeLive{}
+	o.Set(0, 3, 0)
 	origin := httptest.NewServer(o)
 	b.Cleanup(origin.Close)
 	cfg.Channels = []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}
@@ -39,14 +41,19 @@ func serverWith(b testing.TB, cfg Config, size int) (*Server, string) {
 		b.Fatal(err)
 	}
 	r, _ := ch.rendition("")
-	seg := r.win.append(time.Now(), playlist.Segment{Duration: 2}, bytes.Repeat([]byte{7}, size), ".ts", nil, nil)
+	r.win.SetPlaylist(ingest.PlaylistInfo{TargetDuration: 2})
+	seg := numbered(0, false, 0, bytes.Repeat([]byte{7}, size))
+	if err := r.win.Publish(time.Now(), seg); err != nil {
+		b.Fatal(err)
+	}
 	return s, seg.Name
 }
 
 func BenchmarkServeSegment(b *testing.B) {
 	for _, size := range []int{200 << 10, 1 << 20} {
 		s, name := benchServer(b, size)
-		data := s.Segment("tv", "", name).Data
+		r, _ := s.channelMap()["tv"].rendition("")
+		data := r.win.segment(name).Data
 		req := httptest.NewRequest(http.MethodGet, "/live/tv/"+name, nil)
 		b.Run(sizeName(size)+"/baseline", func(b *testing.B) {
 			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -4,21 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/rawflow/rawflow/gateway/tsingest"
-	"github.com/rawflow/rawflow/playlist"
+	"github.com/rawflow/rawflow/gateway/ingest"
 	"github.com/rawflow/rawflow/swarm"
 )
 
 // channel is one configured channel: its origin sources, its renditions once discovered,
-// and its egress counter.
+// and its counters.
 type channel struct {
 	name    string
 	sources []*url.URL // in order of preference
@@ -36,13 +32,12 @@ type channel struct {
 	renditions   map[string]*rendition // nil until discovered; {"": r} for a media origin
 }
 
-// rendition is one media playlist the gateway serves: its window and its ingest, which
-// mirrors an HLS origin (ingest) or segments an MPEG-TS stream itself (ts).
+// rendition is one media playlist the gateway serves: its window and the ingest that
+// fills it.
 type rendition struct {
 	name   string // "" for a media origin, else r0, r1, … in the origin's order
 	win    *window
-	ingest *hlsIngest // nil for an MPEG-TS source
-	ts     *tsIngest  // nil for an HLS origin
+	ingest ingest.Runner
 	// egress counts the segment bytes served for this rendition; flushed is the part
 	// already in the stats buckets.
 	egress, flushed atomic.Int64
@@ -91,149 +86,51 @@ func (ch *channel) list() []*rendition {
 	return rs
 }
 
-// discover finds out, from the first source that answers, whether the origin serves a
-// continuous MPEG-TS stream (udp and srt URLs, and http ones whose first bytes say so; one
-// rendition the gateway segments itself, every source a failover for it), a media playlist
-// (one rendition, every source a failover for it) or a multivariant one (one rendition per
-// media playlist it names; each backup source that names as many renditions gives each one
-// a failover). It retries with back-off until ctx ends, and does
-// nothing once the channel is discovered.
+// discover finds out what the channel's origin serves (retrying until ctx ends) and makes
+// the channel's renditions, each a window and the ingest that fills it. It does nothing
+// once the channel is discovered.
 func (s *Server) discover(ctx context.Context, ch *channel) error {
-	backoff := s.cfg.PollInterval
-	for {
-		if len(ch.list()) > 0 {
-			return nil
-		}
-		err := s.tryDiscover(ctx, ch)
-		if err == nil {
-			return nil
-		}
-		s.log.Warn("origin not reached", "channel", ch.name, "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, s.cfg.MaxBackoff)
-	}
-}
-
-func (s *Server) tryDiscover(ctx context.Context, ch *channel) error {
-	var errs []error
-	for i, src := range ch.sources {
-		if tsingest.IsSourceURL(src) {
-			s.setStream(ch, i, nil)
-			return nil
-		}
-		body, stream, err := s.probe(ctx, src)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if stream != nil {
-			s.setStream(ch, i, stream)
-			return nil
-		}
-		m, err := playlist.ParseMultivariant(body)
-		if err != nil { // a media playlist (or garbage, which its ingest will report)
-			s.setRenditions(ch, nil, map[string][]*url.URL{"": ch.sources})
-			return nil
-		}
-		s.setRenditions(ch, m, s.renditionSources(ctx, ch, i, m))
+	if len(ch.list()) > 0 {
 		return nil
 	}
-	return errors.Join(errs...)
-}
-
-// renditionSources resolves rendition i of the primary source's multivariant playlist m,
-// followed by the same rendition of every other source whose playlist matches in shape.
-func (s *Server) renditionSources(ctx context.Context, ch *channel, primary int, m *playlist.Multivariant) map[string][]*url.URL {
-	out := map[string][]*url.URL{}
-	add := func(src *url.URL, uris []string) {
-		for i, uri := range uris {
-			if ref, err := url.Parse(uri); err == nil {
-				out[renditionName(i)] = append(out[renditionName(i)], src.ResolveReference(ref))
-			}
-		}
+	d, err := ingest.Discover(ctx, s.origin, ch.sources, s.ingestConfig(ch))
+	if err != nil {
+		return err
 	}
-	add(ch.sources[primary], m.URIs)
-	for i, src := range ch.sources {
-		if i == primary {
-			continue
-		}
-		body, err := s.fetch(ctx, src, playlist.MaxPlaylistBytes)
-		if err != nil {
-			s.log.Warn("backup origin not reached; no failover for its renditions", "channel", ch.name, "err", err)
-			continue
-		}
-		if b, err := playlist.ParseMultivariant(body); err == nil && len(b.URIs) == len(m.URIs) {
-			add(src, b.URIs)
-		}
-	}
-	return out
-}
-
-func renditionName(i int) string { return "r" + strconv.Itoa(i) }
-
-// setRenditions makes the channel's renditions and, for a multivariant origin, its
-// rewritten multivariant playlist.
-func (s *Server) setRenditions(ch *channel, m *playlist.Multivariant, sources map[string][]*url.URL) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if m != nil {
-		names := make([]string, len(m.URIs))
-		for i := range names {
-			names[i] = renditionName(i) + "/index.m3u8"
-		}
-		ch.multivariant = m.Rewrite(names)
-	}
+	ch.multivariant = d.Multivariant
 	ch.renditions = map[string]*rendition{}
-	for name, srcs := range sources {
-		win := s.newWindow(ch)
-		r := &rendition{name: name, win: win}
-		r.ingest = &hlsIngest{sources: srcs, win: r.win, client: s.origin, cfg: &s.cfg, errs: &ch.sourceErrors,
-			log: s.log.With("channel", ch.name, "rendition", name), fleet: s.fleetTimeline(ch.name, name)}
+	for _, name := range d.Renditions {
+		r := &rendition{name: name, win: newWindow(s.windowSize(ch), s.cfg.MaxChannelBytes, ch.latency)}
+		r.ingest = d.Ingest(ingest.Target{Channel: ch.name, Rendition: name, Window: r.win, Fleet: s.reg, Errors: &ch.sourceErrors})
 		ch.renditions[name] = r
 	}
-	s.log.Info("channel discovered", "channel", ch.name, "renditions", len(sources), "multivariant", m != nil)
+	s.log.Info("channel discovered", "channel", ch.name, "renditions", len(d.Renditions), "kind", d.Kind)
+	return nil
 }
 
-// newWindow makes a window for one of the channel's media playlists: at least as long as
+// windowSize is how many segments the channel's live playlists list: at least as many as
 // its latency mode needs.
-func (s *Server) newWindow(ch *channel) *window {
-	return newWindow(max(s.cfg.WindowSegments, ch.latency.minWindow()), s.cfg.MaxChannelBytes, 0, ch.latency)
+func (s *Server) windowSize(ch *channel) int {
+	return max(s.cfg.WindowSegments, ch.latency.minWindow())
 }
 
-// setStream makes the channel one rendition segmented from its MPEG-TS sources; first, if
-// not nil, is the stream discovery opened.
-func (s *Server) setStream(ch *channel, current int, first io.ReadCloser) {
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	win := s.newWindow(ch)
-	log := s.log.With("channel", ch.name)
-	r := &rendition{win: win, ts: newTSIngest(ch.sources, current, win, &s.cfg, log, first)}
-	r.ts.errs = &ch.sourceErrors
-	r.ts.fleet = s.fleetTimeline(ch.name, "")
-	ch.renditions = map[string]*rendition{"": r}
-	s.log.Info("channel discovered", "channel", ch.name, "source", "MPEG-TS", "segment_duration", s.cfg.SegmentDuration)
+// ingestConfig is what the channel's ingest takes of the gateway's configuration.
+func (s *Server) ingestConfig(ch *channel) *ingest.Config {
+	return &ingest.Config{Window: s.windowSize(ch), PollInterval: s.cfg.PollInterval, MaxBackoff: s.cfg.MaxBackoff,
+		FailoverAfter: s.cfg.FailoverAfter, MaxSegmentBytes: s.cfg.MaxSegmentBytes, SegmentDuration: s.cfg.SegmentDuration,
+		OriginTimeout: s.cfg.OriginTimeout, Logger: s.log.With("channel", ch.name), Now: s.cfg.Now}
 }
 
-// runChannel discovers the channel, continues each rendition's saved timeline and ingests
-// every rendition until ctx ends.
+// runChannel discovers the channel and ingests every rendition until ctx ends.
 func (s *Server) runChannel(ctx context.Context, ch *channel) {
 	if s.discover(ctx, ch) != nil {
 		return
 	}
 	var wg sync.WaitGroup
 	for _, r := range ch.list() {
-		wg.Go(func() {
-			s.restoreTimeline(ctx, ch.name, r)
-			if r.ts != nil {
-				_ = r.ts.Run(ctx)
-				return
-			}
-			_ = r.ingest.Run(ctx)
-		})
+		wg.Go(func() { _ = r.ingest.Run(ctx) })
 	}
 	wg.Wait()
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // dashboardGateway is a gateway on the given registry, with its handler on a test server.
-func dashboardGateway(t *testing.T, reg swarm.Registry) (*Server, string) {
+func dashboardGateway(t *testing.T, reg Registry) (*Server, string) {
 	t.Helper()
 	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{"http://127.0.0.1:1/live.m3u8"}}},
 		PricePerGB: 0.05, EventsInterval: 50 * time.Millisecond}, reg)
@@ -39,7 +39,7 @@ func getJSON(t *testing.T, url string, v any) {
 // Redis; the API of either sums both.
 func TestDashboardTwoGatewaysOneRedis(t *testing.T) {
 	url := redistest.Start(t)
-	open := func() swarm.Registry {
+	open := func() Registry {
 		reg, err := swarm.OpenRedis(url, swarm.Options{})
 		require.NoError(t, err)
 		t.Cleanup(func() { reg.Close() })

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rawflow/rawflow/gateway/ingest"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -44,13 +45,13 @@ func TestIFramePlaylistMirrored(t *testing.T) {
 	assert.Contains(t, string(ch.multivariantPlaylist()), `#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=10000,URI="r1/index.m3u8"`)
 	r, err := ch.rendition("r1")
 	require.NoError(t, err)
-	require.NoError(t, r.ingest.poll(context.Background()))
+	require.NoError(t, r.ingest.(*ingest.HLS).Poll(t.Context()))
 	body, _ := r.win.playlist(playlist.ForPlayers)
 	assert.Contains(t, string(body), "#EXT-X-I-FRAMES-ONLY")
 	assert.Contains(t, string(body), "#EXT-X-VERSION:4")
 	w, err := playlist.ParseGateway(proxiesForm(r.win))
 	require.NoError(t, err)
 	require.Len(t, w.Segments, 2)
-	assert.Equal(t, seg[0:188], s.Segment("tv", "r1", w.Segments[0].Name).Data)
-	assert.Equal(t, seg[500:876], s.Segment("tv", "r1", w.Segments[1].Name).Data)
+	assert.Equal(t, seg[0:188], r.win.segment(w.Segments[0].Name).Data)
+	assert.Equal(t, seg[500:876], r.win.segment(w.Segments[1].Name).Data)
 }

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -34,7 +33,7 @@ func TestKeysProxiedAndIVWrittenOut(t *testing.T) {
 	defer origin.Close()
 	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}}, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
-	require.NoError(t, media(t, s).ingest.poll(context.Background()))
+	require.NoError(t, poll(t, s))
 	w := listed(t, s)
 	require.Len(t, w.Segments, 2)
 	for i, seg := range w.Segments {

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rawflow/rawflow/internal/hlstest"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -56,7 +56,7 @@ func TestValidateLatency(t *testing.T) {
 
 // newLatencyServer returns a gateway on the fake origin whose channel "tv" has the given
 // latency mode and WindowSegments, not running.
-func newLatencyServer(t *testing.T, o *fakeOrigin, mode LatencyMode, window int) (*Server, *httptest.Server) {
+func newLatencyServer(t *testing.T, o *hlstest.FakeLive, mode LatencyMode, window int) (*Server, *httptest.Server) {
 	t.Helper()
 	origin := httptest.NewServer(o)
 	t.Cleanup(origin.Close)
@@ -102,10 +102,10 @@ func TestLatencyModes(t *testing.T) {
 		{LatencyHigh, 9, "12", 9},
 	} {
 		t.Run(fmt.Sprintf("%s/window%d", tc.mode, tc.window), func(t *testing.T) {
-			o := &fakeOrigin{header: originHeader}
-			o.set(100, 12, 0)
+			o := &hlstest.FakeLive{Header: originHeader}
+			o.Set(100, 12, 0)
 			s, front := newLatencyServer(t, o, tc.mode, tc.window)
-			require.NoError(t, media(t, s).ingest.poll(context.Background()))
+			require.NoError(t, poll(t, s))
 			players, proxies := servedForms(t, front)
 
 			for form, body := range map[string]string{"players": players, "proxies": proxies} {
@@ -137,22 +137,19 @@ func TestLatencyModes(t *testing.T) {
 // live stream that ended nor a VOD one carries a hold-back or EXT-X-START, the origin's
 // included.
 func TestLatencyEndedPlaylists(t *testing.T) {
-	live := &fakeOrigin{header: originHeader}
-	live.set(0, 5, 0)
+	live := &hlstest.FakeLive{Header: originHeader}
+	live.Set(0, 5, 0)
 	s, front := newLatencyServer(t, live, LatencyHigh, 3)
-	in := media(t, s).ingest
-	require.NoError(t, in.poll(context.Background()))
+	require.NoError(t, poll(t, s))
 	players, _ := servedForms(t, front)
 	require.Contains(t, players, "#EXT-X-SERVER-CONTROL:HOLD-BACK=12\n", "live until now")
-	live.mu.Lock()
-	live.n, live.ended = 6, true
-	live.mu.Unlock()
-	require.NoError(t, in.poll(context.Background()))
+	live.Update(func(o *hlstest.FakeLive) { o.N, o.Ended = 6, true })
+	require.NoError(t, poll(t, s))
 
-	vod := &fakeOrigin{header: originHeader, ended: true}
-	vod.set(0, 10, 0)
+	vod := &hlstest.FakeLive{Header: originHeader, Ended: true}
+	vod.Set(0, 10, 0)
 	v, vodFront := newLatencyServer(t, vod, LatencyHigh, 3)
-	require.NoError(t, media(t, v).ingest.poll(context.Background()))
+	require.NoError(t, poll(t, v))
 	resp, _ := get(t, vodFront.URL+"/live/tv/"+listed(t, v).Segments[0].Name) // renders the proxies' form again
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"path"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,9 +16,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/rawflow/rawflow/gateway/ingest"
 	"github.com/rawflow/rawflow/internal/httpx"
 	"github.com/rawflow/rawflow/internal/metrics"
-	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
 
@@ -27,10 +26,10 @@ import (
 // players, proxies (playlists with digests, tracker API) and stats over one HTTP handler.
 type Server struct {
 	cfg     Config
-	reg     swarm.Registry
+	reg     Registry
 	reports reports // peers reported for bad bytes
 	log     *slog.Logger
-	origin  *http.Client
+	origin  *ingest.Origin
 	// chans holds the channels by name; SetChannels replaces the map (never modified) and
 	// wakes Run through reloaded to start and stop their ingest.
 	chans    atomic.Pointer[map[string]*channel]
@@ -45,14 +44,15 @@ type Server struct {
 	streams  atomic.Int64  // SSE connections being served (handleEvents)
 }
 
-// New builds a gateway from cfg. reg is the swarm registry (memory or Redis).
-func New(cfg Config, reg swarm.Registry) (*Server, error) {
+// New builds a gateway from cfg. reg is the registry it shares with its fleet
+// (swarm.Memory when alone, swarm.Redis for a fleet).
+func New(cfg Config, reg Registry) (*Server, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "gateway"),
-		origin: &http.Client{Timeout: cfg.OriginTimeout}, id: newPeerID()[:16], reloaded: make(chan struct{}, 1)}
+		origin: ingest.NewOrigin(cfg.OriginTimeout), id: newPeerID()[:16], reloaded: make(chan struct{}, 1)}
 	chans := map[string]*channel{}
 	for _, cc := range cfg.Channels {
 		chans[cc.Name] = newChannel(cc)
@@ -158,29 +158,6 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// fetch GETs u from an origin, bounded in size and time.
-func (s *Server) fetch(ctx context.Context, u *url.URL, limit int64) ([]byte, error) {
-	return getBounded(ctx, s.origin, s.cfg.OriginTimeout, u, limit)
-}
-
-// Segment returns the named segment of a channel's rendition ("" for a media origin), for
-// tests and tools, or nil.
-func (s *Server) Segment(channel, rendition, name string) *Segment {
-	ch := s.channelMap()[channel]
-	if ch == nil {
-		return nil
-	}
-	r, err := ch.rendition(rendition)
-	if err != nil {
-		return nil
-	}
-	seg := r.win.segment(name)
-	if seg != nil && seg.Data == nil { // VOD: the bytes, if held
-		return r.win.vodStore().held(name)
-	}
-	return seg
-}
-
 func (s *Server) channel(name string) (*channel, error) {
 	ch := s.channelMap()[name]
 	if ch == nil {
@@ -188,12 +165,6 @@ func (s *Server) channel(name string) (*channel, error) {
 	}
 	return ch, nil
 }
-
-// Cache-Control values by object type.
-const (
-	cacheSegment = "public, max-age=86400, immutable" // names embed the digest: never reused
-	cacheError   = "public, max-age=1"
-)
 
 func (s *Server) routes() *echo.Echo {
 	e := echo.New()
@@ -223,139 +194,6 @@ func (s *Server) routes() *echo.Echo {
 	return e
 }
 
-// handlePlaylist serves /live/{channel}/index.m3u8 (the multivariant playlist of a
-// multivariant origin, else the media playlist) and /live/{channel}/{rendition}/index.m3u8.
-func (s *Server) handlePlaylist(c echo.Context) error {
-	ch, err := s.channel(c.Param("channel"))
-	if err != nil {
-		return err
-	}
-	name := c.Param("rendition")
-	if name == "" {
-		if mv := ch.multivariantPlaylist(); mv != nil {
-			return s.writePlaylist(c, mv, "public, max-age=60")
-		}
-	}
-	r, err := ch.rendition(name)
-	if err != nil {
-		return err
-	}
-	s.count(ch.name, "playlist")
-	form := playlist.ForPlayers
-	if c.Request().URL.RawQuery != "" && c.QueryParam("rawflow") == "peer" { // no query parse for players
-		form = playlist.ForProxies
-	} else {
-		ch.direct.seen(c.RealIP(), s.cfg.Now()) // a player of the gateway itself
-	}
-	body, td := r.win.playlist(form)
-	return s.writePlaylist(c, body, playlistCacheControl(td))
-}
-
-// playlistCacheControls holds the Cache-Control of a live playlist by target duration, so
-// that no request builds the string.
-var playlistCacheControls = func() (cc [61]string) {
-	for td := range cc {
-		cc[td] = "public, max-age=" + strconv.Itoa(max(1, td/2))
-	}
-	return cc
-}()
-
-// playlistCacheControl lets caches keep a live playlist for half a target duration.
-func playlistCacheControl(td int) string {
-	if td >= 0 && td < len(playlistCacheControls) {
-		return playlistCacheControls[td]
-	}
-	return "public, max-age=" + strconv.Itoa(max(1, td/2))
-}
-
-// writePlaylist answers with a playlist, carrying the viewer's token into its URIs when
-// URLs are signed.
-func (s *Server) writePlaylist(c echo.Context, body []byte, cacheControl string) error {
-	if len(s.cfg.SignKey) > 0 {
-		body = withToken(body, c.QueryParam(swarm.TokenQuery))
-	}
-	c.Response().Header().Set("Cache-Control", cacheControl)
-	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", body)
-}
-
-func (s *Server) handleSegment(c echo.Context) error {
-	ch, err := s.channel(c.Param("channel"))
-	if err != nil {
-		return err
-	}
-	r, err := ch.rendition(c.Param("rendition"))
-	if err != nil {
-		return err
-	}
-	seg := r.win.segment(c.Param("name"))
-	if seg == nil {
-		return echo.NewHTTPError(http.StatusNotFound, "no such segment")
-	}
-	s.count(ch.name, "segment")
-	if seg.Data == nil { // VOD: fetched on demand
-		if seg, err = s.onDemand(c.Request().Context(), r, seg); err != nil {
-			return err
-		}
-	}
-	h := c.Response().Header()
-	// Shared, never modified header values: no allocation per request.
-	h[echo.HeaderContentType] = contentType(seg.Name)
-	h["Cache-Control"] = seg.cacheControl()
-	h.Set("ETag", seg.ETag)
-	// A deadline for this response only: the connection may serve more requests after it.
-	rc := http.NewResponseController(c.Response())
-	atRate := time.Duration(float64(len(seg.Data)) / float64(s.cfg.MinWriteRate) * float64(time.Second))
-	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout + atRate)) // the socket's clock, not cfg.Now
-	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
-	httpx.ServeBytes(c.Response(), c.Request(), seg.Data)
-	if c.Request().Method == http.MethodGet && seg.kind != kindKey {
-		ch.egress.Add(c.Response().Size)
-		r.egress.Add(c.Response().Size)
-	}
-	return nil
-}
-
-// onDemand returns a VOD segment with its bytes, fetching them from the origin once
-// however many requests ask at the same time.
-func (s *Server) onDemand(ctx context.Context, r *rendition, placeholder *Segment) (*Segment, error) {
-	store := r.win.vodStore()
-	seg, err := store.get(ctx, placeholder, s.cfg.OriginTimeout, func(ctx context.Context) ([]byte, error) {
-		return r.ingest.getRange(ctx, placeholder.src, placeholder.rng, s.cfg.MaxSegmentBytes)
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("%w: %w", errOriginFetch, err)
-	}
-	r.win.fetched(seg)
-	return seg, nil
-}
-
-// Header values shared by every response that carries them; never modified.
-var (
-	ctTS     = []string{"video/mp2t"}
-	ctMP4    = []string{"video/mp4"}
-	ctAAC    = []string{"audio/aac"}
-	ctVTT    = []string{"text/vtt"}
-	ctOctets = []string{"application/octet-stream"}
-)
-
-// contentType returns the Content-Type header value of a segment, init section or key.
-func contentType(name string) []string {
-	switch path.Ext(name) {
-	case ".ts":
-		return ctTS
-	case ".mp4", ".m4s":
-		return ctMP4
-	case ".aac":
-		return ctAAC
-	case ".vtt", ".webvtt":
-		return ctVTT
-	}
-	return ctOctets
-}
-
 // handleReady is 200 when every rendition of every channel listed a segment within the
 // last three target durations (at least 10 s) or has ended, else 503 naming the stale ones.
 func (s *Server) handleReady(c echo.Context) error {
@@ -370,9 +208,9 @@ func (s *Server) handleReady(c echo.Context) error {
 			stale = append(stale, name)
 		}
 		for _, r := range rs {
-			n, td, at := r.win.status()
+			n, td, at, ended := r.win.status()
 			limit := max(10*time.Second, 3*time.Duration(td)*time.Second)
-			if n == 0 || (now.Sub(at) > limit && !r.win.ended()) {
+			if n == 0 || (now.Sub(at) > limit && !ended) {
 				stale = append(stale, name+"/"+r.name)
 			}
 		}

@@ -17,71 +17,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rawflow/rawflow/gateway/ingest"
+	"github.com/rawflow/rawflow/internal/hlstest"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
 
-// fakeOrigin serves a live media playlist of segments seq first..first+n-1 named s<seq>.ts,
-// whose bytes are "origin <epoch> segment <seq>" padded to 1000 bytes.
-type fakeOrigin struct {
-	mu       sync.Mutex // guards the following fields
-	first, n int
-	epoch    int    // bumped to simulate an origin restart with new content
-	ended    bool   // the playlist ends with EXT-X-ENDLIST
-	event    bool   // the playlist is of type EVENT
-	header   string // written after EXT-X-VERSION: whole lines, each ending in "\n"
-	hits     map[string]int
-}
-
-func (o *fakeOrigin) set(first, n, epoch int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.first, o.n, o.epoch = first, n, epoch
-}
-
-func (o *fakeOrigin) hitCount(path string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.hits[path]
-}
-
-func (o *fakeOrigin) body(seq int) []byte {
-	b := make([]byte, 1000)
-	copy(b, fmt.Sprintf("origin %d segment %d", o.epoch, seq))
-	return b
-}
-
-func (o *fakeOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.hits == nil {
-		o.hits = map[string]int{}
-	}
-	o.hits[r.URL.Path]++
-	if r.URL.Path == "/live.m3u8" {
-		fmt.Fprintf(w, "#EXTM3U\n#EXT-X-VERSION:3\n%s#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:%d\n", o.header, o.first)
-		if o.event {
-			fmt.Fprint(w, "#EXT-X-PLAYLIST-TYPE:EVENT\n")
-		}
-		for i := range o.n {
-			fmt.Fprintf(w, "#EXTINF:2.000,\ns%d.ts\n", o.first+i)
-		}
-		if o.ended {
-			fmt.Fprint(w, "#EXT-X-ENDLIST\n")
-		}
-		return
-	}
-	var seq int
-	if _, err := fmt.Sscanf(r.URL.Path, "/s%d.ts", &seq); err != nil || seq < o.first || seq >= o.first+o.n {
-		http.NotFound(w, r)
-		return
-	}
-	_, _ = w.Write(o.body(seq))
-}
-
 // newTestServer returns a gateway on the fake origin with an in-memory registry, not running.
 // Its window is of 5 segments, the fewest the default latency mode allows.
-func newTestServer(t *testing.T, o *fakeOrigin) (*Server, *httptest.Server) {
+func newTestServer(t *testing.T, o *hlstest.FakeLive) (*Server, *httptest.Server) {
 	t.Helper()
 	origin := httptest.NewServer(o)
 	t.Cleanup(origin.Close)
@@ -101,6 +45,12 @@ func media(t *testing.T, s *Server) *rendition {
 	r, err := ch.rendition("")
 	require.NoError(t, err)
 	return r
+}
+
+// poll polls the test channel's origin once.
+func poll(t *testing.T, s *Server) error {
+	t.Helper()
+	return media(t, s).ingest.(*ingest.HLS).Poll(t.Context())
 }
 
 func listed(t *testing.T, s *Server) *playlist.Window {
@@ -126,30 +76,28 @@ func get(t *testing.T, url string, hdr ...string) (*http.Response, string) {
 }
 
 func TestIngestFetchesEachSegmentOnceAndOwnsTimeline(t *testing.T) {
-	o := &fakeOrigin{}
-	o.set(100, 7, 0)
+	o := &hlstest.FakeLive{}
+	o.Set(100, 7, 0)
 	s, _ := newTestServer(t, o)
-	in := media(t, s).ingest
-	ctx := context.Background()
 
-	require.NoError(t, in.poll(ctx))
+	require.NoError(t, poll(t, s))
 	w := listed(t, s)
 	require.Len(t, w.Segments, 5, "first poll takes the newest window's worth")
 	assert.Equal(t, uint64(0), w.MediaSequence)
 
-	require.NoError(t, in.poll(ctx)) // nothing new
-	o.set(101, 7, 0)                 // one new segment
-	require.NoError(t, in.poll(ctx))
+	require.NoError(t, poll(t, s)) // nothing new
+	o.Set(101, 7, 0)               // one new segment
+	require.NoError(t, poll(t, s))
 	w = listed(t, s)
 	assert.Equal(t, uint64(1), w.MediaSequence)
 	for seq := 102; seq <= 107; seq++ {
-		assert.Equal(t, 1, o.hitCount(fmt.Sprintf("/s%d.ts", seq)), "segment %d fetched once", seq)
+		assert.Equal(t, 1, o.Hits(fmt.Sprintf("/s%d.ts", seq)), "segment %d fetched once", seq)
 	}
 
 	// The origin restarts and numbers from 0 again: the gateway's sequence keeps rising
 	// and the new content starts with a discontinuity.
-	o.set(0, 2, 1)
-	require.NoError(t, in.poll(ctx))
+	o.Set(0, 2, 1)
+	require.NoError(t, poll(t, s))
 	w = listed(t, s)
 	assert.Equal(t, uint64(3), w.MediaSequence)
 	require.Len(t, w.Segments, 5)
@@ -158,21 +106,20 @@ func TestIngestFetchesEachSegmentOnceAndOwnsTimeline(t *testing.T) {
 }
 
 func TestIngestBadOriginKeepsWindow(t *testing.T) {
-	o := &fakeOrigin{}
-	o.set(0, 3, 0)
+	o := &hlstest.FakeLive{}
+	o.Set(0, 3, 0)
 	s, _ := newTestServer(t, o)
-	in := media(t, s).ingest
-	require.NoError(t, in.poll(context.Background()))
-	in.sources[0].Path = "/missing.m3u8"
-	assert.Error(t, in.poll(context.Background()), "404 playlist")
+	require.NoError(t, poll(t, s))
+	o.Update(func(o *hlstest.FakeLive) { o.Playlist = http.NotFoundHandler() })
+	assert.Error(t, poll(t, s), "404 playlist")
 	assert.Len(t, listed(t, s).Segments, 3, "previous window kept")
 }
 
 func TestServePlaylistsAndSegments(t *testing.T) {
-	o := &fakeOrigin{}
-	o.set(0, 3, 0)
+	o := &hlstest.FakeLive{}
+	o.Set(0, 3, 0)
 	s, front := newTestServer(t, o)
-	require.NoError(t, media(t, s).ingest.poll(context.Background()))
+	require.NoError(t, poll(t, s))
 	w := listed(t, s)
 	seg := w.Segments[0]
 
@@ -190,7 +137,7 @@ func TestServePlaylistsAndSegments(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "video/mp2t", resp.Header.Get("Content-Type"))
 	assert.Contains(t, resp.Header.Get("Cache-Control"), "immutable")
-	assert.Equal(t, string(o.body(0)), body)
+	assert.Equal(t, string(o.Body(0)), body)
 	assert.Equal(t, int64(1000), s.channelMap()["tv"].egress.Load())
 
 	resp, body = get(t, front.URL+"/live/tv/"+seg.Name, "Range", "bytes=0-5")
@@ -208,12 +155,12 @@ func TestServePlaylistsAndSegments(t *testing.T) {
 }
 
 func TestReadyz(t *testing.T) {
-	o := &fakeOrigin{}
-	o.set(0, 3, 0)
+	o := &hlstest.FakeLive{}
+	o.Set(0, 3, 0)
 	s, front := newTestServer(t, o)
 	resp, _ := get(t, front.URL+"/readyz")
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "nothing ingested yet")
-	require.NoError(t, media(t, s).ingest.poll(context.Background()))
+	require.NoError(t, poll(t, s))
 	resp, _ = get(t, front.URL+"/readyz")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	s.cfg.Now = func() time.Time { return time.Now().Add(time.Minute) }
@@ -223,28 +170,27 @@ func TestReadyz(t *testing.T) {
 }
 
 func TestRunStopsWithContext(t *testing.T) {
-	o := &fakeOrigin{}
-	o.set(0, 3, 0)
+	o := &hlstest.FakeLive{}
+	o.Set(0, 3, 0)
+	o.Polled = make(chan struct{}, 1)
 	s, _ := newTestServer(t, o)
 	ctx, cancel := context.WithCancel(context.Background())
-	changed := media(t, s).win.next()
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
-	<-changed // the first segment is listed
+	<-o.Polled // ingest is under way
 	cancel()
 	assert.NoError(t, <-done)
 }
 
 func TestIngestGapIsDiscontinuity(t *testing.T) {
-	o := &fakeOrigin{}
-	o.set(10, 3, 0)
+	o := &hlstest.FakeLive{}
+	o.Set(10, 3, 0)
 	s, _ := newTestServer(t, o)
-	in := media(t, s).ingest
-	require.NoError(t, in.poll(context.Background()))
-	o.set(11, 3, 0) // 13: contiguous
-	require.NoError(t, in.poll(context.Background()))
-	o.set(20, 3, 0) // 20-22: the origin moved on while we were away
-	require.NoError(t, in.poll(context.Background()))
+	require.NoError(t, poll(t, s))
+	o.Set(11, 3, 0) // 13: contiguous
+	require.NoError(t, poll(t, s))
+	o.Set(20, 3, 0) // 20-22: the origin moved on while we were away
+	require.NoError(t, poll(t, s))
 	w := listed(t, s)
 	require.Len(t, w.Segments, 5)
 	assert.True(t, w.Segments[2].Discontinuity, "a gap in the origin's numbering")
@@ -253,10 +199,10 @@ func TestIngestGapIsDiscontinuity(t *testing.T) {
 }
 
 func TestCORSAndGzip(t *testing.T) {
-	o := &fakeOrigin{}
-	o.set(0, 3, 0)
+	o := &hlstest.FakeLive{}
+	o.Set(0, 3, 0)
 	s, front := newTestServer(t, o)
-	require.NoError(t, media(t, s).ingest.poll(context.Background()))
+	require.NoError(t, poll(t, s))
 	seg := listed(t, s).Segments[0]
 
 	var (
@@ -295,68 +241,11 @@ func TestCORSAndGzip(t *testing.T) {
 	}
 }
 
-// TestFailover: when the first origin keeps failing, the second takes over after a
-// discontinuity, and the media sequence keeps rising.
-func TestFailover(t *testing.T) {
-	a, b := &fakeOrigin{}, &fakeOrigin{}
-	a.set(50, 3, 0)
-	b.set(7, 5, 1) // a window's worth: the new origin's first segment heads the window
-	srvA, srvB := httptest.NewServer(a), httptest.NewServer(b)
-	defer srvB.Close()
-	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{srvA.URL + "/live.m3u8", srvB.URL + "/live.m3u8"}}},
-		WindowSegments: 5, FailoverAfter: 2}, swarm.NewMemory(swarm.Options{}))
-	require.NoError(t, err)
-	in := media(t, s).ingest
-	ctx := context.Background()
-	require.False(t, in.result(in.poll(ctx)))
-	before := listed(t, s)
-
-	srvA.Close() // the first origin dies
-	assert.True(t, in.result(in.poll(ctx)))
-	assert.Equal(t, 0, in.current, "one failure is not enough")
-	assert.True(t, in.result(in.poll(ctx)))
-	assert.Equal(t, 1, in.current, "second failure: failover")
-	require.False(t, in.result(in.poll(ctx)))
-
-	after := listed(t, s)
-	assert.Greater(t, after.MediaSequence, before.MediaSequence)
-	assert.True(t, after.Segments[0].Discontinuity, "the new origin starts a discontinuity")
-	assert.Equal(t, string(b.body(7)), string(s.Segment("tv", "", after.Segments[0].Name).Data))
-}
-
-// TestRestartContinuesTimeline: a gateway restarted on the same registry numbers on from
-// where the last one stopped, with a discontinuity and the same target duration.
-func TestRestartContinuesTimeline(t *testing.T) {
-	o := &fakeOrigin{}
-	o.set(0, 5, 0)
-	origin := httptest.NewServer(o)
-	defer origin.Close()
-	reg := swarm.NewMemory(swarm.Options{})
-	cfg := Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}, WindowSegments: 5}
-	first, err := New(cfg, reg)
-	require.NoError(t, err)
-	require.NoError(t, media(t, first).ingest.poll(context.Background()))
-	before := listed(t, first)
-	require.Len(t, before.Segments, 5)
-
-	o.set(0, 2, 1) // the origin restarted too, with shorter numbering
-	second, err := New(cfg, reg)
-	require.NoError(t, err)
-	second.restoreTimeline(context.Background(), "tv", media(t, second))
-	require.NoError(t, media(t, second).ingest.poll(context.Background()))
-	after := listed(t, second)
-	require.NotEmpty(t, after.Segments)
-	assert.Equal(t, before.Segments[4].Seq+1, after.MediaSequence, "numbering continues")
-	assert.True(t, after.Segments[0].Discontinuity)
-	assert.Equal(t, before.TargetDuration, after.TargetDuration)
-	assert.GreaterOrEqual(t, after.DiscontinuitySequence, before.DiscontinuitySequence)
-}
-
 // TestEndedPlaylists: a VOD playlist is listed whole at once, fetching nothing; a live one
 // that ends keeps its window and gains EXT-X-ENDLIST; either way polling stops.
 func TestEndedPlaylists(t *testing.T) {
-	o := &fakeOrigin{ended: true}
-	o.set(0, 10, 0)
+	o := &hlstest.FakeLive{Ended: true}
+	o.Set(0, 10, 0)
 	s, _ := newTestServer(t, o) // window of 5 segments
 	require.NoError(t, media(t, s).ingest.Run(context.Background()), "Run returns once the playlist ended")
 	w := listed(t, s)
@@ -365,19 +254,16 @@ func TestEndedPlaylists(t *testing.T) {
 	assert.True(t, w.Ended)
 	assert.Equal(t, "VOD", w.PlaylistType)
 	for i := range 10 {
-		assert.Zero(t, o.hitCount(fmt.Sprintf("/s%d.ts", i)), "fetched on demand only")
+		assert.Zero(t, o.Hits(fmt.Sprintf("/s%d.ts", i)), "fetched on demand only")
 		assert.Zero(t, w.Segments[i].Size, "no digest before the gateway holds it")
 	}
 
-	live := &fakeOrigin{}
-	live.set(0, 5, 0)
+	live := &hlstest.FakeLive{}
+	live.Set(0, 5, 0)
 	s, _ = newTestServer(t, live)
-	in := media(t, s).ingest
-	require.NoError(t, in.poll(context.Background()))
-	live.mu.Lock()
-	live.n, live.ended = 6, true
-	live.mu.Unlock()
-	require.NoError(t, in.poll(context.Background()))
+	require.NoError(t, poll(t, s))
+	live.Update(func(o *hlstest.FakeLive) { o.N, o.Ended = 6, true })
+	require.NoError(t, poll(t, s))
 	w = listed(t, s)
 	assert.True(t, w.Ended)
 	assert.Len(t, w.Segments, 5, "an ended live stream keeps its window")
@@ -385,13 +271,12 @@ func TestEndedPlaylists(t *testing.T) {
 }
 
 func TestEventPlaylistGrows(t *testing.T) {
-	o := &fakeOrigin{event: true}
-	o.set(0, 4, 0)
+	o := &hlstest.FakeLive{Event: true}
+	o.Set(0, 4, 0)
 	s, _ := newTestServer(t, o) // window of 5 segments
-	in := media(t, s).ingest
-	require.NoError(t, in.poll(context.Background()))
-	o.set(0, 7, 0)
-	require.NoError(t, in.poll(context.Background()))
+	require.NoError(t, poll(t, s))
+	o.Set(0, 7, 0)
+	require.NoError(t, poll(t, s))
 	w := listed(t, s)
 	assert.Equal(t, "EVENT", w.PlaylistType)
 	assert.Equal(t, uint64(0), w.MediaSequence, "nothing removed from an event playlist")
@@ -401,11 +286,10 @@ func TestEventPlaylistGrows(t *testing.T) {
 // TestOneOriginFetchPerSegmentUnderLoad: 100 players polling the playlist and fetching
 // every segment while the origin advances cost the origin exactly one fetch per segment.
 func TestOneOriginFetchPerSegmentUnderLoad(t *testing.T) {
-	o := &fakeOrigin{}
-	o.set(0, 3, 0)
+	o := &hlstest.FakeLive{}
+	o.Set(0, 3, 0)
 	s, front := newTestServer(t, o)
-	in := media(t, s).ingest
-	require.NoError(t, in.poll(context.Background()))
+	require.NoError(t, poll(t, s))
 	stop := make(chan struct{})
 	var players sync.WaitGroup
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 100}}
@@ -433,13 +317,13 @@ func TestOneOriginFetchPerSegmentUnderLoad(t *testing.T) {
 		})
 	}
 	for first := 1; first <= 5; first++ {
-		o.set(first, 3, 0)
-		require.NoError(t, in.poll(context.Background()))
+		o.Set(first, 3, 0)
+		require.NoError(t, poll(t, s))
 	}
 	close(stop)
 	players.Wait()
 	for seq := 0; seq <= 7; seq++ {
-		assert.Equal(t, 1, o.hitCount(fmt.Sprintf("/s%d.ts", seq)), "segment %d", seq)
+		assert.Equal(t, 1, o.Hits(fmt.Sprintf("/s%d.ts", seq)), "segment %d", seq)
 	}
 	t.Logf("%d segment responses to 100 players, 1 origin fetch per segment", served.Load())
 	assert.Positive(t, served.Load())
@@ -462,14 +346,14 @@ func fetchPlaylist(client *http.Client, base string) (*playlist.Window, error) {
 // exactly one origin fetch; the proxies' playlist then gives its digest; the bytes held stay
 // under the memory bound (least recently used out first) and come back on demand.
 func TestVODOnDemand(t *testing.T) {
-	o := &fakeOrigin{ended: true}
-	o.set(0, 10, 0)
+	o := &hlstest.FakeLive{Ended: true}
+	o.Set(0, 10, 0)
 	origin := httptest.NewServer(o)
 	defer origin.Close()
 	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}},
 		MaxSegmentBytes: 1000, MaxChannelBytes: 3000}, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
-	require.NoError(t, media(t, s).ingest.poll(context.Background()))
+	require.NoError(t, poll(t, s))
 	front := httptest.NewServer(s.Handler())
 	defer front.Close()
 	segs := listed(t, s).Segments
@@ -489,19 +373,19 @@ func TestVODOnDemand(t *testing.T) {
 	for _, c := range codes {
 		assert.Equal(t, http.StatusOK, c)
 	}
-	assert.Equal(t, 1, o.hitCount("/s3.ts"), "one origin fetch for 100 requests")
+	assert.Equal(t, 1, o.Hits("/s3.ts"), "one origin fetch for 100 requests")
 	after := listed(t, s).Segments
-	assert.Equal(t, playlist.Sum(o.body(3)), after[3].Digest, "the proxies' playlist now gives the digest")
+	assert.Equal(t, playlist.Sum(o.Body(3)), after[3].Digest, "the proxies' playlist now gives the digest")
 	assert.Zero(t, after[4].Size)
 
 	for i := range 5 { // 5 × 1000 bytes through a 3000-byte bound
 		resp, body := get(t, front.URL+"/live/tv/"+segs[i].Name)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
-		assert.Equal(t, string(o.body(i)), body)
+		assert.Equal(t, string(o.Body(i)), body)
 	}
 	get(t, front.URL+"/live/tv/"+segs[0].Name)
-	assert.Equal(t, 2, o.hitCount("/s0.ts"), "evicted, then fetched again on demand")
-	assert.Equal(t, 1, o.hitCount("/s4.ts"))
+	assert.Equal(t, 2, o.Hits("/s0.ts"), "evicted, then fetched again on demand")
+	assert.Equal(t, 1, o.Hits("/s4.ts"))
 }
 
 // TestStalledClientFreesItsHandler: a client that asks for a segment larger than the
@@ -539,9 +423,9 @@ func TestStalledClientFreesItsHandler(t *testing.T) {
 // TestSetChannels: channels are added, kept, changed and removed while the gateway runs;
 // a kept channel keeps its window, a removed one answers 404, a bad set changes nothing.
 func TestSetChannels(t *testing.T) {
-	a, b := &fakeOrigin{}, &fakeOrigin{}
-	a.set(0, 3, 0)
-	b.set(100, 3, 0)
+	a, b := &hlstest.FakeLive{}, &hlstest.FakeLive{}
+	a.Set(0, 3, 0)
+	b.Set(100, 3, 0)
 	oa, ob := httptest.NewServer(a), httptest.NewServer(b)
 	defer oa.Close()
 	defer ob.Close()

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,13 +10,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rawflow/rawflow/internal/hlstest"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
 
 func TestSignedURLs(t *testing.T) {
-	o := &fakeOrigin{}
-	o.set(0, 3, 0)
+	o := &hlstest.FakeLive{}
+	o.Set(0, 3, 0)
 	origin := httptest.NewServer(o)
 	defer origin.Close()
 	key := []byte("secret")
@@ -25,7 +25,7 @@ func TestSignedURLs(t *testing.T) {
 	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}},
 		SignKey: key, Now: func() time.Time { return now }}, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
-	require.NoError(t, media(t, s).ingest.poll(context.Background()))
+	require.NoError(t, poll(t, s))
 	front := httptest.NewServer(s.Handler())
 	defer front.Close()
 	seg := listed(t, s).Segments[0]

@@ -21,8 +21,7 @@ import (
 // itself; the gateway checks every request and applies the address policy.
 
 func (s *Server) trackerRoutes(e *echo.Echo) {
-	limit := newAddrLimiter(s.cfg.TrackerRate, s.cfg.Now)
-	g := e.Group("", limit.middleware, middleware.BodyLimit(strconv.Itoa(swarm.MaxRequestBytes)))
+	g := e.Group("", s.trackerLimit(), middleware.BodyLimit(strconv.Itoa(swarm.MaxRequestBytes)))
 	g.POST(swarm.PathAnnounce, s.handleAnnounce)
 	g.POST(swarm.PathHave, s.handleHave)
 	g.POST(swarm.PathLookup, s.handleLookup)
@@ -121,21 +120,30 @@ func (s *Server) peerAddr(ctx context.Context, channel, id string) string {
 	return p.Addr
 }
 
-// authorize checks a tracker call's peer token.
-func (s *Server) authorize(channel, id, token string) error {
+// peerRequest is a tracker call made as an admitted peer: all but announce.
+type peerRequest interface {
+	Validate() error
+	Caller() (channel, id, token string)
+}
+
+// bindPeer decodes and validates a peer's tracker call (400), checks its channel (404) and
+// its peer token (401), and counts it.
+func bindPeer[T peerRequest](s *Server, c echo.Context) (T, error) {
+	var req T
+	if err := bindValid(c, &req); err != nil {
+		return req, err
+	}
+	channel, id, token := req.Caller()
+	if _, err := s.channel(channel); err != nil {
+		return req, err
+	}
 	s.count(channel, "tracker")
-	return checkPeerToken(s.cfg.PeerKey, channel, id, token, s.cfg.Now())
+	return req, checkPeerToken(s.cfg.PeerKey, channel, id, token, s.cfg.Now())
 }
 
 func (s *Server) handleHave(c echo.Context) error {
-	var req swarm.HaveRequest
-	if err := bindValid(c, &req); err != nil {
-		return err
-	}
-	if _, err := s.channel(req.Channel); err != nil {
-		return err
-	}
-	if err := s.authorize(req.Channel, req.PeerID, req.Token); err != nil {
+	req, err := bindPeer[swarm.HaveRequest](s, c)
+	if err != nil {
 		return err
 	}
 	if err := s.reg.Have(c.Request().Context(), req.Channel, req.PeerID, req.Digests); err != nil {
@@ -145,14 +153,8 @@ func (s *Server) handleHave(c echo.Context) error {
 }
 
 func (s *Server) handleLookup(c echo.Context) error {
-	var req swarm.LookupRequest
-	if err := bindValid(c, &req); err != nil {
-		return err
-	}
-	if _, err := s.channel(req.Channel); err != nil {
-		return err
-	}
-	if err := s.authorize(req.Channel, req.PeerID, req.Token); err != nil {
+	req, err := bindPeer[swarm.LookupRequest](s, c)
+	if err != nil {
 		return err
 	}
 	asker := swarm.Peer{ID: req.PeerID, Channel: req.Channel, Group: req.Group, PublicIP: c.RealIP(), Leech: req.Leech}
@@ -168,14 +170,8 @@ func (s *Server) handleLookup(c echo.Context) error {
 }
 
 func (s *Server) handleLeave(c echo.Context) error {
-	var req swarm.LeaveRequest
-	if err := bindValid(c, &req); err != nil {
-		return err
-	}
-	if _, err := s.channel(req.Channel); err != nil {
-		return err
-	}
-	if err := s.authorize(req.Channel, req.PeerID, req.Token); err != nil {
+	req, err := bindPeer[swarm.LeaveRequest](s, c)
+	if err != nil {
 		return err
 	}
 	if err := s.reg.Leave(c.Request().Context(), req.Channel, req.PeerID); err != nil {

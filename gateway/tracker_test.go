@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rawflow/rawflow/internal/hlstest"
 	"github.com/rawflow/rawflow/swarm"
 )
 
@@ -45,7 +46,7 @@ func announce(t *testing.T, base string, req swarm.AnnounceRequest) swarm.Announ
 }
 
 func TestTrackerJoinLookupHave(t *testing.T) {
-	_, front := newTestServer(t, &fakeOrigin{})
+	_, front := newTestServer(t, &hlstest.FakeLive{})
 	a := announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: ":9001"})
 	b := announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: "10.0.0.7:9002", Group: "office"})
 	require.True(t, swarm.ValidPeerID(a.PeerID))
@@ -84,7 +85,7 @@ func TestTrackerJoinLookupHave(t *testing.T) {
 // TestTrackerPeerTokens: every tracker call after the first announce needs the token the
 // gateway issued for that peer ID in that channel, unexpired.
 func TestTrackerPeerTokens(t *testing.T) {
-	s, front := newTestServer(t, &fakeOrigin{})
+	s, front := newTestServer(t, &hlstest.FakeLive{})
 	a := announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: ":9001"})
 	b := announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: ":9002"})
 	require.NotEmpty(t, a.Token)
@@ -125,7 +126,7 @@ func TestTrackerPeerTokens(t *testing.T) {
 // TestTrackerBansReportedPeer: a peer that two others report for bad bytes leaves the
 // swarm and cannot come back from the same address for a while; one report is not enough.
 func TestTrackerBansReportedPeer(t *testing.T) {
-	_, front := newTestServer(t, &fakeOrigin{})
+	_, front := newTestServer(t, &hlstest.FakeLive{})
 	bad := announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: "10.0.0.66:9000"})
 	r1 := announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: "10.0.0.1:9000"})
 	r2 := announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: "10.0.0.2:9000"})
@@ -153,7 +154,7 @@ func TestTrackerBansReportedPeer(t *testing.T) {
 }
 
 func TestTrackerRejectsBadInput(t *testing.T) {
-	_, front := newTestServer(t, &fakeOrigin{})
+	_, front := newTestServer(t, &hlstest.FakeLive{})
 	cases := []struct {
 		name, path string
 		body       any
@@ -183,7 +184,7 @@ func TestTrackerRejectsBadInput(t *testing.T) {
 }
 
 func TestStatsSumReportsAndEgress(t *testing.T) {
-	_, front := newTestServer(t, &fakeOrigin{})
+	_, front := newTestServer(t, &hlstest.FakeLive{})
 	announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: ":9001", Stats: swarm.Counters{BytesFromGateway: 100, BytesFromPeers: 300}})
 	announce(t, front.URL, swarm.AnnounceRequest{Channel: "tv", Addr: ":9002", Stats: swarm.Counters{BytesFromPeers: 600}})
 	resp, body := get(t, front.URL+swarm.PathStats)
@@ -220,7 +221,7 @@ func TestAdvertisedAddr(t *testing.T) {
 // TestTrackerRateLimit: one address gets TrackerRate calls a second (burst twice that);
 // past it, 429 with Retry-After, until its bucket refills.
 func TestTrackerRateLimit(t *testing.T) {
-	origin := httptest.NewServer(&fakeOrigin{})
+	origin := httptest.NewServer(&hlstest.FakeLive{})
 	t.Cleanup(origin.Close)
 	var mu sync.Mutex
 	now := time.Unix(1_700_000_000, 0)

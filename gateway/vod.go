@@ -3,15 +3,11 @@ package gateway
 import (
 	"container/list"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"net/url"
 	"sync"
 	"time"
 
+	"github.com/rawflow/rawflow/gateway/ingest"
 	"github.com/rawflow/rawflow/internal/flight"
-	"github.com/rawflow/rawflow/playlist"
 )
 
 // VOD: an origin playlist that has ended when the gateway first sees it is listed whole at
@@ -20,24 +16,13 @@ import (
 // The proxies' playlist gives a segment's digest once the gateway holds it; until then
 // proxies fetch it from the gateway.
 
-// vodName names an on-demand segment after its origin address, which for VOD names
-// immutable bytes: "SEQ-vHASH16EXT".
-func vodName(seq uint64, u *url.URL, r *playlist.ByteRange, ext string) string {
-	id := u.String()
-	if r != nil {
-		id += fmt.Sprintf("@%d+%d", r.Offset, r.Length)
-	}
-	h := sha256.Sum256([]byte(id))
-	return fmt.Sprintf("%d-v%s%s", seq, hex.EncodeToString(h[:8]), ext)
-}
-
 // vodStore holds the bytes of on-demand segments.
 type vodStore struct {
 	max     int64
-	flights flight.Group[string, *Segment] // origin fetches under way, by segment name
+	flights flight.Group[string, *ingest.Segment] // origin fetches under way, by segment name
 
 	mu     sync.Mutex // guards the following fields
-	lru    *list.List // of *Segment, most recent at the front
+	lru    *list.List // of *ingest.Segment, most recent at the front
 	byName map[string]*list.Element
 	bytes  int64
 }
@@ -47,12 +32,12 @@ func newVODStore(maxBytes int64) *vodStore {
 }
 
 // held returns the bytes of the named segment if they are held.
-func (v *vodStore) held(name string) *Segment {
+func (v *vodStore) held(name string) *ingest.Segment {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if el := v.byName[name]; el != nil {
 		v.lru.MoveToFront(el)
-		return el.Value.(*Segment)
+		return el.Value.(*ingest.Segment)
 	}
 	return nil
 }
@@ -60,11 +45,11 @@ func (v *vodStore) held(name string) *Segment {
 // get returns the segment with its bytes, fetching them once with fetch however many
 // callers ask together. The fetch outlives a caller that goes away (bounded by timeout);
 // each caller waits at most until its own ctx ends.
-func (v *vodStore) get(ctx context.Context, placeholder *Segment, timeout time.Duration, fetch func(context.Context) ([]byte, error)) (*Segment, error) {
+func (v *vodStore) get(ctx context.Context, placeholder *ingest.Segment, timeout time.Duration, fetch func(context.Context) ([]byte, error)) (*ingest.Segment, error) {
 	if seg := v.held(placeholder.Name); seg != nil {
 		return seg, nil
 	}
-	call := v.flights.Do(ctx, placeholder.Name, timeout, func(ctx context.Context) (*Segment, error) {
+	call := v.flights.Do(ctx, placeholder.Name, timeout, func(ctx context.Context) (*ingest.Segment, error) {
 		// Check again: a fetch for this name may have ended between held and Do.
 		if seg := v.held(placeholder.Name); seg != nil {
 			return seg, nil
@@ -73,23 +58,21 @@ func (v *vodStore) get(ctx context.Context, placeholder *Segment, timeout time.D
 		if err != nil {
 			return nil, err
 		}
-		d := playlist.Sum(data)
-		seg := *placeholder
-		seg.Digest, seg.Size, seg.Data, seg.ETag = d, int64(len(data)), data, `"`+d.String()[:32]+`"`
-		v.add(&seg) // before the flight ends, so that no caller misses both
-		return &seg, nil
+		seg := placeholder.WithData(data)
+		v.add(seg) // before the flight ends, so that no caller misses both
+		return seg, nil
 	})
 	return call.Wait(ctx)
 }
 
 // add keeps seg and evicts the least recently used beyond the bound (never seg itself).
-func (v *vodStore) add(seg *Segment) {
+func (v *vodStore) add(seg *ingest.Segment) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.byName[seg.Name] = v.lru.PushFront(seg)
 	v.bytes += seg.Size
 	for v.bytes > v.max && v.lru.Len() > 1 {
-		old := v.lru.Remove(v.lru.Back()).(*Segment)
+		old := v.lru.Remove(v.lru.Back()).(*ingest.Segment)
 		delete(v.byName, old.Name)
 		v.bytes -= old.Size
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"path"
 	"regexp"
@@ -174,7 +173,7 @@ func (p *Proxy) handleSegment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderContentType, contentType(c.Param("name")))
+	c.Response().Header()[echo.HeaderContentType] = httpx.ContentType(c.Param("name"))
 	httpx.ServeBytes(c.Response(), c.Request(), obj.data)
 	if obj.media && wholeWritten(c, len(obj.data)) {
 		if d, first := m.played(addr, obj.need, p.cfg.Now()); first {
@@ -278,40 +277,21 @@ func (p *Proxy) channelMember(c echo.Context) (*member, error) {
 	return m, nil
 }
 
-// readBody reads a gateway response up to limit bytes and closes it.
+// readBody reads a gateway response up to limit bytes and closes it. A 404 or a 403 (a
+// signed URL's token refused) is told to the player as it is; other statuses are
+// errGatewayStatus.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		switch resp.StatusCode {
-		case http.StatusNotFound:
-			return nil, echo.NewHTTPError(http.StatusNotFound, "not found at the gateway")
-		case http.StatusForbidden: // a signed URL's token was refused: tell the player so
-			return nil, echo.NewHTTPError(http.StatusForbidden, "refused by the gateway")
-		}
-		return nil, fmt.Errorf("%w: %s", errGatewayStatus, resp.Status)
+	data, err := httpx.ReadBody(resp, limit)
+	var se *httpx.StatusError
+	switch {
+	case err == nil:
+		return data, nil
+	case errors.As(err, &se) && se.Code == http.StatusNotFound:
+		return nil, echo.NewHTTPError(http.StatusNotFound, "not found at the gateway")
+	case errors.As(err, &se) && se.Code == http.StatusForbidden:
+		return nil, echo.NewHTTPError(http.StatusForbidden, "refused by the gateway")
+	case errors.As(err, &se), errors.Is(err, httpx.ErrTooLarge):
+		return nil, fmt.Errorf("%w: %w", errGatewayStatus, err)
 	}
-	data, err := httpx.ReadAll(resp.Body, resp.ContentLength, limit)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%w: body over %d bytes", errGatewayStatus, limit)
-	}
-	return data, nil
-}
-
-// contentType names a segment's media type from its extension, as the gateway does.
-func contentType(name string) string {
-	switch path.Ext(name) {
-	case ".aac":
-		return "audio/aac"
-	case ".vtt", ".webvtt":
-		return "text/vtt"
-	case ".mp4", ".m4s":
-		return "video/mp4"
-	case ".key":
-		return "application/octet-stream"
-	}
-	return "video/mp2t"
+	return nil, fmt.Errorf("gateway: %w", err)
 }

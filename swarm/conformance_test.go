@@ -33,6 +33,30 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// Registry is what Memory and Redis both are, method for method: the conformance suite
+// runs on it. (Production code declares what it uses where it uses it: the gateway's
+// Tracker and StatsStore, ingest's Fleet.)
+type Registry interface {
+	Join(ctx context.Context, p Peer) error
+	Peer(ctx context.Context, channel, id string) (p Peer, ok bool, err error)
+	Leave(ctx context.Context, channel, id string) error
+	Have(ctx context.Context, channel, id string, digests []string) error
+	Lookup(ctx context.Context, channel, digest string, asker Peer, q LookupQuery) (holders []Holder, elected bool, err error)
+	AddStats(ctx context.Context, channel string, c Counters) error
+	Stats(ctx context.Context, channel string) (ChannelStats, error)
+	LoadTimeline(ctx context.Context, channel, rendition string) (t Timeline, ok bool, err error)
+	SaveTimeline(ctx context.Context, channel, rendition string, t Timeline) error
+	List(ctx context.Context, channel, rendition string, c ListClaim) (Listing, error)
+	AddSample(ctx context.Context, channel string, at time.Time, s Sample) error
+	Buckets(ctx context.Context, channel string, from, to time.Time, step time.Duration) ([]Bucket, error)
+	Close() error
+}
+
+var (
+	_ Registry = (*Memory)(nil)
+	_ Registry = (*Redis)(nil)
+)
+
 // env is one conformance case: a fresh registry, clock and channel.
 type env struct {
 	t     *testing.T

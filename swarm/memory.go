@@ -8,7 +8,9 @@ import (
 	"time"
 )
 
-// Memory is a Registry held in this process's memory, for a single gateway without Redis.
+// Memory is the registry held in this process's memory, for a single gateway without Redis:
+// live peers, who holds which segment, per-channel counters and time buckets, and each
+// rendition's timeline. The gateway is its only user; peers reach it through the tracker API.
 // Expiry is checked against Options.Now on every read; expired entries are removed lazily,
 // and each write to a channel sweeps the whole channel at most once per sweep interval (the
 // shortest TTL), so a channel's dead peers and holdings never pile up.
@@ -45,8 +47,6 @@ type memPeer struct {
 	Peer
 	expiry int64
 }
-
-var _ Registry = (*Memory)(nil)
 
 // NewMemory returns an empty in-memory registry; zero fields of opts take their defaults.
 func NewMemory(opts Options) *Memory {
@@ -154,8 +154,18 @@ func (m *Memory) Have(_ context.Context, channel, id string, digests []string) e
 	return nil
 }
 
-// Lookup returns up to q.Limit live holders of digest other than asker, ranked by Rank, and
-// elects asker as Registry.Lookup describes.
+// Lookup returns up to q.Limit live holders of digest other than asker, ranked by Rank,
+// and says whether asker is elected to fetch the segment from the gateway for the swarm.
+//
+// The seeders of a segment in a group are the Options.Seeders live, uploading peers of
+// that group (ungrouped peers form one group) with the highest SeedScore: rendezvous
+// hashing, so every gateway of a fleet picks the same ones and the gateway's cost is
+// spread evenly over the swarm. They are chosen at the segment's first Lookup from the
+// group and kept for HoldTTL. A non-leech asker is elected when no other live peer of
+// its group has the segment and either it is one of the seeders and fewer than Seeders
+// others of the group have or fetch it, or q.Late is set and no other live peer has or
+// fetches it at all (the seeders did not come forward in time). An elected asker is
+// recorded as fetching until FetchTTL from now, so later askers are sent to it.
 func (m *Memory) Lookup(_ context.Context, channel, digest string, asker Peer, q LookupQuery) ([]Holder, bool, error) {
 	req := LookupRequest{PeerID: asker.ID, Channel: channel, Digest: digest}
 	if err := req.Validate(); err != nil {
@@ -341,7 +351,9 @@ func checkChannel(channel string) error {
 	return nil
 }
 
-// LoadTimeline implements Registry.
+// LoadTimeline returns what was recorded of a rendition's timeline (rendition "" for a
+// channel whose origin is a single media playlist) by List and SaveTimeline; ok is false
+// when nothing was.
 func (m *Memory) LoadTimeline(_ context.Context, channel, rendition string) (Timeline, bool, error) {
 	if err := checkStream(channel, rendition); err != nil {
 		return Timeline{}, false, err
@@ -355,7 +367,8 @@ func (m *Memory) LoadTimeline(_ context.Context, channel, rendition string) (Tim
 	return *ch.timelines[rendition], true, nil
 }
 
-// SaveTimeline implements Registry.
+// SaveTimeline records t field by field, keeping the larger value of each: a timeline
+// never goes back, whichever gateway saves it.
 func (m *Memory) SaveTimeline(_ context.Context, channel, rendition string, t Timeline) error {
 	if err := checkStream(channel, rendition); err != nil {
 		return err
@@ -389,7 +402,14 @@ type memListing struct {
 	at int64 // when it was listed, unix ms
 }
 
-// List implements Registry.
+// List returns where the segment with digest c.Digest stands in the rendition's
+// fleet-wide timeline: as the first gateway to list it recorded it (among the last
+// MaxListings listed, no longer than c.MaxAge ago and no further than c.MaxBehind behind
+// the next number), or else as it is recorded now: the next sequence number (at least
+// c.MinSeq), c.Disc, and the discontinuity sequence that follows from it (at least
+// c.MinDiscSeq). Every gateway of a fleet thus lists the same bytes under the same number,
+// and bytes that come again later (a looping or restarted source) under a new one. A new
+// listing also records the timeline (LoadTimeline): no SaveTimeline is needed per segment.
 func (m *Memory) List(_ context.Context, channel, rendition string, c ListClaim) (Listing, error) {
 	if err := checkStream(channel, rendition); err != nil {
 		return Listing{}, err
@@ -425,6 +445,7 @@ func (m *Memory) List(_ context.Context, channel, rendition string, c ListClaim)
 	if c.Disc {
 		l.DiscSeq++
 	}
+	l.DiscSeq = max(l.DiscSeq, c.MinDiscSeq)
 	if _, again := ls.byDigest[c.Digest]; again { // listed anew: drop the old place in order
 		ls.order = slices.DeleteFunc(ls.order, func(d string) bool { return d == c.Digest })
 	}
@@ -434,7 +455,10 @@ func (m *Memory) List(_ context.Context, channel, rendition string, c ListClaim)
 		delete(ls.byDigest, ls.order[0])
 		ls.order = ls.order[1:]
 	}
-	t.NextSeq = l.Seq + 1
+	t.NextSeq, t.DiscSeq = l.Seq+1, max(t.DiscSeq, l.DiscSeq)
+	if t.TargetDuration == 0 {
+		t.TargetDuration = c.TargetDuration
+	}
 	return l, nil
 }
 

@@ -18,14 +18,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis is a Registry kept in Redis, shared by a fleet of gateways. The key layout is
+// Redis is the registry kept in Redis, shared by a fleet of gateways; it behaves as Memory
+// does (the conformance suite checks both). The key layout is
 // described in keys.go. Every error from Redis wraps ErrUnavailable.
 type Redis struct {
 	client redis.UniversalClient
 	opts   Options
 }
-
-var _ Registry = (*Redis)(nil)
 
 // Client settings of OpenRedis: the registry sits on the request path, so a Redis that is
 // down must fail fast and let callers fall back to the gateway.
@@ -304,7 +303,7 @@ func (r *Redis) Have(ctx context.Context, channel, id string, digests []string) 
 
 // lookupScript prunes the digest's expired holdings and claims, reads the freshest live
 // holders other than the asker (have first; a peer in both counts as have), and elects the
-// asker as Registry.Lookup describes, choosing the seeders of the asker's group on the
+// asker as Memory.Lookup describes, choosing the seeders of the asker's group on the
 // digest's first Lookup from it. It returns {elected (0 or 1), state, peer JSON, state,
 // peer JSON, ...}.
 // KEYS: have, fetch, peers, peerinfo, group, seed. ARGV: now, fetch expiry, asker id,
@@ -376,7 +375,7 @@ return out
 `)
 
 // Lookup returns up to q.Limit live holders of digest other than asker, ranked by Rank, and
-// elects asker as Registry.Lookup describes. It is one script call.
+// elects asker as Memory.Lookup describes. It is one script call.
 func (r *Redis) Lookup(ctx context.Context, channel, digest string, asker Peer, q LookupQuery) ([]Holder, bool, error) {
 	req := LookupRequest{PeerID: asker.ID, Channel: channel, Digest: digest}
 	if err := req.Validate(); err != nil {
@@ -474,7 +473,7 @@ for i = 1, #ARGV, 2 do
 end
 return 1`)
 
-// LoadTimeline implements Registry.
+// LoadTimeline is Memory.LoadTimeline on Redis.
 func (r *Redis) LoadTimeline(ctx context.Context, channel, rendition string) (Timeline, bool, error) {
 	if err := checkStream(channel, rendition); err != nil {
 		return Timeline{}, false, err
@@ -488,12 +487,16 @@ func (r *Redis) LoadTimeline(ctx context.Context, channel, rendition string) (Ti
 	}
 	var t Timeline
 	t.NextSeq, _ = strconv.ParseUint(vals["next_seq"], 10, 64)
+	// disc_seq is saved by SaveTimeline, last_dseq by List: the same figure, the larger counts.
 	t.DiscSeq, _ = strconv.ParseUint(vals["disc_seq"], 10, 64)
+	if last, err := strconv.ParseUint(vals["last_dseq"], 10, 64); err == nil {
+		t.DiscSeq = max(t.DiscSeq, last)
+	}
 	t.TargetDuration, _ = strconv.Atoi(vals["target_duration"])
 	return t, true, nil
 }
 
-// SaveTimeline implements Registry.
+// SaveTimeline is Memory.SaveTimeline on Redis.
 func (r *Redis) SaveTimeline(ctx context.Context, channel, rendition string, t Timeline) error {
 	if err := checkStream(channel, rendition); err != nil {
 		return err
@@ -503,10 +506,11 @@ func (r *Redis) SaveTimeline(ctx context.Context, channel, rendition string, t T
 	return unavailable(err)
 }
 
-// listScript is Registry.List. KEYS: timeline, listing (ZSET digest -> seq), listinfo
+// listScript is List. KEYS: timeline, listing (ZSET digest -> seq), listinfo
 // (HASH digest -> "DISC DISCSEQ LISTEDMS"). ARGV: digest, disc (0/1), min seq, keep
-// (MaxListings), gc ms (listingsGC), now ms, max age ms (0: any), max behind (0: any).
-// The timeline's next_seq becomes the new listing's seq + 1 and last_dseq its DiscSeq.
+// (MaxListings), gc ms (listingsGC), now ms, max age ms (0: any), max behind (0: any),
+// min disc seq, target duration. The timeline's next_seq becomes the new listing's seq + 1,
+// last_dseq its DiscSeq, and target_duration is set if it was not.
 var listScript = redis.NewScript(`
 local nextseq = tonumber(redis.call('HGET', KEYS[1], 'next_seq') or '0')
 local seq = redis.call('ZSCORE', KEYS[2], ARGV[1])
@@ -520,7 +524,8 @@ if seq then
   end
 end
 local n = math.max(nextseq, tonumber(ARGV[3]))
-local dseq = tonumber(redis.call('HGET', KEYS[1], 'last_dseq') or '0') + tonumber(ARGV[2])
+local dseq = math.max(tonumber(redis.call('HGET', KEYS[1], 'last_dseq') or '0') + tonumber(ARGV[2]), tonumber(ARGV[9]))
+if tonumber(ARGV[10]) > 0 then redis.call('HSETNX', KEYS[1], 'target_duration', ARGV[10]) end
 local info = ARGV[2] .. ' ' .. string.format('%d', dseq) .. ' ' .. ARGV[6]
 redis.call('ZADD', KEYS[2], n, ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], info)
@@ -535,7 +540,7 @@ end
 return {string.format('%d', n), info}
 `)
 
-// List implements Registry: one script, in the channel's slot.
+// List is Memory.List on Redis: one script, in the channel's slot.
 func (r *Redis) List(ctx context.Context, channel, rendition string, c ListClaim) (Listing, error) {
 	if err := checkStream(channel, rendition); err != nil {
 		return Listing{}, err
@@ -545,7 +550,8 @@ func (r *Redis) List(ctx context.Context, channel, rendition string, c ListClaim
 	}
 	res, err := listScript.Run(ctx, r.client, []string{timelineKey(channel, rendition),
 		listingKey(channel, rendition), listInfoKey(channel, rendition)},
-		c.Digest, flag(c.Disc), c.MinSeq, MaxListings, listingsGC.Milliseconds(), r.now(), c.MaxAge.Milliseconds(), c.MaxBehind).StringSlice()
+		c.Digest, flag(c.Disc), c.MinSeq, MaxListings, listingsGC.Milliseconds(), r.now(), c.MaxAge.Milliseconds(), c.MaxBehind,
+		c.MinDiscSeq, c.TargetDuration).StringSlice()
 	if err != nil {
 		return Listing{}, unavailable(err)
 	}

@@ -31,7 +31,7 @@ for k = 1, #KEYS do
 end
 return 1`)
 
-// AddSample implements Registry: one script call on the two buckets of at.
+// AddSample is Memory.AddSample on Redis: one script call on the two buckets of at.
 func (r *Redis) AddSample(ctx context.Context, channel string, at time.Time, s Sample) error {
 	if err := checkSample(channel, s); err != nil {
 		return err
@@ -54,7 +54,7 @@ func (r *Redis) AddSample(ctx context.Context, channel string, at time.Time, s S
 	return unavailable(addSampleScript.Run(ctx, r.client, keys, args...).Err())
 }
 
-// Buckets implements Registry: one pipeline of HGETALLs.
+// Buckets is Memory.Buckets on Redis: one pipeline of HGETALLs.
 func (r *Redis) Buckets(ctx context.Context, channel string, from, to time.Time, step time.Duration) ([]Bucket, error) {
 	if err := checkChannel(channel); err != nil {
 		return nil, err

@@ -1,7 +1,6 @@
 package swarm
 
 import (
-	"context"
 	"errors"
 	"time"
 )
@@ -118,62 +117,6 @@ type ChannelStats struct {
 	ActivePeers int `json:"active_peers"`
 }
 
-// Registry is the swarm's shared state: live peers, who holds which segment, and per-channel
-// counters. The gateway is its only user; peers reach it through the tracker API.
-// Implementations: Memory (one gateway, no Redis) and Redis (a fleet). Both pass the same
-// conformance suite.
-type Registry interface {
-	// Join registers p, or refreshes it, until PeerTTL from now.
-	Join(ctx context.Context, p Peer) error
-	// Peer returns the live peer id of channel; ok is false when there is none.
-	Peer(ctx context.Context, channel, id string) (p Peer, ok bool, err error)
-	// Leave removes the peer and its holdings at once.
-	Leave(ctx context.Context, channel, id string) error
-	// Have records that peer id holds the segments with these digests, until HoldTTL from
-	// now. It replaces a fetching claim by the same peer.
-	Have(ctx context.Context, channel, id string, digests []string) error
-	// Lookup returns up to q.Limit live holders of digest other than asker, ranked by Rank,
-	// and says whether asker is elected to fetch the segment from the gateway for the swarm.
-	//
-	// The seeders of a segment in a group are the Options.Seeders live, uploading peers of
-	// that group (ungrouped peers form one group) with the highest SeedScore: rendezvous
-	// hashing, so every gateway of a fleet picks the same ones and the gateway's cost is
-	// spread evenly over the swarm. They are chosen at the segment's first Lookup from the
-	// group and kept for HoldTTL. A non-leech asker is elected when no other live peer of
-	// its group has the segment and either it is one of the seeders and fewer than Seeders
-	// others of the group have or fetch it, or q.Late is set and no other live peer has or
-	// fetches it at all (the seeders did not come forward in time). An elected asker is recorded as fetching until FetchTTL from now, so later
-	// askers are sent to it.
-	Lookup(ctx context.Context, channel, digest string, asker Peer, q LookupQuery) (holders []Holder, elected bool, err error)
-	// AddStats adds the delta c to the channel's counters.
-	AddStats(ctx context.Context, channel string, c Counters) error
-	// Stats returns the channel's counters and active peer count.
-	Stats(ctx context.Context, channel string) (ChannelStats, error)
-	// LoadTimeline returns what a gateway saved of a rendition's timeline (rendition "" for
-	// a channel whose origin is a single media playlist); ok is false when nothing was saved.
-	LoadTimeline(ctx context.Context, channel, rendition string) (t Timeline, ok bool, err error)
-	// SaveTimeline records t field by field, keeping the larger value of each: a timeline
-	// never goes back, whichever gateway saves it.
-	SaveTimeline(ctx context.Context, channel, rendition string, t Timeline) error
-	// List returns where the segment with digest c.Digest stands in the rendition's
-	// fleet-wide timeline: as the first gateway to list it recorded it (among the last
-	// MaxListings listed, no longer than c.MaxAge ago and no further than c.MaxBehind behind
-	// the next number), or else as it is recorded now:
-	// the next sequence number (at least c.MinSeq), c.Disc, and the discontinuity sequence
-	// that follows from it. Every gateway of a fleet thus lists the same bytes under the
-	// same number, and bytes that come again later (a looping or restarted source) under
-	// a new one.
-	List(ctx context.Context, channel, rendition string, c ListClaim) (Listing, error)
-	// Close releases the registry's resources.
-	Close() error
-	// AddSample adds a report's counters to the channel's 10 s and 1 min stats buckets
-	// of time at (see Sample).
-	AddSample(ctx context.Context, channel string, at time.Time, s Sample) error
-	// Buckets returns the channel's stats from from to to, one Bucket per step (10 s, or a
-	// multiple of a minute), oldest first; steps with nothing recorded are zero.
-	Buckets(ctx context.Context, channel string, from, to time.Time, step time.Duration) ([]Bucket, error)
-}
-
 // Timeline is what a gateway must remember of a channel so that, after a restart, its
 // playlists continue where they were: the media sequence and discontinuity sequence never
 // decrease and the target duration does not change.
@@ -195,6 +138,11 @@ type ListClaim struct {
 	Digest string // the segment's SHA-256, hex
 	Disc   bool   // a new listing starts a discontinuity
 	MinSeq uint64 // a new listing's sequence number is at least this
+	// MinDiscSeq is the least discontinuity sequence a new listing may have (the
+	// claimant's own count, which may be ahead after it numbered segments alone).
+	MinDiscSeq uint64
+	// TargetDuration is the stream's target duration, recorded in the timeline if none is.
+	TargetDuration int
 	// MaxAge is how long ago the digest may have been listed and still keep its listing
 	// (about the origin playlist's span: a gateway joining late lists its oldest segment);
 	// zero: any age.

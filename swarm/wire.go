@@ -291,3 +291,12 @@ func (r LeaveRequest) Validate() error {
 	}
 	return checkToken(r.Token)
 }
+
+// Caller returns the channel, peer ID and peer token the request is made as.
+func (r HaveRequest) Caller() (channel, id, token string) { return r.Channel, r.PeerID, r.Token }
+
+// Caller returns the channel, peer ID and peer token the request is made as.
+func (r LookupRequest) Caller() (channel, id, token string) { return r.Channel, r.PeerID, r.Token }
+
+// Caller returns the channel, peer ID and peer token the request is made as.
+func (r LeaveRequest) Caller() (channel, id, token string) { return r.Channel, r.PeerID, r.Token }

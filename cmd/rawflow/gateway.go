@@ -267,8 +267,14 @@ func (l *latencyFlags) apply(chs []gateway.ChannelConfig) error {
 	return nil
 }
 
+// registry is the gateway's registry, which the process closes when done.
+type registry interface {
+	gateway.Registry
+	Close() error
+}
+
 // openRegistry opens Redis when url is set, else the in-memory registry.
-func openRegistry(url string, opts swarm.Options) (swarm.Registry, error) {
+func openRegistry(url string, opts swarm.Options) (registry, error) {
 	if url == "" {
 		return swarm.NewMemory(opts), nil
 	}

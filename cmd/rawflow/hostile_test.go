@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rawflow/rawflow/gateway"
+	"github.com/rawflow/rawflow/gateway/ingest"
 	"github.com/rawflow/rawflow/internal/simplayer"
 	"github.com/rawflow/rawflow/peerassist"
 	"github.com/rawflow/rawflow/playlist"
@@ -228,11 +227,11 @@ func startHostile(t *testing.T, b hostileBehaviour) *hostileRun {
 	require.True(t, waitFor(ctx, 20*time.Second, func() bool { return r.obs.lists(ctx, r.h) }),
 		"the hostile peer never became a holder")
 
-	r.watch = newSegmentWatch(r.gw.srv, hostileProxies)
+	r.watch = newSegmentWatch(r.gw.url, hostileProxies)
 	for i := range hostileProxies {
 		p, err := newPeerNode("127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: r.gw.url, Logger: quiet})
 		require.NoError(t, err)
-		rec := &recorder{next: p.handler, gw: r.gw.srv, channel: hostileChannel, seen: make(chan struct{}, 1000)}
+		rec := &recorder{next: p.handler, gw: r.gw.url, channel: hostileChannel, seen: make(chan struct{}, 1000)}
 		p.handler = rec
 		wg.Go(func() { assert.NoError(t, p.run(ctx)) })
 		pl := simplayer.New(simplayer.Config{URL: p.url + "/live/" + hostileChannel + "/index.m3u8",
@@ -363,7 +362,7 @@ func waitFor(ctx context.Context, within time.Duration, cond func() bool) bool {
 // segmentWatch checks every segment a player got against the gateway's digest for its
 // name, and counts each player's segments.
 type segmentWatch struct {
-	gw   *gateway.Server
+	gw   string        // the gateway's base URL
 	step chan struct{} // one send per segment (buffered, never blocks)
 
 	mu  sync.Mutex // guards the following fields
@@ -371,22 +370,24 @@ type segmentWatch struct {
 	bad []string
 }
 
-func newSegmentWatch(gw *gateway.Server, players int) *segmentWatch {
+func newSegmentWatch(gw string, players int) *segmentWatch {
 	return &segmentWatch{gw: gw, step: make(chan struct{}, 1000), n: make([]int, players)}
 }
 
 // check runs in player i's OnSegment.
 func (w *segmentWatch) check(i int, uri string, data []byte) {
 	u, err := url.Parse(uri)
-	var want *gateway.Segment
+	var etag string
+	var size int64
+	known := false
 	if err == nil {
-		want = w.gw.Segment(hostileChannel, "", path.Base(u.Path))
+		etag, size, known = gatewayObject(w.gw, u.Path)
 	}
 	w.mu.Lock()
 	switch {
-	case want == nil:
+	case !known:
 		w.bad = append(w.bad, fmt.Sprintf("player %d: %s: unknown to the gateway", i+1, uri))
-	case int64(len(data)) != want.Size || sha256.Sum256(data) != [32]byte(want.Digest):
+	case int64(len(data)) != size || ingest.ETag(playlist.Sum(data)) != etag:
 		w.bad = append(w.bad, fmt.Sprintf("player %d: %s: %d bytes that are not the gateway's", i+1, uri, len(data)))
 	}
 	w.n[i]++

@@ -70,12 +70,11 @@ func assertFromOrigin(t *testing.T, gw *gatewayNode, origin *hlstest.Origin) {
 	files := origin.FileDigests(t)
 	checked, missing := 0, 0
 	for _, s := range w.Segments {
-		seg := gw.srv.Segment("tv", "", s.Name)
-		if seg == nil || seg.Data == nil {
-			continue // VOD: not fetched
+		if s.Size == 0 {
+			continue // VOD: not fetched, no digest yet
 		}
 		checked++
-		if _, ok := files[[32]byte(seg.Digest)]; !ok {
+		if _, ok := files[[32]byte(s.Digest)]; !ok {
 			missing++
 		}
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/gateway/demosource"
 	"github.com/rawflow/rawflow/peerassist"
-	"github.com/rawflow/rawflow/swarm"
 	"github.com/rawflow/rawflow/web"
 )
 
@@ -60,7 +59,7 @@ type gatewayNode struct {
 	drain time.Duration
 }
 
-func newGatewayNode(addr string, cfg gateway.Config, reg swarm.Registry) (*gatewayNode, error) {
+func newGatewayNode(addr string, cfg gateway.Config, reg gateway.Registry) (*gatewayNode, error) {
 	srv, err := gateway.New(cfg, reg)
 	if err != nil {
 		return nil, err

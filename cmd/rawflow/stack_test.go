@@ -37,7 +37,7 @@ func startStack(t *testing.T, cfg gateway.Config, n int) *stack {
 	for range n {
 		p, err := newPeerNode("127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url})
 		require.NoError(t, err)
-		rec := &recorder{next: p.handler, gw: gw.srv, channel: cfg.Channels[0].Name, seen: make(chan struct{}, 1000)}
+		rec := &recorder{next: p.handler, gw: gw.url, channel: cfg.Channels[0].Name, seen: make(chan struct{}, 1000)}
 		p.handler = rec
 		wg.Go(func() { assert.NoError(t, p.run(ctx)) })
 		st.peers, st.recs = append(st.peers, p), append(st.recs, rec)
@@ -81,7 +81,7 @@ func (r *runner) demoOrigin(t *testing.T) *demoOrigin {
 
 // gateway starts a gateway with one channel "tv" from source (and cfg's other settings)
 // and waits until it is ready.
-func (r *runner) gateway(t *testing.T, cfg gateway.Config, source string, reg swarm.Registry) *gatewayNode {
+func (r *runner) gateway(t *testing.T, cfg gateway.Config, source string, reg gateway.Registry) *gatewayNode {
 	t.Helper()
 	cfg.Channels = []gateway.ChannelConfig{{Name: "tv", Sources: []string{source}}}
 	gw, err := newGatewayNode("127.0.0.1:0", cfg, reg)

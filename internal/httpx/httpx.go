@@ -1,11 +1,15 @@
-// Package httpx holds HTTP helpers the gateway and the proxy share.
+// Package httpx holds the HTTP helpers the gateway, its ingest and the proxy share: serving
+// an object held in memory, the CORS policy of /live, bounded body reads, Content-Type by
+// extension.
 package httpx
 
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"strconv"
 	"time"
 
@@ -68,4 +72,70 @@ func ReadAll(r io.Reader, size, limit int64) ([]byte, error) {
 			return b, err
 		}
 	}
+}
+
+// ErrTooLarge: a body exceeded its size bound.
+var ErrTooLarge = errors.New("body exceeds size limit")
+
+// StatusError is a response whose status was not 2xx.
+type StatusError struct {
+	Code   int
+	Status string // as the response gave it, e.g. "404 Not Found"
+}
+
+func (e *StatusError) Error() string { return "status " + e.Status }
+
+// ReadBody reads a 2xx response's body, at most limit bytes (more is ErrTooLarge, as is a
+// Content-Length over it), and closes it. Any other status is a *StatusError (the body is
+// drained, a little of it, so that the connection can be reused).
+func ReadBody(resp *http.Response, limit int64) ([]byte, error) {
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return nil, &StatusError{Code: resp.StatusCode, Status: resp.Status}
+	}
+	if resp.ContentLength > limit {
+		return nil, fmt.Errorf("%w: Content-Length %d > %d", ErrTooLarge, resp.ContentLength, limit)
+	}
+	b, err := ReadAll(resp.Body, resp.ContentLength, limit)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+	}
+	return b, nil
+}
+
+// Content-Type header values of the objects a live rendition serves; shared, never
+// modified, so that setting one allocates nothing.
+var (
+	ctTS     = []string{"video/mp2t"}
+	ctMP4    = []string{"video/mp4"}
+	ctAudio  = []string{"audio/mp4"}
+	ctAAC    = []string{"audio/aac"}
+	ctMP3    = []string{"audio/mpeg"}
+	ctVTT    = []string{"text/vtt"}
+	ctOctets = []string{"application/octet-stream"}
+)
+
+// ContentType returns the Content-Type header value of a segment, init section or key,
+// from its name's extension (the gateway keeps the origin's); keys and anything unknown
+// are application/octet-stream. The slice is shared: never modify it.
+func ContentType(name string) []string {
+	switch path.Ext(name) {
+	case ".ts":
+		return ctTS
+	case ".mp4", ".m4s", ".m4v", ".cmfv":
+		return ctMP4
+	case ".m4a", ".cmfa":
+		return ctAudio
+	case ".aac":
+		return ctAAC
+	case ".mp3":
+		return ctMP3
+	case ".vtt", ".webvtt":
+		return ctVTT
+	}
+	return ctOctets
 }

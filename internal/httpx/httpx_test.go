@@ -94,3 +94,29 @@ func BenchmarkReadAll(b *testing.B) {
 		}
 	})
 }
+
+func TestContentType(t *testing.T) {
+	for name, want := range map[string]string{
+		"1-ab.ts": "video/mp2t", "init-ab.mp4": "video/mp4", "2-ab.m4s": "video/mp4", "3-ab.aac": "audio/aac",
+		"4-ab.m4a": "audio/mp4", "5-ab.vtt": "text/vtt", "key-ab.key": "application/octet-stream", "6-ab.xyz": "application/octet-stream",
+	} {
+		assert.Equal(t, []string{want}, ContentType(name), name)
+	}
+}
+
+func TestReadBody(t *testing.T) {
+	resp := func(code int, body string, length int64) *http.Response {
+		return &http.Response{StatusCode: code, Status: http.StatusText(code), Body: io.NopCloser(strings.NewReader(body)), ContentLength: length}
+	}
+	b, err := ReadBody(resp(200, "hello", 5), 5)
+	require.NoError(t, err)
+	assert.Equal(t, "hello", string(b))
+	_, err = ReadBody(resp(200, "hello!", -1), 5)
+	require.ErrorIs(t, err, ErrTooLarge, "a body over the limit")
+	_, err = ReadBody(resp(200, "hi", 1<<40), 5)
+	require.ErrorIs(t, err, ErrTooLarge, "a Content-Length over the limit")
+	_, err = ReadBody(resp(404, "nope", 4), 5)
+	var se *StatusError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 404, se.Code)
+}

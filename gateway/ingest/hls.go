@@ -1,11 +1,12 @@
-package gateway
+package ingest
 
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"path"
 	"regexp"
@@ -16,40 +17,46 @@ import (
 	"github.com/rawflow/rawflow/playlist"
 )
 
-// hlsIngest pulls one live media playlist from an origin: it polls the playlist, fetches
-// each new segment once, and appends it to the window when all its bytes are held. It owns
-// the channel's timeline: the window numbers segments itself, and a restarted or
-// renumbered origin shows up as a discontinuity, never as a step back.
-type hlsIngest struct {
+// HLS pulls one live media playlist from an origin: it polls the playlist, fetches each
+// new segment once, and publishes it to its window when all its bytes are held. Its
+// timeline numbers the segments itself: a restarted or renumbered origin shows up as a
+// discontinuity, never as a step back. An origin playlist that has ended when first seen
+// is VOD: listed whole, each segment fetched when a client first asks for it (by the edge,
+// through Origin.GetRange).
+type HLS struct {
 	sources []*url.URL // in order of preference
-	win     *window
-	client  *http.Client
+	win     Window
+	origin  *Origin
 	cfg     *Config
 	log     *slog.Logger
 	errs    *atomic.Int64 // counts failed polls; nil means not counted
+	tl      *timeline
 
 	current  int                 // index in sources of the origin in use
 	failures int                 // consecutive failed polls of the current origin
 	lastSeq  uint64              // origin media sequence of the newest ingested segment
 	objects  map[string]*Segment // init sections and keys fetched lately, by URL and range
-	// fleet numbers the segments with the fleet and saves the timeline; nil: alone.
-	fleet    *fleetTimeline
-	span     time.Duration // how far back the origin's playlist reaches, at the last poll
-	spanSegs int           // and how many segments it lists
-	started  bool          // lastSeq is meaningful
-	pendDisc bool          // the next appended segment starts a discontinuity
+	span     time.Duration       // how far back the origin's playlist reaches, at the last poll
+	spanSegs int                 // and how many segments it lists
+	started  bool                // lastSeq is meaningful
+	pendDisc bool                // the next published segment starts a discontinuity
+	listed   bool                // something was published
+	ended    bool                // the playlist ended: nothing changes any more
+	info     PlaylistInfo        // as last given to the window
 }
 
-// Run polls until ctx ends. Failures are logged and retried after a back-off; the window
-// keeps being served meanwhile. Segments the origin dropped while it could not be reached
-// show up as a gap in its numbering, hence as a discontinuity (see newSegments); after
-// FailoverAfter failures in a row the next source takes over (see result).
-func (in *hlsIngest) Run(ctx context.Context) error {
+// Run polls until ctx ends, after continuing the rendition's recorded timeline. Failures
+// are logged and retried after a back-off; the window keeps being served meanwhile.
+// Segments the origin dropped while it could not be reached show up as a gap in its
+// numbering, hence as a discontinuity (see newSegments); after FailoverAfter failures in a
+// row the next source takes over (see result).
+func (in *HLS) Run(ctx context.Context) error {
+	in.tl.restore(ctx)
 	backoff := in.cfg.PollInterval
 	for {
 		wait := in.cfg.PollInterval
-		err := in.poll(ctx)
-		if ctx.Err() != nil || (err == nil && in.win.ended()) {
+		err := in.Poll(ctx)
+		if ctx.Err() != nil || (err == nil && in.ended) {
 			return nil // an ended playlist never changes again: it stays served as it is
 		}
 		if in.result(err) {
@@ -69,7 +76,7 @@ func (in *hlsIngest) Run(ctx context.Context) error {
 // result accounts for one poll and reports whether it failed. After FailoverAfter failures
 // in a row it switches to the next source: that origin numbers its segments its own way,
 // so its first segment starts a discontinuity.
-func (in *hlsIngest) result(err error) (failed bool) {
+func (in *HLS) result(err error) (failed bool) {
 	if err == nil {
 		in.failures = 0
 		return false
@@ -87,12 +94,13 @@ func (in *hlsIngest) result(err error) (failed bool) {
 	return true
 }
 
-func (in *hlsIngest) source() *url.URL { return in.sources[in.current] }
+func (in *HLS) source() *url.URL { return in.sources[in.current] }
 
-// poll fetches the origin playlist once and ingests every segment not yet seen.
-func (in *hlsIngest) poll(ctx context.Context) error {
+// Poll fetches the origin playlist once and publishes every segment not yet seen. Run
+// calls it every PollInterval; a failed poll leaves the window as it was.
+func (in *HLS) Poll(ctx context.Context) error {
 	src := in.source()
-	body, err := in.get(ctx, src, playlist.MaxPlaylistBytes)
+	body, err := in.origin.Get(ctx, src, playlist.MaxPlaylistBytes)
 	if err != nil {
 		return fmt.Errorf("playlist: %w", err)
 	}
@@ -100,20 +108,19 @@ func (in *hlsIngest) poll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("playlist %s: %w", src.Redacted(), err)
 	}
-	in.win.setMeta(media.Version, media.Header, media.Trailer)
-	if td := in.win.setTargetDuration(media.TargetDuration); td != media.TargetDuration {
+	if td := in.tl.targetDuration(media.TargetDuration); td != media.TargetDuration {
 		in.log.Warn("origin target duration differs from the stream's; keeping the stream's", "origin", media.TargetDuration, "stream", td)
 	}
+	info := PlaylistInfo{Version: media.Version, Header: media.Header, Trailer: media.Trailer, TargetDuration: in.tl.td, Type: in.info.Type}
 	switch {
-	case media.Ended && in.win.empty():
+	case media.Ended && !in.listed:
 		// Ended before anything was listed: VOD. (Ended after a failover or an origin
 		// restart, it is the end of the live stream, handled below.)
-		return in.listVOD(ctx, src, media)
+		return in.listVOD(ctx, src, media, info)
 	case media.PlaylistType == "EVENT":
-		// An event playlist only ever grows; so does ours (within the memory bound).
-		in.win.growTo(len(media.Segments))
-		in.win.setType("EVENT")
+		info.Type = "EVENT" // an event playlist only ever grows; so does ours (within the memory bound)
 	}
+	in.setPlaylist(info)
 	in.span, in.spanSegs = 0, len(media.Segments)
 	for _, s := range media.Segments {
 		in.span += time.Duration(s.Duration * float64(time.Second))
@@ -124,15 +131,28 @@ func (in *hlsIngest) poll(ctx context.Context) error {
 		}
 	}
 	if media.Ended {
-		in.win.end(media.PlaylistType)
+		info.Ended = true
+		if media.PlaylistType == "VOD" {
+			info.Type = "VOD"
+		}
+		in.setPlaylist(info)
+		in.ended = true
 	}
 	return nil
+}
+
+// setPlaylist gives the window the playlist's tags when they changed.
+func (in *HLS) setPlaylist(info PlaylistInfo) {
+	if !info.equal(in.info) {
+		in.info = info
+		in.win.SetPlaylist(info)
+	}
 }
 
 // newSegments returns the origin segments to ingest, oldest first: on the first poll the
 // newest window's worth; later everything after the last one ingested. An origin whose
 // numbering went backwards restarted: its segments are taken as new, after a discontinuity.
-func (in *hlsIngest) newSegments(m *playlist.OriginMedia) []playlist.OriginSegment {
+func (in *HLS) newSegments(m *playlist.OriginMedia) []playlist.OriginSegment {
 	segs := m.Segments
 	if len(segs) == 0 {
 		return nil
@@ -144,7 +164,11 @@ func (in *hlsIngest) newSegments(m *playlist.OriginMedia) []playlist.OriginSegme
 		in.pendDisc = true
 	}
 	if !in.started {
-		return segs[max(0, len(segs)-in.win.capacity()):]
+		take := in.cfg.Window
+		if m.PlaylistType == "EVENT" {
+			take = len(segs) // an event is listed from its start
+		}
+		return segs[max(0, len(segs)-take):]
 	}
 	for i, s := range segs {
 		if s.Seq > in.lastSeq {
@@ -157,12 +181,12 @@ func (in *hlsIngest) newSegments(m *playlist.OriginMedia) []playlist.OriginSegme
 	return nil
 }
 
-func (in *hlsIngest) ingest(ctx context.Context, src *url.URL, s playlist.OriginSegment) error {
+func (in *HLS) ingest(ctx context.Context, src *url.URL, s playlist.OriginSegment) error {
 	ref, err := url.Parse(s.URI)
 	if err != nil {
 		return fmt.Errorf("segment %d uri: %w", s.Seq, err)
 	}
-	data, err := in.getRange(ctx, src.ResolveReference(ref), s.Range, in.cfg.MaxSegmentBytes)
+	data, err := in.origin.GetRange(ctx, src.ResolveReference(ref), s.Range, in.cfg.MaxSegmentBytes)
 	if err != nil {
 		return fmt.Errorf("segment %d: %w", s.Seq, err)
 	}
@@ -171,8 +195,12 @@ func (in *hlsIngest) ingest(ctx context.Context, src *url.URL, s playlist.Origin
 		return err
 	}
 	meta.Discontinuity = s.Discontinuity || in.pendDisc
-	seg := in.fleet.append(ctx, in.win, in.cfg.Now(), in.span, in.spanSegs, meta, data, segmentExt(ref), aux)
-	in.pendDisc = false
+	meta.Digest = playlist.Sum(data)
+	seg := newSegment(in.tl.number(ctx, in.cfg.Now(), meta, in.span, in.spanSegs), meta, data, segmentExt(ref), aux)
+	if err := in.win.Publish(in.cfg.Now(), seg); err != nil {
+		return err
+	}
+	in.pendDisc, in.listed = false, true
 	in.lastSeq, in.started = s.Seq, true
 	in.log.Debug("segment listed", "seq", seg.Seq, "name", seg.Name, "bytes", seg.Size)
 	return nil
@@ -181,11 +209,11 @@ func (in *hlsIngest) ingest(ctx context.Context, src *url.URL, s playlist.Origin
 // segmentMeta returns the segment's tags for the gateway's playlist, and the init section and
 // key it refers to, fetched once (an IV the origin left implicit is written out: RFC 8216
 // §5.2 makes it the origin's media sequence number, which the gateway renumbers).
-func (in *hlsIngest) segmentMeta(ctx context.Context, src *url.URL, s playlist.OriginSegment) (playlist.Segment, []*Segment, error) {
+func (in *HLS) segmentMeta(ctx context.Context, src *url.URL, s playlist.OriginSegment) (playlist.Segment, []*Segment, error) {
 	meta := playlist.Segment{Duration: s.Duration, Title: s.Title, ProgramDateTime: s.ProgramDateTime, Tags: s.Tags}
 	var aux []*Segment
 	if s.Init != nil {
-		init, err := in.object(ctx, src, kindInit, s.Init.URI, s.Init.Range)
+		init, err := in.object(ctx, src, KindInit, s.Init.URI, s.Init.Range)
 		if err != nil {
 			return meta, nil, fmt.Errorf("segment %d init section: %w", s.Seq, err)
 		}
@@ -193,7 +221,7 @@ func (in *hlsIngest) segmentMeta(ctx context.Context, src *url.URL, s playlist.O
 		aux = append(aux, init)
 	}
 	if s.Key != nil {
-		key, err := in.object(ctx, src, kindKey, s.Key.URI, nil)
+		key, err := in.object(ctx, src, KindKey, s.Key.URI, nil)
 		if err != nil {
 			return meta, nil, fmt.Errorf("segment %d key: %w", s.Seq, err)
 		}
@@ -211,10 +239,9 @@ func (in *hlsIngest) segmentMeta(ctx context.Context, src *url.URL, s playlist.O
 // listVOD lists a playlist that has ended before the gateway first saw it (VOD, or an
 // event that is over): all of it at once, each segment fetched when first asked for. Init
 // sections and keys are fetched now: they are small and every segment needs them.
-func (in *hlsIngest) listVOD(ctx context.Context, src *url.URL, m *playlist.OriginMedia) error {
+func (in *HLS) listVOD(ctx context.Context, src *url.URL, m *playlist.OriginMedia, info PlaylistInfo) error {
 	segs := make([]*Segment, 0, len(m.Segments))
-	seq := in.win.timeline().NextSeq
-	for i, s := range m.Segments {
+	for _, s := range m.Segments {
 		ref, err := url.Parse(s.URI)
 		if err != nil {
 			return fmt.Errorf("segment %d uri: %w", s.Seq, err)
@@ -223,24 +250,42 @@ func (in *hlsIngest) listVOD(ctx context.Context, src *url.URL, m *playlist.Orig
 		if err != nil {
 			return err
 		}
-		meta.Discontinuity = s.Discontinuity && i > 0
-		u := src.ResolveReference(ref)
-		meta.Seq, meta.Name = seq+uint64(i), vodName(seq+uint64(i), u, s.Range, segmentExt(ref))
-		segs = append(segs, &Segment{Segment: meta, aux: aux, src: u, rng: s.Range})
+		meta.Discontinuity = s.Discontinuity
+		segs = append(segs, &Segment{Segment: meta, Aux: aux, Src: src.ResolveReference(ref), Range: s.Range})
 	}
-	in.win.listVOD(segs, cmp.Or(m.PlaylistType, "VOD"))
-	in.started = true
-	in.fleet.save(ctx, in.win)
+	in.tl.numberAll(ctx, segs)
+	for _, seg := range segs {
+		seg.Name = vodName(seg.Seq, seg.Src, seg.Range, segmentExt(seg.Src))
+	}
+	info.Ended, info.Type = true, cmp.Or(m.PlaylistType, "VOD")
+	in.info = info
+	in.win.ListVOD(segs, info)
+	in.listed, in.started, in.ended = true, true, true
 	in.log.Info("VOD listed; segments are fetched on demand", "segments", len(segs))
 	return nil
+}
+
+// vodName names an on-demand segment after its origin address, which for VOD names
+// immutable bytes: "SEQ-vHASH16EXT".
+func vodName(seq uint64, u *url.URL, r *playlist.ByteRange, ext string) string {
+	id := u.String()
+	if r != nil {
+		id += fmt.Sprintf("@%d+%d", r.Offset, r.Length)
+	}
+	h := sha256.Sum256([]byte(id))
+	return fmt.Sprintf("%d-v%s%s", seq, hex.EncodeToString(h[:8]), ext)
 }
 
 // maxKeyBytes bounds a key from the origin (AES-128 keys are 16 bytes).
 const maxKeyBytes = 1 << 10
 
+// maxObjects bounds the init sections and keys an ingest remembers: origins rotate them
+// rarely.
+const maxObjects = 16
+
 // object returns the init section or key at uri (and byte range), fetching it once: the
 // ingest remembers the few it fetched last.
-func (in *hlsIngest) object(ctx context.Context, src *url.URL, kind objectKind, uri string, r *playlist.ByteRange) (*Segment, error) {
+func (in *HLS) object(ctx context.Context, src *url.URL, kind ObjectKind, uri string, r *playlist.ByteRange) (*Segment, error) {
 	ref, err := url.Parse(uri)
 	if err != nil {
 		return nil, err
@@ -254,34 +299,19 @@ func (in *hlsIngest) object(ctx context.Context, src *url.URL, kind objectKind, 
 		return obj, nil
 	}
 	limit, prefix, ext := in.cfg.MaxSegmentBytes, "init", segmentExt(ref)
-	if kind == kindKey {
+	if kind == KindKey {
 		limit, prefix, ext = maxKeyBytes, "key", ".key"
 	}
-	data, err := in.getRange(ctx, u, r, limit)
+	data, err := in.origin.GetRange(ctx, u, r, limit)
 	if err != nil {
 		return nil, err
 	}
-	if in.objects == nil || len(in.objects) >= 16 {
-		in.objects = map[string]*Segment{} // bounded: origins rotate these rarely
+	if in.objects == nil || len(in.objects) >= maxObjects {
+		in.objects = map[string]*Segment{}
 	}
 	obj := newObject(kind, prefix, data, ext)
 	in.objects[id] = obj
 	return obj, nil
-}
-
-// getRange fetches u, or only the byte range r of it.
-func (in *hlsIngest) getRange(ctx context.Context, u *url.URL, r *playlist.ByteRange, limit int64) ([]byte, error) {
-	if r == nil {
-		return in.get(ctx, u, limit)
-	}
-	if r.Length > limit || r.Length <= 0 || r.Offset < 0 {
-		return nil, fmt.Errorf("%w: byte range %d@%d", ErrTooLarge, r.Length, r.Offset)
-	}
-	return getBoundedRange(ctx, in.client, in.cfg.OriginTimeout, u, r.Offset, r.Length)
-}
-
-func (in *hlsIngest) get(ctx context.Context, u *url.URL, limit int64) ([]byte, error) {
-	return getBounded(ctx, in.client, in.cfg.OriginTimeout, u, limit)
 }
 
 var extRe = regexp.MustCompile(`^\.[a-z0-9]{1,5}$`)

@@ -1,7 +1,6 @@
-package gateway
+package ingest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,18 +14,17 @@ import (
 	"github.com/rawflow/rawflow/playlist"
 )
 
-// tsIngest reads a continuous MPEG-TS stream from a media server (HTTP, UDP or SRT),
-// segments it (see tsingest) and lists each segment as soon as it is cut. A source that
-// drops is reconnected after a back-off; what comes after starts a discontinuity. After
+// TS reads a continuous MPEG-TS stream from a media server (HTTP, UDP or SRT), segments it
+// (see tsingest) and publishes each segment as soon as it is cut. A source that drops is
+// reconnected after a back-off; what comes after starts a discontinuity. After
 // FailoverAfter failed connections in a row the next source takes over.
-type tsIngest struct {
+type TS struct {
 	sources []*url.URL // in order of preference
-	win     *window
+	win     Window
 	cfg     *Config
 	log     *slog.Logger
 	seg     *tsingest.Segmenter
-	// fleet numbers the segments with the fleet and saves the timeline; nil: alone.
-	fleet *fleetTimeline
+	tl      *timeline
 	// first is the stream discovery opened (and found to be TS), read before any other.
 	first io.ReadCloser
 	errs  *atomic.Int64 // counts dropped connections; nil means not counted
@@ -41,21 +39,22 @@ const notTSAfter = 1 << 20
 
 var errNotTS = errors.New("not an MPEG-TS stream")
 
-// newTSIngest reads sources from sources[current] on; first, if not nil, is that source's
-// stream, opened by discovery.
-func newTSIngest(srcs []*url.URL, current int, win *window, cfg *Config, log *slog.Logger, first io.ReadCloser) *tsIngest {
-	return &tsIngest{sources: srcs, current: current, win: win, cfg: cfg, log: log, first: first,
-		seg: tsingest.New(tsingest.Config{TargetDuration: cfg.SegmentDuration, MaxSegmentBytes: int(cfg.MaxSegmentBytes),
-			Now: cfg.Now, Logger: log})}
+func newTS(srcs []*url.URL, current int, win Window, cfg *Config, log *slog.Logger, first io.ReadCloser) *TS {
+	return &TS{sources: srcs, current: current, win: win, cfg: cfg, log: log, first: first,
+		tl:  &timeline{log: log},
+		seg: tsingest.New(tsingest.Config{TargetDuration: cfg.SegmentDuration, MaxSegmentBytes: int(cfg.MaxSegmentBytes), Now: cfg.Now, Logger: log})}
 }
 
-// Run reads and segments the stream until ctx ends, reconnecting as needed.
-func (in *tsIngest) Run(ctx context.Context) error {
+// Run reads and segments the stream until ctx ends, reconnecting as needed, after
+// continuing the rendition's recorded timeline.
+func (in *TS) Run(ctx context.Context) error {
+	in.tl.restore(ctx)
 	want := int(in.cfg.SegmentDuration / time.Second)
-	if td := in.win.setTargetDuration(want); td != want {
+	if td := in.tl.targetDuration(want); td != want {
 		in.log.Warn("the restored timeline keeps its target duration; segments are cut to --segment-duration",
 			"target_duration", td, "segment_duration", in.cfg.SegmentDuration)
 	}
+	in.win.SetPlaylist(PlaylistInfo{TargetDuration: in.tl.td})
 	backoff := in.cfg.PollInterval
 	for {
 		listed, err := in.session(ctx)
@@ -85,11 +84,11 @@ func (in *tsIngest) Run(ctx context.Context) error {
 	}
 }
 
-func (in *tsIngest) source() *url.URL { return in.sources[in.current] }
+func (in *TS) source() *url.URL { return in.sources[in.current] }
 
 // session reads one connection to the source until it fails; listed reports whether it
 // gave at least one segment.
-func (in *tsIngest) session(ctx context.Context) (listed bool, err error) {
+func (in *TS) session(ctx context.Context) (listed bool, err error) {
 	rc := in.first
 	in.first = nil
 	if rc == nil {
@@ -121,48 +120,17 @@ func (in *tsIngest) session(ctx context.Context) (listed bool, err error) {
 	}
 }
 
-// list appends the segments to the window, under the numbers the segmenter gave them.
-func (in *tsIngest) list(ctx context.Context, segs []tsingest.Segment) bool {
+// list publishes the segments, numbered by the timeline (a source numbers its first one
+// itself: see tsingest.Segmenter).
+func (in *TS) list(ctx context.Context, segs []tsingest.Segment) bool {
 	for _, s := range segs {
-		meta := playlist.Segment{Seq: s.Seq, Duration: s.Duration.Seconds(), Discontinuity: s.Discontinuity}
-		seg := in.fleet.append(ctx, in.win, in.cfg.Now(), 2*in.cfg.SegmentDuration, 2, meta, s.Data, ".ts", nil)
+		meta := playlist.Segment{Seq: s.Seq, Duration: s.Duration.Seconds(), Discontinuity: s.Discontinuity, Digest: playlist.Sum(s.Data)}
+		seg := newSegment(in.tl.number(ctx, in.cfg.Now(), meta, 2*in.cfg.SegmentDuration, 2), meta, s.Data, ".ts", nil)
+		if err := in.win.Publish(in.cfg.Now(), seg); err != nil {
+			in.log.Error("segment not listed", "seq", seg.Seq, "err", err)
+			continue
+		}
 		in.log.Debug("segment listed", "seq", seg.Seq, "name", seg.Name, "bytes", seg.Size, "duration", s.Duration)
 	}
 	return len(segs) > 0
-}
-
-// probe connects to an http(s) source and tells a continuous MPEG-TS stream from a
-// playlist by its first bytes: a stream is returned open, to be read on (media servers
-// may serve a stream to one client only); a playlist is read whole, bounded in size and
-// time.
-func (s *Server) probe(ctx context.Context, u *url.URL) (body []byte, stream io.ReadCloser, err error) {
-	rc, err := tsingest.Open(ctx, u, tsingest.SourceConfig{Timeout: s.cfg.OriginTimeout})
-	if err != nil {
-		return nil, nil, err
-	}
-	head := make([]byte, tsingest.PacketSize+1)
-	n, err := io.ReadFull(rc, head)
-	if err == nil && tsingest.LooksLikeTS(head) {
-		return nil, prefixed{Reader: io.MultiReader(bytes.NewReader(head), rc), Closer: rc}, nil
-	}
-	defer rc.Close()
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return nil, nil, err
-	}
-	t := time.AfterFunc(s.cfg.OriginTimeout, func() { _ = rc.Close() })
-	defer t.Stop()
-	body, err = io.ReadAll(io.LimitReader(io.MultiReader(bytes.NewReader(head[:n]), rc), playlist.MaxPlaylistBytes+1))
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(body) > playlist.MaxPlaylistBytes {
-		return nil, nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, playlist.MaxPlaylistBytes)
-	}
-	return body, nil, nil
-}
-
-// prefixed reads what was peeked, then the rest of a stream.
-type prefixed struct {
-	io.Reader
-	io.Closer
 }

@@ -1,9 +1,8 @@
-package gateway
+package ingest
 
 import (
 	"bytes"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,13 +24,11 @@ import (
 // chunks (one UDP datagram each).
 func BenchmarkTSListingDelay(b *testing.B) {
 	ts := hlstest.EncodeTS(b, hlstest.TSH264, 12)
-	cfg := Config{SegmentDuration: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	cfg.setDefaults()
+	cfg := testConfig()
 	const chunk = 1316
 	var listing, plain []time.Duration
 	for b.Loop() {
-		win := newWindow(6, cfg.MaxChannelBytes, 2, LatencyNormal)
-		in := newTSIngest(nil, 0, win, &cfg, cfg.Logger, nil)
+		in := newTS(nil, 0, &recordingWindow{}, cfg, cfg.Logger, nil)
 		for i := 0; i < len(ts); i += chunk {
 			start := time.Now()
 			listed := in.list(b.Context(), in.seg.Write(ts[i:min(i+chunk, len(ts))]))
@@ -63,17 +60,16 @@ func TestProbeTellsStreamFromPlaylist(t *testing.T) {
 		_, _ = w.Write(ts)
 	}))
 	defer srv.Close()
-	s := &Server{cfg: Config{}}
-	s.cfg.setDefaults()
+	o := NewOrigin(10 * time.Second)
 
 	u, _ := url.Parse(srv.URL + "/live.m3u8")
-	body, stream, err := s.probe(t.Context(), u)
+	body, stream, err := o.probe(t.Context(), u)
 	require.NoError(t, err)
 	assert.Nil(t, stream)
 	assert.Equal(t, m3u8, string(body))
 
 	u, _ = url.Parse(srv.URL + "/live.ts")
-	body, stream, err = s.probe(t.Context(), u)
+	body, stream, err = o.probe(t.Context(), u)
 	require.NoError(t, err)
 	require.NotNil(t, stream)
 	assert.Nil(t, body)
@@ -95,13 +91,12 @@ func TestTSIngestGarbageSource(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	cfg := Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	cfg.setDefaults()
 	u, _ := url.Parse(srv.URL + "/live.ts")
-	win := newWindow(6, cfg.MaxChannelBytes, 0, LatencyNormal)
-	in := newTSIngest([]*url.URL{u}, 0, win, &cfg, cfg.Logger, nil)
+	win := &recordingWindow{}
+	cfg := testConfig()
+	in := newTS([]*url.URL{u}, 0, win, cfg, cfg.Logger, nil)
 	listed, err := in.session(t.Context())
 	assert.False(t, listed)
 	require.ErrorIs(t, err, errNotTS)
-	assert.True(t, win.empty())
+	assert.Empty(t, win.segments())
 }

@@ -1,0 +1,89 @@
+package ingest
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/internal/hlstest"
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// newHLS returns the ingest of a media playlist at the origins' /live.m3u8, in order,
+// publishing into win, numbered with fleet (nil: alone).
+func newHLS(t *testing.T, win Window, fleet Fleet, cfg *Config, origins ...*hlstest.FakeLive) *HLS {
+	t.Helper()
+	var srcs []*url.URL
+	for _, o := range origins {
+		srv := httptest.NewServer(o)
+		t.Cleanup(srv.Close)
+		u, err := url.Parse(srv.URL + "/live.m3u8")
+		require.NoError(t, err)
+		srcs = append(srcs, u)
+	}
+	d, err := Discover(t.Context(), NewOrigin(cfg.OriginTimeout), srcs, cfg)
+	require.NoError(t, err)
+	require.Equal(t, OriginMedia, d.Kind)
+	return d.Ingest(Target{Channel: "tv", Window: win, Fleet: fleet}).(*HLS)
+}
+
+// TestFailover: when the first origin keeps failing, the second takes over after a
+// discontinuity, and the media sequence keeps rising.
+func TestFailover(t *testing.T) {
+	a, b := &hlstest.FakeLive{}, &hlstest.FakeLive{}
+	a.Set(50, 3, 0)
+	b.Set(7, 5, 1)
+	cfg := testConfig()
+	cfg.Window, cfg.FailoverAfter = 5, 2
+	win := &recordingWindow{}
+	in := newHLS(t, win, nil, cfg, a, b)
+	ctx := context.Background()
+	require.False(t, in.result(in.Poll(ctx)))
+	require.Len(t, win.segments(), 3)
+
+	a.Update(func(o *hlstest.FakeLive) { o.Playlist = http.NotFoundHandler() }) // the first origin fails
+	assert.True(t, in.result(in.Poll(ctx)))
+	assert.Equal(t, 0, in.current, "one failure is not enough")
+	assert.True(t, in.result(in.Poll(ctx)))
+	assert.Equal(t, 1, in.current, "second failure: failover")
+	require.False(t, in.result(in.Poll(ctx)))
+
+	segs := win.segments()
+	require.Len(t, segs, 8)
+	first := segs[3]
+	assert.Equal(t, uint64(3), first.Seq, "the media sequence keeps rising")
+	assert.True(t, first.Discontinuity, "the new origin starts a discontinuity")
+	assert.Equal(t, uint64(1), first.DiscSeq)
+	assert.Equal(t, b.Body(7), first.Data)
+}
+
+// TestRestartContinuesTimeline: an ingest restarted on the same registry numbers on from
+// where the last one stopped, with a discontinuity and the same target duration.
+func TestRestartContinuesTimeline(t *testing.T) {
+	o := &hlstest.FakeLive{}
+	o.Set(0, 5, 0)
+	reg := swarm.NewMemory(swarm.Options{})
+	cfg := testConfig()
+	cfg.Window = 5
+	before := &recordingWindow{}
+	first := newHLS(t, before, reg, cfg, o)
+	require.NoError(t, first.Poll(t.Context()))
+	require.Len(t, before.segments(), 5)
+
+	o.Set(0, 2, 1) // the origin restarted too, with shorter numbering
+	after := &recordingWindow{}
+	second := newHLS(t, after, reg, cfg, o)
+	second.tl.restore(t.Context())
+	require.NoError(t, second.Poll(t.Context()))
+	segs := after.segments()
+	require.Len(t, segs, 2)
+	assert.Equal(t, uint64(5), segs[0].Seq, "numbering continues")
+	assert.True(t, segs[0].Discontinuity)
+	assert.Equal(t, uint64(1), segs[0].DiscSeq)
+	assert.Equal(t, 2, after.info.TargetDuration)
+}

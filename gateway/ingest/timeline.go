@@ -1,0 +1,159 @@
+package ingest
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/rawflow/rawflow/playlist"
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// Fleet is what numbering asks of the registry that the gateways of a fleet share
+// (swarm.Memory and swarm.Redis implement it).
+type Fleet interface {
+	// List returns the place of a segment in the rendition's fleet-wide timeline, and
+	// records the timeline (see swarm.Memory.List).
+	List(ctx context.Context, channel, rendition string, c swarm.ListClaim) (swarm.Listing, error)
+	// LoadTimeline returns where the rendition's timeline stood when last recorded.
+	LoadTimeline(ctx context.Context, channel, rendition string) (t swarm.Timeline, ok bool, err error)
+	// SaveTimeline records t, each field only ever growing.
+	SaveTimeline(ctx context.Context, channel, rendition string, t swarm.Timeline) error
+}
+
+// listTimeout bounds one Fleet.List; after a failure the rendition numbers its segments
+// alone for listRetry, so that a registry that is away does not hold ingest up.
+const (
+	listTimeout = 500 * time.Millisecond
+	listRetry   = 5 * time.Second
+)
+
+// place is where a segment stands in the rendition's timeline.
+type place struct {
+	seq     uint64 // media sequence number
+	disc    bool   // preceded by EXT-X-DISCONTINUITY
+	discSeq uint64 // its discontinuity sequence number, its own tag counted
+}
+
+// timeline numbers one rendition's segments, so that the media sequence and the
+// discontinuity sequence never go back — across origin restarts and failovers (a gap or a
+// step back at the origin becomes a discontinuity) and across gateway restarts (the timeline
+// continues from the registry) — and so that every gateway of a fleet lists the same bytes
+// under the same number (Fleet.List). The target duration is fixed once. A timeline with a
+// nil fleet numbers alone (unit tests). It is used by one ingest goroutine.
+type timeline struct {
+	fleet              Fleet
+	channel, rendition string
+	log                *slog.Logger
+
+	next     uint64 // the next segment's number
+	discSeq  uint64 // the newest numbered segment's discontinuity sequence
+	td       int    // target duration, seconds; 0 until fixed
+	numbered bool   // a segment was numbered since start
+	restored bool   // the timeline was restored: the next segment starts a discontinuity
+	retryAt  time.Time
+}
+
+// restore continues the rendition's recorded timeline, so that a restarted gateway never
+// numbers a segment lower than before. The registry may be briefly away (Redis restarting
+// with us): it is asked a few times; after that the rendition starts afresh, with a log
+// line saying so.
+func (t *timeline) restore(ctx context.Context) {
+	if t.fleet == nil {
+		return
+	}
+	for attempt := range 5 {
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		saved, ok, err := t.fleet.LoadTimeline(lctx, t.channel, t.rendition)
+		cancel()
+		switch {
+		case err == nil && ok:
+			t.next, t.discSeq, t.td, t.restored = saved.NextSeq, saved.DiscSeq, saved.TargetDuration, true
+			t.log.Info("timeline restored", "next_seq", saved.NextSeq, "disc_seq", saved.DiscSeq)
+			return
+		case err == nil:
+			return
+		}
+		t.log.Warn("cannot load timeline", "attempt", attempt+1, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	t.log.Error("starting without the saved timeline: media sequence numbers may repeat")
+}
+
+// targetDuration fixes the target duration once, before the first segment (unless a
+// restored timeline fixed it already), and returns the one in force.
+func (t *timeline) targetDuration(td int) int {
+	if t.td == 0 && td > 0 {
+		t.td = td
+	}
+	return t.td
+}
+
+// alone is where the timeline puts a segment on its own: a discontinuity when the source
+// says so (never on the first segment, unless after a restored timeline); the next number,
+// or, for the first segment, the source's own number when it is further on (a source that
+// numbers its segments itself, see TS).
+func (t *timeline) alone(meta playlist.Segment) place {
+	p := place{seq: t.next, disc: (meta.Discontinuity && t.numbered) || t.restored}
+	if !t.numbered {
+		p.seq = max(p.seq, meta.Seq)
+	}
+	p.discSeq = t.discSeq
+	if p.disc {
+		p.discSeq++
+	}
+	return p
+}
+
+// number places a segment with meta (its Digest set) in the timeline: where the fleet
+// listed the same bytes when the registry answers (one List call, which also records the
+// timeline), else where the timeline puts it alone. After the first segment since start
+// (which takes the fleet's place whatever it is: the same bytes keep their number), a fleet
+// listing that would take either sequence back (bytes seen again, or segments numbered
+// alone while the registry was away) is not taken. span and segments are how far back the source's segments reach (the origin
+// playlist's duration and length): the fleet's listing of these bytes counts if it is no
+// older and no further behind (swarm.ListClaim).
+func (t *timeline) number(ctx context.Context, now time.Time, meta playlist.Segment, span time.Duration, segments int) place {
+	p := t.alone(meta)
+	if t.fleet != nil && !now.Before(t.retryAt) {
+		lctx, cancel := context.WithTimeout(ctx, listTimeout)
+		l, err := t.fleet.List(lctx, t.channel, t.rendition, swarm.ListClaim{
+			Digest: meta.Digest.String(), Disc: p.disc, MinSeq: p.seq, MinDiscSeq: p.discSeq,
+			MaxAge: span + 2*time.Duration(max(t.td, 1))*time.Second, MaxBehind: uint64(segments) + 2,
+			TargetDuration: t.td})
+		cancel()
+		switch {
+		case err != nil:
+			t.retryAt = now.Add(listRetry)
+			t.log.Warn("fleet timeline unavailable: numbering segments alone", "retry_in", listRetry, "err", err)
+		case !t.numbered || (l.Seq >= p.seq && l.DiscSeq >= t.discSeq):
+			p = place{seq: l.Seq, disc: l.Disc, discSeq: l.DiscSeq}
+		}
+	}
+	t.next, t.discSeq, t.numbered, t.restored = p.seq+1, p.discSeq, true, false
+	return p
+}
+
+// numberAll places segments at once (a VOD listing: the first one never starts a
+// discontinuity) from the next number on, and records the timeline.
+func (t *timeline) numberAll(ctx context.Context, segs []*Segment) {
+	for i, seg := range segs {
+		seg.Discontinuity = seg.Discontinuity && i > 0
+		if seg.Discontinuity {
+			t.discSeq++
+		}
+		seg.Seq, seg.DiscSeq = t.next, t.discSeq
+		t.next++
+	}
+	t.numbered, t.restored = true, false
+	if t.fleet != nil {
+		if err := t.fleet.SaveTimeline(ctx, t.channel, t.rendition,
+			swarm.Timeline{NextSeq: t.next, DiscSeq: t.discSeq, TargetDuration: t.td}); err != nil {
+			t.log.Debug("timeline save failed", "err", err)
+		}
+	}
+}
