@@ -154,6 +154,7 @@ func TestGatewayMetrics(t *testing.T) {
 	resp, body := get(t, base+"/metrics")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, resp.Header.Get("Content-Type"), "version=0.0.4")
+	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
 	for _, line := range []string{
 		`rawflow_gateway_egress_bytes_total{channel="tv"} 700`,
 		`rawflow_gateway_requests_total{channel="tv",kind="tracker"} 1`,

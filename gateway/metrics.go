@@ -1,87 +1,144 @@
 package gateway
 
 import (
+	"log/slog"
 	"net/http"
 
-	"github.com/rawflow/rawflow/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/rawflow/rawflow/swarm"
 )
 
-// The gateway's Prometheus metrics (GET /metrics). Most are read at scrape time from what
-// the gateway counts anyway; the swarm's come from the registry's totals as last sampled
-// (every StatsFlushInterval), and are fleet-wide: every gateway of a fleet exports the same
-// figures (aggregate them with max, not sum). Labels are configured channel names and
-// fixed kinds only, so every label set is bounded. deploy/grafana/rawflow.json charts them.
+// The gateway's Prometheus metrics (GET /metrics). All but the request counter are read at
+// scrape time, from one snapshot (metricsSnapshot) of what the gateway counts anyway; the
+// swarm's come from the registry's totals as last sampled (every StatsFlushInterval), and
+// are fleet-wide: every gateway of a fleet exports the same figures (aggregate them with
+// max, not sum). Labels are configured channel names and fixed kinds only, so every label
+// set is bounded. deploy/grafana/rawflow.json charts them.
 
-// newMetrics registers the gateway's metrics.
-func (s *Server) newMetrics() *metrics.Registry {
-	r := metrics.NewRegistry()
-	s.requests = r.Counter("rawflow_gateway_requests_total", "Requests served, by kind: playlist, segment, tracker.", "channel", "kind")
-	each := func(f func(emit func(float64, ...string), name string, ch *channel)) func(emit func(float64, ...string)) {
-		return func(emit func(float64, ...string)) {
-			for name, ch := range s.channelMap() {
-				f(emit, name, ch)
-			}
+// channelMetrics is one channel's figures at one instant, as a scrape exports them.
+type channelMetrics struct {
+	name         string
+	egressBytes  int64 // segment bytes served
+	sourceErrors int64
+	// discovered: the renditions are known; until then the window families have no series.
+	discovered     bool
+	segmentsListed uint64 // the following three sum the renditions
+	windowSegments int
+	windowBytes    int64
+	directViewers  int                // players of this gateway, last 30 s
+	swarm          swarm.ChannelStats // the registry's, as last sampled
+	offload        float64            // the last minute's
+}
+
+// metricsSnapshot reads every channel's figures once; the collector uses nothing else.
+func (s *Server) metricsSnapshot() []channelMetrics {
+	now := s.cfg.Now()
+	var out []channelMetrics
+	for name, ch := range s.channelMap() {
+		m := channelMetrics{name: name, egressBytes: ch.egress.Load(), sourceErrors: ch.sourceErrors.Load(),
+			directViewers: ch.direct.count(now), swarm: ch.stats(), offload: ch.offload.Load().(float64)}
+		for _, r := range ch.list() {
+			m.discovered = true
+			m.segmentsListed += r.win.appended()
+			n, b := r.win.held()
+			m.windowSegments += n
+			m.windowBytes += b
 		}
+		out = append(out, m)
 	}
-	r.CounterFunc("rawflow_gateway_egress_bytes_total", "Bytes of segments the gateway served.", []string{"channel"},
-		each(func(emit func(float64, ...string), name string, ch *channel) { emit(float64(ch.egress.Load()), name) }))
-	r.CounterFunc("rawflow_gateway_segments_listed_total", "Segments the gateway listed.", []string{"channel"},
-		each(func(emit func(float64, ...string), name string, ch *channel) {
-			for _, rd := range ch.list() {
-				emit(float64(rd.win.appended()), name)
-			}
-		}))
-	r.GaugeFunc("rawflow_gateway_window_segments", "Segments held in RAM (listed and retired).", []string{"channel"},
-		each(func(emit func(float64, ...string), name string, ch *channel) {
-			for _, rd := range ch.list() {
-				n, _ := rd.win.held()
-				emit(float64(n), name)
-			}
-		}))
-	r.GaugeFunc("rawflow_gateway_window_bytes", "Bytes of segments held in RAM.", []string{"channel"},
-		each(func(emit func(float64, ...string), name string, ch *channel) {
-			for _, rd := range ch.list() {
-				_, b := rd.win.held()
-				emit(float64(b), name)
-			}
-		}))
-	r.GaugeFunc("rawflow_gateway_viewers", "Viewers: assisted (proxies registered, fleet-wide), direct (players of this gateway, last 30 s).",
-		[]string{"channel", "kind"}, each(func(emit func(float64, ...string), name string, ch *channel) {
-			emit(float64(ch.stats().ActivePeers), name, "assisted")
-			emit(float64(ch.direct.count(s.cfg.Now())), name, "direct")
-		}))
-	r.CounterFunc("rawflow_swarm_bytes_total", "Bytes proxies reported, by source: gateway, peers, uploaded (fleet-wide).",
-		[]string{"channel", "source"}, each(func(emit func(float64, ...string), name string, ch *channel) {
-			st := ch.stats()
-			emit(float64(st.BytesFromGateway), name, "gateway")
-			emit(float64(st.BytesFromPeers), name, "peers")
-			emit(float64(st.BytesUploaded), name, "uploaded")
-		}))
-	r.GaugeFunc("rawflow_swarm_offload_ratio", "Share of player bytes peers carried over the last minute.", []string{"channel"},
-		each(func(emit func(float64, ...string), name string, ch *channel) { emit(ch.offload.Load().(float64), name) }))
-	counter := func(metric, help string, get func(swarm.ChannelStats) int64) {
-		r.CounterFunc(metric, help, []string{"channel"}, each(func(emit func(float64, ...string), name string, ch *channel) {
-			emit(float64(get(ch.stats())), name)
-		}))
-	}
-	counter("rawflow_swarm_stalls_total", "Player stalls proxies reported (fleet-wide).", func(st swarm.ChannelStats) int64 { return st.Stalls })
-	counter("rawflow_swarm_integrity_failures_total", "Segments from peers that failed verification (fleet-wide).",
-		func(st swarm.ChannelStats) int64 { return st.IntegrityFailures })
-	counter("rawflow_swarm_peers_banned_total", "Peers banned by the trackers (fleet-wide).", func(st swarm.ChannelStats) int64 { return st.PeersBanned })
-	r.CounterFunc("rawflow_ingest_source_errors_total", "Failed origin polls or source connections.", []string{"channel"},
-		each(func(emit func(float64, ...string), name string, ch *channel) {
-			emit(float64(ch.sourceErrors.Load()), name)
-		}))
-	return r
+	return out
+}
+
+// newMetrics makes the gateway's registry (its own families, Go runtime and process) and
+// returns the handler of GET /metrics.
+func (s *Server) newMetrics() http.Handler {
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rawflow_gateway_requests_total",
+		Help: "Requests served, by kind: playlist, segment, tracker."}, []string{"channel", "kind"})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.requests, newGatewayCollector(s.metricsSnapshot),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError, // a failing collector leaves the others served
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store") // never a cached scrape
+		h.ServeHTTP(w, r)
+	})
 }
 
 // count counts a request of a configured channel (others are not labels: unbounded).
 func (s *Server) count(channel, kind string) {
 	if s.channelMap()[channel] != nil {
-		s.requests.With(channel, kind).Inc()
+		s.requests.WithLabelValues(channel, kind).Inc()
 	}
 }
 
-// MetricsHandler serves GET /metrics.
-func (s *Server) MetricsHandler() http.Handler { return s.metrics.Handler() }
+// gatewayCollector exports the families read at scrape time, all from one snapshot.
+type gatewayCollector struct {
+	snapshot func() []channelMetrics
+
+	egress, listed, windowSegments, windowBytes, viewers, swarmBytes, offload,
+	stalls, integrityFailures, peersBanned, sourceErrors *prometheus.Desc
+}
+
+func newGatewayCollector(snapshot func() []channelMetrics) *gatewayCollector {
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, append([]string{"channel"}, labels...), nil)
+	}
+	return &gatewayCollector{
+		snapshot:       snapshot,
+		egress:         desc("rawflow_gateway_egress_bytes_total", "Bytes of segments the gateway served."),
+		listed:         desc("rawflow_gateway_segments_listed_total", "Segments the gateway listed."),
+		windowSegments: desc("rawflow_gateway_window_segments", "Segments held in RAM (listed and retired)."),
+		windowBytes:    desc("rawflow_gateway_window_bytes", "Bytes of segments held in RAM."),
+		viewers: desc("rawflow_gateway_viewers",
+			"Viewers: assisted (proxies registered, fleet-wide), direct (players of this gateway, last 30 s).", "kind"),
+		swarmBytes: desc("rawflow_swarm_bytes_total",
+			"Bytes proxies reported, by source: gateway, peers, uploaded (fleet-wide).", "source"),
+		offload:           desc("rawflow_swarm_offload_ratio", "Share of player bytes peers carried over the last minute."),
+		stalls:            desc("rawflow_swarm_stalls_total", "Player stalls proxies reported (fleet-wide)."),
+		integrityFailures: desc("rawflow_swarm_integrity_failures_total", "Segments from peers that failed verification (fleet-wide)."),
+		peersBanned:       desc("rawflow_swarm_peers_banned_total", "Peers banned by the trackers (fleet-wide)."),
+		sourceErrors:      desc("rawflow_ingest_source_errors_total", "Failed origin polls or source connections."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *gatewayCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.egress, c.listed, c.windowSegments, c.windowBytes, c.viewers,
+		c.swarmBytes, c.offload, c.stalls, c.integrityFailures, c.peersBanned, c.sourceErrors} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: one snapshot, every family.
+func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range c.snapshot() {
+		counter := func(d *prometheus.Desc, v float64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, append([]string{m.name}, labels...)...)
+		}
+		gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{m.name}, labels...)...)
+		}
+		counter(c.egress, float64(m.egressBytes))
+		if m.discovered {
+			counter(c.listed, float64(m.segmentsListed))
+			gauge(c.windowSegments, float64(m.windowSegments))
+			gauge(c.windowBytes, float64(m.windowBytes))
+		}
+		gauge(c.viewers, float64(m.swarm.ActivePeers), "assisted")
+		gauge(c.viewers, float64(m.directViewers), "direct")
+		counter(c.swarmBytes, float64(m.swarm.BytesFromGateway), "gateway")
+		counter(c.swarmBytes, float64(m.swarm.BytesFromPeers), "peers")
+		counter(c.swarmBytes, float64(m.swarm.BytesUploaded), "uploaded")
+		gauge(c.offload, m.offload)
+		counter(c.stalls, float64(m.swarm.Stalls))
+		counter(c.integrityFailures, float64(m.swarm.IntegrityFailures))
+		counter(c.peersBanned, float64(m.swarm.PeersBanned))
+		counter(c.sourceErrors, float64(m.sourceErrors))
+	}
+}

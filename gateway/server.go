@@ -15,10 +15,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rawflow/rawflow/gateway/ingest"
 	"github.com/rawflow/rawflow/internal/httpx"
-	"github.com/rawflow/rawflow/internal/metrics"
 	"github.com/rawflow/rawflow/swarm"
 )
 
@@ -36,8 +36,9 @@ type Server struct {
 	reloaded chan struct{}
 	echo     *echo.Echo
 	id       string // this gateway's ID among a fleet's, for its own gauges
-	metrics  *metrics.Registry
-	requests *metrics.CounterVec
+	// metrics serves GET /metrics; requests is rawflow_gateway_requests_total (metrics.go).
+	metrics  http.Handler
+	requests *prometheus.CounterVec
 	events   overviewCache // what the dashboard's event streams send
 	draining atomic.Bool   // set by Drain: readiness fails, serving goes on
 	flushMu  sync.Mutex    // held by flushEgress
@@ -186,7 +187,7 @@ func (s *Server) routes() *echo.Echo {
 		live.OPTIONS(prefix+"/:name", echo.MethodNotAllowedHandler) // answered by LiveCORS
 	}
 	e.GET(swarm.PathStats, s.handleStats)
-	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
+	e.GET("/metrics", echo.WrapHandler(s.metrics))
 	s.dashboardRoutes(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.handleReady)

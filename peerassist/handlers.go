@@ -34,7 +34,7 @@ func (p *Proxy) PlayerHandler() http.Handler {
 		live.OPTIONS(prefix+"/:name", echo.MethodNotAllowedHandler) // answered by LiveCORS
 	}
 	e.GET("/api/v1/status", func(c echo.Context) error { return c.JSON(http.StatusOK, p.Status()) })
-	e.GET("/metrics", echo.WrapHandler(p.MetricsHandler()))
+	e.GET("/metrics", echo.WrapHandler(p.metrics))
 	return e
 }
 

@@ -1,59 +1,50 @@
 package peerassist
 
 import (
+	"log/slog"
 	"net/http"
 	"time"
 
-	"github.com/rawflow/rawflow/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // The proxy's Prometheus metrics (GET /metrics on the player port), read at scrape time
-// from its own counters (Status), but for the startup histogram, observed as players start.
-// Labels are the channels the proxy plays and fixed sources: bounded by MaxChannels.
+// from one snapshot of its own counters (metricsSnapshot), but for the startup histogram,
+// observed as players start. Labels are the channels the proxy plays and fixed sources:
+// bounded by maxChannels.
 
 // startupBuckets are the bounds of rawflow_peer_startup_seconds.
 var startupBuckets = []float64{0.25, 0.5, 1, 2, 4, 8}
 
+// proxyMetrics is the proxy's figures at one instant, as a scrape exports them.
+type proxyMetrics struct {
+	status     Status
+	neighbours int // known, across channels
+}
+
+// metricsSnapshot reads the proxy's figures once; the collector uses nothing else.
+func (p *Proxy) metricsSnapshot() proxyMetrics {
+	return proxyMetrics{status: p.Status(), neighbours: p.neigh.count()}
+}
+
+// newMetrics makes the proxy's registry (its own families, Go runtime and process) and the
+// handler of GET /metrics.
 func (p *Proxy) newMetrics() {
-	r := metrics.NewRegistry()
-	p.startup = r.Histogram("rawflow_peer_startup_seconds", "Player startup: first playlist request to first segment delivered.", startupBuckets).With()
-	each := func(f func(emit func(float64, ...string), name string, st ChannelStatus)) func(emit func(float64, ...string)) {
-		return func(emit func(float64, ...string)) {
-			for name, st := range p.Status().Channels {
-				f(emit, name, st)
-			}
-		}
-	}
-	r.CounterFunc("rawflow_peer_bytes_total", "Segment bytes by source: gateway, peers (received), uploaded (sent to peers).",
-		[]string{"channel", "source"}, each(func(emit func(float64, ...string), name string, st ChannelStatus) {
-			emit(float64(st.BytesFromGateway), name, "gateway")
-			emit(float64(st.BytesFromPeers), name, "peers")
-			emit(float64(st.BytesUploaded), name, "uploaded")
-		}))
-	r.CounterFunc("rawflow_peer_segments_total", "Segments served to the player, by source: cache, peers, gateway.",
-		[]string{"channel", "source"}, each(func(emit func(float64, ...string), name string, st ChannelStatus) {
-			emit(float64(st.CacheHits), name, "cache")
-			emit(float64(st.SegmentsFromPeers), name, "peers")
-			emit(float64(st.SegmentsFromGateway), name, "gateway")
-		}))
-	counter := func(metric, help string, get func(ChannelStatus) int64) {
-		r.CounterFunc(metric, help, []string{"channel"}, each(func(emit func(float64, ...string), name string, st ChannelStatus) {
-			emit(float64(get(st)), name)
-		}))
-	}
-	counter("rawflow_peer_integrity_failures_total", "Segments from neighbours that failed verification.", func(st ChannelStatus) int64 { return st.IntegrityFailures })
-	counter("rawflow_peer_neighbour_failures_total", "Failed neighbour transfers.", func(st ChannelStatus) int64 { return st.NeighbourFailures })
-	counter("rawflow_peer_stalls_total", "Player stalls seen from its requests.", func(st ChannelStatus) int64 { return st.Stalls })
-	r.GaugeFunc("rawflow_peer_cache_bytes", "Bytes in the segment cache.", nil, func(emit func(float64, ...string)) {
-		b, _ := p.cache.size()
-		emit(float64(b))
+	p.startup = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rawflow_peer_startup_seconds",
+		Help: "Player startup: first playlist request to first segment delivered.", Buckets: startupBuckets})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(p.startup, newProxyCollector(p.metricsSnapshot),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError, // a failing collector leaves the others served
 	})
-	// Neighbour state is kept across channels; a proxy plays one channel as a rule.
-	r.GaugeFunc("rawflow_peer_neighbours", "Neighbours the proxy knows (across its channels).", []string{"channel"},
-		each(func(emit func(float64, ...string), name string, _ ChannelStatus) {
-			emit(float64(p.neigh.count()), name)
-		}))
-	p.metrics = r
+	p.metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store") // never a cached scrape
+		h.ServeHTTP(w, r)
+	})
 }
 
 // observeStartup records a player's startup in the histogram.
@@ -63,5 +54,58 @@ func (p *Proxy) observeStartup(d time.Duration) {
 	}
 }
 
-// MetricsHandler serves GET /metrics.
-func (p *Proxy) MetricsHandler() http.Handler { return p.metrics.Handler() }
+// proxyCollector exports the families read at scrape time, all from one snapshot.
+type proxyCollector struct {
+	snapshot func() proxyMetrics
+
+	bytes, segments, integrityFailures, neighbourFailures, stalls, cacheBytes, neighbours *prometheus.Desc
+}
+
+func newProxyCollector(snapshot func() proxyMetrics) *proxyCollector {
+	channel := []string{"channel"}
+	bySource := []string{"channel", "source"}
+	return &proxyCollector{
+		snapshot: snapshot,
+		bytes: prometheus.NewDesc("rawflow_peer_bytes_total",
+			"Segment bytes by source: gateway, peers (received), uploaded (sent to peers).", bySource, nil),
+		segments: prometheus.NewDesc("rawflow_peer_segments_total",
+			"Segments served to the player, by source: cache, peers, gateway.", bySource, nil),
+		integrityFailures: prometheus.NewDesc("rawflow_peer_integrity_failures_total",
+			"Segments from neighbours that failed verification.", channel, nil),
+		neighbourFailures: prometheus.NewDesc("rawflow_peer_neighbour_failures_total", "Failed neighbour transfers.", channel, nil),
+		stalls:            prometheus.NewDesc("rawflow_peer_stalls_total", "Player stalls seen from its requests.", channel, nil),
+		cacheBytes:        prometheus.NewDesc("rawflow_peer_cache_bytes", "Bytes in the segment cache.", nil, nil),
+		neighbours: prometheus.NewDesc("rawflow_peer_neighbours",
+			"Neighbours the proxy knows (across its channels).", channel, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *proxyCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.bytes, c.segments, c.integrityFailures, c.neighbourFailures,
+		c.stalls, c.cacheBytes, c.neighbours} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: one snapshot, every family.
+func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
+	m := c.snapshot()
+	ch <- prometheus.MustNewConstMetric(c.cacheBytes, prometheus.GaugeValue, float64(m.status.CacheBytes))
+	for name, st := range m.status.Channels {
+		counter := func(d *prometheus.Desc, v int64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{name}, labels...)...)
+		}
+		counter(c.bytes, st.BytesFromGateway, "gateway")
+		counter(c.bytes, st.BytesFromPeers, "peers")
+		counter(c.bytes, st.BytesUploaded, "uploaded")
+		counter(c.segments, st.CacheHits, "cache")
+		counter(c.segments, st.SegmentsFromPeers, "peers")
+		counter(c.segments, st.SegmentsFromGateway, "gateway")
+		counter(c.integrityFailures, st.IntegrityFailures)
+		counter(c.neighbourFailures, st.NeighbourFailures)
+		counter(c.stalls, st.Stalls)
+		// Neighbour state is kept across channels; a proxy plays one channel as a rule.
+		ch <- prometheus.MustNewConstMetric(c.neighbours, prometheus.GaugeValue, float64(m.neighbours), name)
+	}
+}

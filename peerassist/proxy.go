@@ -15,10 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/rawflow/rawflow/internal/flight"
-	"github.com/rawflow/rawflow/internal/metrics"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -49,8 +49,8 @@ type Proxy struct {
 	upRate     *rate.Limiter // nil: no upload limit
 	wake       chan struct{} // a member needs its loop started
 
-	metrics *metrics.Registry
-	startup *metrics.Histogram // rawflow_peer_startup_seconds
+	metrics http.Handler         // GET /metrics on the player port (metrics.go)
+	startup prometheus.Histogram // rawflow_peer_startup_seconds
 
 	mu      sync.Mutex // guards members
 	members map[string]*member
