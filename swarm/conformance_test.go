@@ -49,6 +49,9 @@ type Registry interface {
 	List(ctx context.Context, channel, rendition string, c ListClaim) (Listing, error)
 	AddSample(ctx context.Context, channel string, at time.Time, s Sample) error
 	Buckets(ctx context.Context, channel string, from, to time.Time, step time.Duration) ([]Bucket, error)
+	Subscribe(ctx context.Context, p Peer, renditions []string) (map[string]int, error)
+	Refresh(ctx context.Context, channel string, ids []string) error
+	Roster(ctx context.Context, channel, rendition, group string) ([]Member, error)
 	Close() error
 }
 
@@ -163,6 +166,9 @@ func runConformance(t *testing.T, newReg func(t *testing.T, opts Options) Regist
 		{"InvalidInputIsBadRequest", testBadRequest},
 		{"SeriesBuckets", testSeries},
 		{"SeriesBucketsBounded", testSeriesBounded},
+		{"SubscribeGivesLowestFreeSlots", testSubscribeSlots},
+		{"RosterDropsExpiredAndRefreshKeeps", testRosterExpiry},
+		{"LeaveFreesSlots", testLeaveFreesSlots},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(newEnv(t, newReg)) })
@@ -619,4 +625,74 @@ func testPeerRead(e *env) {
 	assert.False(e.t, ok, "expired")
 	_, _, err = e.reg.Peer(e.ctx, e.ch, "nope")
 	assert.ErrorIs(e.t, err, ErrBadRequest)
+}
+
+// subscribe subscribes peer p to renditions and returns its slots.
+func (e *env) subscribe(p Peer, renditions ...string) map[string]int {
+	slots, err := e.reg.Subscribe(e.ctx, p, renditions)
+	require.NoError(e.t, err)
+	return slots
+}
+
+// roster returns the slots of a cell's members by peer ID (leeches as -1-slot).
+func (e *env) roster(rendition, group string) map[string]int {
+	ms, err := e.reg.Roster(e.ctx, e.ch, rendition, group)
+	require.NoError(e.t, err)
+	out := map[string]int{}
+	for _, m := range ms {
+		if m.Leech {
+			out[m.ID] = -1 - m.Slot
+		} else {
+			out[m.ID] = m.Slot
+		}
+	}
+	return out
+}
+
+func testSubscribeSlots(e *env) {
+	a, b, c := e.peer(1), e.peer(2), e.peer(3)
+	assert.Equal(e.t, map[string]int{"r0": 0, "r1": 0}, e.subscribe(a, "r0", "r1"))
+	assert.Equal(e.t, map[string]int{"r0": 1}, e.subscribe(b, "r0"))
+	assert.Equal(e.t, map[string]int{"r0": 1}, e.subscribe(b, "r0"), "a member keeps its slot")
+	leech := e.peer(4)
+	leech.Leech = true
+	assert.Equal(e.t, map[string]int{"r0": 0}, e.subscribe(leech, "r0"), "leeches have a space of their own")
+	other := e.peer(5)
+	other.Group = "paris"
+	assert.Equal(e.t, map[string]int{"r0": 0}, e.subscribe(other, "r0"), "each group is a cell")
+	assert.Equal(e.t, map[string]int{a.ID: 0, b.ID: 1, leech.ID: -1}, e.roster("r0", ""))
+	assert.Equal(e.t, map[string]int{other.ID: 0}, e.roster("r0", "paris"))
+
+	assert.Equal(e.t, map[string]int{"r1": 0}, e.subscribe(a, "r1"), "a leaves r0")
+	assert.Equal(e.t, map[string]int{"r0": 0}, e.subscribe(c, "r0"), "and its slot is the lowest free one")
+	assert.Equal(e.t, map[string]int{c.ID: 0, b.ID: 1, leech.ID: -1}, e.roster("r0", ""))
+
+	_, err := e.reg.Subscribe(e.ctx, e.peer(6), []string{"r0", "r1", "r2", "r3", "r4"})
+	assert.ErrorIs(e.t, err, ErrBadRequest, "too many renditions")
+	_, err = e.reg.Subscribe(e.ctx, e.peer(6), []string{"x"})
+	assert.ErrorIs(e.t, err, ErrBadRequest)
+}
+
+func testRosterExpiry(e *env) {
+	a, b := e.peer(1), e.peer(2)
+	e.subscribe(a, "")
+	e.subscribe(b, "")
+	e.clock.Advance(DefaultPeerTTL / 2)
+	require.NoError(e.t, e.reg.Refresh(e.ctx, e.ch, []string{b.ID}))
+	e.clock.Advance(DefaultPeerTTL/2 + time.Millisecond)
+	assert.Equal(e.t, map[string]int{b.ID: 1}, e.roster("", ""), "a expired; b was refreshed")
+	c := e.peer(3)
+	assert.Equal(e.t, map[string]int{"": 0}, e.subscribe(c, ""), "a's slot is free again")
+	require.NoError(e.t, e.reg.Refresh(e.ctx, e.ch, []string{a.ID}))
+	assert.NotContains(e.t, e.roster("", ""), a.ID, "refresh does not bring back an expired peer")
+}
+
+func testLeaveFreesSlots(e *env) {
+	a, b := e.peer(1), e.peer(2)
+	e.subscribe(a, "r0", "r1")
+	e.subscribe(b, "r0")
+	require.NoError(e.t, e.reg.Leave(e.ctx, e.ch, a.ID))
+	assert.Equal(e.t, map[string]int{b.ID: 1}, e.roster("r0", ""))
+	assert.Empty(e.t, e.roster("r1", ""))
+	assert.Equal(e.t, map[string]int{"r0": 0, "r1": 0}, e.subscribe(e.peer(3), "r0", "r1"))
 }

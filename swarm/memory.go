@@ -32,6 +32,7 @@ type memChannel struct {
 	timelines map[string]*Timeline    // by rendition
 	listings  map[string]*memListings // by rendition
 	series    *memSeries              // stats over time; nil until the first sample
+	cells     map[cellKey]*memCell    // the cells' slots (cells.go)
 	nextSweep int64                   // writes after this time sweep the channel
 }
 
@@ -120,6 +121,9 @@ func (m *Memory) Leave(_ context.Context, channel, id string) error {
 	ch := m.channels[channel]
 	if ch == nil {
 		return nil
+	}
+	if p, ok := ch.peers[id]; ok {
+		ch.leaveCells(p.Peer, nil)
 	}
 	delete(ch.peers, id)
 	for d, ids := range ch.have {
@@ -306,6 +310,7 @@ func (ch *memChannel) liveHolder(id, askerID string, s HolderState, now int64) (
 func (ch *memChannel) sweep(now int64) {
 	for id, p := range ch.peers {
 		if p.expiry <= now {
+			ch.leaveCells(p.Peer, nil)
 			delete(ch.peers, id)
 		}
 	}

@@ -260,6 +260,10 @@ func (r *Redis) Leave(ctx context.Context, channel, id string) error {
 	}
 	var peer Peer
 	_ = json.Unmarshal([]byte(info.Val()), &peer) // unknown peer: no group to leave
+	peer.ID, peer.Channel = id, channel
+	if err := r.leaveCells(ctx, peer); err != nil {
+		return err
+	}
 	_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZRem(ctx, peersKey(channel), id)
 		p.HDel(ctx, peerInfoKey(channel), id)

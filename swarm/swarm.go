@@ -32,6 +32,9 @@ type Peer struct {
 	// Leech peers download but never upload: they are never handed out as holders
 	// and never elected to fetch from the gateway on the swarm's behalf.
 	Leech bool `json:"leech,omitempty"`
+	// Renditions are the renditions the peer plays ("" for a channel's only media
+	// playlist): it is a member of the cell (channel, rendition, group) of each (Subscribe).
+	Renditions []string `json:"renditions,omitempty"`
 }
 
 // Holder is a peer that holds, or is fetching, a segment.
