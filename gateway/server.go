@@ -222,31 +222,35 @@ func (s *Server) handleReady(c echo.Context) error {
 }
 
 // errorHandler maps errors to statuses in one place and makes every error response short
-// lived for caches.
+// lived for caches. An *echo.HTTPError (a handler's own, package web's, or echo's 404 and
+// 405) is answered as it is, never modified: echo's are shared values.
 func (s *Server) errorHandler(err error, c echo.Context) {
+	status := func(code int, message string) *echo.HTTPError {
+		return echo.NewHTTPError(code, message).SetInternal(err)
+	}
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &he):
 	case errors.Is(err, ErrUnknownChannel):
-		he = echo.NewHTTPError(http.StatusNotFound, err.Error())
+		he = status(http.StatusNotFound, err.Error())
 	case errors.Is(err, errOriginFetch):
 		s.log.Warn("on-demand origin fetch failed", "path", c.Request().URL.Path, "err", err)
-		he = echo.NewHTTPError(http.StatusBadGateway, "origin fetch failed")
+		he = status(http.StatusBadGateway, "origin fetch failed")
 	case errors.Is(err, errStarting):
 		c.Response().Header().Set("Retry-After", "1")
-		he = echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+		he = status(http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, swarm.ErrBadRequest):
-		he = echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		he = status(http.StatusBadRequest, err.Error())
 	case errors.Is(err, swarm.ErrUnauthorized):
-		he = echo.NewHTTPError(http.StatusUnauthorized, "peer token missing, invalid or expired: announce afresh")
+		he = status(http.StatusUnauthorized, "peer token missing, invalid or expired: announce afresh")
 	case errors.Is(err, swarm.ErrUnavailable):
-		he = echo.NewHTTPError(http.StatusServiceUnavailable, "registry unavailable")
+		he = status(http.StatusServiceUnavailable, "registry unavailable")
 	case errors.Is(err, context.Canceled):
 		return // the client went away: nothing to answer, nothing to log
 	default:
 		s.log.Error("request failed", "path", c.Request().URL.Path, "err", err)
-		he = echo.NewHTTPError(http.StatusInternalServerError, "internal error")
+		he = status(http.StatusInternalServerError, "internal error")
 	}
 	c.Response().Header().Set("Cache-Control", cacheError)
-	c.Echo().DefaultHTTPErrorHandler(he.SetInternal(err), c)
+	c.Echo().DefaultHTTPErrorHandler(he, c)
 }
