@@ -59,7 +59,9 @@ func New(cfg Config, reg Registry) (*Server, error) {
 	}
 	s.chans.Store(&chans)
 	s.metrics = s.newMetrics()
-	s.echo = s.routes()
+	s.echo = echo.New()
+	s.echo.HideBanner, s.echo.HidePort = true, true
+	s.Register(s.echo)
 	return s, nil
 }
 
@@ -82,6 +84,16 @@ func newChannel(cc ChannelConfig) *channel {
 
 // channelMap returns the channels by name: a snapshot, never modified.
 func (s *Server) channelMap() map[string]*channel { return *s.chans.Load() }
+
+// Channels returns the names of the gateway's channels, sorted.
+func (s *Server) Channels() []string {
+	names := make([]string, 0, len(s.channelMap()))
+	for name := range s.channelMap() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
 
 // SetChannels replaces the gateway's channels with cfgs, validated as New does: a channel
 // whose sources and latency mode are unchanged goes on as it is (window, viewers, stats);
@@ -120,7 +132,8 @@ func (s *Server) SetChannels(cfgs []ChannelConfig) (added, changed, removed []st
 	return added, changed, removed, nil
 }
 
-// Handler returns the gateway's HTTP handler (players, proxies, API).
+// Handler returns the gateway's HTTP handler (players, proxies, API): an echo of its own
+// with the routes of Register.
 func (s *Server) Handler() http.Handler { return s.echo }
 
 // Run discovers each channel's renditions, continues their saved timelines, then ingests
@@ -166,9 +179,12 @@ func (s *Server) channel(name string) (*channel, error) {
 	return ch, nil
 }
 
-func (s *Server) routes() *echo.Echo {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
+// Register adds the gateway's routes to e, which may serve others too (cmd adds the
+// dashboard's), and sets e's IPExtractor (the peer's address: X-Forwarded-For is never
+// trusted) and HTTPErrorHandler (errorHandler, which answers other routes'
+// *echo.HTTPError as they are). It adds no middleware to e itself: the /live routes have
+// theirs.
+func (s *Server) Register(e *echo.Echo) {
 	e.IPExtractor = echo.ExtractIPDirect() // never trust X-Forwarded-For from viewers
 	e.HTTPErrorHandler = s.errorHandler
 	mw := []echo.MiddlewareFunc{httpx.LiveCORS(), middleware.GzipWithConfig(middleware.GzipConfig{
@@ -191,7 +207,6 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.handleReady)
 	s.trackerRoutes(e)
-	return e
 }
 
 // handleReady is 200 when every rendition of every channel listed a segment within the
