@@ -38,10 +38,8 @@ type Server struct {
 	id       string // this gateway's ID among a fleet's, for its own gauges
 	metrics  *metrics.Registry
 	requests *metrics.CounterVec
-	events   overviewCache // what the dashboard's event streams send
-	draining atomic.Bool   // set by Drain: readiness fails, serving goes on
-	flushMu  sync.Mutex    // held by flushEgress
-	streams  atomic.Int64  // SSE connections being served (handleEvents)
+	draining atomic.Bool // set by Drain: readiness fails, serving goes on
+	flushMu  sync.Mutex  // held by flushEgress
 }
 
 // New builds a gateway from cfg. reg is the registry it shares with its fleet
@@ -203,7 +201,6 @@ func (s *Server) Register(e *echo.Echo) {
 	}
 	e.GET(swarm.PathStats, s.handleStats)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
-	s.dashboardRoutes(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.handleReady)
 	s.trackerRoutes(e)
