@@ -64,14 +64,6 @@ type Config struct {
 	// StatsFlushInterval is how often the gateway adds its own egress to the registry's
 	// counters. Default 2 s.
 	StatsFlushInterval time.Duration
-	// PricePerGB is what the broadcaster pays per GB delivered (decimal GB), for the money
-	// the dashboard says peers saved. Default 0.02.
-	PricePerGB float64
-	// Currency is the currency of PricePerGB (a code, e.g. USD). Default USD.
-	Currency string
-	// EventsInterval is how often the dashboard's event stream sends the overview.
-	// Default 2 s.
-	EventsInterval time.Duration
 	// TrackerRate is the tracker calls per second one client address may make (burst twice
 	// that); more get 429. Default 100.
 	TrackerRate float64
@@ -121,13 +113,6 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.AnnounceInterval, 5*time.Second)
 	def(&c.StatsFlushInterval, 2*time.Second)
-	def(&c.EventsInterval, 2*time.Second)
-	if c.PricePerGB <= 0 {
-		c.PricePerGB = 0.02
-	}
-	if c.Currency == "" {
-		c.Currency = "USD"
-	}
 	if c.FailoverAfter <= 0 {
 		c.FailoverAfter = 3
 	}
@@ -177,9 +162,6 @@ func (c *Config) Validate() error {
 	}
 	if c.SegmentDuration%time.Second != 0 || c.SegmentDuration < time.Second || c.SegmentDuration > 30*time.Second {
 		return fmt.Errorf("segment duration %v: want whole seconds from 1s to 30s", c.SegmentDuration)
-	}
-	if len(c.Currency) > 8 {
-		return fmt.Errorf("currency %q: want a short code such as USD", c.Currency)
 	}
 	if c.WindowSegments < 3 {
 		return fmt.Errorf("window of %d segments: want at least 3", c.WindowSegments)

@@ -39,10 +39,8 @@ type Server struct {
 	// metrics serves GET /metrics; requests is rawflow_gateway_requests_total (metrics.go).
 	metrics  http.Handler
 	requests *prometheus.CounterVec
-	events   overviewCache // what the dashboard's event streams send
-	draining atomic.Bool   // set by Drain: readiness fails, serving goes on
-	flushMu  sync.Mutex    // held by flushEgress
-	streams  atomic.Int64  // SSE connections being served (handleEvents)
+	draining atomic.Bool // set by Drain: readiness fails, serving goes on
+	flushMu  sync.Mutex  // held by flushEgress
 }
 
 // New builds a gateway from cfg. reg is the registry it shares with its fleet
@@ -60,7 +58,9 @@ func New(cfg Config, reg Registry) (*Server, error) {
 	}
 	s.chans.Store(&chans)
 	s.metrics = s.newMetrics()
-	s.echo = s.routes()
+	s.echo = echo.New()
+	s.echo.HideBanner, s.echo.HidePort = true, true
+	s.Register(s.echo)
 	return s, nil
 }
 
@@ -83,6 +83,16 @@ func newChannel(cc ChannelConfig) *channel {
 
 // channelMap returns the channels by name: a snapshot, never modified.
 func (s *Server) channelMap() map[string]*channel { return *s.chans.Load() }
+
+// Channels returns the names of the gateway's channels, sorted.
+func (s *Server) Channels() []string {
+	names := make([]string, 0, len(s.channelMap()))
+	for name := range s.channelMap() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
 
 // SetChannels replaces the gateway's channels with cfgs, validated as New does: a channel
 // whose sources and latency mode are unchanged goes on as it is (window, viewers, stats);
@@ -121,7 +131,8 @@ func (s *Server) SetChannels(cfgs []ChannelConfig) (added, changed, removed []st
 	return added, changed, removed, nil
 }
 
-// Handler returns the gateway's HTTP handler (players, proxies, API).
+// Handler returns the gateway's HTTP handler (players, proxies, API): an echo of its own
+// with the routes of Register.
 func (s *Server) Handler() http.Handler { return s.echo }
 
 // Run discovers each channel's renditions, continues their saved timelines, then ingests
@@ -167,9 +178,12 @@ func (s *Server) channel(name string) (*channel, error) {
 	return ch, nil
 }
 
-func (s *Server) routes() *echo.Echo {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
+// Register adds the gateway's routes to e, which may serve others too (cmd adds the
+// dashboard's), and sets e's IPExtractor (the peer's address: X-Forwarded-For is never
+// trusted) and HTTPErrorHandler (errorHandler, which answers other routes'
+// *echo.HTTPError as they are). It adds no middleware to e itself: the /live routes have
+// theirs.
+func (s *Server) Register(e *echo.Echo) {
 	e.IPExtractor = echo.ExtractIPDirect() // never trust X-Forwarded-For from viewers
 	e.HTTPErrorHandler = s.errorHandler
 	mw := []echo.MiddlewareFunc{httpx.LiveCORS(), middleware.GzipWithConfig(middleware.GzipConfig{
@@ -188,11 +202,9 @@ func (s *Server) routes() *echo.Echo {
 	}
 	e.GET(swarm.PathStats, s.handleStats)
 	e.GET("/metrics", echo.WrapHandler(s.metrics))
-	s.dashboardRoutes(e)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.handleReady)
 	s.trackerRoutes(e)
-	return e
 }
 
 // handleReady is 200 when every rendition of every channel listed a segment within the
@@ -223,31 +235,35 @@ func (s *Server) handleReady(c echo.Context) error {
 }
 
 // errorHandler maps errors to statuses in one place and makes every error response short
-// lived for caches.
+// lived for caches. An *echo.HTTPError (a handler's own, package web's, or echo's 404 and
+// 405) is answered as it is, never modified: echo's are shared values.
 func (s *Server) errorHandler(err error, c echo.Context) {
+	status := func(code int, message string) *echo.HTTPError {
+		return echo.NewHTTPError(code, message).SetInternal(err)
+	}
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &he):
 	case errors.Is(err, ErrUnknownChannel):
-		he = echo.NewHTTPError(http.StatusNotFound, err.Error())
+		he = status(http.StatusNotFound, err.Error())
 	case errors.Is(err, errOriginFetch):
 		s.log.Warn("on-demand origin fetch failed", "path", c.Request().URL.Path, "err", err)
-		he = echo.NewHTTPError(http.StatusBadGateway, "origin fetch failed")
+		he = status(http.StatusBadGateway, "origin fetch failed")
 	case errors.Is(err, errStarting):
 		c.Response().Header().Set("Retry-After", "1")
-		he = echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+		he = status(http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, swarm.ErrBadRequest):
-		he = echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		he = status(http.StatusBadRequest, err.Error())
 	case errors.Is(err, swarm.ErrUnauthorized):
-		he = echo.NewHTTPError(http.StatusUnauthorized, "peer token missing, invalid or expired: announce afresh")
+		he = status(http.StatusUnauthorized, "peer token missing, invalid or expired: announce afresh")
 	case errors.Is(err, swarm.ErrUnavailable):
-		he = echo.NewHTTPError(http.StatusServiceUnavailable, "registry unavailable")
+		he = status(http.StatusServiceUnavailable, "registry unavailable")
 	case errors.Is(err, context.Canceled):
 		return // the client went away: nothing to answer, nothing to log
 	default:
 		s.log.Error("request failed", "path", c.Request().URL.Path, "err", err)
-		he = echo.NewHTTPError(http.StatusInternalServerError, "internal error")
+		he = status(http.StatusInternalServerError, "internal error")
 	}
 	c.Response().Header().Set("Cache-Control", cacheError)
-	c.Echo().DefaultHTTPErrorHandler(he.SetInternal(err), c)
+	c.Echo().DefaultHTTPErrorHandler(he, c)
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -152,6 +153,10 @@ func TestServePlaylistsAndSegments(t *testing.T) {
 		assert.Equal(t, http.StatusNotFound, resp.StatusCode, path)
 		assert.Equal(t, cacheError, resp.Header.Get("Cache-Control"), path)
 	}
+	// echo's own errors are shared values: answering one leaves it as it was (it once got
+	// itself as its Internal, a cycle that Error() followed until the stack overflowed).
+	assert.Nil(t, echo.ErrNotFound.Internal)
+	assert.NotPanics(t, func() { _ = echo.ErrNotFound.Error() })
 }
 
 func TestReadyz(t *testing.T) {

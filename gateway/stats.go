@@ -72,14 +72,28 @@ func (s *Server) sampleViewers(ctx context.Context) {
 			continue
 		}
 		ch.lastStats.Store(&st)
-		if f, _, err := s.figures(ctx, ch.name, now, st); err == nil {
-			ch.offload.Store(f.Offload)
+		if offload, err := s.recentOffload(ctx, ch.name, now); err == nil {
+			ch.offload.Store(offload)
 		}
 		v := &swarm.Viewers{GatewayID: s.id, Assisted: int64(st.ActivePeers), Direct: int64(ch.direct.count(now))}
 		if err := s.reg.AddSample(ctx, ch.name, now, swarm.Sample{Gateway: true, Viewers: v}); err != nil {
 			s.log.Debug("viewer sample not recorded", "channel", ch.name, "err", err)
 		}
 	}
+}
+
+// recentOffload is the share of player bytes peers carried over the last minute of a
+// channel's stats buckets (fleet-wide), as the dashboard shows it.
+func (s *Server) recentOffload(ctx context.Context, name string, now time.Time) (float64, error) {
+	bs, err := s.reg.Buckets(ctx, name, now.Add(-time.Minute+swarm.BucketStep10), now, swarm.BucketStep10)
+	if err != nil {
+		return 0, err
+	}
+	var sum swarm.Bucket
+	for _, b := range bs {
+		sum.Merge(b)
+	}
+	return sum.Offload(), nil
 }
 
 // directWindow is how long a player address counts as a viewer after its last playlist

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,8 +20,8 @@ import (
 	"github.com/rawflow/rawflow/web/webtest"
 )
 
-// TestDashboardWithFakeAPI runs the dashboard in chromium against a fake stats API, and the
-// preview page on a live HLS stream from ffmpeg served from another origin (as a proxy's).
+// TestDashboardWithFakeAPI runs the dashboard in chromium, its API on made-up stats (the
+// real handlers on fakeStats, events every 500 ms), and the preview page on a live HLS stream from ffmpeg served from another origin (as a proxy's).
 func TestDashboardWithFakeAPI(t *testing.T) {
 	webtest.Check(t)
 	preview := web.HasHLSJS()
@@ -34,13 +35,14 @@ func TestDashboardWithFakeAPI(t *testing.T) {
 		hlsDir = startFFmpeg(t)
 		live = serveLiveHLS(t, hlsDir)
 	}
-	done := make(chan struct{})
-	mux := http.NewServeMux()
-	(&fakeAPI{done: done}).register(mux)
-	mux.Handle("/", web.Handler())
-	gw := httptest.NewServer(mux)
+	dash, err := web.New(fakeStats{}, web.Config{PricePerGB: 0.02, EventsInterval: 500 * time.Millisecond})
+	require.NoError(t, err)
+	gw := httptest.NewUnstartedServer(dash.Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	gw.Config.BaseContext = func(net.Listener) context.Context { return ctx }
+	gw.Start()
 	t.Cleanup(gw.Close)
-	t.Cleanup(func() { close(done) }) // runs first: ends the event streams
+	t.Cleanup(cancel) // runs first: ends the event streams
 
 	env := map[string]string{
 		"DASHBOARD_URL": gw.URL,

@@ -10,6 +10,8 @@ import (
 	"path"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/rawflow/rawflow/swarm"
 )
 
@@ -53,43 +55,77 @@ func HasHLSJS() bool {
 	return err == nil
 }
 
-// Handler serves the dashboard and the preview page:
+// pages are the embedded pages and assets, ready to serve.
+type pages struct {
+	index, preview file
+	assets         map[string]file // by path under static/
+}
+
+func loadPages() pages {
+	return pages{index: mustPage("index.html"), preview: mustPage("preview.html"), assets: loadAssets()}
+}
+
+// register adds the pages' routes to e:
 //
 //	GET /                   the dashboard (static/index.html)
 //	GET /preview/{channel}  the preview page (static/preview.html); 404 for a malformed name
 //	GET /ui/{file}          the assets under static/ (JS, CSS, images; hls.js under vendor/)
 //
-// HEAD works as GET; other methods get 405. Every other path is a 404: no directory
-// listing, and only files embedded under static/ are ever served. Pages are sent with
-// Cache-Control no-cache (revalidated through their ETag), assets with max-age=300.
-func Handler() http.Handler {
-	index, preview := mustPage("index.html"), mustPage("preview.html")
-	assets := loadAssets()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		serve(w, r, index, "no-cache", dashboardCSP)
-	})
-	mux.HandleFunc("GET /preview/{channel}", func(w http.ResponseWriter, r *http.Request) {
-		if !swarm.ValidChannel(r.PathValue("channel")) {
-			http.NotFound(w, r)
-			return
+// HEAD works as GET; other methods get 405. Only files embedded under static/ are
+// ever served, and only for clean paths: a path with dot segments, double or trailing
+// slashes, or percent-encoding that is not the canonical one is a 404, like every path not
+// listed. Pages are sent with Cache-Control no-cache (revalidated through their ETag),
+// assets with max-age=300.
+func (p pages) register(e *echo.Echo) {
+	route := func(path string, h echo.HandlerFunc) {
+		// Every method first, then GET and HEAD in their place: without a route of its
+		// own, another method could get echo's 204 (OPTIONS) or a 404 (where e has a
+		// catch-all, as the gateway's tracker group adds) instead of a 405.
+		e.Any(path, getOnly)
+		h = cleanPathOnly(h)
+		e.GET(path, h)
+		e.HEAD(path, h)
+	}
+	route("/", func(c echo.Context) error { return serve(c, p.index, "no-cache", dashboardCSP) })
+	route("/preview/:channel", func(c echo.Context) error {
+		if !swarm.ValidChannel(c.Param("channel")) {
+			return notFound()
 		}
-		serve(w, r, preview, "no-cache", previewCSP)
+		return serve(c, p.preview, "no-cache", previewCSP)
 	})
-	mux.HandleFunc("GET /ui/{file...}", func(w http.ResponseWriter, r *http.Request) {
-		f, ok := assets[r.PathValue("file")]
+	route("/ui/*", func(c echo.Context) error {
+		f, ok := p.assets[c.Param("*")]
 		if !ok {
-			http.NotFound(w, r)
-			return
+			return notFound()
 		}
-		serve(w, r, f, "max-age=300", "")
+		return serve(c, f, "max-age=300", "")
 	})
-	return mux
 }
 
+// cleanPathOnly answers 404 for a path that is not clean or whose percent-encoding is not
+// the canonical one (then echo routes on the raw path, and %2e%2e or %2f could reach h).
+func cleanPathOnly(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		if u.RawPath != "" || path.Clean(u.Path) != u.Path {
+			return notFound()
+		}
+		return h(c)
+	}
+}
+
+// getOnly answers 405, naming the methods the pages answer.
+func getOnly(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderAllow, "GET, HEAD")
+	return echo.NewHTTPError(http.StatusMethodNotAllowed)
+}
+
+// notFound is a fresh 404 (echo.ErrNotFound is shared: error handlers must not touch it).
+func notFound() error { return echo.NewHTTPError(http.StatusNotFound) }
+
 // serve answers with f; http.ServeContent handles HEAD, If-None-Match and ranges.
-func serve(w http.ResponseWriter, r *http.Request, f file, cacheControl, csp string) {
-	h := w.Header()
+func serve(c echo.Context, f file, cacheControl, csp string) error {
+	h := c.Response().Header()
 	h.Set("Content-Type", f.contentType)
 	h.Set("Cache-Control", cacheControl)
 	h.Set("ETag", f.etag)
@@ -98,7 +134,8 @@ func serve(w http.ResponseWriter, r *http.Request, f file, cacheControl, csp str
 		h.Set("Content-Security-Policy", csp)
 		h.Set("Referrer-Policy", "same-origin")
 	}
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
+	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(f.body))
+	return nil
 }
 
 // mustPage reads an HTML page from static/; it is embedded, so a failure is a build bug.

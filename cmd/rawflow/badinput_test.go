@@ -75,6 +75,14 @@ func TestOddPathsOnEveryRoute(t *testing.T) {
 		"/api/v1/swarm/lookup/../../x",
 		"/%2e%2e/%2e%2e/",
 		"//etc/passwd",
+		"/ui/../../go.mod",
+		"/ui/..%2f..%2fgo.mod",
+		"/ui/%2e%2e/%2e%2e/go.mod",
+		"/ui/vendor/..%2f..%2fweb.go",
+		"/preview/..%2f..%2fetc%2fpasswd",
+		"/preview/tv/../../../etc/passwd",
+		"/api/v1/channels/..%2f..%2f/series",
+		"/api/v1/channels/tv%2f..%2f/export.csv",
 	}
 	for name, addr := range hosts {
 		for _, path := range paths {
@@ -83,6 +91,8 @@ func TestOddPathsOnEveryRoute(t *testing.T) {
 				"%s %s: status %d", name, path, code)
 			assert.NotContains(t, body, "root:", "%s %s", name, path)
 			assert.NotContains(t, body, "#EXTM3U", "%s %s", name, path)
+			assert.NotContains(t, body, "module github.com/rawflow", "%s %s", name, path)
+			assert.NotContains(t, body, "package web", "%s %s", name, path)
 		}
 	}
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +20,8 @@ import (
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/internal/hlstest"
 	"github.com/rawflow/rawflow/peerassist"
+	"github.com/rawflow/rawflow/swarm"
+	"github.com/rawflow/rawflow/web"
 	"github.com/rawflow/rawflow/web/webtest"
 )
 
@@ -108,4 +113,65 @@ func checkGrafanaMetrics(t *testing.T, urls ...string) {
 	for name := range names {
 		assert.Contains(t, scraped.String(), "\n"+name, "the Grafana dashboard queries %s", name)
 	}
+}
+
+// TestDashboardSharesGatewayRouter: one router serves the gateway's routes and the
+// dashboard's; the dashboard reads the gateway's channels and registry, with its settings
+// from the node, and its errors come out of the gateway's error handler as they were.
+func TestDashboardSharesGatewayRouter(t *testing.T) {
+	reg := swarm.NewMemory(swarm.Options{})
+	gw, err := newGatewayNode("127.0.0.1:0", gateway.Config{Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{"http://127.0.0.1:1/live.m3u8"}}}}, reg)
+	require.NoError(t, err)
+	require.NoError(t, gw.ln.Close())
+	gw.dashboard = web.Config{PricePerGB: 0.1, Currency: "EUR"}
+	h, err := gw.handler()
+	require.NoError(t, err)
+	front := httptest.NewServer(h)
+	t.Cleanup(front.Close)
+	require.NoError(t, reg.AddStats(t.Context(), "tv", swarm.Counters{BytesFromPeers: 2e9}))
+
+	do := func(method, path string) *http.Response {
+		req, err := http.NewRequestWithContext(t.Context(), method, front.URL+path, nil)
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	resp := do(http.MethodGet, "/api/v1/overview")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var ov web.Overview
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ov))
+	require.Len(t, ov.Channels, 1)
+	assert.Equal(t, "tv", ov.Channels[0].Name)
+	assert.Equal(t, "EUR", ov.Currency)
+	assert.InDelta(t, 0.2, ov.Total.MoneySaved, 1e-9)
+
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{http.MethodGet, "/", http.StatusOK},
+		{http.MethodHead, "/preview/tv", http.StatusOK},
+		{http.MethodGet, "/ui/app.js", http.StatusOK},
+		{http.MethodPost, "/", http.StatusMethodNotAllowed},
+		{http.MethodDelete, "/ui/app.js", http.StatusMethodNotAllowed},
+		{http.MethodGet, "/ui/missing.js", http.StatusNotFound},
+		{http.MethodGet, "/api/v1/channels/tv/series", http.StatusOK},
+		{http.MethodGet, "/api/v1/channels/nope/series", http.StatusNotFound},
+		{http.MethodGet, "/api/v1/channels/tv/series?step=x", http.StatusBadRequest},
+		{http.MethodGet, swarm.PathStats, http.StatusOK},
+		{http.MethodGet, "/healthz", http.StatusOK},
+		{http.MethodGet, "/metrics", http.StatusOK},
+	} {
+		resp := do(c.method, c.path)
+		assert.Equal(t, c.status, resp.StatusCode, "%s %s", c.method, c.path)
+		if c.status >= 400 {
+			assert.Equal(t, "public, max-age=1", resp.Header.Get("Cache-Control"), "%s %s: the gateway's error handler", c.method, c.path)
+		}
+	}
+
+	gw.dashboard = web.Config{Currency: "DOUBLOONS"}
+	_, err = gw.handler()
+	assert.ErrorContains(t, err, "currency")
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/swarm"
+	"github.com/rawflow/rawflow/web"
 )
 
 // gatewayOpts are the gateway's flags.
@@ -147,7 +148,11 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	cfg := gateway.Config{WindowSegments: *o.window, Logger: log, SignKey: []byte(*o.signKey), PeerKey: []byte(*o.peerKey),
-		TrackerRate: *o.trackerRate, SegmentDuration: *o.segDur, PricePerGB: *o.price, Currency: *o.currency}
+		TrackerRate: *o.trackerRate, SegmentDuration: *o.segDur}
+	dash := web.Config{PricePerGB: *o.price, Currency: *o.currency}
+	if err := dash.Validate(); err != nil {
+		return err
+	}
 	if cfg.MaxChannelBytes, err = parseSize(*o.maxBytes); err != nil {
 		return fmt.Errorf("--max-channel-bytes: %w", err)
 	}
@@ -175,7 +180,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	g.drain = *o.drain
+	g.drain, g.dashboard = *o.drain, dash
 	log.Info("gateway listening", "url", g.url, "channels", len(cfg.Channels), "redis", *o.redisURL != "")
 	reload := func(ctx context.Context) error { return reloadChannels(ctx, args, g, &demos, log) }
 	return runAll(ctx, append(extra, g.run, reload)...)

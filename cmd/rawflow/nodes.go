@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"golang.org/x/net/netutil"
 
 	"github.com/rawflow/rawflow/gateway"
@@ -49,12 +48,15 @@ func listen(addr, what string) (net.Listener, error) {
 	return ln, nil
 }
 
-// gatewayNode is a gateway bound to its listener.
+// gatewayNode is a gateway and its dashboard bound to its listener.
 type gatewayNode struct {
-	srv  *gateway.Server
-	ln   net.Listener
-	url  string                          // base URL, http://host:port
-	wrap func(http.Handler) http.Handler // nil, or middleware around the gateway's handler
+	srv *gateway.Server
+	reg gateway.Registry
+	ln  net.Listener
+	url string // base URL, http://host:port
+	// dashboard configures the dashboard (package web); its zero value means web's defaults.
+	dashboard web.Config
+	wrap      func(http.Handler) http.Handler // nil, or middleware around the node's handler
 	// drain is how long the gateway goes on serving, not ready, once its context ends.
 	drain time.Duration
 }
@@ -68,13 +70,29 @@ func newGatewayNode(addr string, cfg gateway.Config, reg gateway.Registry) (*gat
 	if err != nil {
 		return nil, err
 	}
-	return &gatewayNode{srv: srv, ln: ln, url: "http://" + ln.Addr().String()}, nil
+	return &gatewayNode{srv: srv, reg: reg, ln: ln, url: "http://" + ln.Addr().String()}, nil
+}
+
+// handler is the node's one router: the gateway's routes (and its error handler) and the
+// dashboard's pages and API, which read the gateway's channels and registry.
+func (g *gatewayNode) handler() (http.Handler, error) {
+	dash, err := web.New(dashboardStats{gw: g.srv, reg: g.reg}, g.dashboard)
+	if err != nil {
+		return nil, err
+	}
+	e := echo.New()
+	g.srv.Register(e)
+	dash.Register(e)
+	if g.wrap != nil {
+		return g.wrap(e), nil
+	}
+	return e, nil
 }
 
 func (g *gatewayNode) run(ctx context.Context) error {
-	h := withDashboard(g.srv.Handler())
-	if g.wrap != nil {
-		h = g.wrap(h)
+	h, err := g.handler()
+	if err != nil {
+		return err
 	}
 	// A graceful stop: when ctx ends, /readyz fails at once and serving goes on for
 	// g.drain, so load balancers take this gateway out before it goes; then it stops
@@ -98,25 +116,6 @@ func (g *gatewayNode) run(ctx context.Context) error {
 		return nil
 	}
 	return runAll(runCtx, g.srv.Run, drainer, func(ctx context.Context) error { return serve(ctx, g.ln, h) })
-}
-
-// withDashboard serves the dashboard's pages and assets (package web) next to the gateway's
-// routes: /, /preview/{channel} and /ui/…; everything else is the gateway's.
-// (No http.ServeMux here: it would redirect odd paths, which the gateway answers 4xx.)
-func withDashboard(gw http.Handler) http.Handler {
-	pages := web.Handler()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		if p == "/" || strings.HasPrefix(p, "/preview/") || strings.HasPrefix(p, "/ui/") {
-			if path.Clean(p) != p || strings.Contains(r.URL.RawPath, "%") {
-				http.NotFound(w, r) // odd paths get a 4xx here as on the gateway's routes
-				return
-			}
-			pages.ServeHTTP(w, r)
-			return
-		}
-		gw.ServeHTTP(w, r)
-	})
 }
 
 // maxNeighbourConns bounds the connections the neighbour port serves at once.
