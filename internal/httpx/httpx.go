@@ -1,4 +1,6 @@
-// Package httpx holds HTTP helpers the gateway and the proxy share.
+// Package httpx holds HTTP helpers that several packages share: serving immutable bytes,
+// CORS for players, bounded body reads, and serving a handler on a listener for as long as a
+// context lasts.
 package httpx
 
 import (
