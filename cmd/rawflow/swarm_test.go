@@ -16,7 +16,7 @@ import (
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/internal/hlstest"
 	"github.com/rawflow/rawflow/internal/redistest"
-	"github.com/rawflow/rawflow/internal/simplayer"
+	"github.com/rawflow/rawflow/loadtest/simplayer"
 	"github.com/rawflow/rawflow/peerassist"
 	"github.com/rawflow/rawflow/swarm"
 )

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rawflow/rawflow/internal/simplayer"
+	"github.com/rawflow/rawflow/loadtest/simplayer"
 	"github.com/rawflow/rawflow/peerassist"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
