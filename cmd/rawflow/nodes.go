@@ -123,10 +123,10 @@ func withDashboard(gw http.Handler) http.Handler {
 // field that a test may wrap before run.
 type peerNode struct {
 	node      *peerassist.Node
-	proxy     *peerassist.Proxy
-	url       string       // player base URL
-	neighbour net.Listener // nil with NoUpload
-	handler   http.Handler // the player port's handler: the proxy's, unless a test wraps it
+	proxy     *peerassist.Proxy // node.Proxy
+	url       string            // player base URL, node.URL
+	neighbour net.Listener      // node.Neighbour: nil with NoUpload
+	handler   http.Handler      // the player port's handler: the proxy's, unless a test wraps it
 	// neighbourHandler is the neighbour port's handler: the proxy's, unless a test wraps it.
 	neighbourHandler http.Handler
 }
@@ -141,13 +141,10 @@ func newPeerNode(playerAddr, neighbourAddr string, cfg peerassist.Config) (*peer
 		handler: node.Proxy.PlayerHandler(), neighbourHandler: node.Proxy.NeighbourHandler()}, nil
 }
 
+// run serves the node with its handlers until ctx ends (peerassist.Node.Serve).
 func (n *peerNode) run(ctx context.Context) error {
 	return n.node.Serve(ctx, n.handler, n.neighbourHandler)
 }
-
-// kill closes the node's servers at once, cutting every connection mid-transfer, as a
-// crash would; run then ends (and the proxy leaves its swarms, which a crash would not).
-func (n *peerNode) kill() { n.node.Kill() }
 
 // demoOrigin is the built-in live source bound to a loopback listener.
 type demoOrigin struct {
