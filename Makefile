@@ -76,7 +76,8 @@ bench-memory:
 FUZZTIME ?= 20s
 FUZZ_TARGETS := playlist:FuzzParseOrigin playlist:FuzzParseGateway playlist:FuzzParseMultivariant \
 	playlist:FuzzParseAttrs playlist:FuzzHoldBack swarm:FuzzTrackerRequests \
-	gateway/tsingest:FuzzSegmenter internal/srt:FuzzParsePacket internal/srt:FuzzConnPackets
+	gateway/tsingest:FuzzSegmenter gateway/tsingest/internal/srt:FuzzParsePacket \
+	gateway/tsingest/internal/srt:FuzzConnPackets
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $${t#*:} for $(FUZZTIME)"; \

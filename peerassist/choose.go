@@ -163,13 +163,5 @@ func (n *neighbours) done(id string, bytes int64, elapsed time.Duration, skip ti
 	return s.failures
 }
 
-// usable reports whether id is not being skipped at now.
-func (n *neighbours) usable(id string, now time.Time) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	s := n.m[id]
-	return s == nil || !now.Before(s.skipUntil)
-}
-
 // randFloat is the default draw for pick.
 func randFloat() float64 { return rand.Float64() }

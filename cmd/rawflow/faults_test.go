@@ -27,7 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rawflow/rawflow/internal/redistest"
-	"github.com/rawflow/rawflow/internal/simplayer"
+	"github.com/rawflow/rawflow/loadtest/simplayer"
 	"github.com/rawflow/rawflow/peerassist"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/internal/redistest"
+	"github.com/rawflow/rawflow/loadtest"
 )
 
 // TestFleetTwoGatewaysOneRedis: two gateways on one real Redis and one origin, the second
@@ -41,7 +42,7 @@ func TestFleetTwoGatewaysOneRedis(t *testing.T) {
 	sameSegments(t, first.url, second.url, 3)
 
 	lb := roundRobin(t, first.url, second.url)
-	reports := make([]benchReport, 2)
+	reports := make([]loadtest.Report, 2)
 	var runs sync.WaitGroup
 	for i, target := range []string{lb, second.url} {
 		runs.Go(func() {

@@ -23,7 +23,7 @@ import (
 
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/gateway/ingest"
-	"github.com/rawflow/rawflow/internal/simplayer"
+	"github.com/rawflow/rawflow/loadtest/simplayer"
 	"github.com/rawflow/rawflow/peerassist"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"

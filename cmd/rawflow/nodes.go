@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"golang.org/x/net/netutil"
 
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/gateway/demosource"
+	"github.com/rawflow/rawflow/internal/httpx"
 	"github.com/rawflow/rawflow/peerassist"
 	"github.com/rawflow/rawflow/web"
 )
@@ -115,84 +115,35 @@ func (g *gatewayNode) run(ctx context.Context) error {
 		stop()
 		return nil
 	}
-	return runAll(runCtx, g.srv.Run, drainer, func(ctx context.Context) error { return serve(ctx, g.ln, h) })
+	return runAll(runCtx, g.srv.Run, drainer, func(ctx context.Context) error { return httpx.Serve(ctx, g.ln, h, nil) })
 }
 
-// maxNeighbourConns bounds the connections the neighbour port serves at once.
-const maxNeighbourConns = 64
-
-// peerNode is a proxy bound to its player and neighbour listeners.
+// peerNode is a proxy on its two ports (peerassist.Node), with each port's handler in a
+// field that a test may wrap before run.
 type peerNode struct {
-	proxy     *peerassist.Proxy
-	player    net.Listener
-	neighbour net.Listener // nil with NoUpload
-	url       string       // player base URL
-	handler   http.Handler // the player port's handler: the proxy's, unless a test wraps it
+	node      *peerassist.Node
+	proxy     *peerassist.Proxy // node.Proxy
+	url       string            // player base URL, node.URL
+	neighbour net.Listener      // node.Neighbour: nil with NoUpload
+	handler   http.Handler      // the player port's handler: the proxy's, unless a test wraps it
 	// neighbourHandler is the neighbour port's handler: the proxy's, unless a test wraps it.
 	neighbourHandler http.Handler
-	killed           chan struct{} // closed by kill
-	killOnce         sync.Once
 }
 
-// newPeerNode binds the listeners and builds the proxy. Unless cfg.AdvertiseAddr is set,
-// the neighbour port is advertised as bound, with an unspecified host left for the
-// gateway to fill in with the address it observes.
+// newPeerNode binds the listeners and builds the proxy (peerassist.Listen).
 func newPeerNode(playerAddr, neighbourAddr string, cfg peerassist.Config) (*peerNode, error) {
-	n := &peerNode{killed: make(chan struct{})}
-	var err error
-	if !cfg.NoUpload {
-		if n.neighbour, err = listen(neighbourAddr, "neighbour listener"); err != nil {
-			return nil, err
-		}
-		// Bounded connections: past the limit, new ones wait in the kernel's backlog.
-		n.neighbour = netutil.LimitListener(n.neighbour, maxNeighbourConns)
-		if cfg.AdvertiseAddr == "" {
-			cfg.AdvertiseAddr = advertised(n.neighbour.Addr().(*net.TCPAddr))
-		}
-	}
-	if n.proxy, err = peerassist.New(cfg); err != nil {
-		n.close()
+	node, err := peerassist.Listen(playerAddr, neighbourAddr, cfg)
+	if err != nil {
 		return nil, err
 	}
-	if n.player, err = listen(playerAddr, "player listener"); err != nil {
-		n.close()
-		return nil, err
-	}
-	n.url = "http://" + n.player.Addr().String()
-	n.handler = n.proxy.PlayerHandler()
-	n.neighbourHandler = n.proxy.NeighbourHandler()
-	return n, nil
+	return &peerNode{node: node, proxy: node.Proxy, url: node.URL, neighbour: node.Neighbour,
+		handler: node.Proxy.PlayerHandler(), neighbourHandler: node.Proxy.NeighbourHandler()}, nil
 }
 
-func advertised(a *net.TCPAddr) string {
-	if a.IP.IsUnspecified() {
-		return fmt.Sprintf(":%d", a.Port)
-	}
-	return a.String()
-}
-
-func (n *peerNode) close() {
-	for _, ln := range []net.Listener{n.player, n.neighbour} {
-		if ln != nil {
-			_ = ln.Close()
-		}
-	}
-}
-
+// run serves the node with its handlers until ctx ends (peerassist.Node.Serve).
 func (n *peerNode) run(ctx context.Context) error {
-	fns := []func(context.Context) error{n.proxy.Run,
-		func(ctx context.Context) error { return serveUntil(ctx, n.player, n.handler, n.killed) }}
-	if n.neighbour != nil {
-		fns = append(fns, func(ctx context.Context) error {
-			return serveUntil(ctx, n.neighbour, n.neighbourHandler, n.killed)
-		})
-	}
-	return runAll(ctx, fns...)
+	return n.node.Serve(ctx, n.handler, n.neighbourHandler)
 }
-
-// kill closes the node's servers at once, cutting every connection mid-transfer, as a
-// crash would; run then ends (and the proxy leaves its swarms, which a crash would not).
-func (n *peerNode) kill() { n.killOnce.Do(func() { close(n.killed) }) }
 
 // demoOrigin is the built-in live source bound to a loopback listener.
 type demoOrigin struct {
@@ -213,4 +164,4 @@ func newDemoOrigin() (*demoOrigin, error) {
 	return &demoOrigin{src: src, ln: ln, url: "http://" + ln.Addr().String() + "/index.m3u8"}, nil
 }
 
-func (d *demoOrigin) run(ctx context.Context) error { return serve(ctx, d.ln, d.src) }
+func (d *demoOrigin) run(ctx context.Context) error { return httpx.Serve(ctx, d.ln, d.src, nil) }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rawflow/rawflow/gateway"
+	"github.com/rawflow/rawflow/loadtest"
 	"github.com/rawflow/rawflow/swarm"
 )
 
@@ -41,33 +42,30 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg := benchConfig{gatewayURL: strings.TrimRight(*gw, "/"), channel: *channel, viewers: *viewers, direct: *direct,
-		duration: *duration, ramp: *ramp, churn: *churn, slow: *slow, group: *group, cmcd: *cmcd, progress: stderr,
-		peerHost: *peerHost}
+	cfg := loadtest.Config{GatewayURL: strings.TrimRight(*gw, "/"), Channel: *channel, Viewers: *viewers, Direct: *direct,
+		Duration: *duration, Ramp: *ramp, Churn: *churn, Slow: *slow, Group: *group, CMCD: *cmcd, PeerHost: *peerHost,
+		Progress: func(r loadtest.Report) { printProgress(stderr, r) }}
 	switch {
-	case cfg.viewers < 0 || cfg.viewers > 500:
-		return fmt.Errorf("--viewers %d: want 0-500", cfg.viewers)
-	case cfg.direct < 0 || cfg.direct > 50:
-		return fmt.Errorf("--direct %d: want 0-50", cfg.direct)
-	case cfg.viewers+cfg.direct == 0:
+	case cfg.Viewers < 0 || cfg.Viewers > 500:
+		return fmt.Errorf("--viewers %d: want 0-500", cfg.Viewers)
+	case cfg.Direct < 0 || cfg.Direct > 50:
+		return fmt.Errorf("--direct %d: want 0-50", cfg.Direct)
+	case cfg.Viewers+cfg.Direct == 0:
 		return fmt.Errorf("--viewers 0 and --direct 0: nobody to play")
-	case net.ParseIP(cfg.peerHost) == nil:
-		return fmt.Errorf("--peer-host %q: want an IP address", cfg.peerHost)
-	case cfg.duration < 5*time.Second:
-		return fmt.Errorf("--duration %s: want at least 5s", cfg.duration)
-	case cfg.churn < 0 || cfg.churn > 1 || cfg.slow < 0 || cfg.slow > 1:
+	case net.ParseIP(cfg.PeerHost) == nil:
+		return fmt.Errorf("--peer-host %q: want an IP address", cfg.PeerHost)
+	case cfg.Duration < 5*time.Second:
+		return fmt.Errorf("--duration %s: want at least 5s", cfg.Duration)
+	case cfg.Churn < 0 || cfg.Churn > 1 || cfg.Slow < 0 || cfg.Slow > 1:
 		return fmt.Errorf("--churn and --slow are shares: want 0-1")
-	case !swarm.ValidChannel(cfg.channel):
-		return fmt.Errorf("--channel %q: want 1-64 of A-Z a-z 0-9 _ -", cfg.channel)
+	case !swarm.ValidChannel(cfg.Channel):
+		return fmt.Errorf("--channel %q: want 1-64 of A-Z a-z 0-9 _ -", cfg.Channel)
 	}
 	if *rtt < 0 || *rtt > 5*time.Second {
 		return fmt.Errorf("--gateway-rtt %s: want 0-5s", *rtt)
 	}
-	if cfg.ramp <= 0 {
-		cfg.ramp = min(10*time.Second, cfg.duration/10)
-	}
 	var err error
-	if cfg.slowRate, err = parseRate(*slowRate); err != nil {
+	if cfg.SlowRate, err = parseRate(*slowRate); err != nil {
 		return fmt.Errorf("--slow-rate: %w", err)
 	}
 	for v := range strings.FieldsFuncSeq(*variants, func(r rune) bool { return r == ',' }) {
@@ -75,19 +73,16 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil || i < 0 || i > 99 {
 			return fmt.Errorf("--variants %q: want indexes 0-99 separated by commas", *variants)
 		}
-		cfg.variants = append(cfg.variants, i)
+		cfg.Variants = append(cfg.Variants, i)
 	}
-	if cfg.log, err = newLogger(stderr, *logLevel); err != nil {
+	if cfg.Logger, err = newLogger(stderr, *logLevel); err != nil {
 		return err
-	}
-	if *asJSON {
-		cfg.progress = stderr
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var bg []func(context.Context) error
-	if cfg.gatewayURL == "" {
+	if cfg.GatewayURL == "" {
 		mode, err := gateway.ParseLatencyMode(*latency)
 		if err != nil {
 			return fmt.Errorf("--latency: %w", err)
@@ -104,8 +99,8 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		gcfg := gateway.Config{Channels: []gateway.ChannelConfig{{Name: cfg.channel, Sources: []string{origin.url}, Latency: mode}},
-			Logger: cfg.log}
+		gcfg := gateway.Config{Channels: []gateway.ChannelConfig{{Name: cfg.Channel, Sources: []string{origin.url}, Latency: mode}},
+			Logger: cfg.Logger}
 		g, err := newGatewayNode("127.0.0.1:0", gcfg, reg)
 		if err != nil {
 			return err
@@ -113,15 +108,15 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if *rtt > 0 {
 			g.wrap = delayed(*rtt)
 		}
-		cfg.gatewayURL = g.url
+		cfg.GatewayURL = g.url
 		bg = append(bg, origin.run, g.run)
 	}
 	fmt.Fprintf(stderr, "rawflow swarm: %d assisted and %d direct viewers on %s/live/%s for %s\n",
-		cfg.viewers, cfg.direct, cfg.gatewayURL, cfg.channel, cfg.duration)
-	var report benchReport
+		cfg.Viewers, cfg.Direct, cfg.GatewayURL, cfg.Channel, cfg.Duration)
+	var report loadtest.Report
 	err = runAll(ctx, append(bg, func(ctx context.Context) error {
 		var err error
-		report, err = runBench(ctx, cfg)
+		report, err = loadtest.Run(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -159,7 +154,14 @@ func delayed(d time.Duration) func(http.Handler) http.Handler {
 // errDone ends runAll when the benchmark is over.
 var errDone = fmt.Errorf("benchmark over")
 
-func printReport(w io.Writer, r benchReport) {
+// printProgress prints a line of the figures so far.
+func printProgress(w io.Writer, r loadtest.Report) {
+	fmt.Fprintf(w, "[%4.0fs] viewers %d  offload %.3f  gateway fetches/segment %.2f  stalls %d (%.1fs)  join p50 %.0f ms (direct %.0f ms)  behind live %.1fs\n",
+		r.DurationS, r.Viewers, r.Offload, r.GatewayFetchesSeg, r.Stalls, r.StallS, r.JoinP50MS, r.DirectJoinP50MS, r.LatencyS)
+}
+
+// printReport prints the final report as a table.
+func printReport(w io.Writer, r loadtest.Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, a...)...) }
 	row("assisted viewers", "%d (at the end; %d churned, %d slow uploaders)", r.Viewers, r.Churned, r.Slow)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
@@ -16,7 +15,8 @@ import (
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/internal/hlstest"
 	"github.com/rawflow/rawflow/internal/redistest"
-	"github.com/rawflow/rawflow/internal/simplayer"
+	"github.com/rawflow/rawflow/loadtest"
+	"github.com/rawflow/rawflow/loadtest/simplayer"
 	"github.com/rawflow/rawflow/peerassist"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -31,7 +31,7 @@ func TestSwarmOffload(t *testing.T) {
 	err := run(t.Context(), []string{"swarm", "--viewers", "10", "--duration", "40s", "--redis", redistest.Start(t), "--json"}, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
 	t.Log(stderr.String())
-	var r benchReport
+	var r loadtest.Report
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &r), stdout.String())
 	t.Logf("report: %+v", r)
 	assert.Equal(t, 10, r.Viewers)
@@ -156,8 +156,8 @@ func TestSwarmRenditionMix(t *testing.T) {
 	origin := hlstest.StartABROrigin(t, 3)
 	st := startStack(t, gateway.Config{PollInterval: 500 * time.Millisecond,
 		Channels: []gateway.ChannelConfig{{Name: "abr", Sources: []string{origin.URL}}}}, 0)
-	r, err := runBench(t.Context(), benchConfig{gatewayURL: st.gw.url, channel: "abr", viewers: 6,
-		duration: 20 * time.Second, ramp: 2 * time.Second, variants: []int{0, 1}, log: slog.Default()})
+	r, err := loadtest.Run(t.Context(), loadtest.Config{GatewayURL: st.gw.url, Channel: "abr", Viewers: 6,
+		Duration: 20 * time.Second, Ramp: 2 * time.Second, Variants: []int{0, 1}})
 	require.NoError(t, err)
 	t.Logf("report: %+v", r)
 	assert.Zero(t, r.Stalls)
@@ -176,7 +176,7 @@ func TestSwarmDirectOnlyPeerHost(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"swarm", "--viewers", "0", "--direct", "2", "--duration", "6s", "--json"}, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
-	var r benchReport
+	var r loadtest.Report
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &r), stdout.String())
 	assert.Equal(t, 0, r.Viewers)
 	assert.Equal(t, 2, r.Direct)
@@ -187,7 +187,7 @@ func TestSwarmDirectOnlyPeerHost(t *testing.T) {
 	stderr.Reset()
 	err = run(t.Context(), []string{"swarm", "--viewers", "3", "--direct", "0", "--peer-host", "127.0.0.2", "--duration", "12s", "--json"}, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
-	r = benchReport{}
+	r = loadtest.Report{}
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &r), stdout.String())
 	assert.Equal(t, 3, r.Viewers)
 	assert.Zero(t, r.NotStarted)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rawflow/rawflow/gateway"
+	"github.com/rawflow/rawflow/loadtest"
 	"github.com/rawflow/rawflow/swarm"
 )
 
@@ -32,7 +33,7 @@ func TestTiering(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run(r.ctx, []string{"swarm", "--gateway", edge.url, "--channel", "tv", "--viewers", "4", "--direct", "1", "--duration", "20s", "--json"}, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
-	var rep benchReport
+	var rep loadtest.Report
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
 	t.Logf("report: %+v", rep)
 	assert.Zero(t, rep.Stalls, "stalls")

@@ -23,5 +23,5 @@
 // packet's bytes as they came and astits's demuxer reassembles and copies them;
 // github.com/bluenviron/mediacommon, which would have parsed the codecs, and every Go SRT
 // library (datarhei/gosrt, haivision/srtgo) cannot be fetched through this build's module
-// proxy, so SRT is internal/srt, written here for its receiving side.
+// proxy, so SRT is this package's internal/srt, written here for its receiving side.
 package tsingest

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/rawflow/rawflow/internal/srt"
+	"github.com/rawflow/rawflow/gateway/tsingest/internal/srt"
 )
 
 // openSRT connects to an SRT source: as a caller (the default), or as a listener that

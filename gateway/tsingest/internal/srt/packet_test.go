@@ -161,8 +161,6 @@ func FuzzParsePacket(f *testing.F) {
 					t.Fatalf("stream id of %d bytes", len(hs.streamID))
 				}
 			}
-		case ctrlACK:
-			parseACK(p.body)
 		case ctrlNAK:
 			if ranges, err := parseLossList(p.body); err == nil {
 				if wire, n := appendLossList(nil, ranges, len(p.body)/4); n != len(ranges) || len(wire) > len(p.body) {

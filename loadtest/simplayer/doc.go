@@ -1,8 +1,8 @@
 // Package simplayer is a simulated live HLS viewer: it requests a stream the way hls.js
 // does, over real HTTP, and measures what a viewer would experience: start-up (join) time,
-// stalls (how many, how long), latency behind live, bytes and failed requests. The
-// `rawflow swarm` benchmark plays each of its proxies with one Player; end-to-end tests use
-// it as a light, deterministic player.
+// stalls (how many, how long), latency behind live, bytes and failed requests. The swarm
+// benchmark (package loadtest, `rawflow swarm`) plays each of its proxies with one Player;
+// end-to-end tests use it as a light, deterministic player.
 //
 // # Requests
 //

@@ -1,0 +1,135 @@
+package loadtest
+
+import (
+	"slices"
+	"time"
+)
+
+// Report is what a run measured, so far or in all. Offload and the per-segment figures are
+// over the assisted viewers' proxies, departed ones included. The JSON names are what
+// `rawflow swarm --json` prints and bench scripts read: keep them.
+type Report struct {
+	Viewers           int     `json:"viewers"` // assisted viewers still playing
+	Direct            int     `json:"direct_viewers"`
+	DurationS         float64 `json:"duration_s"` // since the first join
+	Churned           int     `json:"churned"`
+	Slow              int     `json:"slow_uploaders"`
+	Offload           float64 `json:"offload"` // share of the proxies' segment bytes that came from peers
+	BytesFromPeers    int64   `json:"bytes_from_peers"`
+	BytesFromGateway  int64   `json:"bytes_from_gateway"`
+	Segments          int     `json:"distinct_segments"`
+	Renditions        int     `json:"renditions"` // distinct media playlists segments came from
+	GatewayFetchesSeg float64 `json:"gateway_fetches_per_segment"`
+	OffloadLimit      float64 `json:"offload_limit"` // 1 − k/N with k = gateway fetches per segment of 1
+	Stalls            int     `json:"stalls"`
+	StallS            float64 `json:"stall_s"`
+	DirectStalls      int     `json:"direct_stalls"`
+	DirectStallS      float64 `json:"direct_stall_s"`
+	NotStarted        int     `json:"not_started"`
+	PlayerErrors      int     `json:"player_errors"`
+	JoinP50MS         float64 `json:"join_p50_ms"`
+	JoinP95MS         float64 `json:"join_p95_ms"`
+	DirectJoinP50MS   float64 `json:"direct_join_p50_ms"`
+	DirectJoinP95MS   float64 `json:"direct_join_p95_ms"`
+	LatencyS          float64 `json:"latency_s"` // mean behind live, assisted
+	DirectLatencyS    float64 `json:"direct_latency_s"`
+	TrackerPerViewSeg float64 `json:"tracker_requests_per_viewer_segment"`
+	LookupsPerViewSeg float64 `json:"lookups_per_viewer_segment"`
+	IntegrityFailures int64   `json:"integrity_failures"`
+	NeighbourFailures int64   `json:"neighbour_failures"`
+	RangeCompletions  int64   `json:"range_completions"`
+	QuietSpells       int     `json:"quiet_spells"`
+}
+
+// report sums what every viewer measured so far.
+func (b *bench) report(elapsed time.Duration) Report {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := Report{DurationS: elapsed.Seconds(), Churned: b.churned, Segments: len(b.segments), Renditions: len(b.dirs)}
+	var joins, directJoins []time.Duration
+	var latency, directLatency time.Duration
+	var segmentsFromGateway, tracker, lookups, played int64
+	for _, v := range b.viewers {
+		res := v.player.Result()
+		if v.left != nil {
+			res = *v.left
+		}
+		r.PlayerErrors += res.Errors
+		if !res.Started {
+			r.NotStarted++
+		}
+		if v.direct {
+			r.Direct++
+			r.DirectStalls += res.Stalls
+			r.DirectStallS += res.StallTime.Seconds()
+			if res.Started {
+				directJoins = append(directJoins, res.Startup)
+				directLatency += res.Latency
+			}
+			continue
+		}
+		if v.final == nil {
+			r.Viewers++
+		}
+		if v.slow {
+			r.Slow++
+		}
+		r.Stalls += res.Stalls
+		r.StallS += res.StallTime.Seconds()
+		played += int64(res.Segments)
+		if res.Started {
+			joins = append(joins, res.Startup)
+			latency += res.Latency
+		}
+		st := v.final
+		if st == nil {
+			s := v.node.Proxy.Status()
+			st = &s
+		}
+		c := st.Totals
+		r.BytesFromPeers += c.BytesFromPeers
+		r.BytesFromGateway += c.BytesFromGateway
+		segmentsFromGateway += c.SegmentsFromGateway
+		r.IntegrityFailures += c.IntegrityFailures
+		r.NeighbourFailures += c.NeighbourFailures
+		r.QuietSpells += st.QuietSpells
+		for _, ch := range st.Channels {
+			tracker += ch.TrackerRequests
+			lookups += ch.Lookups
+			r.RangeCompletions += ch.RangeCompletions
+		}
+	}
+	if total := r.BytesFromPeers + r.BytesFromGateway; total > 0 {
+		r.Offload = float64(r.BytesFromPeers) / float64(total)
+	}
+	if r.Segments > 0 {
+		r.GatewayFetchesSeg = float64(segmentsFromGateway) / float64(r.Segments)
+	}
+	if r.Viewers > 0 {
+		r.OffloadLimit = 1 - 1/float64(r.Viewers)
+	}
+	if played > 0 {
+		r.TrackerPerViewSeg = float64(tracker) / float64(played)
+		r.LookupsPerViewSeg = float64(lookups) / float64(played)
+	}
+	r.JoinP50MS, r.JoinP95MS = percentileMS(joins, 0.5), percentileMS(joins, 0.95)
+	r.DirectJoinP50MS, r.DirectJoinP95MS = percentileMS(directJoins, 0.5), percentileMS(directJoins, 0.95)
+	if n := len(joins); n > 0 {
+		r.LatencyS = (latency/time.Duration(n) + b.hidden).Seconds()
+	}
+	if n := len(directJoins); n > 0 {
+		r.DirectLatencyS = (directLatency / time.Duration(n)).Seconds()
+	}
+	return r
+}
+
+// percentileMS returns the p-quantile of ds in milliseconds (nearest rank); 0 when empty.
+func percentileMS(ds []time.Duration, p float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := min(len(s)-1, max(0, int(p*float64(len(s))+0.5)-1))
+	return float64(s[i]) / float64(time.Millisecond)
+}

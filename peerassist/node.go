@@ -1,0 +1,119 @@
+package peerassist
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+
+	"golang.org/x/net/netutil"
+
+	"github.com/rawflow/rawflow/internal/httpx"
+)
+
+// maxNeighbourConns bounds the connections the neighbour port serves at once; past it, new
+// ones wait in the kernel's backlog.
+const maxNeighbourConns = 64
+
+// Node is a Proxy bound to its two ports: the player port, which players play, and the
+// neighbour port, which other proxies fetch from. Listen builds one; Run serves it.
+type Node struct {
+	// Proxy is the proxy the two ports serve.
+	Proxy *Proxy
+	// URL is the player port's base URL, http://host:port.
+	URL string
+	// Player is the player port's listener.
+	Player net.Listener
+	// Neighbour is the neighbour port's listener; nil with Config.NoUpload.
+	Neighbour net.Listener
+
+	killed   chan struct{} // closed by Kill
+	killOnce sync.Once
+}
+
+// Listen binds the player port on playerAddr and, unless cfg.NoUpload, the neighbour port
+// on neighbourAddr, and builds the proxy. Unless cfg.AdvertiseAddr is set, the neighbour
+// port is advertised as bound, an unspecified host left for the gateway to fill in with the
+// address it observes.
+func Listen(playerAddr, neighbourAddr string, cfg Config) (*Node, error) {
+	n := &Node{killed: make(chan struct{})}
+	if !cfg.NoUpload {
+		ln, err := net.Listen("tcp", neighbourAddr)
+		if err != nil {
+			return nil, fmt.Errorf("neighbour listener: %w", err)
+		}
+		n.Neighbour = netutil.LimitListener(ln, maxNeighbourConns)
+		if cfg.AdvertiseAddr == "" {
+			cfg.AdvertiseAddr = advertised(ln.Addr().(*net.TCPAddr))
+		}
+	}
+	var err error
+	if n.Proxy, err = New(cfg); err != nil {
+		n.close()
+		return nil, err
+	}
+	if n.Player, err = net.Listen("tcp", playerAddr); err != nil {
+		n.close()
+		return nil, fmt.Errorf("player listener: %w", err)
+	}
+	n.URL = "http://" + n.Player.Addr().String()
+	return n, nil
+}
+
+// advertised is the neighbour address to advertise for a port bound on a: with an
+// unspecified host, only the port.
+func advertised(a *net.TCPAddr) string {
+	if a.IP.IsUnspecified() {
+		return fmt.Sprintf(":%d", a.Port)
+	}
+	return a.String()
+}
+
+// close closes the listeners of a node that will not run.
+func (n *Node) close() {
+	for _, ln := range []net.Listener{n.Player, n.Neighbour} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+}
+
+// Run serves the proxy's handlers on the two ports and runs the proxy until ctx ends, then
+// shuts the servers down gracefully and leaves every swarm; or until Kill.
+func (n *Node) Run(ctx context.Context) error {
+	return n.Serve(ctx, n.Proxy.PlayerHandler(), n.Proxy.NeighbourHandler())
+}
+
+// Serve is Run with the two ports' handlers given (neighbour is unused without a neighbour
+// port): a test passes the proxy's own, wrapped. When one part stops (a server fails, or
+// Kill), the others are stopped too; Serve returns the first error.
+func (n *Node) Serve(ctx context.Context, player, neighbour http.Handler) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	parts := []func(context.Context) error{n.Proxy.Run,
+		func(ctx context.Context) error { return httpx.Serve(ctx, n.Player, player, n.killed) }}
+	if n.Neighbour != nil {
+		parts = append(parts, func(ctx context.Context) error { return httpx.Serve(ctx, n.Neighbour, neighbour, n.killed) })
+	}
+	errs := make(chan error, len(parts))
+	var wg sync.WaitGroup
+	for _, run := range parts {
+		wg.Go(func() {
+			errs <- run(ctx)
+			cancel()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Kill closes both servers at once, cutting every connection mid-transfer, as a crash
+// would; Run then returns (and the proxy leaves its swarms, which a crash would not).
+func (n *Node) Kill() { n.killOnce.Do(func() { close(n.killed) }) }
