@@ -1,5 +1,3 @@
-// Command rawflow is RawFlow's single binary: the gateway, the peer-assist proxy, the demo
-// and the version. It is the only place that knows every concrete type and wires them.
 package main
 
 import (

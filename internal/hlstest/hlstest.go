@@ -1,5 +1,3 @@
-// Package hlstest holds test helpers that drive real media tools: an ffmpeg-made live HLS
-// origin served over HTTP on 127.0.0.1, and ffmpeg as an HLS player.
 package hlstest
 
 import (
