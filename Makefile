@@ -23,9 +23,10 @@ test: deps web vet lint
 
 ## deps: apt-get install the Debian packages the tests need, only those missing: gcc (go test
 ## -race needs cgo), redis-server and redis-tools (redis-cli builds the test Redis Cluster),
-## ffmpeg (origins and players), nodejs, npm and chromium (the dashboard's browser tests);
-## then npm ci (hls.js, playwright-core) when node_modules is missing or stale, and the
-## pinned golangci-lint.
+## ffmpeg (origins and players), nodejs, npm and chromium (the dashboard's browser tests),
+## nginx-light (deploy: `nginx -t` on the load balancer's configuration; bench/edge.sh) and
+## systemd (deploy: systemd-analyze verify and security on the units); then npm ci (hls.js,
+## playwright-core) when node_modules is missing or stale, and the pinned golangci-lint.
 deps:
 	@missing=""; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
@@ -35,6 +36,8 @@ deps:
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v nginx >/dev/null || missing="$$missing nginx-light"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
