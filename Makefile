@@ -5,19 +5,28 @@ GO ?= go
 NPM_CI = if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then \
 	  npm ci --no-audit --no-fund --loglevel=error && touch node_modules; fi
 
-.PHONY: test deps demo build vet fuzz web bench-edge bench-memory bench-sites
+# golangci-lint, pinned: `make deps` installs this version into TOOLBIN (GOPATH/bin unless
+# set) when the one there is missing or another version. On a cold Go build cache the
+# install takes about five minutes; after that make deps only checks the version.
+GOLANGCI_LINT_VERSION = 2.15.0
+TOOLBIN ?= $(shell $(GO) env GOPATH)/bin
+GOLANGCI_LINT = $(TOOLBIN)/golangci-lint
 
-## test: install what the tests need (when missing), vet, run every test with -race, then
-## each fuzz target for a short bounded time (FUZZTIME, 5s here) on top of its committed
-## seed corpus (testdata/fuzz).
-test: deps web vet
+.PHONY: test deps golangci-lint demo build vet lint fuzz web bench-edge bench-memory bench-sites
+
+## test: install what the tests need (when missing), vet, lint, run every test with -race,
+## then each fuzz target for a short bounded time (FUZZTIME, 5s here) on top of its
+## committed seed corpus (testdata/fuzz).
+test: deps web vet lint
 	RAWFLOW_ARTIFACTS=$(CURDIR)/artifacts $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 ## deps: apt-get install the Debian packages the tests need, only those missing: gcc (go test
 ## -race needs cgo), redis-server and redis-tools (redis-cli builds the test Redis Cluster),
-## ffmpeg (origins and players), nodejs, npm and chromium (the dashboard's browser tests);
-## then npm ci (hls.js, playwright-core) when node_modules is missing or stale.
+## ffmpeg (origins and players), nodejs, npm and chromium (the dashboard's browser tests),
+## nginx-light (deploy: `nginx -t` on the load balancer's configuration; bench/edge.sh) and
+## systemd (deploy: systemd-analyze verify and security on the units); then npm ci (hls.js,
+## playwright-core) when node_modules is missing or stale, and the pinned golangci-lint.
 deps:
 	@missing=""; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
@@ -27,12 +36,23 @@ deps:
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v nginx >/dev/null || missing="$$missing nginx-light"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@$(NPM_CI)
+	@$(MAKE) --no-print-directory golangci-lint
+
+## golangci-lint: go install golangci-lint v$(GOLANGCI_LINT_VERSION) into TOOLBIN unless that
+## version is there already (its `version --short` is compared, so a stale one is replaced).
+golangci-lint:
+	@if [ "$$($(GOLANGCI_LINT) version --short 2>/dev/null)" != "$(GOLANGCI_LINT_VERSION)" ]; then \
+	  echo "installing golangci-lint v$(GOLANGCI_LINT_VERSION) into $(TOOLBIN)"; rm -f "$(GOLANGCI_LINT)"; \
+	  GOBIN="$(TOOLBIN)" $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$(GOLANGCI_LINT_VERSION); \
+	fi
 
 ## web: copy hls.js from node_modules into web/static/vendor/ (not committed), which the Go
 ## build embeds for the preview page. Without npm it says so and goes on: the binary then
@@ -45,6 +65,11 @@ web:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
+
+## lint: golangci-lint (the pinned version) with .golangci.yml, which lists the linters and
+## says why each exclusion is there.
+lint: golangci-lint
+	$(GOLANGCI_LINT) run ./...
 
 ## demo: the built-in live source, a gateway and two proxies (no Redis, no ffmpeg).
 demo: web

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/rawflow/rawflow/internal/hlstest"
 )
 
 type composeFile struct {
@@ -492,10 +494,7 @@ func TestCompose(t *testing.T) {
 // nginxCheck runs `nginx -t` on the load balancer's configuration, its upstream host names
 // replaced by 127.0.0.1 (nginx resolves them at start) and its listen port by a free one.
 func nginxCheck(t *testing.T, file string, conf nginxConf) {
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		t.Skip("nginx not installed: its configuration is checked only by the parsing above")
-	}
+	hlstest.RequireTool(t, "nginx") // make deps installs it: a failure in CI, a skip elsewhere
 	text := conf.text
 	for _, u := range conf.upstream {
 		_, port, _ := net.SplitHostPort(u)
@@ -512,7 +511,7 @@ func nginxCheck(t *testing.T, file string, conf nginxConf) {
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(nginx, "-t", "-q", "-e", "stderr", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"),
+	out, err := exec.Command("nginx", "-t", "-q", "-e", "stderr", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"),
 		"-g", "pid "+filepath.Join(dir, "nginx.pid")+";").CombinedOutput()
 	if err != nil {
 		t.Errorf("nginx -t on %s (hosts replaced): %v\n%s", file, err, out)

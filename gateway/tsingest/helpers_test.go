@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,11 +18,12 @@ import (
 	"github.com/rawflow/rawflow/internal/hlstest"
 )
 
-// Streams made with ffmpeg once per test binary, by name.
+// Streams made with ffmpeg once per test binary, by name and length: a func that encodes
+// on its first call and returns the same bytes after, so that tests asking for different
+// streams make them at the same time.
 var (
-	streamsMu  sync.Mutex
-	streamsDir string
-	streams    = map[string][]byte{}
+	streamsMu sync.Mutex // guards streams
+	streams   = map[string]func() ([]byte, error){}
 )
 
 // Source recipes: ffmpeg input and codec arguments, H.264/AAC with a keyframe every 2 s
@@ -47,35 +49,39 @@ var recipes = map[string][]string{
 func stream(t testing.TB, name string, seconds int) []byte {
 	t.Helper()
 	hlstest.RequireTool(t, "ffmpeg") // fails, not skips, in CI
-	streamsMu.Lock()
-	defer streamsMu.Unlock()
 	key := fmt.Sprintf("%s-%d", name, seconds)
-	if b, ok := streams[key]; ok {
-		return b
+	streamsMu.Lock()
+	encode, ok := streams[key]
+	if !ok {
+		encode = sync.OnceValues(func() ([]byte, error) { return encodeRecipe(name, seconds) })
+		streams[key] = encode
 	}
-	if streamsDir == "" {
-		dir, err := os.MkdirTemp("", "tsingest-test-")
-		require.NoError(t, err)
-		streamsDir = dir
-	}
-	out := filepath.Join(streamsDir, key+".ts")
-	args := append([]string{"-hide_banner", "-loglevel", "error", "-y"}, recipes[name]...)
-	args = append(args, "-t", fmt.Sprint(seconds), "-f", "mpegts", out)
-	if o, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg %s: %v\n%s", name, err, o)
-	}
-	b, err := os.ReadFile(out)
-	require.NoError(t, err)
-	streams[key] = b
+	streamsMu.Unlock()
+	b, err := encode()
+	require.NoError(t, err, "ffmpeg %s", key)
 	return b
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if streamsDir != "" {
-		os.RemoveAll(streamsDir)
+// encodeRecipe runs ffmpeg on the named recipe for seconds, as fast as it can.
+func encodeRecipe(name string, seconds int) ([]byte, error) {
+	args := append([]string{"-hide_banner", "-nostdin", "-loglevel", "error"}, recipes[name]...)
+	args = append(args, "-t", strconv.Itoa(seconds), "-f", "mpegts", "pipe:1")
+	var out, stderr bytes.Buffer
+	cmd := exec.Command("ffmpeg", args...)
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, stderr.String())
 	}
-	os.Exit(code)
+	return out.Bytes(), nil
+}
+
+// skipShort skips a test that runs ffmpeg or ffprobe over and over, or waits for a live
+// encode, under -short; the full suite (make test) runs it.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("ffprobe on every segment or a live encode: not in -short")
+	}
 }
 
 // fixedNow is the wall clock the tests run at.

@@ -49,6 +49,8 @@ func checkSegments(t *testing.T, segs []Segment, video bool) {
 }
 
 func TestSegmentsStartWithTablesAndRandomAccess(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		video bool
@@ -64,6 +66,7 @@ func TestSegmentsStartWithTablesAndRandomAccess(t *testing.T) {
 		{"ac3", false, 1700 * time.Millisecond, 2300 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := newTestSegmenter(2 * time.Second)
 			segs := feed(s, stream(t, tc.name, 12), 1, true)
 			checkSegments(t, segs, tc.video)
@@ -106,8 +109,10 @@ func assertContinuity(t *testing.T, ts []byte) {
 }
 
 func TestTwoSegmentersListTheSameSegments(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"h264", "aac"} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			ts := stream(t, name, 16)
 			a := feed(newTestSegmenter(2*time.Second), ts, 1, false)
 			// b joins 5.3 s into the stream (mid-packet, mid-GOP), reads in other chunks,
@@ -129,6 +134,8 @@ func TestTwoSegmentersListTheSameSegments(t *testing.T) {
 }
 
 func TestTimestampWrap(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
 	ts := stream(t, "h264-wrap", 14)
 	s := newTestSegmenter(2 * time.Second)
 	segs := feed(s, ts, 3, false)
@@ -141,6 +148,8 @@ func TestTimestampWrap(t *testing.T) {
 }
 
 func TestBreakAndRestartedSource(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
 	s := newTestSegmenter(2 * time.Second)
 	first := feed(s, stream(t, "h264", 9), 1, true) // dropped after 9 s: the last one is cut short
 	require.NotEmpty(t, first)
@@ -174,6 +183,7 @@ func TestBreakAndRestartedSource(t *testing.T) {
 }
 
 func TestGarbageAndLoss(t *testing.T) {
+	t.Parallel()
 	ts := bytes.Clone(stream(t, "h264", 12))
 	// Every 1000 packets: 77 bytes of garbage; every 500th packet lost; a few damaged.
 	var in []byte
@@ -205,6 +215,7 @@ func TestGarbageAndLoss(t *testing.T) {
 }
 
 func TestGOPLongerThanTarget(t *testing.T) {
+	t.Parallel()
 	s := newTestSegmenter(2 * time.Second)
 	segs := feed(s, stream(t, "h264-gop3", 14), 1, false)
 	require.NotEmpty(t, segs)
@@ -218,6 +229,7 @@ func TestGOPLongerThanTarget(t *testing.T) {
 }
 
 func TestSegmentSizeBound(t *testing.T) {
+	t.Parallel()
 	s := New(Config{TargetDuration: 2 * time.Second, MaxSegmentBytes: 20 << 10, Now: fixedNow})
 	segs := feed(s, stream(t, "h264", 8), 1, true)
 	assert.Empty(t, segs, "no 2 s of this stream fits in 20 KiB")

@@ -59,7 +59,7 @@ func collectSegments(ctx context.Context, src string, n int) ([]Segment, error) 
 	defer rc.Close()
 	stop := context.AfterFunc(ctx, func() { rc.Close() })
 	defer stop()
-	s := New(Config{TargetDuration: time.Second})
+	s := New(Config{TargetDuration: 500 * time.Millisecond})
 	var segs []Segment
 	buf := make([]byte, 64<<10)
 	for len(segs) < n {
@@ -72,25 +72,34 @@ func collectSegments(ctx context.Context, src string, n int) ([]Segment, error) 
 	return segs, nil
 }
 
+// liveH264 is hlstest.TSH264 with a keyframe every 0.48 s rather than every 2 s: these tests
+// check that each kind of source delivers segments, and on the 500 ms grid collectSegments
+// cuts, two of them come in about a second and a half instead of six.
+var liveH264 = []string{"-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-re", "-f", "lavfi", "-i", "sine=frequency=440",
+	"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "12", "-c:a", "aac"}
+
 func TestOpenHTTPStream(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
-	src := hlstest.StartTSFanout(t, hlstest.TSH264)
+	src := hlstest.StartTSFanout(t, liveH264)
 	readSegments(t, src.URL, 2)
 }
 
 func TestOpenUDP(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	port := hlstest.FreeUDPPort(t)
-	hlstest.StartEncoder(t, hlstest.TSH264, fmt.Sprintf("udp://127.0.0.1:%d?pkt_size=1316", port))
+	hlstest.StartEncoder(t, liveH264, fmt.Sprintf("udp://127.0.0.1:%d?pkt_size=1316", port))
 	readSegments(t, fmt.Sprintf("udp://@127.0.0.1:%d", port), 2)
 }
 
 // TestOpenUDPRTP: TS in RTP (RFC 2250), as broadcast plants send it, is unwrapped.
 func TestOpenUDPRTP(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	hlstest.RequireTool(t, "ffmpeg")
 	port := hlstest.FreeUDPPort(t)
-	args := append([]string{"-hide_banner", "-nostdin", "-loglevel", "error"}, hlstest.TSH264...)
+	args := append([]string{"-hide_banner", "-nostdin", "-loglevel", "error"}, liveH264...)
 	cmd := exec.Command("ffmpeg", append(args, "-f", "rtp_mpegts", fmt.Sprintf("rtp://127.0.0.1:%d", port))...)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
@@ -117,6 +126,7 @@ func TestUnwrapRTP(t *testing.T) {
 // inside one.
 func TestOpenUDPMulticast(t *testing.T) {
 	if os.Getenv("TSINGEST_NETNS") == "" {
+		skipShort(t)
 		if _, err := exec.LookPath("ip"); err != nil || os.Geteuid() != 0 || exec.Command("unshare", "--net", "true").Run() != nil {
 			t.Skip("needs root, unshare(1) and ip(8) to make a network namespace")
 		}
@@ -129,7 +139,7 @@ func TestOpenUDPMulticast(t *testing.T) {
 		return
 	}
 	port := hlstest.FreeUDPPort(t)
-	hlstest.StartEncoder(t, hlstest.TSH264, fmt.Sprintf("udp://239.255.7.7:%d?pkt_size=1316&ttl=1", port))
+	hlstest.StartEncoder(t, liveH264, fmt.Sprintf("udp://239.255.7.7:%d?pkt_size=1316&ttl=1", port))
 	readSegments(t, fmt.Sprintf("udp://@239.255.7.7:%d?iface=lo", port), 2)
 }
 
@@ -144,7 +154,7 @@ func TestOpenErrors(t *testing.T) {
 	// A server that answers and then sends nothing: the read ends after the timeout.
 	release := make(chan struct{})
 	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(200)
+		w.WriteHeader(http.StatusOK)
 		w.(http.Flusher).Flush()
 		select {
 		case <-release:
@@ -169,13 +179,15 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestOpenSRTCaller(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	port := hlstest.FreeUDPPort(t)
-	hlstest.StartEncoder(t, hlstest.TSH264, fmt.Sprintf("srt://127.0.0.1:%d?mode=listener&pkt_size=1316", port))
+	hlstest.StartEncoder(t, liveH264, fmt.Sprintf("srt://127.0.0.1:%d?mode=listener&pkt_size=1316", port))
 	readSegments(t, fmt.Sprintf("srt://127.0.0.1:%d?streamid=tv&latency=200", port), 2)
 }
 
 func TestOpenSRTListener(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	port := hlstest.FreeUDPPort(t)
 	type result struct {
@@ -189,7 +201,7 @@ func TestOpenSRTListener(t *testing.T) {
 	}()
 	// The encoder calls until the gateway listens (ffmpeg gives up on a refused call: retry).
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		enc := hlstest.StartEncoder(t, hlstest.TSH264, fmt.Sprintf("srt://127.0.0.1:%d?pkt_size=1316&streamid=cam1", port))
+		enc := hlstest.StartEncoder(t, liveH264, fmt.Sprintf("srt://127.0.0.1:%d?pkt_size=1316&streamid=cam1", port))
 		select {
 		case r := <-done: // collectSegments ends within its 30 s
 			require.NoError(t, r.err)
