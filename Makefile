@@ -14,11 +14,14 @@ GOLANGCI_LINT = $(TOOLBIN)/golangci-lint
 
 .PHONY: test deps golangci-lint demo build vet lint fuzz web bench-edge bench-memory bench-sites
 
-## test: install what the tests need (when missing), vet, lint, run every test with -race,
-## then each fuzz target for a short bounded time (FUZZTIME, 5s here) on top of its
-## committed seed corpus (testdata/fuzz).
+## test: install what the tests need (when missing), vet, lint, run every test with -race —
+## the unit tests and the end-to-end ones (build tag e2e: real ffmpeg origins and players,
+## Redis, Chromium), PARALLEL end-to-end tests at a time — then each fuzz target for a short
+## bounded time (FUZZTIME, 5s here) on top of its committed seed corpus (testdata/fuzz).
+## Unit tests alone: go test ./... (or -short, which also skips the slower ffmpeg ones).
+PARALLEL ?= 4
 test: deps web vet lint
-	RAWFLOW_ARTIFACTS=$(CURDIR)/artifacts $(GO) test -race -count=1 -timeout 20m ./...
+	RAWFLOW_ARTIFACTS=$(CURDIR)/artifacts $(GO) test -race -count=1 -tags e2e -parallel $(PARALLEL) -timeout 20m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 ## deps: apt-get install the Debian packages the tests need, only those missing: gcc (go test
@@ -64,7 +67,7 @@ web:
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
 
 ## lint: golangci-lint (the pinned version) with .golangci.yml, which lists the linters and
 ## says why each exclusion is there.

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -18,6 +20,7 @@ import (
 // through two proxies without errors, every segment byte is the gateway's, and the proxies
 // share segments.
 func TestMultivariantOrigin(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end to end: not in -short")
 	}

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -38,6 +40,7 @@ func rawGet(t *testing.T, addr, path string) (int, string) {
 // gateway, the proxy's player port and its neighbour port get a 4xx, never a file, a
 // playlist or a server error.
 func TestOddPathsOnEveryRoute(t *testing.T) {
+	t.Parallel()
 	origin, err := newDemoOrigin()
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -43,6 +45,7 @@ func artifactsDir(t *testing.T) string {
 // breakdown tables match the API and the CSV export answers; the preview page plays the
 // channel through a proxy with hls.js. The screenshot is saved as an artifact.
 func TestDashboardInBrowser(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end to end: not in -short")
 	}
@@ -119,6 +122,7 @@ func checkGrafanaMetrics(t *testing.T, urls ...string) {
 // dashboard's; the dashboard reads the gateway's channels and registry, with its settings
 // from the node, and its errors come out of the gateway's error handler as they were.
 func TestDashboardSharesGatewayRouter(t *testing.T) {
+	t.Parallel()
 	reg := swarm.NewMemory(swarm.Options{})
 	gw, err := newGatewayNode("127.0.0.1:0", gateway.Config{Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{"http://127.0.0.1:1/live.m3u8"}}}}, reg)
 	require.NoError(t, err)

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 // while playlists are still served; after the drain the listener closes, and a response
 // in flight all along still completes in full.
 func TestGatewayDrains(t *testing.T) {
+	t.Parallel()
 	origin, err := newDemoOrigin()
 	require.NoError(t, err)
 	octx, ocancel := context.WithCancel(t.Context())

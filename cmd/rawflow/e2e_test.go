@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -145,6 +147,7 @@ func gatewayStats(t *testing.T, base, channel string) swarm.ChannelReport {
 // from a neighbour, every segment byte reaching a player is the gateway's, and killing one
 // proxy mid-run does not interrupt the other two players.
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end to end: not in -short")
 	}
@@ -239,6 +242,7 @@ func TestEndToEnd(t *testing.T) {
 
 // TestDemo: `rawflow demo` starts, and an ffmpeg client reading its proxy URL receives media.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	hlstest.RequireTool(t, "ffmpeg")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

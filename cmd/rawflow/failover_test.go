@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 // the backup origin takes over after a discontinuity, the media sequence keeps rising and
 // the player plays on without an error.
 func TestFailoverWhilePlaying(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end to end: not in -short")
 	}
@@ -60,6 +63,7 @@ func gatewayWindow(t *testing.T, base string) *playlist.Window {
 // from 0 again) while ffmpeg plays from the gateway; the gateway's media sequence keeps
 // rising, the restart is a discontinuity, and the player plays on.
 func TestOriginRestartWhilePlaying(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end to end: not in -short")
 	}

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 // Fault tests: the gateway and the proxies as a deployment runs them (the rawflow binary,
@@ -13,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os/exec"
@@ -38,6 +41,7 @@ import (
 // expires). The four others play on without a stall or a failed request and still get
 // segments from their neighbours, and the gateway stays up.
 func TestFaultKillThirdOfProxies(t *testing.T) {
+	t.Parallel()
 	fx := newFaultFixture(t)
 	gw := fx.startGateway(faultAddrs(t, 1)[0], "kill-third")
 	peers := fx.startPeers(gw.url, 6)
@@ -80,6 +84,7 @@ func TestFaultKillThirdOfProxies(t *testing.T) {
 // count goroutines. Nobody stalls or sees a failed request; the gateway stays ready and
 // keeps serving; once Redis is back the swarm re-forms by itself, and no goroutines piled up.
 func TestFaultRedisOutage(t *testing.T) {
+	t.Parallel()
 	const outage = 30 * time.Second
 	fx := newFaultFixture(t)
 	addrs := faultAddrs(t, 7)
@@ -133,6 +138,7 @@ func TestFaultRedisOutage(t *testing.T) {
 // valid: same peer IDs), then with another one (the proxies must join afresh: new peer IDs).
 // Each time the players ride out the gap on what they hold, and the swarm re-forms.
 func TestFaultGatewayRestart(t *testing.T) {
+	t.Parallel()
 	fx := newFaultFixture(t)
 	gw := fx.startGateway(faultAddrs(t, 1)[0], "restart-key-1")
 	peers := fx.startPeers(gw.url, 3)
@@ -522,9 +528,12 @@ func settledGoroutines() int {
 // faultAddrs returns n distinct 127.0.0.1 addresses that were free a moment ago.
 func faultAddrs(t *testing.T, n int) []string {
 	t.Helper()
+	// An address of 127/8 of this test's own: while a gateway is down between a kill and a
+	// restart, no other test (they listen on 127.0.0.1) can take its port.
+	host := fmt.Sprintf("127.%d.%d.%d", 100+rand.IntN(100), rand.IntN(256), 1+rand.IntN(254))
 	addrs := make([]string, n)
 	for i := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		require.NoError(t, err)
 		defer ln.Close() // held until all are picked, so none is picked twice
 		addrs[i] = ln.Addr().String()

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -25,6 +27,7 @@ import (
 // gateway, no stickiness) play without an error, next to viewers of one gateway; all of
 // them form one swarm: a segment is fetched from the fleet about once in all.
 func TestFleetTwoGatewaysOneRedis(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("25 s run")
 	}

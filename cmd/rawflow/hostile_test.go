@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -145,6 +147,7 @@ const redirectMark = "via=hostile"
 // TestHostileNeighbour runs, for each hostile behaviour, a gateway on the built-in source,
 // three honest proxies played by simulated players, and the hostile peer.
 func TestHostileNeighbour(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end to end: not in -short")
 	}

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -16,6 +18,7 @@ import (
 // AES-128 and byte ranges, and VOD — play through the gateway and through a proxy, with no
 // ffmpeg error and every byte (segments, init sections, keys) the gateway's.
 func TestOriginKinds(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end to end: not in -short")
 	}

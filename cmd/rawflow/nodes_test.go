@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 // kill closes the node's servers at once, cutting every connection mid-transfer, as a

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -18,6 +20,7 @@ import (
 // TestGatewayReloadsChannels: SIGHUP sets the channels anew from --config: one added (on
 // the built-in source), a bad file refused with the old set kept, one removed.
 func TestGatewayReloadsChannels(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	origin, err := newDemoOrigin()
 	require.NoError(t, err)

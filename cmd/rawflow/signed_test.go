@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -33,6 +35,7 @@ func fetch(t *testing.T, url string) (int, []byte) {
 // TestSignedURLsThroughProxy: a player with a valid token plays through a proxy (which
 // passes the token on); without one it is refused, by the proxy as by the gateway.
 func TestSignedURLsThroughProxy(t *testing.T) {
+	t.Parallel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(t.Context())

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -24,6 +26,7 @@ import (
 // TestSwarmOffload runs `rawflow swarm`: 10 assisted viewers on the built-in source, the
 // registry in a real Redis. The offload limit with one gateway fetch per segment is 0.9.
 func TestSwarmOffload(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("40 s benchmark run")
 	}
@@ -47,6 +50,7 @@ func TestSwarmOffload(t *testing.T) {
 // uploads a segment; the proxy that was fetching completes it from the gateway and its
 // player does not stall.
 func TestKillNeighbourMidTransfer(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -150,6 +154,7 @@ func (w *writeSignal) Flush() {
 // TestSwarmRenditionMix: viewers spread over two variants of an ffmpeg ABR ladder form one
 // swarm per rendition; nobody stalls and each rendition's swarm carries bytes.
 func TestSwarmRenditionMix(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end to end: not in -short")
 	}
@@ -170,6 +175,7 @@ func TestSwarmRenditionMix(t *testing.T) {
 // TestSwarmDirectOnlyPeerHost: --viewers 0 runs direct viewers only (the baseline without
 // peers), and proxies' neighbour ports listen and are advertised on --peer-host.
 func TestSwarmDirectOnlyPeerHost(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("benchmark runs")
 	}

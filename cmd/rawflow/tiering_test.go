@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 // segments byte for byte under the same names, and the mid serves each segment to the
 // edge about once, however many viewers watch.
 func TestTiering(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("20 s run")
 	}

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 import (
@@ -46,6 +48,7 @@ func awaitSegments(t *testing.T, base string, n int, within time.Duration) *play
 // ffprobe reads it; durations are within bounds; ffmpeg plays the channel from the
 // gateway without an error.
 func TestTSIngestSources(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end to end: not in -short")
 	}
@@ -140,6 +143,7 @@ func checkTSSegment(t *testing.T, dir, name string, b []byte, video bool) {
 // gateway reconnects, the restart is a discontinuity, the media sequence never decreases,
 // and the player plays on.
 func TestTSIngestSourceRestart(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end to end: not in -short")
 	}
@@ -193,6 +197,7 @@ func TestTSIngestSourceRestart(t *testing.T) {
 // own registry (the numbers come from the stream's clock), and both on one Redis (the
 // fleet's timeline).
 func TestTSIngestTwoGateways(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end to end: not in -short")
 	}
