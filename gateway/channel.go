@@ -103,6 +103,10 @@ func (s *Server) discover(ctx context.Context, ch *channel) error {
 	ch.renditions = map[string]*rendition{}
 	for _, name := range d.Renditions {
 		r := &rendition{name: name, win: newWindow(s.windowSize(ch), s.cfg.MaxChannelBytes, ch.latency)}
+		r.win.published = func(seg *ingest.Segment) {
+			s.tracker.Published(ch.name, swarm.SegmentEvent{Rendition: name, Seq: seg.Seq, Name: seg.Name,
+				Digest: seg.Digest.String(), Size: seg.Size, DurationMS: int64(seg.Duration * 1000)})
+		}
 		r.ingest = d.Ingest(ingest.Target{Channel: ch.name, Rendition: name, Window: r.win, Fleet: s.reg, Errors: &ch.sourceErrors})
 		ch.renditions[name] = r
 	}

@@ -58,21 +58,28 @@ type Config struct {
 	// after that. Defaults 30 s and 32 KB/s (256 kbit/s).
 	WriteTimeout time.Duration
 	MinWriteRate int64
-	// AnnounceInterval is what proxies are told to heartbeat at. Default 5 s; must be well
-	// under the registry's peer TTL.
-	AnnounceInterval time.Duration
+	// ReportInterval is how often proxies report their counters. Default 10 s.
+	ReportInterval time.Duration
 	// StatsFlushInterval is how often the gateway adds its own egress to the registry's
 	// counters. Default 2 s.
 	StatsFlushInterval time.Duration
-	// TrackerRate is the tracker calls per second one client address may make (burst twice
-	// that); more get 429. Default 100.
+	// TrackerRate is the tracker calls per second one client address may make, all its
+	// proxies together (burst twice that); more get 429. Default 2000: a large office
+	// behind one NAT. Each proxy's own calls are limited too (see gateway/tracker).
 	TrackerRate float64
-	// LookupLimit is the number of candidates a lookup returns. Default 10.
-	LookupLimit int
+	// JoinRate is the new proxies per second one client address may bring (burst ten times
+	// that). Default 100.
+	JoinRate float64
+	// PeerRate is the calls per second one proxy may make (burst 10). Default 1: a proxy
+	// makes one call per report interval and one per stream it opens.
+	PeerRate float64
+	// Seeders is how many proxies of each cell fetch each segment from the gateway (the
+	// roots of its stripe, see swarm.Roster). Default 1, at most swarm.MaxSeeders.
+	Seeders int
 	// SignKey, when set, makes every /live request carry a token signed with it (see
 	// Token); nil means playlists and segments are open.
 	SignKey []byte
-	// PeerKey signs the peer tokens that authenticate tracker calls (see PeerTokenTTL).
+	// PeerKey signs the peer tokens that authenticate tracker calls (see tracker.TokenTTL).
 	// Gateways of a fleet must share it; nil means a random key of this gateway's own.
 	PeerKey []byte
 	// Logger; nil means slog.Default().
@@ -88,7 +95,16 @@ func (c *Config) setDefaults() {
 		}
 	}
 	if c.TrackerRate <= 0 {
-		c.TrackerRate = 100
+		c.TrackerRate = 2000
+	}
+	if c.JoinRate <= 0 {
+		c.JoinRate = 100
+	}
+	if c.PeerRate <= 0 {
+		c.PeerRate = 1
+	}
+	if c.Seeders <= 0 {
+		c.Seeders = 1
 	}
 	if len(c.PeerKey) == 0 {
 		c.PeerKey = make([]byte, 32)
@@ -111,14 +127,12 @@ func (c *Config) setDefaults() {
 	if c.MinWriteRate <= 0 {
 		c.MinWriteRate = 32 << 10
 	}
-	def(&c.AnnounceInterval, 5*time.Second)
+	def(&c.ReportInterval, 10*time.Second)
 	def(&c.StatsFlushInterval, 2*time.Second)
 	if c.FailoverAfter <= 0 {
 		c.FailoverAfter = 3
 	}
-	if c.LookupLimit <= 0 {
-		c.LookupLimit = 10
-	}
+
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -162,6 +176,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SegmentDuration%time.Second != 0 || c.SegmentDuration < time.Second || c.SegmentDuration > 30*time.Second {
 		return fmt.Errorf("segment duration %v: want whole seconds from 1s to 30s", c.SegmentDuration)
+	}
+	if c.Seeders > swarm.MaxSeeders {
+		return fmt.Errorf("seeders %d: want 1-%d", c.Seeders, swarm.MaxSeeders)
 	}
 	if c.WindowSegments < 3 {
 		return fmt.Errorf("window of %d segments: want at least 3", c.WindowSegments)

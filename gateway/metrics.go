@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rawflow/rawflow/gateway/tracker"
 	"github.com/rawflow/rawflow/swarm"
 )
 
@@ -58,7 +59,7 @@ func (s *Server) newMetrics() http.Handler {
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rawflow_gateway_requests_total",
 		Help: "Requests served, by kind: playlist, segment, tracker."}, []string{"channel", "kind"})
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(s.requests, newGatewayCollector(s.metricsSnapshot),
+	reg.MustRegister(s.requests, newGatewayCollector(s.metricsSnapshot), newTrackerCollector(s.tracker.Snapshot),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -141,4 +142,40 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.peersBanned, float64(m.swarm.PeersBanned))
 		counter(c.sourceErrors, float64(m.sourceErrors))
 	}
+}
+
+// trackerCollector exports the tracker's own counters (see tracker.Snapshot), from one
+// snapshot per scrape: what it refused and why, its open streams, the segment events it
+// dropped for streams that did not keep up.
+type trackerCollector struct {
+	snapshot                  func() tracker.Stats
+	refused, streams, dropped *prometheus.Desc
+}
+
+func newTrackerCollector(snapshot func() tracker.Stats) *trackerCollector {
+	return &trackerCollector{snapshot: snapshot,
+		refused: prometheus.NewDesc("rawflow_gateway_tracker_refused_total",
+			"Tracker calls refused (429), by reason: joins (new proxies from one address), peer (calls of one proxy), address (all calls of one address).",
+			[]string{"reason"}, nil),
+		streams: prometheus.NewDesc("rawflow_gateway_event_streams", "Proxies' event streams this gateway serves.", nil, nil),
+		dropped: prometheus.NewDesc("rawflow_gateway_segment_events_dropped_total",
+			"Segment events not sent to a stream that did not keep up (its proxy reads the playlist instead).", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *trackerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.refused
+	ch <- c.streams
+	ch <- c.dropped
+}
+
+// Collect implements prometheus.Collector.
+func (c *trackerCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.snapshot()
+	for r, n := range st.Refused {
+		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), tracker.Reason(r).String())
+	}
+	ch <- prometheus.MustNewConstMetric(c.streams, prometheus.GaugeValue, float64(st.Streams))
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped))
 }

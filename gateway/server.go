@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rawflow/rawflow/gateway/ingest"
+	"github.com/rawflow/rawflow/gateway/tracker"
 	"github.com/rawflow/rawflow/internal/httpx"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -27,7 +30,7 @@ import (
 type Server struct {
 	cfg     Config
 	reg     Registry
-	reports reports // peers reported for bad bytes
+	tracker *tracker.Tracker
 	log     *slog.Logger
 	origin  *ingest.Origin
 	// chans holds the channels by name; SetChannels replaces the map (never modified) and
@@ -51,7 +54,11 @@ func New(cfg Config, reg Registry) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "gateway"),
-		origin: ingest.NewOrigin(cfg.OriginTimeout), id: newPeerID()[:16], reloaded: make(chan struct{}, 1)}
+		origin: ingest.NewOrigin(cfg.OriginTimeout), id: newGatewayID(), reloaded: make(chan struct{}, 1)}
+	s.tracker = tracker.New(tracker.Config{Served: func(ch string) bool { return s.channelMap()[ch] != nil },
+		Called:  func(ch string) { s.count(ch, "tracker") },
+		PeerKey: cfg.PeerKey, Seeders: cfg.Seeders, ReportInterval: cfg.ReportInterval, JoinRate: cfg.JoinRate, PeerRate: cfg.PeerRate,
+		AddressRate: cfg.TrackerRate, Logger: cfg.Logger, Now: cfg.Now}, reg)
 	chans := map[string]*channel{}
 	for _, cc := range cfg.Channels {
 		chans[cc.Name] = newChannel(cc)
@@ -141,6 +148,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait() // after the cancels below
 	wg.Go(func() { s.flushLoop(ctx) })
+	wg.Go(func() { _ = s.tracker.Run(ctx) })
 	running := map[*channel]context.CancelFunc{}
 	defer func() {
 		for _, stop := range running {
@@ -204,7 +212,14 @@ func (s *Server) Register(e *echo.Echo) {
 	e.GET("/metrics", echo.WrapHandler(s.metrics))
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.handleReady)
-	s.trackerRoutes(e)
+	s.tracker.Register(e)
+}
+
+// newGatewayID returns a random ID for this gateway among a fleet's: 16 hex characters.
+func newGatewayID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // handleReady is 200 when every rendition of every channel listed a segment within the

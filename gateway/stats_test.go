@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"bytes"
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -37,11 +40,11 @@ func TestStatsTwoGatewaysOneRedis(t *testing.T) {
 	gw1, base1 := statsGateway(t, reg)
 	gw2, base2 := statsGateway(t, open())
 
-	announce(t, base1, swarm.AnnounceRequest{Channel: "tv", Addr: ":9001", Group: "paris",
+	join(t, base1, swarm.Subscription{Channel: "tv", Addr: ":9001", Group: "paris"}, swarm.ReportRequest{
 		Stats:      swarm.Counters{BytesFromGateway: 1000, BytesFromPeers: 3000, Stalls: 1, Startups: 2, StartupMillis: 1000},
 		Renditions: map[string]swarm.Counters{"r0": {BytesFromGateway: 1000, BytesFromPeers: 3000}},
 		FedBy:      map[string]int64{"lyon": 2000, "paris": 1000}})
-	announce(t, base2, swarm.AnnounceRequest{Channel: "tv", Addr: ":9002", Group: "lyon",
+	join(t, base2, swarm.Subscription{Channel: "tv", Addr: ":9002", Group: "lyon"}, swarm.ReportRequest{
 		Stats: swarm.Counters{BytesFromPeers: 6000, Startups: 1, StartupMillis: 400}, FedBy: map[string]int64{"paris": 6000}})
 	gw1.channelMap()["tv"].egress.Add(700)
 	gw2.channelMap()["tv"].egress.Add(300)
@@ -79,4 +82,28 @@ func TestStatsTwoGatewaysOneRedis(t *testing.T) {
 	for _, gw := range []*Server{gw1, gw2} {
 		assert.InDelta(t, 0.9, gw.channelMap()["tv"].offload.Load().(float64), 1e-9, "the last minute's offload, fleet-wide")
 	}
+}
+
+// join opens an event stream for sub on the gateway at base (kept open until the test
+// ends) and reports stats as the peer it was given: what a proxy does.
+func join(t *testing.T, base string, sub swarm.Subscription, rep swarm.ReportRequest) {
+	t.Helper()
+	if sub.Renditions == nil {
+		sub.Renditions = []string{""}
+	}
+	resp, err := http.Get(base + swarm.PathEvents + "?" + sub.Query().Encode())
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	ev, err := swarm.NewEventReader(resp.Body).Next()
+	require.NoError(t, err)
+	var hello swarm.Hello
+	require.NoError(t, json.Unmarshal(ev.Data, &hello))
+	rep.PeerID, rep.Token, rep.Channel = hello.PeerID, hello.Token, sub.Channel
+	body, err := json.Marshal(rep)
+	require.NoError(t, err)
+	r, err := http.Post(base+swarm.PathReport, "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	r.Body.Close()
+	require.Equal(t, http.StatusNoContent, r.StatusCode)
 }

@@ -18,6 +18,8 @@ import (
 type window struct {
 	maxBytes int64       // bound on listed + retired bytes
 	latency  LatencyMode // sets the HOLD-BACK of the live playlist; "" is LatencyNormal
+	// published, when set, is told of every segment published, once it is listed.
+	published func(*ingest.Segment)
 
 	mu        sync.RWMutex // guards the following fields
 	size      int          // segments listed (an EVENT playlist lists them all)
@@ -70,6 +72,16 @@ var errBehind = errors.New("segment behind the window")
 // discontinuity sequence that does not add up: the fleet listed segments this gateway did
 // not) empties the playlist first; one numbered lower is refused.
 func (w *window) Publish(now time.Time, seg *ingest.Segment) error {
+	if err := w.publish(now, seg); err != nil {
+		return err
+	}
+	if w.published != nil {
+		w.published(seg)
+	}
+	return nil
+}
+
+func (w *window) publish(now time.Time, seg *ingest.Segment) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if n := len(w.listed); n > 0 {

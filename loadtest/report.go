@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"slices"
+	"syscall"
 	"time"
 )
 
@@ -20,6 +21,9 @@ type Report struct {
 	Segments          int     `json:"distinct_segments"`
 	Renditions        int     `json:"renditions"` // distinct media playlists segments came from
 	GatewayFetchesSeg float64 `json:"gateway_fetches_per_segment"`
+	// RootFetchesSeg is the part of GatewayFetchesSeg that stripes' roots made for their
+	// cells; the rest are fallbacks (no plan yet, or the swarm late for a deadline).
+	RootFetchesSeg    float64 `json:"root_fetches_per_segment"`
 	OffloadLimit      float64 `json:"offload_limit"` // 1 − k/N with k = gateway fetches per segment of 1
 	Stalls            int     `json:"stalls"`
 	StallS            float64 `json:"stall_s"`
@@ -34,7 +38,16 @@ type Report struct {
 	LatencyS          float64 `json:"latency_s"` // mean behind live, assisted
 	DirectLatencyS    float64 `json:"direct_latency_s"`
 	TrackerPerViewSeg float64 `json:"tracker_requests_per_viewer_segment"`
-	LookupsPerViewSeg float64 `json:"lookups_per_viewer_segment"`
+	// TrackerRefused counts the tracker calls the gateway refused for their rate (429).
+	TrackerRefused int64 `json:"tracker_refused"`
+	// Connections counts the connections the proxies opened (to the gateway and to each
+	// other); ConnsPerViewer is that per assisted viewer who ever joined.
+	Connections    int64   `json:"connections_opened"`
+	ConnsPerViewer float64 `json:"connections_per_viewer"`
+	// CPUS is the CPU time this process used (proxies, players, and the gateway when the
+	// run started its own), and CPUCores that over the run's duration.
+	CPUS              float64 `json:"cpu_s"`
+	CPUCores          float64 `json:"cpu_cores"`
 	IntegrityFailures int64   `json:"integrity_failures"`
 	NeighbourFailures int64   `json:"neighbour_failures"`
 	RangeCompletions  int64   `json:"range_completions"`
@@ -48,7 +61,8 @@ func (b *bench) report(elapsed time.Duration) Report {
 	r := Report{DurationS: elapsed.Seconds(), Churned: b.churned, Segments: len(b.segments), Renditions: len(b.dirs)}
 	var joins, directJoins []time.Duration
 	var latency, directLatency time.Duration
-	var segmentsFromGateway, tracker, lookups, played int64
+	var segmentsFromGateway, roots, tracker, played int64
+	assisted := 0
 	for _, v := range b.viewers {
 		res := v.player.Result()
 		if v.left != nil {
@@ -93,9 +107,12 @@ func (b *bench) report(elapsed time.Duration) Report {
 		r.IntegrityFailures += c.IntegrityFailures
 		r.NeighbourFailures += c.NeighbourFailures
 		r.QuietSpells += st.QuietSpells
+		r.Connections += st.Connections
+		assisted++
 		for _, ch := range st.Channels {
 			tracker += ch.TrackerRequests
-			lookups += ch.Lookups
+			r.TrackerRefused += ch.TrackerRefused
+			roots += ch.Roots
 			r.RangeCompletions += ch.RangeCompletions
 		}
 	}
@@ -104,13 +121,20 @@ func (b *bench) report(elapsed time.Duration) Report {
 	}
 	if r.Segments > 0 {
 		r.GatewayFetchesSeg = float64(segmentsFromGateway) / float64(r.Segments)
+		r.RootFetchesSeg = float64(roots) / float64(r.Segments)
 	}
 	if r.Viewers > 0 {
 		r.OffloadLimit = 1 - 1/float64(r.Viewers)
 	}
 	if played > 0 {
 		r.TrackerPerViewSeg = float64(tracker) / float64(played)
-		r.LookupsPerViewSeg = float64(lookups) / float64(played)
+	}
+	if assisted > 0 {
+		r.ConnsPerViewer = float64(r.Connections) / float64(assisted)
+	}
+	r.CPUS = cpuTime().Seconds() - b.cpuAtStart.Seconds()
+	if elapsed > 0 {
+		r.CPUCores = r.CPUS / elapsed.Seconds()
 	}
 	r.JoinP50MS, r.JoinP95MS = percentileMS(joins, 0.5), percentileMS(joins, 0.95)
 	r.DirectJoinP50MS, r.DirectJoinP95MS = percentileMS(directJoins, 0.5), percentileMS(directJoins, 0.95)
@@ -132,4 +156,13 @@ func percentileMS(ds []time.Duration, p float64) float64 {
 	slices.Sort(s)
 	i := min(len(s)-1, max(0, int(p*float64(len(s))+0.5)-1))
 	return float64(s[i]) / float64(time.Millisecond)
+}
+
+// cpuTime returns the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -39,9 +39,10 @@ type bench struct {
 	dirs     map[string]bool // distinct media playlist paths they came from
 	// hidden is the media the proxies hide from their players (the gateway's latency
 	// mode): assisted players are that much further behind live than their playlist says.
-	hidden  time.Duration
-	churned int
-	wg      sync.WaitGroup
+	hidden     time.Duration
+	churned    int
+	cpuAtStart time.Duration // the process's CPU time when the run started
+	wg         sync.WaitGroup
 }
 
 // Run runs one benchmark for cfg.Duration and returns what it measured; an error when the
@@ -52,7 +53,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return Report{}, err
 	}
-	b := &bench{cfg: cfg, segments: map[string]bool{}, dirs: map[string]bool{}}
+	b := &bench{cfg: cfg, segments: map[string]bool{}, dirs: map[string]bool{}, cpuAtStart: cpuTime()}
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()

@@ -106,3 +106,17 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// checkNeighbourAddr checks, before the proxy dials it, an address a plan gave for a
+// neighbour: an IP address and port, never unspecified, link-local or multicast.
+func (c *Config) checkNeighbourAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("neighbour address %q: %w", addr, err)
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || port == "" || port == "0" || ip.IsUnspecified() || ip.IsLinkLocalUnicast() || ip.IsMulticast() {
+		return fmt.Errorf("neighbour address %q: not one to dial", addr)
+	}
+	return nil
+}

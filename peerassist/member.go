@@ -19,7 +19,8 @@ import (
 // it was last listed: enough for a player a little behind the window.
 const maxKnownGenerations = 16
 
-// segInfo is what the gateway's playlist says of a segment: the trust root for its bytes.
+// segInfo is what the gateway says of a segment (its playlist, or a segment event): the
+// trust root for its bytes.
 type segInfo struct {
 	digest    playlist.Digest
 	size      int64
@@ -31,35 +32,41 @@ type segInfo struct {
 }
 
 // member is the proxy's membership in one channel's swarm: its peer ID, the segment names
-// the gateway listed, its counters, and the pending "have" announcements.
+// the gateway listed, its plans (where it gets each stripe of each rendition it plays), its
+// counters. Its event stream (stream.go) is the membership; reports carry the counters.
 type member struct {
 	channel string
 	stats   counters
-	players players              // the players' sessions, for QoE (qoe.go)
-	haves   chan playlist.Digest // bounded; a full queue drops (the holding is just not advertised)
-	fresh   chan segInfo         // new segments to prefetch; bounded, a full queue drops
-	joined  chan struct{}        // closed when the first announce succeeds
-	joinOne sync.Once            // closes joined
+	players players       // the players' sessions, for QoE (qoe.go)
+	fresh   chan segInfo  // new segments to prefetch; bounded, a full queue drops
+	resub   chan struct{} // what the stream subscribes to changed (cap 1)
+	// learnt, when set, is called when a segment becomes known (m.mu held).
+	learnt func()
 
-	mu         sync.Mutex // guards the following fields
-	id         string
-	peerToken  string   // authenticates tracker calls as id (see gateway.PeerTokenTTL)
-	banned     []string // peers caught sending bad bytes, to report with the next announce
-	known      map[string]segInfo
-	gen        uint64
-	td         time.Duration        // the playlist's target duration
-	token      string               // the player's signed-URL token, passed on to the gateway
-	watched    map[string]time.Time // rendition → when a player last asked for its playlist
-	heads      map[string]*playhead // rendition → its player's playhead
-	lastActive time.Time
-	reported   swarm.Counters // counters the gateway has accepted
-	running    bool
+	mu          sync.Mutex // guards the following fields
+	id          string
+	peerToken   string        // authenticates reports as id (see tracker.TokenTTL)
+	reportEvery time.Duration // as the gateway asks
+	banned      []string      // peers caught sending bad bytes, to report
+	known       map[string]segInfo
+	byDigest    map[playlist.Digest]segInfo // the same, by digest: what the neighbour port may pull through
+	gen         uint64
+	td          time.Duration        // the playlist's target duration
+	token       string               // the player's signed-URL token, passed on to the gateway
+	watched     map[string]time.Time // rendition → when a player last asked for its playlist
+	heads       map[string]*playhead // rendition → its player's playhead
+	lastActive  time.Time
+	reported    swarm.Counters        // counters the gateway has accepted
+	plans       map[string]swarm.Plan // by rendition, as the stream last said
+	planned     chan struct{}         // closed, and replaced, when a plan arrives
+	subscribed  []string              // the renditions of the open stream; nil when none is
+	running     bool
 }
 
 func newMember(channel string) *member {
-	return &member{channel: channel, haves: make(chan playlist.Digest, 256), fresh: make(chan segInfo, 16),
-		joined: make(chan struct{}), known: map[string]segInfo{}, watched: map[string]time.Time{},
-		heads: map[string]*playhead{}}
+	return &member{channel: channel, fresh: make(chan segInfo, 16), resub: make(chan struct{}, 1),
+		known: map[string]segInfo{}, byDigest: map[playlist.Digest]segInfo{}, watched: map[string]time.Time{},
+		heads: map[string]*playhead{}, plans: map[string]swarm.Plan{}, planned: make(chan struct{})}
 }
 
 // learn records the segments of a fresh playlist of a rendition ("" for a media origin),
@@ -70,10 +77,7 @@ func (m *member) learn(rendition string, w *playlist.Window, now time.Time, acti
 	var newest []segInfo
 	defer func() {
 		for _, info := range newest[max(0, len(newest)-2):] {
-			select {
-			case m.fresh <- info:
-			default:
-			}
+			m.queue(info)
 		}
 	}()
 	m.mu.Lock()
@@ -81,13 +85,13 @@ func (m *member) learn(rendition string, w *playlist.Window, now time.Time, acti
 	m.gen++
 	if active {
 		m.lastActive = now
+		if _, watched := m.watched[rendition]; !watched && !slices.Contains(m.subscribed, rendition) {
+			m.signal()
+		}
 		m.watched[rendition] = now
 	}
 	m.td = time.Duration(w.TargetDuration) * time.Second
-	dir := "/live/" + m.channel + "/"
-	if rendition != "" {
-		dir += rendition + "/"
-	}
+	dir := m.dir(rendition)
 	for _, s := range w.Segments {
 		if s.Init != nil { // init sections travel like segments: the playlist gives their digest
 			m.know(rendition, dir, s.Init.Name, segInfo{digest: s.Init.Digest, size: s.Init.Size})
@@ -103,13 +107,53 @@ func (m *member) learn(rendition string, w *playlist.Window, now time.Time, acti
 	for name, info := range m.known {
 		if m.gen-info.gen > maxKnownGenerations {
 			delete(m.known, name)
+			if m.byDigest[info.digest].path == info.path {
+				delete(m.byDigest, info.digest)
+			}
 		}
 	}
 }
 
-// know records one object of a rendition's playlist (m.mu held) and reports whether it is
-// new. uri is as the gateway wrote it (with a token when URLs are signed); obj gives the
-// object's digest, size, sequence number and duration.
+// learnEvent records a segment the gateway announced on the stream and queues it for
+// prefetch when it is new.
+func (m *member) learnEvent(ev swarm.SegmentEvent, maxSize int64) {
+	d, err := playlist.ParseDigest(ev.Digest)
+	if err != nil || ev.Size <= 0 || ev.Size > maxSize || !objectNameRe.MatchString(ev.Name) || !swarm.ValidRendition(ev.Rendition) {
+		return // not what a gateway sends
+	}
+	m.mu.Lock()
+	uri := ev.Name
+	if m.token != "" {
+		uri += "?" + url.Values{swarm.TokenQuery: {m.token}}.Encode()
+	}
+	info, fresh := m.know(ev.Rendition, m.dir(ev.Rendition), uri,
+		segInfo{digest: d, size: ev.Size, seq: ev.Seq, dur: time.Duration(ev.DurationMS) * time.Millisecond})
+	m.mu.Unlock()
+	if fresh {
+		m.queue(info)
+	}
+}
+
+// queue hands a new segment to the member's loop for prefetch; a full queue drops it.
+func (m *member) queue(info segInfo) {
+	select {
+	case m.fresh <- info:
+	default:
+	}
+}
+
+// dir is the gateway directory of a rendition's objects (m.mu held or not: channel is fixed).
+func (m *member) dir(rendition string) string {
+	dir := "/live/" + m.channel + "/"
+	if rendition != "" {
+		dir += rendition + "/"
+	}
+	return dir
+}
+
+// know records one object of a rendition (m.mu held) and reports whether it is new. uri is
+// as the gateway wrote it (with a token when URLs are signed); obj gives the object's
+// digest, size, sequence number and duration.
 func (m *member) know(rendition, dir, uri string, obj segInfo) (segInfo, bool) {
 	name, _, _ := strings.Cut(uri, "?")
 	key := rendition + "/" + name
@@ -120,6 +164,10 @@ func (m *member) know(rendition, dir, uri string, obj segInfo) (segInfo, bool) {
 	}
 	info.gen = m.gen
 	m.known[key] = info
+	m.byDigest[info.digest] = info
+	if !seen && m.learnt != nil {
+		m.learnt()
+	}
 	return info, !seen
 }
 
@@ -128,6 +176,14 @@ func (m *member) lookup(rendition, name string, now time.Time) (segInfo, bool) {
 	defer m.mu.Unlock()
 	m.lastActive = now
 	info, ok := m.known[rendition+"/"+name]
+	return info, ok
+}
+
+// knownDigest returns what the gateway said of the segment with digest d, if anything.
+func (m *member) knownDigest(d playlist.Digest) (segInfo, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	info, ok := m.byDigest[d]
 	return info, ok
 }
 
@@ -150,7 +206,8 @@ func (m *member) head(rendition string) *playhead {
 // are pending a report.
 const maxRenditions = 64
 
-// playingRenditions returns the renditions whose playlist a player asked for within d.
+// playingRenditions returns the renditions whose playlist a player asked for within d, the
+// most recent first.
 func (m *member) playingRenditions(now time.Time, d time.Duration) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -162,6 +219,7 @@ func (m *member) playingRenditions(now time.Time, d time.Duration) []string {
 			delete(m.watched, r)
 		}
 	}
+	slices.SortFunc(rs, func(a, b string) int { return m.watched[b].Compare(m.watched[a]) })
 	return rs
 }
 
@@ -174,14 +232,65 @@ func (m *member) playing(now time.Time) (bool, time.Duration) {
 	return now.Sub(m.lastActive) <= max(10*time.Second, 3*td), td
 }
 
-// awaitJoin waits until the first announce succeeded, at most d.
-func (m *member) awaitJoin(ctx context.Context, d time.Duration) {
+// plan returns the member's plan for a rendition, waiting up to d for one to arrive.
+func (m *member) plan(ctx context.Context, rendition string, d time.Duration) (swarm.Plan, bool) {
 	t := time.NewTimer(d)
 	defer t.Stop()
+	for {
+		m.mu.Lock()
+		p, ok := m.plans[rendition]
+		next := m.planned
+		m.mu.Unlock()
+		if ok && len(p.Stripes) == swarm.Stripes {
+			return p, true
+		}
+		select {
+		case <-next:
+		case <-t.C:
+			return swarm.Plan{}, false
+		case <-ctx.Done():
+			return swarm.Plan{}, false
+		}
+	}
+}
+
+// setPlan records a plan the stream brought.
+func (m *member) setPlan(p swarm.Plan) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !slices.Contains(m.subscribed, p.Rendition) {
+		return
+	}
+	m.plans[p.Rendition] = p
+	close(m.planned)
+	m.planned = make(chan struct{})
+}
+
+// subscribe records the renditions of the stream now open (nil: none is), forgetting the
+// plans of the others.
+func (m *member) subscribe(rs []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.subscribed = rs
+	for r := range m.plans {
+		if !slices.Contains(rs, r) {
+			delete(m.plans, r)
+		}
+	}
+}
+
+// streaming reports whether the member's event stream is open.
+func (m *member) streaming() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.subscribed != nil
+}
+
+// signal makes the stream subscribe again (m.mu held or not).
+func (m *member) signal() {
 	select {
-	case <-m.joined:
-	case <-t.C:
-	case <-ctx.Done():
+	case m.resub <- struct{}{}:
+	default:
 	}
 }
 
@@ -198,18 +307,30 @@ func (m *member) credentials() (id, token string) {
 	return m.id, m.peerToken
 }
 
-// unauthorized forgets a peer ID the gateway no longer accepts (a restarted gateway with a
-// key of its own, an expired token): the next announce joins afresh.
-func (m *member) unauthorized(err error) {
-	if !errors.Is(err, swarm.ErrUnauthorized) {
-		return
-	}
+// joined records the peer the gateway admitted, and how often to report.
+func (m *member) joined(h swarm.Hello) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.id, m.peerToken = h.PeerID, h.Token
+	m.reportEvery = max(time.Duration(h.ReportMS)*time.Millisecond, time.Second)
+}
+
+// refreshToken takes a fresh peer token.
+func (m *member) refreshToken(token string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.peerToken = token
+}
+
+// forget drops a peer ID the gateway no longer accepts (a restarted gateway with a key of
+// its own, an expired token): the stream joins afresh.
+func (m *member) forget() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.id, m.peerToken = "", ""
 }
 
-// report queues a neighbour caught sending bad bytes for the next announce.
+// report queues a neighbour caught sending bad bytes for the next report.
 func (m *member) report(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -218,42 +339,54 @@ func (m *member) report(id string) {
 	}
 }
 
-// run keeps the membership alive: it announces (with counter deltas) every interval the
-// gateway asks for, sends "have" announcements in batches, polls the playlist while a
-// player plays (see prefetch), and leaves the swarm when the channel has been idle for
-// IdleLeave or ctx ends.
+// reportInterval is how often the member reports (10 s until the gateway says).
+func (m *member) reportInterval() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return cmp.Or(m.reportEvery, 10*time.Second)
+}
+
+// run keeps the membership alive: its event stream (stream.go), a report every interval
+// the gateway asks for, the prefetch of every new segment, playlist polls while the stream
+// is down; it leaves the swarm when the channel has been idle for IdleLeave or ctx ends.
 func (m *member) run(ctx context.Context, p *Proxy) {
-	var prefetches sync.WaitGroup
-	defer prefetches.Wait()
-	announce := time.NewTimer(0) // at once
-	defer announce.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sctx, stopStream := context.WithCancel(ctx)
+	defer stopStream()
+	wg.Go(func() { m.stream(sctx, p) })
+	report := time.NewTimer(m.reportInterval())
+	defer report.Stop()
 	poll := time.NewTimer(m.pollInterval(p.cfg.Now()))
 	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			m.leave(p)
+			stopStream()
+			m.leave(ctx, p)
 			return
-		case d := <-m.haves:
-			m.sendHaves(ctx, p, d)
-		case <-announce.C:
+		case <-report.C:
 			if p.cfg.Now().Sub(m.active()) > p.cfg.IdleLeave {
-				m.leave(p)
+				stopStream()
+				m.leave(ctx, p)
 				return
 			}
-			announce.Reset(m.announce(ctx, p))
+			_ = m.sendReport(ctx, p, false)
+			report.Reset(m.reportInterval())
 		case info := <-m.fresh:
-			prefetches.Go(func() { p.prefetch(ctx, m, info) })
+			wg.Go(func() { p.prefetch(ctx, m, info) })
 		case <-poll.C:
-			p.poll(ctx, m)
+			if !m.streaming() { // the stream tells of new segments; without it, ask the playlist
+				p.poll(ctx, m)
+			}
 			poll.Reset(m.pollInterval(p.cfg.Now()))
 		}
 	}
 }
 
 // pollInterval is a random time between a quarter and three quarters of the target
-// duration: while a player plays, the proxy notices new segments at least that often even
-// when the player is not asking.
+// duration: while a player plays and the stream is down, the proxy notices new segments at
+// least that often even when the player is not asking.
 func (m *member) pollInterval(now time.Time) time.Duration {
 	_, td := m.playing(now)
 	return td/4 + rand.N(td/2)
@@ -279,11 +412,7 @@ func (m *member) playlistPath(rendition, token string) string {
 	if m.token != "" {
 		q.Set(swarm.TokenQuery, m.token)
 	}
-	dir := "/live/" + m.channel + "/"
-	if rendition != "" {
-		dir += rendition + "/"
-	}
-	return dir + "index.m3u8?" + q.Encode()
+	return m.dir(rendition) + "index.m3u8?" + q.Encode()
 }
 
 func (m *member) active() time.Time {
@@ -292,88 +421,53 @@ func (m *member) active() time.Time {
 	return m.lastActive
 }
 
-// bannedQuiet is how long a proxy the gateway refused as an uploader stays a leech (the
-// gateway's ban lasts 10 minutes).
-const bannedQuiet = 10 * time.Minute
+// errNotJoined: the member has no peer ID to report as.
+var errNotJoined = errors.New("not joined")
 
-// announce heartbeats with the counters not yet accepted, and their breakdowns by
-// rendition and by feeding group, and returns when to announce next. On failure the deltas
-// stay pending: nothing is lost, they go with the next one.
-func (m *member) announce(ctx context.Context, p *Proxy) time.Duration {
+// sendReport sends the counters not yet accepted, and their breakdowns by rendition and by
+// feeding group, with the neighbours caught since the last report; leave ends the
+// membership. On failure the deltas stay pending: nothing is lost, they go with the next.
+func (m *member) sendReport(ctx context.Context, p *Proxy, leave bool) error {
 	snap, renditions, fedBy := m.stats.pending()
 	m.mu.Lock()
 	delta := snap
 	delta.Sub(m.reported)
-	req := swarm.AnnounceRequest{PeerID: m.id, Token: m.peerToken, Channel: m.channel, Addr: p.cfg.AdvertiseAddr,
-		Group: p.cfg.Group, Leech: !p.advertising(), Stats: delta, Banned: slices.Clone(m.banned),
-		Renditions: renditions, FedBy: fedBy}
+	req := swarm.ReportRequest{PeerID: m.id, Token: m.peerToken, Channel: m.channel, Stats: delta,
+		Banned: slices.Clone(m.banned), Renditions: renditions, FedBy: fedBy, Leave: leave}
 	m.mu.Unlock()
+	if req.PeerID == "" {
+		return errNotJoined
+	}
 	m.stats.trackerRequests.Add(1)
-	resp, err := p.tracker.Announce(ctx, req)
-	if errors.Is(err, swarm.ErrUnauthorized) {
+	err := p.tracker.Report(ctx, req)
+	switch {
+	case errors.Is(err, swarm.ErrUnauthorized):
 		p.log.Info("the gateway no longer knows this peer; joining afresh", "channel", m.channel)
-		m.unauthorized(err)
-		return 0
-	}
-	if errors.Is(err, swarm.ErrForbidden) && !req.Leech {
-		p.log.Warn("the gateway refuses this proxy as an uploader (neighbours reported it); downloading only", "for", bannedQuiet)
-		p.uplink.silence(p.cfg.Now().Add(bannedQuiet))
-		return 0
-	}
-	if err != nil {
-		p.log.Debug("announce failed", "channel", m.channel, "err", err)
-		return time.Second
+		m.forget()
+		m.signal()
+		return err
+	case errors.Is(err, swarm.ErrRefused):
+		m.stats.trackerRefused.Add(1)
+		return err
+	case err != nil:
+		p.log.Debug("report failed", "channel", m.channel, "err", err)
+		return err
 	}
 	m.mu.Lock()
-	m.id, m.peerToken = resp.PeerID, resp.Token
 	m.reported.Add(delta)
 	m.banned = slices.Delete(m.banned, 0, len(req.Banned))
 	m.mu.Unlock()
 	m.stats.accepted(renditions, fedBy)
-	m.joinOne.Do(func() { close(m.joined) })
-	return max(time.Duration(resp.IntervalMS)*time.Millisecond, 500*time.Millisecond)
+	return nil
 }
 
-// sendHaves announces d and whatever else is queued, in one call.
-func (m *member) sendHaves(ctx context.Context, p *Proxy, d playlist.Digest) {
-	digests := []string{d.String()}
-	for len(digests) < swarm.MaxHaveDigests {
-		select {
-		case more := <-m.haves:
-			digests = append(digests, more.String())
-			continue
-		default:
-		}
-		break
-	}
-	id, token := m.credentials()
-	if id == "" {
-		return
-	}
-	m.stats.trackerRequests.Add(1)
-	if err := p.tracker.Have(ctx, swarm.HaveRequest{PeerID: id, Token: token, Channel: m.channel, Digests: digests}); err != nil {
-		p.log.Debug("have failed", "channel", m.channel, "err", err)
-		m.unauthorized(err)
-	}
-}
-
-// leave sends the counters not yet reported, then leaves the swarm; both bounded to a
-// second each, on a context of their own since the proxy's may be over.
-func (m *member) leave(p *Proxy) {
+// leave sends the counters not yet reported, with the leave, bounded to a second on a
+// context of its own (the member's has ended), and marks the member stopped.
+func (m *member) leave(ctx context.Context, p *Proxy) {
 	m.mu.Lock()
-	id := m.id
 	m.running = false
 	m.mu.Unlock()
-	if id == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
-	m.announce(ctx, p)
-	ctx, cancel2 := context.WithTimeout(context.Background(), time.Second)
-	defer cancel2()
-	id, token := m.credentials()
-	if id != "" {
-		_ = p.tracker.Leave(ctx, swarm.LeaveRequest{PeerID: id, Token: token, Channel: m.channel})
-	}
+	_ = m.sendReport(lctx, p, true)
 }

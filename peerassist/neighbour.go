@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -25,6 +28,9 @@ var (
 	// errNotNow: the neighbour does not hold the segment, or has no upload slot free; it
 	// is not at fault.
 	errNotNow = errors.New("neighbour cannot serve it now")
+	// errHeaderWait: the neighbour, still getting the segment itself (it said so with a
+	// 103), did not answer within the time given to it; the next source is tried.
+	errHeaderWait = errors.New("neighbour still getting the segment")
 )
 
 // partial is what a neighbour transfer delivered before it stalled or ran out of time: the
@@ -35,46 +41,51 @@ type partial struct {
 	group string // and its group, as the lookup gave it
 }
 
-// fromNeighbours tries up to NeighbourTries of the holders (see neighbours.pick) until ctx
-// ends, abandoning a transfer that delivers no byte for stall, and returns the first segment that matches the digest and size, or nil and the
-// longest partial transfer.
-func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.Holder, info segInfo, stall time.Duration) (*segment, partial) {
+// fromNeighbours tries the stripe's sources in order (the parent, then the next live
+// ancestor), skipping one that failed lately, until ctx ends. A source may still be
+// fetching the segment itself (its neighbour port pulls it through): the first may take two
+// thirds of the time left before its response header, the last all of it; from the first
+// body byte on, a transfer that delivers no byte for stall is abandoned. It returns the
+// first segment that matches the digest and size, or nil and the longest partial transfer.
+func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.Source, info segInfo, stall time.Duration) (*segment, partial) {
 	var part partial
-	for range p.cfg.NeighbourTries {
+	for i, src := range sources {
 		if ctx.Err() != nil {
 			break
 		}
-		h, ok := p.neigh.pick(holders, p.cfg.Group, p.cfg.Now(), randFloat)
-		if !ok {
-			break
+		if !p.neigh.usable(src.ID, p.cfg.Now()) {
+			continue
 		}
-		start := p.cfg.Now()
-		data, answered, err := p.getNeighbour(ctx, h, info, stall)
+		wait := time.Duration(0) // the last source: until ctx ends
+		if dl, ok := ctx.Deadline(); ok && i < len(sources)-1 {
+			wait = time.Until(dl) * 2 / 3
+		}
+		data, answered, err := p.getNeighbour(ctx, src, info, stall, wait)
 		now := p.cfg.Now()
 		var skip time.Duration
 		switch {
 		case err == nil:
-			p.neigh.done(h.ID, info.size, now.Sub(start), 0, now)
-			m.stats.got(delivery{rendition: info.rendition, peers: info.size, group: h.Group})
+			p.neigh.done(src.ID, true, 0, now)
+			m.stats.got(delivery{rendition: info.rendition, peers: info.size, group: src.Group})
 			return &segment{digest: info.digest, channel: m.channel, data: data}, partial{}
 		case errors.Is(err, errIntegrity), errors.Is(err, errHostile):
 			m.stats.integrityFailures.Add(1)
 			skip = p.cfg.BanFor
-			m.report(h.ID)
-			p.log.Warn("neighbour sent bad bytes or a redirect; banned and reported", "peer", h.ID, "addr", h.Addr, "err", err)
+			m.report(src.ID)
+			p.log.Warn("neighbour sent bad bytes or a redirect; banned and reported", "peer", src.ID, "addr", src.Addr, "err", err)
 		case errors.Is(err, errNotNow):
-		case ctx.Err() != nil && !answered && h.State != swarm.StateHave:
-			// Our deadline, while the neighbour was still fetching the segment itself: not
-			// its fault. One that has the segment must answer at once.
+		case answered && (errors.Is(err, errHeaderWait) || ctx.Err() != nil):
+			// The source said it was getting the segment (103), and is not done in the
+			// time we had: not its fault.
 		default:
 			m.stats.neighbourFailures.Add(1)
 			skip = skipAfterFailure
 		}
-		if fails := p.neigh.done(h.ID, int64(len(data)), now.Sub(start), skip, now); skip == skipAfterFailure && fails%reportAfterFailures == 0 {
-			m.report(h.ID) // keeps failing without lying: useless to the swarm, say so
+		if fails := p.neigh.done(src.ID, false, skip, now); skip == skipAfterFailure && fails%reportAfterFailures == 0 {
+			m.report(src.ID) // keeps failing without lying: useless to the swarm, say so
 		}
 		if skip != p.cfg.BanFor && len(data) > len(part.data) {
-			part = partial{data: data, from: h.ID, group: h.Group}
+			part = partial{data: data, from: src.ID, group: src.Group}
 		}
 	}
 	return nil, part
@@ -84,32 +95,52 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, holders []swarm.H
 const reportAfterFailures = 3
 
 // getNeighbour fetches one segment from a neighbour and verifies it: exactly the listed
-// size, then the digest. A transfer that delivers no byte for stall is abandoned; on a
-// stall or when ctx ends, the bytes received so far are returned with the error. The wait
-// for the response header is bounded by stall too when the neighbour says it has the
-// segment or the fetch is urgent (stall shorter than NeighbourStall); from one still
-// fetching it, it may include that fetch. answered reports whether a response header came.
-func (p *Proxy) getNeighbour(ctx context.Context, h swarm.Holder, info segInfo, stall time.Duration) (data []byte, answered bool, err error) {
+// size, then the digest. A neighbour that does not hold the segment yet but is getting it
+// answers 103 Early Hints at once (see handleNeighbour): one that answers nothing within
+// stall has failed; after a 103, the wait for the response is bounded by wait (0: by ctx
+// alone). From the first body byte on, a transfer that delivers no byte for stall is
+// abandoned, and on a stall or when ctx ends the bytes received so far are returned with
+// the error. answered reports whether a response (a 103 included) came.
+func (p *Proxy) getNeighbour(ctx context.Context, src swarm.Source, info segInfo, stall, wait time.Duration) (data []byte, answered bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var header *time.Timer
-	if h.State == swarm.StateHave || stall < p.cfg.NeighbourStall {
-		header = time.AfterFunc(stall, func() { cancel(errStalled) })
+	if err := p.cfg.checkNeighbourAddr(src.Addr); err != nil {
+		return nil, false, err
 	}
-	url := "http://" + h.Addr + swarm.NeighbourSegmentPath + info.digest.String()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	var mu sync.Mutex // guards header and hinted
+	hinted := false
+	header := time.AfterFunc(stall, func() { cancel(errStalled) })
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if code == http.StatusEarlyHints && !hinted { // the neighbour is getting it: give it time
+			hinted = true
+			header.Stop()
+			if wait > 0 {
+				header = time.AfterFunc(wait, func() { cancel(errHeaderWait) })
+			}
+		}
+		return nil
+	}}
+	url := "http://" + src.Addr + swarm.NeighbourSegmentPath + info.digest.String()
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
 	if err != nil {
 		return nil, false, err
 	}
+	req.Header.Set(hopsHeader, strconv.Itoa(hopsOf(ctx)+1))
 	resp, err := p.peerHTTP.Do(req)
-	if header != nil {
-		header.Stop()
-	}
+	mu.Lock()
+	header.Stop()
+	answered = hinted
+	mu.Unlock()
 	if err != nil {
-		return nil, false, err
+		if c := context.Cause(ctx); errors.Is(c, errHeaderWait) || errors.Is(c, errStalled) {
+			err = c
+		}
+		return nil, answered, err
 	}
 	defer resp.Body.Close()
-	addr := h.Addr
+	addr := src.Addr
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
 	case code == http.StatusNotFound, code == http.StatusServiceUnavailable:
@@ -119,8 +150,6 @@ func (p *Proxy) getNeighbour(ctx context.Context, h swarm.Holder, info segInfo, 
 	default:
 		return nil, true, fmt.Errorf("neighbour %s: %s", addr, resp.Status)
 	}
-	// Waiting for the header may include the neighbour's own gateway fetch; from the first
-	// body byte on, every gap between bytes is bounded.
 	timer := time.AfterFunc(stall, func() { cancel(errStalled) })
 	defer timer.Stop()
 	data, err = readExactly(&stallReader{r: resp.Body, t: timer, d: stall}, info.size)
@@ -134,6 +163,32 @@ func (p *Proxy) getNeighbour(ctx context.Context, h swarm.Holder, info segInfo, 
 		return nil, true, fmt.Errorf("neighbour %s: %w", addr, errIntegrity)
 	}
 	return data, true, nil
+}
+
+// Pull-through hops. A neighbour port asked for a segment it knows but does not hold
+// fetches it through its own plan, on behalf of the asker; the request says how many such
+// hops it has come through (hopsHeader), and a port does not pull through past maxHops, so
+// that plans that disagree for a moment (a fleet's gateways reading a roster apart) cannot
+// send requests round in circles.
+const (
+	hopsHeader = "RawFlow-Hops"
+	maxHops    = 8
+	// unknownWait bounds how long the neighbour port waits to learn of a segment it is
+	// asked for: the event that announces it may reach this proxy a moment after the
+	// asker's request.
+	unknownWait = time.Second
+)
+
+type hopsKey struct{}
+
+// withHops marks ctx as serving a request that came through hops hops.
+func withHops(ctx context.Context, hops int) context.Context {
+	return context.WithValue(ctx, hopsKey{}, hops)
+}
+
+func hopsOf(ctx context.Context) int {
+	h, _ := ctx.Value(hopsKey{}).(int)
+	return h
 }
 
 // readExactly reads exactly size bytes: a single byte more is an integrity error, and so
@@ -180,25 +235,27 @@ const (
 	maxQueuedFactor = 4 // maxQueued = maxQueuedFactor × MaxUploads
 )
 
-// handleNeighbour serves a verified segment to another proxy: from the cache, or from a
-// fetch already under way here (never starting one). Uploads are capped and queued, and
-// each is judged for the uplink self-assessment.
+// handleNeighbour serves a verified segment to another proxy: from the cache, from a fetch
+// already under way here, or — for a segment the gateway listed to this proxy — by fetching
+// it through this proxy's own plan (pull-through: a member of a stripe's tree asks its
+// parent, which asks its own, up to the root, which fetches from the gateway), within
+// maxHops. Uploads are capped and queued, and each is judged for the uplink self-assessment.
 func (p *Proxy) handleNeighbour(c echo.Context) error {
 	d, err := playlist.ParseDigest(c.Param("digest"))
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "bad digest")
 	}
+	hops, _ := strconv.Atoi(c.Request().Header.Get(hopsHeader))
 	if !p.acquireUpload(c.Request().Context()) {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "too many uploads")
 	}
 	defer func() { <-p.uploads }()
 	seg := p.cache.get(d)
 	if seg == nil {
-		if f := p.flights.Get(d); f != nil {
-			ctx, cancel := context.WithTimeout(c.Request().Context(), p.cfg.GatewayTimeout)
-			seg, _ = f.Wait(ctx)
-			cancel()
-		}
+		// Not held yet: tell the asker this proxy is getting it, so that it waits rather
+		// than taking it for a dead neighbour.
+		c.Response().Writer.WriteHeader(http.StatusEarlyHints)
+		seg = p.held(c.Request().Context(), d, hops)
 	}
 	if seg == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "not held")
@@ -213,6 +270,33 @@ func (p *Proxy) handleNeighbour(c echo.Context) error {
 		p.log.Warn("uploads keep missing their deadline; not offering uploads for a while", "for", quietFor)
 	}
 	return err
+}
+
+// held returns the verified segment with digest d for a neighbour: cached, fetched already
+// under way, or fetched now through the plan when the gateway listed it to this proxy and
+// the request came through fewer than maxHops hops; nil otherwise.
+func (p *Proxy) held(ctx context.Context, d playlist.Digest, hops int) *segment {
+	if seg := p.cache.get(d); seg != nil {
+		return seg
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.GatewayTimeout)
+	defer cancel()
+	if f := p.flights.Get(d); f != nil {
+		seg, _ := f.Wait(ctx)
+		return seg
+	}
+	if hops >= maxHops || !p.advertising() {
+		return nil
+	}
+	kctx, cancelKnown := context.WithTimeout(ctx, unknownWait)
+	m, info, ok := p.awaitKnown(kctx, d)
+	cancelKnown()
+	if !ok {
+		return nil
+	}
+	_, td := m.playing(p.cfg.Now())
+	seg, _ := p.fetch(withHops(ctx, hops), m, info, p.cfg.Now().Add(2*td))
+	return seg
 }
 
 // acquireUpload takes an upload slot, waiting for one within the queue's bounds.

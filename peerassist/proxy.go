@@ -7,14 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
@@ -46,11 +46,15 @@ type Proxy struct {
 	deadlines  deadlines
 	uploads    chan struct{} // semaphore of MaxUploads
 	queued     atomic.Int64  // uploads waiting for a slot
+	dials      atomic.Int64  // connections opened, to the gateway and to neighbours
 	upRate     *rate.Limiter // nil: no upload limit
 	wake       chan struct{} // a member needs its loop started
 
 	metrics http.Handler         // GET /metrics on the player port (metrics.go)
 	startup prometheus.Histogram // rawflow_peer_startup_seconds
+
+	newsMu sync.Mutex    // guards news
+	news   chan struct{} // closed, and replaced, when a member learns of a segment
 
 	mu      sync.Mutex // guards members
 	members map[string]*member
@@ -72,34 +76,46 @@ func New(cfg Config) (*Proxy, error) {
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "peerassist"),
 		gateway: gw,
-		gwHTTP:  &http.Client{Transport: gatewayTransport(cfg)},
-		peerHTTP: &http.Client{Timeout: cfg.NeighbourBudget, Transport: neighbourTransport(cfg),
-			// Never follow a neighbour's redirect: it could point proxies anywhere.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		tracker: swarm.NewClient(gw, 2*time.Second),
 		cache:   newCache(cfg.CacheBytes),
 		neigh:   newNeighbours(),
 		uploads: make(chan struct{}, cfg.MaxUploads),
 		wake:    make(chan struct{}, 1),
 		members: map[string]*member{},
+		news:    make(chan struct{}),
 	}
+	p.gwHTTP = &http.Client{Transport: p.transport(cfg.GatewayTimeout, gatewayConns)}
+	p.peerHTTP = &http.Client{Timeout: cfg.NeighbourBudget, Transport: p.transport(cfg.NeighbourBudget, neighbourConns),
+		// Never follow a neighbour's redirect: it could point proxies anywhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	p.tracker = swarm.NewClient(gw, p.gwHTTP, 2*time.Second)
 	p.newMetrics()
 	return p, nil
 }
 
-// gatewayTransport bounds the wait for a response header; body reads are bounded by
-// gatewayStall and the caller's context.
-func gatewayTransport(cfg Config) *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = cfg.GatewayTimeout
-	t.MaxIdleConnsPerHost = 16
-	return t
-}
+// Connection reuse. The gateway's connections carry the event stream, reports, playlists
+// and segments: a few kept open; a neighbour's are the plan's, the same from one segment to
+// the next: each kept open, at most neighbourConns at once (the transfers of one stripe
+// never need more). Every connection opened is counted (Status.Connections).
+const (
+	gatewayConns   = 8
+	neighbourConns = 4
+)
 
-func neighbourTransport(cfg Config) *http.Transport {
+// transport is an HTTP transport that keeps up to conns idle connections per host, bounds
+// the wait for a response header to header (body reads are bounded by stall timers and the
+// caller's context) and counts the connections it opens.
+func (p *Proxy) transport(header time.Duration, conns int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = cfg.NeighbourBudget
-	t.MaxIdleConnsPerHost = 4
+	t.ResponseHeaderTimeout = header
+	t.MaxIdleConnsPerHost = conns
+	dial := (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err == nil {
+			p.dials.Add(1)
+		}
+		return c, err
+	}
 	return t
 }
 
@@ -134,6 +150,7 @@ func (p *Proxy) member(channel string) *member {
 	m := p.members[channel]
 	if m == nil && len(p.members) < maxChannels {
 		m = newMember(channel)
+		m.learnt = p.learnt
 		p.members[channel] = m
 	}
 	return m
@@ -184,14 +201,14 @@ func (p *Proxy) load(ctx context.Context, m *member, info segInfo, dl *deadline)
 	defer stop()
 	s, part := p.fromSwarm(sctx, m, info, urgent)
 	if s != nil {
-		p.keep(m, s)
+		p.keep(s)
 		return s, nil
 	}
 	s, err := p.fromGateway(ctx, m, info, part)
 	if err != nil {
 		return nil, err
 	}
-	p.keep(m, s)
+	p.keep(s)
 	return s, nil
 }
 
@@ -215,100 +232,36 @@ const (
 	// minSwarmBudget: with less time than this before the gateway must take over, a fetch
 	// is urgent.
 	minSwarmBudget = 300 * time.Millisecond
-	// urgentSwarmBudget bounds an urgent fetch's try of the swarm: one lookup and a
-	// neighbour that has the segment.
+	// urgentSwarmBudget bounds an urgent fetch's try of the swarm: a source that has the
+	// segment answers at once.
 	urgentSwarmBudget = 500 * time.Millisecond
-	// joinWait bounds how long a fetch waits for the proxy to join the channel's swarm
-	// (the first announce), which the player's first playlist request started.
-	joinWait = 200 * time.Millisecond
+	// planWait bounds how long a fetch waits for the plan of its rendition (the player's
+	// first playlist request opened the stream that brings it).
+	planWait = 500 * time.Millisecond
 	// urgentStall ends an urgent fetch's neighbour transfer that delivers no byte for this
 	// long: a slow neighbour costs a start little; the gateway completes what it sent.
 	urgentStall = 150 * time.Millisecond
-	// maxLookupRounds bounds the lookups of one fetch.
-	maxLookupRounds = 8
 )
 
-// fromSwarm looks the segment up and tries the holders; when nobody usable holds it yet
-// and this proxy was not elected to fetch it, it waits a little for the seeders and asks
-// again (late: electing this proxy if nobody came forward), until ctx ends. It returns
-// nil when the proxy is not (yet) in the swarm, the tracker is away, or this proxy was
-// elected to fetch the segment from the gateway for the others; and the longest partial
-// neighbour transfer, for the gateway to complete.
+// fromSwarm gets the segment through the member's plan: nothing when the proxy is the root
+// of the segment's stripe (it fetches from the gateway for its cell) or has no plan; else
+// from the stripe's sources in order. It returns the longest partial neighbour transfer
+// too, for the gateway to complete.
 func (p *Proxy) fromSwarm(ctx context.Context, m *member, info segInfo, urgent bool) (*segment, partial) {
-	var part partial
-	if m.peerID() == "" { // a player's first request started the join: it is under way
-		m.awaitJoin(ctx, joinWait)
-		if m.peerID() == "" {
-			return nil, part
-		}
+	plan, ok := m.plan(ctx, info.rendition, planWait)
+	if !ok {
+		return nil, partial{}
 	}
-	late := false
-	for round := range maxLookupRounds {
-		resp, err := p.lookup(ctx, m, info, late)
-		if err != nil {
-			return nil, part
-		}
-		if resp.Fetch {
-			m.stats.elected.Add(1)
-			return nil, part
-		}
-		if round == 0 && !urgent && p.cfg.Group != "" && len(resp.Holders) > 0 &&
-			!slices.ContainsFunc(resp.Holders, func(h swarm.Holder) bool { return h.Group == p.cfg.Group }) {
-			// Only other groups (sites) have it: this group's seeder is most likely about to
-			// fetch it. Ask again before fetching across (the next rounds take any group).
-			m.stats.groupWaits.Add(1)
-			if !p.pause(ctx, m, round) {
-				break
-			}
-			late = true
-			continue
-		}
-		stall := p.cfg.NeighbourStall
-		if urgent {
-			resp.Holders = slices.DeleteFunc(resp.Holders, func(h swarm.Holder) bool { return h.State != swarm.StateHave })
-			stall = min(stall, urgentStall)
-		}
-		s, pt := p.fromNeighbours(ctx, m, resp.Holders, info, stall)
-		if s != nil {
-			return s, partial{}
-		}
-		if len(pt.data) > len(part.data) {
-			part = pt
-		}
-		if urgent || !p.pause(ctx, m, round) {
-			break
-		}
-		late = true
+	sp := plan.Stripes[swarm.StripeOf(info.seq)]
+	if sp.Root {
+		m.stats.roots.Add(1)
+		return nil, partial{}
 	}
-	return nil, part
-}
-
-// lookup asks the tracker who holds the segment, bounded to a second.
-func (p *Proxy) lookup(ctx context.Context, m *member, info segInfo, late bool) (swarm.LookupResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	m.stats.trackerRequests.Add(1)
-	m.stats.lookups.Add(1)
-	id, token := m.credentials()
-	resp, err := p.tracker.Lookup(ctx, swarm.LookupRequest{PeerID: id, Token: token, Channel: m.channel,
-		Digest: info.digest.String(), Group: p.cfg.Group, Leech: !p.advertising(), Late: late})
-	m.unauthorized(err)
-	return resp, err
-}
-
-// pause waits between lookup rounds: an eighth to a quarter of the target duration,
-// longer each round; false when ctx ended first.
-func (p *Proxy) pause(ctx context.Context, m *member, round int) bool {
-	_, td := m.playing(p.cfg.Now())
-	d := (td/8 + rand.N(td/8+1)) * time.Duration(1+round/2)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
+	stall := p.cfg.NeighbourStall
+	if urgent {
+		stall = min(stall, urgentStall)
 	}
+	return p.fromNeighbours(ctx, m, sp.Sources, info, stall)
 }
 
 // fromGateway fetches the segment from the gateway, or only the bytes a partial neighbour
@@ -326,13 +279,13 @@ func (p *Proxy) fromGateway(ctx context.Context, m *member, info segInfo, part p
 				return &segment{digest: info.digest, channel: m.channel, data: data}, nil
 			}
 			m.stats.integrityFailures.Add(1)
-			p.neigh.done(part.from, 0, 0, p.cfg.BanFor, p.cfg.Now())
+			p.neigh.done(part.from, false, p.cfg.BanFor, p.cfg.Now())
 			m.report(part.from)
 			p.log.Warn("neighbour sent bad bytes before stalling; banned", "peer", part.from)
 		}
 	}
 	start := p.cfg.Now()
-	data, err := p.gatewayGet(ctx, info.path, p.cfg.MaxSegmentBytes)
+	data, err := p.gatewaySegment(ctx, info.path)
 	if err != nil {
 		return nil, err
 	}
@@ -366,9 +319,9 @@ func (p *Proxy) poll(ctx context.Context, m *member) {
 }
 
 // prefetch fetches a new segment before the player asks for it, with the deadline the
-// player's playhead gives it (or two target durations when nobody plays it yet). The
-// tracker's election decides who fetches it from the gateway: the segment's seeders in
-// each group, spread over the swarm by rendezvous hashing; the rest get it from them.
+// player's playhead gives it (or two target durations when nobody plays it yet), through
+// the member's plan: the root of the segment's stripe fetches it from the gateway, every
+// other member from its place in the stripe's tree.
 func (p *Proxy) prefetch(ctx context.Context, m *member, info segInfo) {
 	now := p.cfg.Now()
 	playing, td := m.playing(now)
@@ -382,17 +335,8 @@ func (p *Proxy) prefetch(ctx context.Context, m *member, info segInfo) {
 	_, _ = p.fetch(ctx, m, info, at)
 }
 
-// keep caches a verified segment and queues its "have" announcement.
-func (p *Proxy) keep(m *member, s *segment) {
-	p.cache.add(s)
-	if !p.advertising() {
-		return
-	}
-	select {
-	case m.haves <- s.digest:
-	default:
-	}
-}
+// keep caches a verified segment.
+func (p *Proxy) keep(s *segment) { p.cache.add(s) }
 
 // advertising reports whether the proxy offers uploads to its neighbours now: not a
 // leech, and its uplink keeps up (see uplink).
@@ -406,6 +350,34 @@ func (p *Proxy) advertising() bool {
 func (p *Proxy) gatewayGet(ctx context.Context, path string, limit int64) ([]byte, error) {
 	return p.gatewayRead(ctx, path, "", limit)
 }
+
+// gatewaySegment GETs a listed segment from the gateway. A 404 means that the gateway does
+// not hold it yet: in a fleet, the event or playlist that listed it may come from a gateway
+// a moment ahead of the one a load balancer picks for this request. So a 404 is asked again,
+// every notYetPause, notYetTries times at most while ctx lasts.
+func (p *Proxy) gatewaySegment(ctx context.Context, path string) ([]byte, error) {
+	for try := 1; ; try++ {
+		data, err := p.gatewayGet(ctx, path, p.cfg.MaxSegmentBytes)
+		var he *echo.HTTPError
+		if err == nil || try == notYetTries || !errors.As(err, &he) || he.Code != http.StatusNotFound {
+			return data, err
+		}
+		t := time.NewTimer(notYetPause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
+// A listed segment the gateway answers 404 for is asked again notYetTries times at most,
+// notYetPause apart.
+const (
+	notYetTries = 8
+	notYetPause = 250 * time.Millisecond
+)
 
 // gatewayGetRange GETs bytes from..size-1 of a segment from the gateway, as gatewayGet.
 func (p *Proxy) gatewayGetRange(ctx context.Context, path string, from, size int64) ([]byte, error) {
@@ -467,8 +439,53 @@ func (p *Proxy) Status() Status {
 		c := m.stats.snapshot()
 		st.Totals.Add(c)
 		st.Channels[name] = ChannelStatus{Counters: c, CacheHits: m.stats.cacheHits.Load(), PeerID: m.peerID(),
-			Offload: c.Offload(), TrackerRequests: m.stats.trackerRequests.Load(), Lookups: m.stats.lookups.Load(), Elected: m.stats.elected.Load(),
-			RangeCompletions: m.stats.rangeCompletions.Load(), GroupWaits: m.stats.groupWaits.Load()}
+			Offload: c.Offload(), TrackerRequests: m.stats.trackerRequests.Load(), TrackerRefused: m.stats.trackerRefused.Load(),
+			Roots: m.stats.roots.Load(), RangeCompletions: m.stats.rangeCompletions.Load()}
 	}
+	st.Connections = p.dials.Load()
 	return st
+}
+
+// knownDigest returns the member and what the gateway said of the segment with digest d,
+// if any member of the proxy knows it.
+func (p *Proxy) knownDigest(d playlist.Digest) (*member, segInfo, bool) {
+	p.mu.Lock()
+	ms := make([]*member, 0, len(p.members))
+	for _, m := range p.members {
+		ms = append(ms, m)
+	}
+	p.mu.Unlock()
+	for _, m := range ms {
+		if info, ok := m.knownDigest(d); ok {
+			return m, info, true
+		}
+	}
+	return nil, segInfo{}, false
+}
+
+// learnt wakes whoever waits for a segment to become known.
+func (p *Proxy) learnt() {
+	p.newsMu.Lock()
+	defer p.newsMu.Unlock()
+	close(p.news)
+	p.news = make(chan struct{})
+}
+
+// awaitKnown returns the member and what the gateway said of the segment with digest d,
+// waiting until ctx ends for a member to learn of it: a neighbour may ask for a segment a
+// moment before the event that announces it reaches this proxy.
+func (p *Proxy) awaitKnown(ctx context.Context, d playlist.Digest) (*member, segInfo, bool) {
+	for {
+		p.newsMu.Lock()
+		news := p.news
+		p.newsMu.Unlock()
+		if m, info, ok := p.knownDigest(d); ok {
+			return m, info, true
+		}
+		select {
+		case <-news:
+		case <-ctx.Done():
+			return nil, segInfo{}, false
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package peerassist
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,150 +22,6 @@ import (
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
-
-// fakeGateway serves a fixed window (proxies' form), its segments, and a tracker whose
-// lookup answer the test sets.
-type fakeGateway struct {
-	window playlist.Window
-	data   map[string][]byte // by path below /live/tv/
-	// renditions are the windows of /live/tv/{rendition}/index.m3u8 (addRendition), and
-	// multivariant, if set, is served as /live/tv/index.m3u8 instead of window.
-	renditions   map[string]*playlist.Window
-	multivariant []byte
-	// release, if set, must be closed before segment requests are answered.
-	release chan struct{}
-	// onSegment, if set, is called with the path below /live/tv/ of every segment request
-	// before it is answered.
-	onSegment func(name string)
-
-	mu              sync.Mutex // guards the following fields
-	reject          bool       // answer heartbeats (announces with a peer ID) 401
-	forbid          bool       // answer announces that offer uploads 403
-	failAnnounces   bool       // answer announces 500
-	announces       []swarm.AnnounceRequest
-	heartbeatTokens []string
-	hits            map[string]int
-	lookup          swarm.LookupResponse
-	lookupSeq       []swarm.LookupResponse // answered first, in order, before lookup
-	lookups         int                    // lookups received
-	haves           []string
-}
-
-func newFakeGateway(n int) *fakeGateway {
-	g := &fakeGateway{data: map[string][]byte{}, hits: map[string]int{}, lookup: swarm.LookupResponse{Fetch: true}}
-	g.window.TargetDuration = 2
-	for i := range n {
-		b := []byte(strings.Repeat(fmt.Sprintf("segment %d;", i), 500))
-		d := playlist.Sum(b)
-		name := playlist.SegmentName(uint64(i), d, ".ts")
-		g.data[name] = b
-		g.window.Segments = append(g.window.Segments, playlist.Segment{Seq: uint64(i), Name: name, Duration: 2, Digest: d, Size: int64(len(b))})
-	}
-	return g
-}
-
-func (g *fakeGateway) setLookup(r swarm.LookupResponse) { g.mu.Lock(); g.lookup = r; g.mu.Unlock() }
-
-// addRendition lists n segments of rendition r's own under /live/tv/{r}/.
-func (g *fakeGateway) addRendition(r string, n int) {
-	w := &playlist.Window{TargetDuration: 2}
-	for i := range n {
-		b := []byte(strings.Repeat(fmt.Sprintf("%s segment %d;", r, i), 400+100*i))
-		d := playlist.Sum(b)
-		name := playlist.SegmentName(uint64(i), d, ".ts")
-		g.data[r+"/"+name] = b
-		w.Segments = append(w.Segments, playlist.Segment{Seq: uint64(i), Name: name, Duration: 2, Digest: d, Size: int64(len(b))})
-	}
-	if g.renditions == nil {
-		g.renditions = map[string]*playlist.Window{}
-	}
-	g.renditions[r] = w
-}
-
-// announced returns the announces received so far, accepted or not.
-func (g *fakeGateway) announced() []swarm.AnnounceRequest {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return slices.Clone(g.announces)
-}
-
-func (g *fakeGateway) hitCount(name string) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.hits[name]
-}
-
-func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	g.mu.Lock()
-	g.hits[r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]]++
-	lookup := g.lookup
-	if r.URL.Path == swarm.PathLookup {
-		g.lookups++
-		if len(g.lookupSeq) > 0 {
-			lookup, g.lookupSeq = g.lookupSeq[0], g.lookupSeq[1:]
-		}
-	}
-	g.mu.Unlock()
-	rendition, isPlaylist := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/live/tv/"), "/index.m3u8")
-	switch {
-	case r.URL.Path == "/live/tv/index.m3u8" && g.multivariant != nil:
-		_, _ = w.Write(g.multivariant)
-	case r.URL.Path == "/live/tv/index.m3u8":
-		_, _ = w.Write(playlist.Render(g.window, playlist.ForProxies))
-	case isPlaylist && g.renditions[rendition] != nil:
-		_, _ = w.Write(playlist.Render(*g.renditions[rendition], playlist.ForProxies))
-	case r.URL.Path == swarm.PathAnnounce:
-		var req swarm.AnnounceRequest
-		_ = json.NewDecoder(r.Body).Decode(&req)
-		g.mu.Lock()
-		reject, forbid, fail := g.reject && req.PeerID != "", g.forbid, g.failAnnounces
-		if req.PeerID != "" {
-			g.heartbeatTokens = append(g.heartbeatTokens, req.Token)
-		}
-		g.announces = append(g.announces, req)
-		g.mu.Unlock()
-		if err := req.Validate(); err != nil { // as the gateway does
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		if fail {
-			http.Error(w, "registry down", http.StatusInternalServerError)
-			return
-		}
-		if reject {
-			http.Error(w, "unknown peer", http.StatusUnauthorized)
-			return
-		}
-		if forbid && !req.Leech {
-			http.Error(w, "banned", http.StatusForbidden)
-			return
-		}
-		_ = json.NewEncoder(w).Encode(swarm.AnnounceResponse{PeerID: strings.Repeat("a", 32), Token: "tok-1", IntervalMS: 60000})
-	case r.URL.Path == swarm.PathLookup:
-		_ = json.NewEncoder(w).Encode(lookup)
-	case r.URL.Path == swarm.PathHave:
-		var req swarm.HaveRequest
-		_ = json.NewDecoder(r.Body).Decode(&req)
-		g.mu.Lock()
-		g.haves = append(g.haves, req.Digests...)
-		g.mu.Unlock()
-	case strings.HasPrefix(r.URL.Path, "/live/tv/"):
-		if g.release != nil {
-			<-g.release
-		}
-		if g.onSegment != nil {
-			g.onSegment(strings.TrimPrefix(r.URL.Path, "/live/tv/"))
-		}
-		b, ok := g.data[strings.TrimPrefix(r.URL.Path, "/live/tv/")]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
-	default:
-		http.NotFound(w, r)
-	}
-}
 
 // testProxy is a running proxy on a fake gateway, joined to channel tv.
 type testProxy struct {
@@ -209,16 +64,32 @@ func startProxy(t testing.TB, gw *fakeGateway, tweak func(*Config)) *testProxy {
 	done := make(chan struct{})
 	go func() { _ = p.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	// Load the playlist, then wait until the membership has its peer ID.
+	// Load the playlist; for a media playlist, wait until the membership has its peer ID
+	// and its plan.
 	resp, body := httpGet(t, tp.player.URL+"/live/tv/index.m3u8")
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 	require.NotContains(t, body, "RAWFLOW")
-	m := p.member("tv")
-	for deadline := time.Now().Add(5 * time.Second); m.peerID() == ""; {
-		require.True(t, time.Now().Before(deadline), "no announce")
-		time.Sleep(5 * time.Millisecond)
+	if gw.multivariant == nil {
+		tp.waitPlan(t, "", func(swarm.Plan) bool { return true })
 	}
 	return tp
+}
+
+// waitPlan waits until the member of channel tv has a plan for rendition that ok accepts.
+func (tp *testProxy) waitPlan(t testing.TB, rendition string, ok func(swarm.Plan) bool) {
+	t.Helper()
+	m := tp.member("tv")
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if p, have := m.plan(t.Context(), rendition, 50*time.Millisecond); have && ok(p) && m.peerID() != "" {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "no plan for %q", rendition)
+	}
+}
+
+// fromSource accepts a plan whose stripes' first source is id.
+func fromSource(id string) func(swarm.Plan) bool {
+	return func(p swarm.Plan) bool { return len(p.Stripes[0].Sources) > 0 && p.Stripes[0].Sources[0].ID == id }
 }
 
 func httpGet(t testing.TB, url string) (*http.Response, string) {
@@ -231,10 +102,6 @@ func httpGet(t testing.TB, url string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-func holder(addr string) swarm.LookupResponse {
-	return swarm.LookupResponse{Holders: []swarm.Holder{{Peer: swarm.Peer{ID: "n1" + addr, Addr: addr}, State: swarm.StateHave}}}
-}
-
 func neighbourFunc(t *testing.T, h http.HandlerFunc) string {
 	t.Helper()
 	s := httptest.NewServer(h)
@@ -242,46 +109,47 @@ func neighbourFunc(t *testing.T, h http.HandlerFunc) string {
 	return strings.TrimPrefix(s.URL, "http://")
 }
 
-// TestLadderWaitsForItsGroup: when only another group (another site) holds a segment, the
-// proxy asks the tracker again before fetching across: its own group's seeder is usually
-// about to fetch it. When its group still has nobody, it takes the other group's.
-func TestLadderWaitsForItsGroup(t *testing.T) {
+// TestLadderFollowsPlan: a segment of a stripe the proxy is the root of comes from the
+// gateway; one of another stripe from the stripe's sources in order: the parent, then the
+// next ancestor when the parent fails, never the gateway while a source delivers.
+func TestLadderFollowsPlan(t *testing.T) {
 	gw := newFakeGateway(3)
-	seg := gw.window.Segments[1]
-	served := func(hits *atomic.Int32) string { // a neighbour holding every segment
-		return neighbourFunc(t, func(w http.ResponseWriter, r *http.Request) {
-			hits.Add(1)
-			for _, s := range gw.window.Segments {
-				if r.URL.Path == swarm.NeighbourSegmentPath+s.Digest.String() {
-					_, _ = w.Write(gw.data[s.Name])
-				}
+	var parentHits, ancestorHits atomic.Int32
+	parent := neighbourFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		parentHits.Add(1)
+		http.Error(w, "broken", http.StatusInternalServerError)
+	})
+	ancestor := neighbourFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		ancestorHits.Add(1)
+		for _, s := range gw.window.Segments {
+			if r.URL.Path == swarm.NeighbourSegmentPath+s.Digest.String() {
+				assert.Equal(t, "1", r.Header.Get(hopsHeader), "one hop from the player's proxy")
+				_, _ = w.Write(gw.data[s.Name])
 			}
-		})
-	}
-	var near, far atomic.Int32
-	nearAddr, farAddr := served(&near), served(&far)
-	inGroup := func(addr, group string, state swarm.HolderState) swarm.LookupResponse {
-		return swarm.LookupResponse{Holders: []swarm.Holder{{Peer: swarm.Peer{ID: "n1" + addr, Addr: addr, Group: group}, State: state}}}
-	}
-	gw.mu.Lock()
-	gw.lookupSeq = []swarm.LookupResponse{inGroup(farAddr, "site-b", swarm.StateHave), inGroup(nearAddr, "site-a", swarm.StateHave)}
-	gw.lookup = inGroup(nearAddr, "site-a", swarm.StateHave)
-	gw.mu.Unlock()
-	p := startProxy(t, gw, func(c *Config) { c.Group = "site-a" })
+		}
+	})
+	gw.setSources(swarm.Source{ID: strings.Repeat("1", 32), Addr: parent, Group: "paris"},
+		swarm.Source{ID: strings.Repeat("2", 32), Addr: ancestor, Group: "paris"})
+	p := startProxy(t, gw, nil)
+	seg := gw.window.Segments[1]
 	// The player has 10 s of buffer (CMCD): time for the swarm, no urgency.
 	resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name+"?CMCD=bl%3D10000")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, string(gw.data[seg.Name]), body)
-	assert.Equal(t, int32(1), near.Load(), "fetched within its group")
-	assert.Zero(t, far.Load(), "not across to the other group")
+	assert.Equal(t, int32(1), parentHits.Load(), "the parent first")
+	assert.Equal(t, int32(1), ancestorHits.Load(), "then the next ancestor")
+	assert.Zero(t, gw.hitCount(seg.Name), "not the gateway")
+	st := p.Status().Channels["tv"]
+	assert.Equal(t, int64(1), st.NeighbourFailures)
+	assert.Equal(t, seg.Size, st.BytesFromPeers)
 
-	other := gw.window.Segments[2] // only the other group has it, lookup after lookup
-	gw.setLookup(inGroup(farAddr, "site-b", swarm.StateHave))
-	far.Store(0)
+	gw.setSources() // root of every stripe now
+	p.waitPlan(t, "", func(pl swarm.Plan) bool { return pl.Stripes[0].Root })
+	other := gw.window.Segments[2]
 	resp, _ = httpGet(t, p.player.URL+"/live/tv/"+other.Name+"?CMCD=bl%3D10000")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, int32(1), far.Load(), "then from the other group")
-	assert.Zero(t, gw.hitCount(other.Name), "rather than from the gateway")
+	assert.Equal(t, 1, gw.hitCount(other.Name), "the root fetches from the gateway")
+	assert.Equal(t, int64(1), p.Status().Channels["tv"].Roots)
 }
 
 func TestLadderPrefersVerifiedNeighbour(t *testing.T) {
@@ -291,7 +159,7 @@ func TestLadderPrefersVerifiedNeighbour(t *testing.T) {
 		assert.Equal(t, swarm.NeighbourSegmentPath+seg.Digest.String(), r.URL.Path)
 		_, _ = w.Write(gw.data[seg.Name])
 	})
-	gw.setLookup(holder(addr))
+	gw.setSources(source(addr))
 	p := startProxy(t, gw, nil)
 
 	resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name)
@@ -332,7 +200,8 @@ func TestHostileNeighbours(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			gw := newFakeGateway(1)
 			seg := gw.window.Segments[0]
-			gw.setLookup(holder(neighbourFunc(t, h)))
+			src := source(neighbourFunc(t, h))
+			gw.setSources(src)
 			p := startProxy(t, gw, nil)
 			resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name)
 			require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -340,7 +209,7 @@ func TestHostileNeighbours(t *testing.T) {
 			assert.Equal(t, 1, gw.hitCount(seg.Name))
 			st := p.Status().Channels["tv"]
 			assert.Equal(t, int64(1), st.IntegrityFailures+st.NeighbourFailures)
-			assert.False(t, p.neigh.usable("n1"+gw.lookup.Holders[0].Addr, time.Now()), "skipped for a while")
+			assert.False(t, p.neigh.usable(src.ID, time.Now()), "skipped for a while")
 			if name == "stalls" {
 				assert.Equal(t, int64(1), st.RangeCompletions, "the gateway completed the partial transfer")
 			}
@@ -355,12 +224,33 @@ func TestDeadNeighbourFallsBackToGateway(t *testing.T) {
 	require.NoError(t, ln.Close())
 	gw := newFakeGateway(1)
 	seg := gw.window.Segments[0]
-	gw.setLookup(holder(dead))
+	gw.setSources(source(dead))
 	p := startProxy(t, gw, nil)
 	resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, string(gw.data[seg.Name]), body)
 	assert.Equal(t, int64(1), p.Status().Channels["tv"].NeighbourFailures)
+}
+
+// TestGatewayNotYetIsAskedAgain: a gateway that answers 404 for a listed segment (in a
+// fleet, the one a load balancer picked may be a moment behind the one that listed it) is
+// asked again until it serves it; the player never sees the 404.
+func TestGatewayNotYetIsAskedAgain(t *testing.T) {
+	gw := newFakeGateway(1)
+	seg := gw.window.Segments[0]
+	data := gw.data[seg.Name]
+	var asked atomic.Int64
+	gw.onSegment = func(name string) {
+		if name == seg.Name && asked.Add(1) == 3 { // from the third request on, it is there
+			gw.set(func(g *fakeGateway) { g.data[seg.Name] = data })
+		}
+	}
+	delete(gw.data, seg.Name)
+	p := startProxy(t, gw, nil)
+	resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, string(data), body)
+	assert.Equal(t, int64(3), asked.Load(), "two 404s, then the segment")
 }
 
 // TestSharedFetch: concurrent requests for one segment make one gateway fetch, a player
@@ -403,11 +293,31 @@ func TestSharedFetch(t *testing.T) {
 	assert.Equal(t, 1, gw.hitCount(seg.Name), "one gateway fetch")
 }
 
-func TestNeighbourPortServesOnlyWhatItHolds(t *testing.T) {
-	gw := newFakeGateway(1)
+// TestNeighbourPortPullsThrough: the neighbour port serves a segment the gateway listed to
+// this proxy by fetching it through its plan (here, as root, from the gateway), once; it
+// serves nothing else, nor pulls through for a request that came through maxHops hops.
+func TestNeighbourPortPullsThrough(t *testing.T) {
+	gw := newFakeGateway(2)
 	p := startProxy(t, gw, nil)
-	resp, _ := httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+gw.window.Segments[0].Digest.String())
-	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	seg := gw.window.Segments[0]
+	for range 2 {
+		resp, body := httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+seg.Digest.String())
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, string(gw.data[seg.Name]), body)
+	}
+	assert.Equal(t, 1, gw.hitCount(seg.Name), "fetched once, then from the cache")
+
+	req, err := http.NewRequest(http.MethodGet, p.neighbour.URL+swarm.NeighbourSegmentPath+gw.window.Segments[1].Digest.String(), nil)
+	require.NoError(t, err)
+	req.Header.Set(hopsHeader, fmt.Sprint(maxHops))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "too many hops: not pulled through")
+	assert.Zero(t, gw.hitCount(gw.window.Segments[1].Name))
+
+	resp, _ = httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+playlist.Sum([]byte("unknown")).String())
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "a segment the gateway never listed here")
 	resp, _ = httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+"..%2f..%2fetc")
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	resp, _ = httpGet(t, p.neighbour.URL+"/live/tv/index.m3u8")
@@ -426,23 +336,49 @@ func TestCacheIsBounded(t *testing.T) {
 	assert.Nil(t, c.get(playlist.Sum([]byte{0})))
 }
 
-func TestHavesAnnounced(t *testing.T) {
+// TestReportsAndSegmentEvents: the stream subscribed to what the player plays, with the
+// proxy's address; a segment event makes the segment known (and so served to neighbours);
+// reports carry the counters once, with the peer's token.
+func TestReportsAndSegmentEvents(t *testing.T) {
 	gw := newFakeGateway(2)
 	p := startProxy(t, gw, nil)
+	subs := gw.subscriptions()
+	require.NotEmpty(t, subs)
+	assert.Equal(t, swarm.Subscription{Channel: "tv", Renditions: []string{""}, Addr: "127.0.0.1:1"}, subs[len(subs)-1])
+
+	b := []byte("a segment the playlist does not list yet")
+	d := playlist.Sum(b)
+	gw.data["9-new.ts"] = b
+	ev, err := json.Marshal(swarm.SegmentEvent{Seq: 9, Name: "9-new.ts", Digest: d.String(), Size: int64(len(b)), DurationMS: 2000})
+	require.NoError(t, err)
+	gw.set(func(g *fakeGateway) {
+		for ch := range g.streams {
+			ch <- []byte("event: segment\ndata: " + string(ev) + "\n\n")
+		}
+	})
+	m := p.member("tv")
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, ok := m.knownDigest(d); ok {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the segment event was not learnt")
+		time.Sleep(5 * time.Millisecond)
+	}
+	resp, body := httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+d.String())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, string(b), body)
+
 	for _, s := range gw.window.Segments {
 		resp, _ := httpGet(t, p.player.URL+"/live/tv/"+s.Name)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		gw.mu.Lock()
-		n := len(gw.haves)
-		gw.mu.Unlock()
-		if n == 2 {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "haves not announced")
-		time.Sleep(5 * time.Millisecond)
-	}
+	require.NoError(t, m.sendReport(t.Context(), p.Proxy, false))
+	require.NoError(t, m.sendReport(t.Context(), p.Proxy, false))
+	reps := gw.reported()
+	require.Len(t, reps, 2)
+	assert.Equal(t, "tok-1", reps[0].Token)
+	assert.Equal(t, gw.window.Segments[0].Size+gw.window.Segments[1].Size+int64(len(b)), reps[0].Stats.BytesFromGateway)
+	assert.True(t, reps[1].Stats.IsZero(), "nothing twice")
 }
 
 // TestNoPrefetchForEndedPlaylists: a VOD playlist's newest segments are its last ones;
@@ -482,7 +418,7 @@ func TestGatewayStallEnds(t *testing.T) {
 }
 
 // TestRejoinWhenUnauthorized: a gateway that no longer accepts the proxy's peer ID (it was
-// restarted with a new peer key) makes the proxy join afresh at once.
+// restarted with a new peer key) makes the proxy join afresh.
 func TestRejoinWhenUnauthorized(t *testing.T) {
 	gw := newFakeGateway(1)
 	p := startProxy(t, gw, nil)
@@ -491,17 +427,15 @@ func TestRejoinWhenUnauthorized(t *testing.T) {
 	require.NotEmpty(t, id)
 	assert.Equal(t, "tok-1", token)
 
-	assert.Positive(t, m.announce(t.Context(), p.Proxy), "a heartbeat")
-	gw.mu.Lock()
-	assert.Equal(t, []string{"tok-1"}, gw.heartbeatTokens, "heartbeats carry the token")
-	gw.reject = true
-	gw.mu.Unlock()
-	assert.Zero(t, m.announce(t.Context(), p.Proxy), "refused: announce again at once")
+	gw.set(func(g *fakeGateway) { g.reject = true })
+	require.ErrorIs(t, m.sendReport(t.Context(), p.Proxy, false), swarm.ErrUnauthorized)
 	id, _ = m.credentials()
 	assert.Empty(t, id, "the old ID is forgotten")
-	assert.Positive(t, m.announce(t.Context(), p.Proxy), "a fresh join")
-	id, _ = m.credentials()
-	assert.NotEmpty(t, id)
+	gw.set(func(g *fakeGateway) { g.reject = false })
+	m.signal()
+	p.waitPlan(t, "", func(swarm.Plan) bool { return true })
+	subs := gw.subscriptions()
+	assert.Greater(t, len(subs), 1, "a fresh join")
 }
 
 // TestRepeatedFailuresReported: a neighbour that keeps failing without lying is reported to
@@ -511,7 +445,7 @@ func TestRepeatedFailuresReported(t *testing.T) {
 	gw := newFakeGateway(reportAfterFailures)
 	failing := strings.Repeat("f", 32)
 	addr := neighbourFunc(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusInternalServerError) })
-	gw.setLookup(swarm.LookupResponse{Holders: []swarm.Holder{{Peer: swarm.Peer{ID: failing, Addr: addr}, State: swarm.StateHave}}})
+	gw.setSources(swarm.Source{ID: failing, Addr: addr})
 	var mu sync.Mutex
 	now := time.Now()
 	p := startProxy(t, gw, func(c *Config) {
@@ -529,11 +463,19 @@ func TestRepeatedFailuresReported(t *testing.T) {
 		now = now.Add(skipAfterFailure) // usable again
 		mu.Unlock()
 	}
+	require.NoError(t, m.sendReport(t.Context(), p.Proxy, false))
+	reps := gw.reported()
+	assert.Equal(t, []string{failing}, reps[len(reps)-1].Banned)
 
-	gw.mu.Lock()
-	gw.forbid = true
-	gw.mu.Unlock()
-	assert.Zero(t, m.announce(t.Context(), p.Proxy), "refused: announce again at once, as a leech")
+	gw.set(func(g *fakeGateway) { g.forbid = true })
+	m.signal() // the stream is opened again: refused as an uploader, then as a leech
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		subs := gw.subscriptions()
+		if last := subs[len(subs)-1]; last.Leech && m.streaming() {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "not back as a leech")
+		time.Sleep(5 * time.Millisecond)
+	}
 	assert.False(t, p.advertising())
-	assert.Positive(t, m.announce(t.Context(), p.Proxy), "a leech is accepted")
 }

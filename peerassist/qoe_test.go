@@ -128,10 +128,10 @@ func TestStalls(t *testing.T) {
 			assert.Equal(t, tc.firstDelay.Milliseconds(), tv.StartupMillis)
 			assert.Equal(t, tc.stalls, st.Totals.Stalls)
 
-			joined := len(gw.announced())
+			joined := len(gw.reported())
 			m := p.member("tv")
-			require.Positive(t, m.announce(t.Context(), p.Proxy))
-			sent := gw.announced()[joined].Stats
+			require.NoError(t, m.sendReport(t.Context(), p.Proxy, false))
+			sent := gw.reported()[joined].Stats
 			assert.Equal(t, [3]int64{tc.stalls, 1, tc.firstDelay.Milliseconds()}, [3]int64{sent.Stalls, sent.Startups, sent.StartupMillis},
 				"reported to the gateway")
 		})

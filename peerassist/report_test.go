@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,7 +14,7 @@ import (
 )
 
 // assertSplitsAddUp checks that an announce's breakdowns split its totals exactly.
-func assertSplitsAddUp(t *testing.T, req swarm.AnnounceRequest) {
+func assertSplitsAddUp(t *testing.T, req swarm.ReportRequest) {
 	t.Helper()
 	var sum swarm.Counters
 	for _, c := range req.Renditions {
@@ -30,12 +29,12 @@ func assertSplitsAddUp(t *testing.T, req swarm.AnnounceRequest) {
 	assert.Equal(t, req.Stats.BytesFromPeers, fed, "fed_by adds up to the peer bytes")
 }
 
-func (g *fakeGateway) setFailAnnounces(fail bool) { g.mu.Lock(); g.failAnnounces = fail; g.mu.Unlock() }
+func (g *fakeGateway) setFailReports(fail bool) { g.mu.Lock(); g.failReports = fail; g.mu.Unlock() }
 
-// TestAnnounceSplitsByRendition: a multivariant channel's deliveries (gateway, a grouped
+// TestReportSplitsByRendition: a multivariant channel's deliveries (gateway, a grouped
 // neighbour, a pass-through, a key) are reported split by rendition and by feeding group;
-// deltas a failed announce carried go with the next one, once.
-func TestAnnounceSplitsByRendition(t *testing.T) {
+// deltas a failed report carried go with the next one, once.
+func TestReportSplitsByRendition(t *testing.T) {
 	gw := newFakeGateway(0)
 	gw.multivariant = []byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\nr0/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=1600000\nr1/index.m3u8\n")
 	gw.addRendition("r0", 2)
@@ -58,31 +57,34 @@ func TestAnnounceSplitsByRendition(t *testing.T) {
 	}
 	get("r0/index.m3u8")
 	get("r1/index.m3u8")
+	p.waitPlan(t, "r1", func(swarm.Plan) bool { return true })
+	p.waitPlan(t, "r0", func(swarm.Plan) bool { return true })
 	r0, r1 := gw.renditions["r0"].Segments, gw.renditions["r1"].Segments
-	get("r0/" + r0[0].Name) // elected: from the gateway
+	get("r0/" + r0[0].Name) // root: from the gateway
 	get("r0/" + r0[1].Name)
-	gw.setLookup(swarm.LookupResponse{Holders: []swarm.Holder{
-		{Peer: swarm.Peer{ID: strings.Repeat("b", 32), Addr: lyon, Group: "lyon"}, State: swarm.StateHave}}})
+	lyonID := strings.Repeat("b", 32)
+	gw.setSources(swarm.Source{ID: lyonID, Addr: lyon, Group: "lyon"})
+	p.waitPlan(t, "r1", fromSource(lyonID))
 	get("r1/" + r1[0].Name) // from a neighbour of group lyon
 	get("r1/extra.ts")
 	get("r1/k.key")
 
-	joined := len(gw.announced())
+	joined := len(gw.reported())
 	want := map[string]swarm.Counters{
 		"r0": {BytesFromGateway: r0[0].Size + r0[1].Size, SegmentsFromGateway: 2},
 		"r1": {BytesFromGateway: 777, SegmentsFromGateway: 1, BytesFromPeers: r1[0].Size, SegmentsFromPeers: 1},
 	}
-	gw.setFailAnnounces(true)
-	assert.Equal(t, time.Second, m.announce(t.Context(), p.Proxy), "failed: again in a second")
-	failed := gw.announced()[joined]
+	gw.setFailReports(true)
+	assert.Error(t, m.sendReport(t.Context(), p.Proxy, false), "failed: the deltas stay pending")
+	failed := gw.reported()[joined]
 	assert.Equal(t, want, failed.Renditions)
 	assert.Equal(t, map[string]int64{"lyon": r1[0].Size}, failed.FedBy)
 	assertSplitsAddUp(t, failed)
 
 	get("r1/" + r1[1].Name) // while those deltas are pending
-	gw.setFailAnnounces(false)
-	require.Positive(t, m.announce(t.Context(), p.Proxy))
-	accepted := gw.announced()[joined+1]
+	gw.setFailReports(false)
+	require.NoError(t, m.sendReport(t.Context(), p.Proxy, false))
+	accepted := gw.reported()[joined+1]
 	w1 := want["r1"]
 	w1.BytesFromPeers += r1[1].Size
 	w1.SegmentsFromPeers++
@@ -91,15 +93,15 @@ func TestAnnounceSplitsByRendition(t *testing.T) {
 	assert.Equal(t, map[string]int64{"lyon": r1[0].Size + r1[1].Size}, accepted.FedBy)
 	assertSplitsAddUp(t, accepted)
 
-	require.Positive(t, m.announce(t.Context(), p.Proxy))
-	last := gw.announced()[joined+2]
+	require.NoError(t, m.sendReport(t.Context(), p.Proxy, false))
+	last := gw.reported()[joined+2]
 	assert.True(t, last.Stats.IsZero(), "nothing new: %+v", last.Stats)
 	assert.Empty(t, last.Renditions)
 	assert.Empty(t, last.FedBy)
 
 	// What the gateway accepted is what the proxy counted, nothing twice.
 	var sum swarm.Counters
-	for i, req := range gw.announced() {
+	for i, req := range gw.reported() {
 		if i != joined {
 			sum.Add(req.Stats)
 		}
@@ -115,7 +117,7 @@ func TestFedByBounded(t *testing.T) {
 	gw := newFakeGateway(1)
 	p := startProxy(t, gw, nil)
 	m := p.member("tv")
-	joined := len(gw.announced())
+	joined := len(gw.reported())
 	m.stats.got(delivery{peers: 1000})
 	m.stats.got(delivery{peers: 5, group: "not a group"}) // the gateway would refuse the announce
 	total := int64(1000)
@@ -125,8 +127,8 @@ func TestFedByBounded(t *testing.T) {
 	}
 	m.stats.got(delivery{peers: 7, group: "g00"})
 	total += 12
-	require.Positive(t, m.announce(t.Context(), p.Proxy), "accepted: the breakdown is valid")
-	req := gw.announced()[joined]
+	require.NoError(t, m.sendReport(t.Context(), p.Proxy, false), "accepted: the breakdown is valid")
+	req := gw.reported()[joined]
 	want := map[string]int64{"": 1000, "g00": 107}
 	for i := 1; i < swarm.MaxFedBy-1; i++ {
 		want[fmt.Sprintf("g%02d", i)] = int64(100 + i)
@@ -137,8 +139,8 @@ func TestFedByBounded(t *testing.T) {
 
 	// A new period: room for other groups again.
 	m.stats.got(delivery{peers: 50, group: "g19"})
-	require.Positive(t, m.announce(t.Context(), p.Proxy))
-	assert.Equal(t, map[string]int64{"g19": 50}, gw.announced()[joined+1].FedBy)
+	require.NoError(t, m.sendReport(t.Context(), p.Proxy, false))
+	assert.Equal(t, map[string]int64{"g19": 50}, gw.reported()[joined+1].FedBy)
 }
 
 // TestRenditionsBounded: an announce carries at most MaxReportRenditions renditions, those
@@ -148,15 +150,15 @@ func TestRenditionsBounded(t *testing.T) {
 	gw := newFakeGateway(1)
 	p := startProxy(t, gw, nil)
 	m := p.member("tv")
-	joined := len(gw.announced())
+	joined := len(gw.reported())
 	for i := range maxRenditions + 6 {
 		m.stats.got(delivery{rendition: fmt.Sprintf("r%d", i), gateway: 10})
 	}
 	seen := map[string]bool{}
 	var split swarm.Counters
 	for k := range maxRenditions/swarm.MaxReportRenditions + 1 {
-		require.Positive(t, m.announce(t.Context(), p.Proxy))
-		req := gw.announced()[joined+k]
+		require.NoError(t, m.sendReport(t.Context(), p.Proxy, false))
+		req := gw.reported()[joined+k]
 		assert.LessOrEqual(t, len(req.Renditions), swarm.MaxReportRenditions)
 		for r, c := range req.Renditions {
 			assert.False(t, seen[r], "%s reported twice", r)
@@ -184,17 +186,16 @@ func TestFedByRangeCompletion(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
-	gw.setLookup(swarm.LookupResponse{Holders: []swarm.Holder{
-		{Peer: swarm.Peer{ID: strings.Repeat("c", 32), Addr: addr, Group: "lyon"}, State: swarm.StateHave}}})
+	gw.setSources(swarm.Source{ID: strings.Repeat("c", 32), Addr: addr, Group: "lyon"})
 	p := startProxy(t, gw, nil)
-	joined := len(gw.announced())
+	joined := len(gw.reported())
 	resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, string(gw.data[seg.Name]), body)
 	require.Equal(t, int64(1), p.Status().Channels["tv"].RangeCompletions)
 
-	require.Positive(t, p.member("tv").announce(t.Context(), p.Proxy))
-	req := gw.announced()[joined]
+	require.NoError(t, p.member("tv").sendReport(t.Context(), p.Proxy, false))
+	req := gw.reported()[joined]
 	assert.Equal(t, map[string]int64{"lyon": 1000}, req.FedBy)
 	assert.Equal(t, map[string]swarm.Counters{"": {BytesFromPeers: 1000, BytesFromGateway: seg.Size - 1000, SegmentsFromGateway: 1}}, req.Renditions)
 	assertSplitsAddUp(t, req)

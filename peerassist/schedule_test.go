@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/rawflow/rawflow/swarm"
 )
 
 func TestPlayheadDeadlines(t *testing.T) {
@@ -103,69 +101,18 @@ func TestDeadlinesMap(t *testing.T) {
 	assert.NotSame(t, a, ds.of(d, now, now), "forgotten when the fetch ended")
 }
 
-func holders(ids ...string) []swarm.Holder {
-	var hs []swarm.Holder
-	for _, id := range ids {
-		hs = append(hs, swarm.Holder{Peer: swarm.Peer{ID: id, Addr: "127.0.0.1:1"}, State: swarm.StateHave})
-	}
-	return hs
-}
-
-func TestNeighbourChoice(t *testing.T) {
+// TestNeighbourHealth: a failing neighbour is skipped for a while and its failures in a row
+// counted; a delivery clears them.
+func TestNeighbourHealth(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	n := newNeighbours()
-	hs := holders("a", "b", "c")
-
-	// One request in flight per neighbour.
-	seen := map[string]bool{}
-	for range 3 {
-		h, ok := n.pick(hs, "", now, randFloat)
-		require.True(t, ok)
-		seen[h.ID] = true
-	}
-	assert.Len(t, seen, 3, "each neighbour picked once while busy")
-	_, ok := n.pick(hs, "", now, randFloat)
-	assert.False(t, ok, "all busy")
-
-	// Measured throughput weights the draw; the slow one keeps the 10 % floor.
-	n.done("a", 1_000_000, time.Second, 0, now) // 1 MB/s
-	n.done("b", 100_000, time.Second, 0, now)   // 100 kB/s
-	n.done("c", 0, 0, 5*time.Second, now)       // failed: skipped for a while
-	counts := map[string]int{}
-	for i := range 1000 {
-		h, ok := n.pick(hs, "", now, func() float64 { return (float64(i) + 0.5) / 1000 })
-		require.True(t, ok)
-		counts[h.ID]++
-		n.done(h.ID, 0, 0, 0, now)
-	}
-	assert.Zero(t, counts["c"], "a failed neighbour is skipped")
-	assert.InDelta(t, 1000.0*10/11, counts["a"], 5)
-	assert.InDelta(t, 1000.0/11, counts["b"], 5)
-	h, ok := n.pick(hs, "", now.Add(6*time.Second), func() float64 { return 0.9999 })
-	require.True(t, ok)
-	assert.Equal(t, "c", h.ID, "usable again after the skip")
-	n.done("c", 0, 0, 0, now)
-
-	// Locality and state: the own group first, then those that have it over those fetching.
-	mixed := []swarm.Holder{
-		{Peer: swarm.Peer{ID: "far"}, State: swarm.StateHave},
-		{Peer: swarm.Peer{ID: "near-fetching", Group: "lan"}, State: swarm.StateFetching},
-		{Peer: swarm.Peer{ID: "near", Group: "lan"}, State: swarm.StateHave},
-	}
-	h, _ = n.pick(mixed, "lan", now, randFloat)
-	assert.Equal(t, "near", h.ID)
-	h, _ = n.pick(mixed, "lan", now, randFloat)
-	assert.Equal(t, "near-fetching", h.ID, "near is busy now")
-	h, _ = n.pick(mixed, "lan", now, randFloat)
-	assert.Equal(t, "far", h.ID)
-}
-
-func TestWeightedIndex(t *testing.T) {
-	w := []float64{1, 3}
-	assert.Equal(t, 0, weightedIndex(w, 0))
-	assert.Equal(t, 0, weightedIndex(w, 0.2499))
-	assert.Equal(t, 1, weightedIndex(w, 0.25))
-	assert.Equal(t, 1, weightedIndex(w, 0.9999))
+	assert.True(t, n.usable("a", now), "unknown: usable")
+	assert.Equal(t, 1, n.done("a", false, 5*time.Second, now))
+	assert.False(t, n.usable("a", now.Add(4*time.Second)))
+	assert.True(t, n.usable("a", now.Add(5*time.Second)), "usable again after the skip")
+	assert.Equal(t, 2, n.done("a", false, 5*time.Second, now))
+	assert.Equal(t, 0, n.done("a", true, 0, now), "a delivery clears the failures")
+	assert.Equal(t, 1, n.count())
 }
 
 func TestUplinkSelfAssessment(t *testing.T) {

@@ -27,11 +27,10 @@ type counters struct {
 	startups      atomic.Int64
 	startupMillis atomic.Int64
 	// Scheduling counters, shown in Status, not reported to the gateway.
-	trackerRequests  atomic.Int64 // announce, have and lookup calls
-	lookups          atomic.Int64 // of which lookups
-	elected          atomic.Int64 // segments this proxy was elected to fetch from the gateway
+	trackerRequests  atomic.Int64 // event streams opened and reports sent
+	trackerRefused   atomic.Int64 // of which the gateway refused for their rate (429)
+	roots            atomic.Int64 // segments this proxy fetched from the gateway as its stripe's root
 	rangeCompletions atomic.Int64 // partial neighbour transfers completed from the gateway
-	groupWaits       atomic.Int64 // lookups asked again because only other groups had the segment
 
 	split breakdown
 }
@@ -195,6 +194,9 @@ type Status struct {
 	// that kept missing deadlines); QuietSpells counts the times its uplink went quiet.
 	Advertising bool `json:"advertising"`
 	QuietSpells int  `json:"quiet_spells"`
+	// Connections counts the connections the proxy opened, to the gateway and to its
+	// neighbours: few, since each is kept and reused.
+	Connections int64 `json:"connections"`
 }
 
 // ChannelStatus is one channel's part of Status. Its counters include what the players
@@ -202,16 +204,15 @@ type Status struct {
 type ChannelStatus struct {
 	swarm.Counters
 	CacheHits int64 `json:"cache_hits"`
-	// TrackerRequests counts announce, have and lookup calls; Elected the segments this
-	// proxy fetched from the gateway for the swarm; RangeCompletions the partial neighbour
-	// transfers the gateway completed with a Range request; GroupWaits the lookups asked
-	// again because only other groups (sites) had the segment.
+	// TrackerRequests counts the event streams opened and the reports sent, TrackerRefused
+	// those the gateway refused for their rate; Roots the segments this proxy fetched from
+	// the gateway as its stripe's root; RangeCompletions the partial neighbour transfers the
+	// gateway completed with a Range request.
 	TrackerRequests  int64 `json:"tracker_requests"`
-	Lookups          int64 `json:"lookups"`
-	Elected          int64 `json:"elected"`
+	TrackerRefused   int64 `json:"tracker_refused"`
+	Roots            int64 `json:"roots"`
 	RangeCompletions int64 `json:"range_completions"`
-	GroupWaits       int64 `json:"group_waits"`
-	// PeerID is the ID the gateway issued; empty until the first announce succeeds.
+	// PeerID is the ID the gateway issued; empty until the stream's hello.
 	PeerID  string  `json:"peer_id"`
 	Offload float64 `json:"offload"`
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/rawflow/rawflow/internal/redistest"
 )
 
-// BenchmarkRegistry measures the tracker's registry operations on a channel of 100 peers,
-// each holding 10 segments, in memory and on a real redis-server; the Redis baseline is a
+// BenchmarkRegistry measures the tracker's registry operations on a cell of 1,000 peers, in
+// memory and on a real redis-server; the Redis baseline is a
 // PING on the same client, measured in the same run (the ratio is the cost of the
 // operation in Redis round trips and server work).
 //
@@ -35,36 +35,29 @@ func BenchmarkRegistry(b *testing.B) {
 			})
 		}
 		ctx, ch := context.Background(), "bench-"+kind
-		peers := make([]Peer, 100)
+		peers := make([]Peer, 1000)
 		for i := range peers {
-			peers[i] = Peer{ID: fmt.Sprintf("%032x", i+1), Channel: ch, Addr: fmt.Sprintf("192.0.2.%d:7000", i+1)}
-			if err := reg.Join(ctx, peers[i]); err != nil {
-				b.Fatal(err)
-			}
-			var ds []string
-			for d := range 10 {
-				ds = append(ds, fmt.Sprintf("%064x", (i+d)%50))
-			}
-			if err := reg.Have(ctx, ch, peers[i].ID, ds); err != nil {
+			peers[i] = Peer{ID: fmt.Sprintf("%032x", i+1), Channel: ch, Addr: fmt.Sprintf("192.0.2.%d:7000", i%250+1)}
+			if _, err := reg.Subscribe(ctx, peers[i], []string{""}); err != nil {
 				b.Fatal(err)
 			}
 		}
-		var seq atomic.Int64 // spreads the operations over the peers and digests
-		b.Run(kind+"/join", func(b *testing.B) {
-			benchOp(b, func(ctx context.Context) error { n := int(seq.Add(1)); return reg.Join(ctx, peers[n%len(peers)]) })
-		})
-		b.Run(kind+"/have", func(b *testing.B) {
+		ids := make([]string, len(peers))
+		for i, p := range peers {
+			ids[i] = p.ID
+		}
+		var seq atomic.Int64 // spreads the operations over the peers
+		b.Run(kind+"/subscribe", func(b *testing.B) {
 			benchOp(b, func(ctx context.Context) error {
-				n := int(seq.Add(1))
-				return reg.Have(ctx, ch, peers[n%len(peers)].ID, []string{fmt.Sprintf("%064x", n%50)})
-			})
-		})
-		b.Run(kind+"/lookup", func(b *testing.B) {
-			benchOp(b, func(ctx context.Context) error {
-				n := int(seq.Add(1))
-				_, _, err := reg.Lookup(ctx, ch, fmt.Sprintf("%064x", n%50), peers[n%len(peers)], LookupQuery{Limit: 8})
+				_, err := reg.Subscribe(ctx, peers[int(seq.Add(1))%len(peers)], []string{""})
 				return err
 			})
+		})
+		b.Run(kind+"/refresh-1000", func(b *testing.B) {
+			benchOp(b, func(ctx context.Context) error { return reg.Refresh(ctx, ch, ids) })
+		})
+		b.Run(kind+"/roster-1000", func(b *testing.B) {
+			benchOp(b, func(ctx context.Context) error { _, err := reg.Roster(ctx, ch, "", ""); return err })
 		})
 		b.Run(kind+"/stats", func(b *testing.B) {
 			benchOp(b, func(ctx context.Context) error { _, err := reg.Stats(ctx, ch); return err })

@@ -24,12 +24,19 @@ func cellKeys(channel string, k cellKey) (slots, free string) {
 // kept alive by Refresh, which does not touch them.
 const cellGC = statsGC
 
-// subscribeScript registers a peer and moves it between cells. KEYS: peers, peerinfo,
-// then (slots, free) of each cell to leave, then of each cell to join. ARGV: expiry, id,
-// peer JSON, gc ms (peers), cells to leave, cells to join, gc ms (cells). It returns the
-// slot taken in each cell joined: the one held, else the lowest free, else the next.
+// subscribeScript drops up to ARGV[9] expired peers (their slots are freed by the next
+// Roster of their cells), registers a peer and moves it between cells. KEYS: peers,
+// peerinfo, then (slots, free) of each cell to leave, then of each cell to join. ARGV:
+// expiry, id, peer JSON, gc ms (peers), cells to leave, cells to join, gc ms (cells), now,
+// prune batch. It returns the slot taken in each cell joined: the one held, else the
+// lowest free, else the next.
 var subscribeScript = redis.NewScript(`
 local id, nLeave, nJoin = ARGV[2], tonumber(ARGV[5]), tonumber(ARGV[6])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[8], 'LIMIT', 0, ARGV[9])
+if #dead > 0 then
+  redis.call('ZREM', KEYS[1], unpack(dead))
+  redis.call('HDEL', KEYS[2], unpack(dead))
+end
 redis.call('ZADD', KEYS[1], ARGV[1], id)
 redis.call('HSET', KEYS[2], id, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
@@ -93,7 +100,7 @@ func (r *Redis) Subscribe(ctx context.Context, p Peer, renditions []string) (map
 	}
 	now := r.now()
 	res, err := subscribeScript.Run(ctx, r.client, keys, expiryMS(now, r.opts.PeerTTL), p.ID, info,
-		gcTTL(r.opts.PeerTTL).Milliseconds(), len(leave), len(join), cellGC.Milliseconds()).StringSlice()
+		gcTTL(r.opts.PeerTTL).Milliseconds(), len(leave), len(join), cellGC.Milliseconds(), now, maxPruneBatch).StringSlice()
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -134,8 +141,8 @@ func (r *Redis) Refresh(ctx context.Context, channel string, ids []string) error
 
 // rosterScript reads a cell's live members, freeing the slots of those whose registration
 // has expired. KEYS: peers, peerinfo, uploaders' slots and free slots, leeches' slots and
-// free slots. ARGV: now, most members. It returns {space (0 uploader, 1 leech), slot,
-// peer JSON, …}.
+// free slots. ARGV: now, most members, gc ms. It returns {space (0 uploader, 1 leech),
+// slot, peer JSON, …}.
 var rosterScript = redis.NewScript(`
 local now, most = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out = {}
@@ -156,6 +163,7 @@ for c = 0, 1 do
       else
         redis.call('HDEL', slots, id)
         redis.call('ZADD', free, s, s)
+        redis.call('PEXPIRE', free, ARGV[3])
       end
     end
   end
@@ -171,7 +179,7 @@ func (r *Redis) Roster(ctx context.Context, channel, rendition, group string) ([
 	us, uf := cellKeys(channel, cellKey{rendition: rendition, group: group})
 	ls, lf := cellKeys(channel, cellKey{rendition: rendition, group: group, leech: true})
 	res, err := rosterScript.Run(ctx, r.client, []string{peersKey(channel), peerInfoKey(channel), us, uf, ls, lf},
-		r.now(), MaxRoster).Slice()
+		r.now(), MaxRoster, cellGC.Milliseconds()).Slice()
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -190,13 +198,14 @@ func (r *Redis) Roster(ctx context.Context, channel, rendition, group string) ([
 	return out, nil
 }
 
-// leaveCellsScript frees a peer's slots. KEYS: (slots, free) of each cell. ARGV: id.
+// leaveCellsScript frees a peer's slots. KEYS: (slots, free) of each cell. ARGV: id, gc ms.
 var leaveCellsScript = redis.NewScript(`
 for k = 1, #KEYS, 2 do
   local s = redis.call('HGET', KEYS[k], ARGV[1])
   if s then
     redis.call('HDEL', KEYS[k], ARGV[1])
     redis.call('ZADD', KEYS[k+1], s, s)
+    redis.call('PEXPIRE', KEYS[k+1], ARGV[2])
   end
 end
 return 0
@@ -212,5 +221,5 @@ func (r *Redis) leaveCells(ctx context.Context, p Peer) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	return unavailable(leaveCellsScript.Run(ctx, r.client, keys, p.ID).Err())
+	return unavailable(leaveCellsScript.Run(ctx, r.client, keys, p.ID, cellGC.Milliseconds()).Err())
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,81 +12,127 @@ import (
 	"time"
 )
 
-// maxResponseBytes bounds every tracker response a Client reads.
-const maxResponseBytes = 256 << 10
+// maxResponseBytes bounds every tracker response body a Client reads but the event stream.
+const maxResponseBytes = 64 << 10
+
+// ErrRefused marks a tracker call refused for its rate (429): the proxy uses the gateway
+// until it may call again.
+var ErrRefused = errors.New("refused: too many calls")
 
 // Client calls a gateway's tracker API. It is what proxies use; they never talk to Redis.
 type Client struct {
 	base *url.URL
 	http *http.Client
+	// timeout bounds each call but the event stream.
+	timeout time.Duration
 }
 
-// NewClient returns a client for the gateway at base (e.g. http://gw:8080). timeout bounds
-// each call; zero means 2 s.
-func NewClient(base *url.URL, timeout time.Duration) *Client {
+// NewClient returns a client for the gateway at base (e.g. http://gw:8080) over hc (the
+// proxy's gateway client, so that tracker calls share its connections); timeout bounds
+// each call but the event stream (zero: 2 s). hc must not set a Timeout of its own, which
+// would cut the stream.
+func NewClient(base *url.URL, hc *http.Client, timeout time.Duration) *Client {
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
-	return &Client{base: base, http: &http.Client{Timeout: timeout}}
+	return &Client{base: base, http: hc, timeout: timeout}
 }
 
-// Announce joins or heartbeats.
-func (c *Client) Announce(ctx context.Context, req AnnounceRequest) (AnnounceResponse, error) {
-	var resp AnnounceResponse
-	err := c.post(ctx, PathAnnounce, req, &resp)
-	return resp, err
-}
+// streamIdle ends an event stream that delivers nothing, not even a ping, for this long.
+const streamIdle = 45 * time.Second
 
-// Have says the peer holds these segments.
-func (c *Client) Have(ctx context.Context, req HaveRequest) error {
-	return c.post(ctx, PathHave, req, nil)
-}
-
-// Lookup asks who holds a segment.
-func (c *Client) Lookup(ctx context.Context, req LookupRequest) (LookupResponse, error) {
-	var resp LookupResponse
-	err := c.post(ctx, PathLookup, req, &resp)
-	return resp, err
-}
-
-// Leave leaves a channel's swarm.
-func (c *Client) Leave(ctx context.Context, req LeaveRequest) error {
-	return c.post(ctx, PathLeave, req, nil)
-}
-
-func (c *Client) post(ctx context.Context, path string, in, out any) error {
-	body, err := json.Marshal(in)
+// Events opens the peer's event stream for sub — as peer id (with its token) when id is
+// set, else as a new peer — and calls handle with each event until ctx ends, the stream
+// ends or fails, or handle returns an error. It returns ErrUnauthorized (join afresh),
+// ErrForbidden (join as a leech) or ErrRefused when the gateway says so.
+func (c *Client) Events(ctx context.Context, sub Subscription, id, token string, handle func(Event) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	u := c.base.JoinPath(PathEvents)
+	u.RawQuery = sub.Query().Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath(path).String(), bytes.NewReader(body))
-	if err != nil {
-		return err
+	if id != "" {
+		req.Header.Set("Authorization", FormatAuth(id, token))
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("tracker %s: %w", path, err)
+		return fmt.Errorf("tracker events: %w", err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return fmt.Errorf("tracker %s: %w", path, err)
+	if resp.StatusCode != http.StatusOK {
+		return statusError(PathEvents, resp)
 	}
+	idle := time.AfterFunc(streamIdle, func() { cancel(errors.New("tracker events: idle")) })
+	defer idle.Stop()
+	r := NewEventReader(resetting{resp.Body, idle})
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+				return cause
+			}
+			return fmt.Errorf("tracker events: %w", err)
+		}
+		if err := handle(ev); err != nil {
+			return err
+		}
+	}
+}
+
+// resetting pushes its timer back on every read that delivers bytes.
+type resetting struct {
+	r io.Reader
+	t *time.Timer
+}
+
+func (r resetting) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	if n > 0 {
+		r.t.Reset(streamIdle)
+	}
+	return n, err
+}
+
+// Report sends a peer's report.
+func (c *Client) Report(ctx context.Context, req ReportRequest) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath(PathReport).String(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(hr)
+	if err != nil {
+		return fmt.Errorf("tracker report: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return statusError(PathReport, resp)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
+	return nil
+}
+
+// statusError reads a refused call's message and classifies it.
+func statusError(path string, resp *http.Response) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	msg := bytes.TrimSpace(data)
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
-		return fmt.Errorf("tracker %s: %w: %s", path, ErrUnauthorized, bytes.TrimSpace(data))
+		return fmt.Errorf("tracker %s: %w: %s", path, ErrUnauthorized, msg)
 	case http.StatusForbidden:
-		return fmt.Errorf("tracker %s: %w: %s", path, ErrForbidden, bytes.TrimSpace(data))
+		return fmt.Errorf("tracker %s: %w: %s", path, ErrForbidden, msg)
+	case http.StatusTooManyRequests:
+		return fmt.Errorf("tracker %s: %w: %s", path, ErrRefused, msg)
 	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("tracker %s: %s: %s", path, resp.Status, bytes.TrimSpace(data))
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("tracker %s: response: %w", path, err)
-	}
-	return nil
+	return fmt.Errorf("tracker %s: %s: %s", path, resp.Status, msg)
 }

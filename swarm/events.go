@@ -177,7 +177,7 @@ func (r ReportRequest) Validate() error {
 			return badf("banned peer_id %q: want 32 lower-case hex characters", id)
 		}
 	}
-	return AnnounceRequest{Stats: r.Stats, Renditions: r.Renditions, FedBy: r.FedBy}.validateStats()
+	return r.validateStats()
 }
 
 // Event is one Server-Sent Event.

@@ -12,16 +12,13 @@ import (
 // Channel names cannot contain '{', '}' or ':' (see ValidChannel).
 //
 //	rawflow:{CH}:peers         ZSET  peer id -> registration expiry (unix ms)
-//	rawflow:{CH}:peerinfo      HASH  peer id -> Peer as JSON
-//	rawflow:{CH}:have:DIGEST   ZSET  peer id -> holding expiry (unix ms)
-//	rawflow:{CH}:fetch:DIGEST  ZSET  peer id -> fetch claim expiry (unix ms)
-//	rawflow:{CH}:group:G       ZSET  peer id -> registration expiry (unix ms) of the uploading
-//	                                 (non-leech) peers of group G ("" for ungrouped peers):
-//	                                 the candidates of seeder election
-//	rawflow:{CH}:seed:DIGEST:G SET   the seeders chosen for segment DIGEST in group G; kept
-//	                                 HoldTTL from its first Lookup
-//	rawflow:{CH}:held:ID       ZSET  digest  -> holding expiry (unix ms); the reverse index of
-//	                                 the have:* keys, so Leave can drop a peer's holdings
+//	rawflow:{CH}:peerinfo      HASH  peer id -> Peer as JSON (its renditions and group say
+//	                                 which cells it is a member of)
+//	rawflow:{CH}:cell:S:R:G    HASH  peer id -> slot of the members of cell (rendition R, group
+//	                                 G; S is u for uploaders, l for leeches), and #next, the
+//	                                 slot after the highest ever handed out
+//	rawflow:{CH}:free:S:R:G    ZSET  slot -> slot: the cell's freed slots, lowest taken first;
+//	                                 both kept cellGC after the last Subscribe
 //	rawflow:{CH}:stats         HASH  counter name (the JSON names of Counters) -> total
 //	rawflow:{CH}:b10:T         HASH  the counters of the 10-second bucket starting at unix time
 //	rawflow:{CH}:b60:T         HASH  T·10 (b10) or T·60 (b60), as bucket fields (see
@@ -41,10 +38,9 @@ import (
 //	                                 carries the numbering on)
 //
 // Liveness is decided by comparing a score with Options.Now, never by Redis's clock: a peer
-// is live while its peers score is greater than now, and a holding or claim counts only
-// while its own score is greater than now and its peer is live. Writers prune what expired:
-// Join drops expired peers (and their peerinfo), Have prunes the have and held zsets it
-// touches, Lookup prunes the digest's have and fetch zsets.
+// is live while its peers score is greater than now. Writers prune what expired: Subscribe
+// drops expired peers (and their peerinfo), Roster frees the slots of the cell's members
+// that are no longer live.
 //
 // Redis's own expiry is only garbage collection, for channels and digests nobody writes any
 // more: each write refreshes a PEXPIRE of twice the longest TTL of what the key holds
@@ -56,26 +52,15 @@ const statsGC = 24 * time.Hour
 // listingsGC is how long a rendition's listings outlive its last List in Redis.
 const listingsGC = 24 * time.Hour
 
-// maxHoldersRead bounds the have and fetch members one Lookup reads from Redis (the
-// freshest first).
-const maxHoldersRead = 256
-
 // maxPruneBatch bounds the expired members one write removes, so no write does unbounded
 // work; what is left is removed by the next writes.
 const maxPruneBatch = 256
 
 func channelKey(channel, name string) string { return "rawflow:{" + channel + "}:" + name }
 
-func peersKey(channel string) string         { return channelKey(channel, "peers") }
-func peerInfoKey(channel string) string      { return channelKey(channel, "peerinfo") }
-func haveKey(channel, digest string) string  { return channelKey(channel, "have:"+digest) }
-func fetchKey(channel, digest string) string { return channelKey(channel, "fetch:"+digest) }
-func heldKey(channel, id string) string      { return channelKey(channel, "held:"+id) }
-func groupKey(channel, group string) string  { return channelKey(channel, "group:"+group) }
-func seedKey(channel, digest, group string) string {
-	return channelKey(channel, "seed:"+digest+":"+group)
-}
-func statsKey(channel string) string { return channelKey(channel, "stats") }
+func peersKey(channel string) string    { return channelKey(channel, "peers") }
+func peerInfoKey(channel string) string { return channelKey(channel, "peerinfo") }
+func statsKey(channel string) string    { return channelKey(channel, "stats") }
 func bucketKey(channel string, step time.Duration, t int64) string {
 	return channelKey(channel, "b"+strconv.Itoa(int(step/time.Second))+":"+strconv.FormatInt(t, 10))
 }
@@ -120,5 +105,6 @@ func counterFields(c *Counters) []counterField {
 		{"startups", &c.Startups},
 		{"startup_ms", &c.StartupMillis},
 		{"peers_banned", &c.PeersBanned},
+		{"tracker_refused", &c.TrackerRefused},
 	}
 }

@@ -2,7 +2,6 @@ package swarm
 
 import (
 	"context"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -24,24 +23,13 @@ type Memory struct {
 
 // memChannel is one channel's state. Expiries are unix milliseconds, as in Redis.
 type memChannel struct {
-	peers     map[string]memPeer          // peer id -> registration
-	have      map[string]map[string]int64 // digest -> peer id -> holding expiry
-	fetch     map[string]map[string]int64 // digest -> peer id -> fetch claim expiry
-	seeds     map[memSeedKey]memSeeds     // the seeders chosen per segment and group
+	peers     map[string]memPeer // peer id -> registration
 	stats     Counters
 	timelines map[string]*Timeline    // by rendition
 	listings  map[string]*memListings // by rendition
 	series    *memSeries              // stats over time; nil until the first sample
 	cells     map[cellKey]*memCell    // the cells' slots (cells.go)
 	nextSweep int64                   // writes after this time sweep the channel
-}
-
-// memSeedKey names the seeders of one segment in one group.
-type memSeedKey struct{ digest, group string }
-
-type memSeeds struct {
-	ids    []string
-	expiry int64
 }
 
 type memPeer struct {
@@ -52,7 +40,7 @@ type memPeer struct {
 // NewMemory returns an empty in-memory registry; zero fields of opts take their defaults.
 func NewMemory(opts Options) *Memory {
 	opts = opts.WithDefaults()
-	sweep := min(opts.PeerTTL, opts.HoldTTL, opts.FetchTTL)
+	sweep := opts.PeerTTL
 	return &Memory{
 		opts:       opts,
 		sweepEvery: sweep.Milliseconds(),
@@ -69,12 +57,7 @@ func (m *Memory) expiry(now int64, ttl time.Duration) int64 { return now + ttl.M
 func (m *Memory) channel(name string, now int64) *memChannel {
 	ch := m.channels[name]
 	if ch == nil {
-		ch = &memChannel{
-			peers: make(map[string]memPeer),
-			have:  make(map[string]map[string]int64),
-			fetch: make(map[string]map[string]int64),
-			seeds: make(map[memSeedKey]memSeeds),
-		}
+		ch = &memChannel{peers: make(map[string]memPeer)}
 		m.channels[name] = ch
 	}
 	if now >= ch.nextSweep {
@@ -82,18 +65,6 @@ func (m *Memory) channel(name string, now int64) *memChannel {
 		ch.nextSweep = now + m.sweepEvery
 	}
 	return ch
-}
-
-// Join registers p, or refreshes it, until PeerTTL from now.
-func (m *Memory) Join(_ context.Context, p Peer) error {
-	if err := checkChannelPeer(p.Channel, p.ID); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.now()
-	m.channel(p.Channel, now).peers[p.ID] = memPeer{Peer: p, expiry: m.expiry(now, m.opts.PeerTTL)}
-	return nil
 }
 
 // Peer returns the live peer id of channel.
@@ -111,7 +82,7 @@ func (m *Memory) Peer(_ context.Context, channel, id string) (Peer, bool, error)
 	return Peer{}, false, nil
 }
 
-// Leave removes the peer, its holdings and its fetch claims at once.
+// Leave removes the peer and frees its slots at once.
 func (m *Memory) Leave(_ context.Context, channel, id string) error {
 	if err := checkChannelPeer(channel, id); err != nil {
 		return err
@@ -126,113 +97,7 @@ func (m *Memory) Leave(_ context.Context, channel, id string) error {
 		ch.leaveCells(p.Peer, nil)
 	}
 	delete(ch.peers, id)
-	for d, ids := range ch.have {
-		deleteMember(ch.have, d, ids, id)
-	}
-	for d, ids := range ch.fetch {
-		deleteMember(ch.fetch, d, ids, id)
-	}
 	return nil
-}
-
-// Have records that peer id holds the digests until HoldTTL from now, replacing its fetch
-// claims on them.
-func (m *Memory) Have(_ context.Context, channel, id string, digests []string) error {
-	if err := (HaveRequest{PeerID: id, Channel: channel, Digests: digests}).Validate(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.now()
-	ch := m.channel(channel, now)
-	exp := m.expiry(now, m.opts.HoldTTL)
-	for _, d := range digests {
-		if ch.have[d] == nil {
-			ch.have[d] = make(map[string]int64)
-		}
-		ch.have[d][id] = exp
-		if ids := ch.fetch[d]; ids != nil {
-			deleteMember(ch.fetch, d, ids, id)
-		}
-	}
-	return nil
-}
-
-// Lookup returns up to q.Limit live holders of digest other than asker, ranked by Rank,
-// and says whether asker is elected to fetch the segment from the gateway for the swarm.
-//
-// The seeders of a segment in a group are the Options.Seeders live, uploading peers of
-// that group (ungrouped peers form one group) with the highest SeedScore: rendezvous
-// hashing, so every gateway of a fleet picks the same ones and the gateway's cost is
-// spread evenly over the swarm. They are chosen at the segment's first Lookup from the
-// group and kept for HoldTTL. A non-leech asker is elected when no other live peer of
-// its group has the segment and either it is one of the seeders and fewer than Seeders
-// others of the group have or fetch it, or q.Late is set and no other live peer has or
-// fetches it at all (the seeders did not come forward in time). An elected asker is
-// recorded as fetching until FetchTTL from now, so later askers are sent to it.
-func (m *Memory) Lookup(_ context.Context, channel, digest string, asker Peer, q LookupQuery) ([]Holder, bool, error) {
-	req := LookupRequest{PeerID: asker.ID, Channel: channel, Digest: digest}
-	if err := req.Validate(); err != nil {
-		return nil, false, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.now()
-	ch := m.channels[channel]
-	if ch == nil && (asker.Leech || !q.Late) { // nobody joined: leave no state behind
-		return nil, false, nil
-	}
-	if ch == nil {
-		ch = m.channel(channel, now)
-	}
-	holders := ch.holders(digest, asker.ID, now)
-	elected := false
-	if have, claims := groupClaims(holders, asker.Group); !asker.Leech && have == 0 {
-		elected = (q.Late && len(holders) == 0) ||
-			(claims < m.opts.Seeders && slices.Contains(ch.seedersOf(digest, asker.Group, now, m.opts), asker.ID))
-	}
-	if elected {
-		ch = m.channel(channel, now)
-		if ch.fetch[digest] == nil {
-			ch.fetch[digest] = make(map[string]int64)
-		}
-		ch.fetch[digest][asker.ID] = m.expiry(now, m.opts.FetchTTL)
-	}
-	return Rank(asker, holders, q.Limit, rand.Shuffle), elected, nil
-}
-
-// seedersOf returns the seeders of digest in group, choosing them from the group's live,
-// uploading peers at the first call and keeping them for HoldTTL.
-func (ch *memChannel) seedersOf(digest, group string, now int64, opts Options) []string {
-	key := memSeedKey{digest, group}
-	if s, ok := ch.seeds[key]; ok && s.expiry > now {
-		return s.ids
-	}
-	var ids []string
-	for id, p := range ch.peers {
-		if p.Group == group && !p.Leech && p.expiry > now && len(ids) < maxSeedCandidates {
-			ids = append(ids, id)
-		}
-	}
-	chosen := seeders(digest, ids, opts.Seeders)
-	if len(chosen) > 0 {
-		ch.seeds[key] = memSeeds{ids: chosen, expiry: now + opts.HoldTTL.Milliseconds()}
-	}
-	return chosen
-}
-
-// groupClaims counts the holders of group that have the segment, and those that have it
-// or are fetching it.
-func groupClaims(holders []Holder, group string) (have, claims int) {
-	for _, h := range holders {
-		if h.Group == group {
-			claims++
-			if h.State == StateHave {
-				have++
-			}
-		}
-	}
-	return have, claims
 }
 
 // AddStats adds the delta c to the channel's counters.
@@ -273,78 +138,13 @@ func (m *Memory) Stats(_ context.Context, channel string) (ChannelStats, error) 
 // Close does nothing: a Memory holds no outside resources.
 func (m *Memory) Close() error { return nil }
 
-// holders returns the live, non-leech holders of digest other than askerID, those that have
-// it first; a peer both holding and fetching counts as holding. It prunes the digest's
-// expired entries.
-func (ch *memChannel) holders(digest, askerID string, now int64) []Holder {
-	pruneDigest(ch.have, digest, now)
-	pruneDigest(ch.fetch, digest, now)
-	var out []Holder
-	for id := range ch.have[digest] {
-		if h, ok := ch.liveHolder(id, askerID, StateHave, now); ok {
-			out = append(out, h)
-		}
-	}
-	for id := range ch.fetch[digest] {
-		if _, dup := ch.have[digest][id]; dup {
-			continue
-		}
-		if h, ok := ch.liveHolder(id, askerID, StateFetching, now); ok {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
-// liveHolder returns peer id as a holder in state s, unless it is the asker, a leech, or not
-// live.
-func (ch *memChannel) liveHolder(id, askerID string, s HolderState, now int64) (Holder, bool) {
-	p, ok := ch.peers[id]
-	if !ok || id == askerID || p.Leech || p.expiry <= now {
-		return Holder{}, false
-	}
-	return Holder{Peer: p.Peer, State: s}, true
-}
-
-// sweep removes every expired peer, holding and fetch claim of the channel.
+// sweep removes every expired peer of the channel, freeing its slots.
 func (ch *memChannel) sweep(now int64) {
 	for id, p := range ch.peers {
 		if p.expiry <= now {
 			ch.leaveCells(p.Peer, nil)
 			delete(ch.peers, id)
 		}
-	}
-	for d := range ch.have {
-		pruneDigest(ch.have, d, now)
-	}
-	for d := range ch.fetch {
-		pruneDigest(ch.fetch, d, now)
-	}
-	for k, s := range ch.seeds {
-		if s.expiry <= now {
-			delete(ch.seeds, k)
-		}
-	}
-}
-
-// pruneDigest removes the expired entries of byDigest[digest], and the digest once empty.
-func pruneDigest(byDigest map[string]map[string]int64, digest string, now int64) {
-	ids := byDigest[digest]
-	for id, exp := range ids {
-		if exp <= now {
-			delete(ids, id)
-		}
-	}
-	if len(ids) == 0 {
-		delete(byDigest, digest)
-	}
-}
-
-// deleteMember removes id from ids, which is byDigest[digest], and the digest once empty.
-func deleteMember(byDigest map[string]map[string]int64, digest string, ids map[string]int64, id string) {
-	delete(ids, id)
-	if len(ids) == 0 {
-		delete(byDigest, digest)
 	}
 }
 

@@ -11,36 +11,35 @@ func TestMemoryConformance(t *testing.T) {
 	runConformance(t, func(_ *testing.T, opts Options) Registry { return NewMemory(opts) })
 }
 
-// TestMemoryPrunesOnWrite checks that a channel's dead peers, holdings and claims do not
-// pile up: writes sweep them once they have expired.
+// TestMemoryPrunesOnWrite checks that a channel's dead peers and their slots do not pile
+// up: writes sweep them once they have expired.
 func TestMemoryPrunesOnWrite(t *testing.T) {
 	clock := newFakeClock()
 	m := NewMemory(Options{Now: clock.Now})
 	e := &env{t: t, ctx: t.Context(), clock: clock, reg: m, ch: "bounded"}
 	for round := range 20 {
 		for i := range 50 {
-			p := e.joined(round*100 + i)
-			e.have(p, digest(round*100+i))
-			e.lookup(digest(round*100+i+50), p, 10)
+			e.joined(round*100 + i)
 		}
-		clock.Advance(DefaultHoldTTL)
+		clock.Advance(DefaultPeerTTL)
 	}
 	e.joined(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ch := m.channels["bounded"]
 	assert.Len(t, ch.peers, 1)
-	assert.Empty(t, ch.have)
-	assert.Empty(t, ch.fetch)
+	require.Len(t, ch.cells, 1)
+	for _, c := range ch.cells {
+		assert.Len(t, c.slots, 1)
+	}
 }
 
-// TestMemoryLookupDoesNotCreateChannels checks that reads leave no state behind.
-func TestMemoryLookupDoesNotCreateChannels(t *testing.T) {
+// TestMemoryReadsDoNotCreateChannels checks that reads leave no state behind.
+func TestMemoryReadsDoNotCreateChannels(t *testing.T) {
 	m := NewMemory(Options{})
-	leech := Peer{ID: peerID(1), Channel: "nobody", Leech: true}
-	_, elected, err := m.Lookup(t.Context(), "nobody", digest(1), leech, LookupQuery{Limit: 5})
+	_, ok, err := m.Peer(t.Context(), "nobody", peerID(1))
 	require.NoError(t, err)
-	assert.False(t, elected)
+	assert.False(t, ok)
 	_, err = m.Stats(t.Context(), "nobody")
 	require.NoError(t, err)
 	assert.Empty(t, m.channels)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	neturl "net/url"
 	"os"
 	"strconv"
@@ -34,10 +33,6 @@ const (
 	redisPoolSize    = 16
 	redisMaxRetries  = 1
 )
-
-// maxLeaveHoldings bounds the holdings one Leave removes; any beyond it are never returned
-// while the peer is gone, and expire after HoldTTL.
-const maxLeaveHoldings = 1024
 
 // NewRedis returns a registry on client; zero fields of opts take their defaults. Close
 // closes client.
@@ -170,44 +165,6 @@ func (r *Redis) now() int64 { return r.opts.Now().UnixMilli() }
 
 func expiryMS(now int64, ttl time.Duration) int64 { return now + ttl.Milliseconds() }
 
-// joinScript drops up to ARGV[5] expired peers, then registers one, and lists it among its
-// group's seeder candidates unless it is a leech.
-// KEYS: peers, peerinfo, group. ARGV: now, expiry, id, peer JSON, prune batch, gc ms, leech (0/1).
-var joinScript = redis.NewScript(`
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[5])
-if #dead > 0 then
-  redis.call('ZREM', KEYS[1], unpack(dead))
-  redis.call('HDEL', KEYS[2], unpack(dead))
-end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
-if ARGV[7] == '1' then
-  redis.call('ZREM', KEYS[3], ARGV[3])
-else
-  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
-  redis.call('PEXPIRE', KEYS[3], ARGV[6])
-end
-return 0
-`)
-
-// Join registers p, or refreshes it, until PeerTTL from now.
-func (r *Redis) Join(ctx context.Context, p Peer) error {
-	if err := checkChannelPeer(p.Channel, p.ID); err != nil {
-		return err
-	}
-	info, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("swarm: encode peer: %w", err)
-	}
-	now := r.now()
-	keys := []string{peersKey(p.Channel), peerInfoKey(p.Channel), groupKey(p.Channel, p.Group)}
-	err = joinScript.Run(ctx, r.client, keys, now, expiryMS(now, r.opts.PeerTTL), p.ID, info,
-		maxPruneBatch, gcTTL(r.opts.PeerTTL).Milliseconds(), flag(p.Leech)).Err()
-	return unavailable(err)
-}
-
 // flag is a boolean as a script argument.
 func flag(b bool) int {
 	if b {
@@ -236,30 +193,22 @@ func (r *Redis) Peer(ctx context.Context, channel, id string) (Peer, bool, error
 	}
 	var p Peer
 	if err := json.Unmarshal([]byte(info.Val()), &p); err != nil {
-		return Peer{}, false, nil // not written by Join
+		return Peer{}, false, nil // not written by Subscribe
 	}
 	return p, true, nil
 }
 
-// Leave removes the peer, its holdings and its fetch claims on them at once.
+// Leave removes the peer and frees its slots at once.
 func (r *Redis) Leave(ctx context.Context, channel, id string) error {
 	if err := checkChannelPeer(channel, id); err != nil {
 		return err
 	}
-	var held *redis.StringSliceCmd
-	var info *redis.StringCmd
-	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		held = p.ZRangeArgs(ctx, redis.ZRangeArgs{
-			Key: heldKey(channel, id), Start: "-inf", Stop: "+inf", ByScore: true, Count: maxLeaveHoldings,
-		})
-		info = p.HGet(ctx, peerInfoKey(channel), id)
-		return nil
-	})
+	info, err := r.client.HGet(ctx, peerInfoKey(channel), id).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return unavailable(err)
 	}
 	var peer Peer
-	_ = json.Unmarshal([]byte(info.Val()), &peer) // unknown peer: no group to leave
+	_ = json.Unmarshal([]byte(info), &peer) // unknown peer: no cells to leave
 	peer.ID, peer.Channel = id, channel
 	if err := r.leaveCells(ctx, peer); err != nil {
 		return err
@@ -267,158 +216,9 @@ func (r *Redis) Leave(ctx context.Context, channel, id string) error {
 	_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZRem(ctx, peersKey(channel), id)
 		p.HDel(ctx, peerInfoKey(channel), id)
-		p.Del(ctx, heldKey(channel, id))
-		p.ZRem(ctx, groupKey(channel, peer.Group), id)
-		for _, d := range held.Val() {
-			p.ZRem(ctx, haveKey(channel, d), id)
-			p.ZRem(ctx, fetchKey(channel, d), id)
-		}
 		return nil
 	})
 	return unavailable(err)
-}
-
-// Have records that peer id holds the digests until HoldTTL from now, replacing its fetch
-// claims on them. It is one MULTI/EXEC.
-func (r *Redis) Have(ctx context.Context, channel, id string, digests []string) error {
-	if err := (HaveRequest{PeerID: id, Channel: channel, Digests: digests}).Validate(); err != nil {
-		return err
-	}
-	now := r.now()
-	exp := expiryMS(now, r.opts.HoldTTL)
-	gc := gcTTL(r.opts.HoldTTL)
-	past := strconv.FormatInt(now, 10)
-	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		held := heldKey(channel, id)
-		p.ZRemRangeByScore(ctx, held, "-inf", past)
-		for _, d := range digests {
-			have := haveKey(channel, d)
-			p.ZRemRangeByScore(ctx, have, "-inf", past)
-			p.ZAdd(ctx, have, redis.Z{Score: float64(exp), Member: id})
-			p.PExpire(ctx, have, gc)
-			p.ZRem(ctx, fetchKey(channel, d), id)
-			p.ZAdd(ctx, held, redis.Z{Score: float64(exp), Member: d})
-		}
-		p.PExpire(ctx, held, gc)
-		return nil
-	})
-	return unavailable(err)
-}
-
-// lookupScript prunes the digest's expired holdings and claims, reads the freshest live
-// holders other than the asker (have first; a peer in both counts as have), and elects the
-// asker as Memory.Lookup describes, choosing the seeders of the asker's group on the
-// digest's first Lookup from it. It returns {elected (0 or 1), state, peer JSON, state,
-// peer JSON, ...}.
-// KEYS: have, fetch, peers, peerinfo, group, seed. ARGV: now, fetch expiry, asker id,
-// asker leech (0/1), read limit, fetch gc ms, late (0/1), digest, seeders, seed ttl ms,
-// asker group, max seed candidates.
-var lookupScript = redis.NewScript(`
-local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-local out, seen, budget, groupHave, groupClaims = {0}, {}, tonumber(ARGV[5]), 0, 0
-local function collect(key, state)
-  if budget <= 0 then return end
-  local ids = redis.call('ZREVRANGEBYSCORE', key, '+inf', '(' .. ARGV[1], 'LIMIT', 0, budget)
-  budget = budget - #ids
-  for _, id in ipairs(ids) do
-    if id ~= ARGV[3] and not seen[id] then
-      seen[id] = true
-      local exp = redis.call('ZSCORE', KEYS[3], id)
-      local info = redis.call('HGET', KEYS[4], id)
-      if exp and tonumber(exp) > now and info then
-        local ok, p = pcall(cjson.decode, info)
-        if ok and p.leech ~= true then
-          out[#out + 1] = state
-          out[#out + 1] = info
-          local g = p.group
-          if type(g) ~= 'string' then g = '' end
-          if g == ARGV[11] then
-            groupClaims = groupClaims + 1
-            if state == 'have' then groupHave = groupHave + 1 end
-          end
-        end
-      end
-    end
-  end
-end
-collect(KEYS[1], 'have')
-collect(KEYS[2], 'fetching')
-local elected = false
-if ARGV[4] == '0' and groupHave == 0 then
-  if ARGV[7] == '1' and #out == 1 then
-    elected = true
-  elseif groupClaims < tonumber(ARGV[9]) then
-    local seeds = redis.call('SMEMBERS', KEYS[6])
-    if #seeds == 0 then
-      redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[1])
-      local ids = redis.call('ZRANGE', KEYS[5], 0, tonumber(ARGV[12]) - 1)
-      local scored = {}
-      for _, id in ipairs(ids) do
-        scored[#scored + 1] = {redis.sha1hex(ARGV[8] .. ':' .. id), id}
-      end
-      table.sort(scored, function(a, b) return a[1] > b[1] end)
-      for i = 1, math.min(tonumber(ARGV[9]), #scored) do seeds[i] = scored[i][2] end
-      if #seeds > 0 then
-        redis.call('SADD', KEYS[6], unpack(seeds))
-        redis.call('PEXPIRE', KEYS[6], ARGV[10])
-      end
-    end
-    for _, id in ipairs(seeds) do
-      if id == ARGV[3] then elected = true end
-    end
-  end
-end
-if elected then
-  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-  redis.call('PEXPIRE', KEYS[2], ARGV[6])
-  out[1] = 1
-end
-return out
-`)
-
-// Lookup returns up to q.Limit live holders of digest other than asker, ranked by Rank, and
-// elects asker as Memory.Lookup describes. It is one script call.
-func (r *Redis) Lookup(ctx context.Context, channel, digest string, asker Peer, q LookupQuery) ([]Holder, bool, error) {
-	req := LookupRequest{PeerID: asker.ID, Channel: channel, Digest: digest}
-	if err := req.Validate(); err != nil {
-		return nil, false, err
-	}
-	now := r.now()
-	keys := []string{haveKey(channel, digest), fetchKey(channel, digest), peersKey(channel),
-		peerInfoKey(channel), groupKey(channel, asker.Group), seedKey(channel, digest, asker.Group)}
-	res, err := lookupScript.Run(ctx, r.client, keys, now, expiryMS(now, r.opts.FetchTTL), asker.ID,
-		flag(asker.Leech), maxHoldersRead, gcTTL(r.opts.FetchTTL).Milliseconds(), flag(q.Late),
-		digest, r.opts.Seeders, r.opts.HoldTTL.Milliseconds(), asker.Group, maxSeedCandidates).Slice()
-	if err != nil {
-		return nil, false, unavailable(err)
-	}
-	holders, elected, err := decodeLookup(res)
-	if err != nil {
-		return nil, false, err
-	}
-	return Rank(asker, holders, q.Limit, rand.Shuffle), elected, nil
-}
-
-// decodeLookup reads lookupScript's reply.
-func decodeLookup(res []any) ([]Holder, bool, error) {
-	if len(res) == 0 || len(res)%2 != 1 {
-		return nil, false, unavailable(fmt.Errorf("swarm: lookup reply of %d items", len(res)))
-	}
-	elected, _ := res[0].(int64)
-	holders := make([]Holder, 0, len(res)/2)
-	for i := 1; i < len(res); i += 2 {
-		state, _ := res[i].(string)
-		info, _ := res[i+1].(string)
-		var h Holder
-		if err := json.Unmarshal([]byte(info), &h.Peer); err != nil {
-			continue // not written by Join: skip it rather than fail the lookup
-		}
-		h.State = HolderState(state)
-		holders = append(holders, h)
-	}
-	return holders, elected == 1, nil
 }
 
 // AddStats adds the delta c to the channel's counters in one MULTI/EXEC.

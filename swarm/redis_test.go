@@ -37,29 +37,25 @@ func TestRedisUnavailable(t *testing.T) {
 	clock := newFakeClock()
 	e := &env{t: t, ctx: t.Context(), clock: clock, reg: openRedis(t, srv.URL(), clock.Now), ch: "outage"}
 	a := e.joined(1)
-	e.have(a, digest(1))
-	e.lookup(digest(1), e.peer(2), 5)
 
 	srv.Stop()
-	_, _, lookupErr := e.reg.Lookup(e.ctx, e.ch, digest(1), e.peer(2), LookupQuery{Limit: 5})
+	_, subscribeErr := e.reg.Subscribe(e.ctx, a, []string{""})
+	_, rosterErr := e.reg.Roster(e.ctx, e.ch, "", "")
 	_, statsErr := e.reg.Stats(e.ctx, e.ch)
 	for name, err := range map[string]error{
-		"join":     e.reg.Join(e.ctx, a),
-		"have":     e.reg.Have(e.ctx, e.ch, a.ID, []string{digest(1)}),
-		"lookup":   lookupErr,
-		"leave":    e.reg.Leave(e.ctx, e.ch, a.ID),
-		"addstats": e.reg.AddStats(e.ctx, e.ch, Counters{BytesUploaded: 1}),
-		"stats":    statsErr,
+		"subscribe": subscribeErr,
+		"roster":    rosterErr,
+		"refresh":   e.reg.Refresh(e.ctx, e.ch, []string{a.ID}),
+		"leave":     e.reg.Leave(e.ctx, e.ch, a.ID),
+		"addstats":  e.reg.AddStats(e.ctx, e.ch, Counters{BytesUploaded: 1}),
+		"stats":     statsErr,
 	} {
 		assert.ErrorIs(t, err, ErrUnavailable, name)
 	}
 
 	srv.Start()
 	e.join(a)
-	e.have(a, digest(1))
-	hs, elected := e.lookup(digest(1), e.peer(2), 5)
-	assert.False(t, elected)
-	assert.Equal(t, map[string]HolderState{a.ID: StateHave}, states(hs))
+	assert.Equal(t, map[string]int{a.ID: 0}, e.roster("", ""))
 	assert.Equal(t, 1, e.activePeers())
 }
 
@@ -68,10 +64,14 @@ func TestRedisKeyLayout(t *testing.T) {
 	url := redistest.Start(t)
 	clock := newFakeClock()
 	e := &env{t: t, ctx: t.Context(), clock: clock, reg: openRedis(t, url, clock.Now), ch: "layout"}
-	a := e.joined(1)
-	e.have(a, digest(1))
-	e.lookup(digest(2), a, 5)
-	e.seek(digest(3), a)
+	a := e.peer(1)
+	a.Group = "paris"
+	e.subscribe(a, "r0")
+	b := e.peer(2)
+	b.Leech = true
+	e.subscribe(b, "r0")
+	e.subscribe(e.peer(3), "r1")
+	require.NoError(t, e.reg.Leave(e.ctx, e.ch, peerID(3)))
 	require.NoError(t, e.reg.AddStats(e.ctx, e.ch, Counters{BytesUploaded: 1}))
 	_, err := e.reg.List(e.ctx, e.ch, "r1", ListClaim{Digest: digest(4)})
 	require.NoError(t, err)
@@ -83,11 +83,9 @@ func TestRedisKeyLayout(t *testing.T) {
 	keys, err := c.Keys(e.ctx, "*").Result()
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{
-		"rawflow:{layout}:peers", "rawflow:{layout}:peerinfo",
-		"rawflow:{layout}:have:" + digest(1), "rawflow:{layout}:held:" + peerID(1),
-		"rawflow:{layout}:fetch:" + digest(2), "rawflow:{layout}:stats",
-		"rawflow:{layout}:group:", "rawflow:{layout}:seed:" + digest(3) + ":",
-		"rawflow:{layout}:fetch:" + digest(3),
+		"rawflow:{layout}:peers", "rawflow:{layout}:peerinfo", "rawflow:{layout}:stats",
+		"rawflow:{layout}:cell:u:r0:paris", "rawflow:{layout}:cell:l:r0:",
+		"rawflow:{layout}:cell:u:r1:", "rawflow:{layout}:free:u:r1:",
 		"rawflow:{layout}:timeline:r1", "rawflow:{layout}:listing:r1", "rawflow:{layout}:listinfo:r1",
 	}, keys)
 	for _, k := range keys {
@@ -100,37 +98,34 @@ func TestRedisKeyLayout(t *testing.T) {
 	}
 }
 
-// TestRedisPrunesOnWrite checks that expired peers and holdings do not pile up in a
-// channel that keeps being written to.
+// TestRedisPrunesOnWrite checks that expired peers do not pile up in a channel that keeps
+// being written to, and that their slots are freed.
 func TestRedisPrunesOnWrite(t *testing.T) {
 	url := redistest.Start(t)
 	clock := newFakeClock()
 	e := &env{t: t, ctx: t.Context(), clock: clock, reg: openRedis(t, url, clock.Now), ch: "prune"}
 	for i := range 20 {
-		e.have(e.joined(i), digest(1))
+		e.joined(i)
 	}
-	clock.Advance(DefaultHoldTTL)
+	clock.Advance(DefaultPeerTTL)
+	assert.Empty(t, e.roster("", ""), "a roster frees the slots of expired members")
 	a := e.joined(100)
-	e.have(a, digest(1))
+	assert.Equal(t, map[string]int{a.ID: 0}, e.roster("", ""), "the lowest freed slot")
 
 	opts, err := redis.ParseURL(url)
 	require.NoError(t, err)
 	c := redis.NewClient(opts)
 	defer c.Close()
-	for key, want := range map[string]int64{
-		peersKey(e.ch):              1,
-		haveKey(e.ch, digest(1)):    1,
-		heldKey(e.ch, a.ID):         1,
-		heldKey(e.ch, peerID(0)):    1, // untouched since; left to its GC expiry
-		fetchKey(e.ch, digest(999)): 0,
-	} {
-		n, err := c.ZCard(e.ctx, key).Result()
-		require.NoError(t, err)
-		assert.Equal(t, want, n, key)
-	}
-	n, err := c.HLen(e.ctx, peerInfoKey(e.ch)).Result()
+	n, err := c.ZCard(e.ctx, peersKey(e.ch)).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "expired peers dropped")
+	n, err = c.HLen(e.ctx, peerInfoKey(e.ch)).Result()
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), n, "peerinfo of expired peers dropped")
+	slots, _ := cellKeys(e.ch, cellKey{})
+	n, err = c.HLen(e.ctx, slots).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), n, "one member and #next")
 }
 
 // TestRedisAuthAndTLS: a Redis that takes only TLS and a password is reached with a
@@ -144,10 +139,12 @@ func TestRedisAuthAndTLS(t *testing.T) {
 	r, err := OpenRedis(srv.URL(), Options{TLSCAFile: srv.CAFile()})
 	require.NoError(t, err)
 	defer r.Close()
-	require.NoError(t, r.Join(ctx, p))
+	_, err = r.Subscribe(ctx, p, []string{""})
+	require.NoError(t, err)
 	got, ok, err := r.Peer(ctx, "secure", p.ID)
 	require.NoError(t, err)
 	require.True(t, ok)
+	p.Renditions = []string{""}
 	assert.Equal(t, p, got)
 
 	noPassword := strings.Replace(srv.URL(), ":"+srv.Password()+"@", "", 1)
@@ -165,7 +162,8 @@ func TestRedisAuthAndTLS(t *testing.T) {
 			r, err := OpenRedis(tc.url, Options{TLSCAFile: tc.ca})
 			require.NoError(t, err)
 			defer r.Close()
-			assert.ErrorIs(t, r.Join(ctx, p), ErrUnavailable)
+			_, err = r.Subscribe(ctx, p, []string{""})
+			assert.ErrorIs(t, err, ErrUnavailable)
 		})
 	}
 	_, err = OpenRedis(plain, Options{TLSCAFile: srv.CAFile()})

@@ -5,21 +5,9 @@ import (
 	"time"
 )
 
-// HolderState says whether a holder has a segment or is fetching it from the gateway.
-type HolderState string
-
-// Holder states.
-const (
-	// StateHave: the peer holds every byte of the segment, verified.
-	StateHave HolderState = "have"
-	// StateFetching: the peer was elected to fetch the segment from the gateway and is doing so;
-	// its neighbour port answers once the fetch completes.
-	StateFetching HolderState = "fetching"
-)
-
 // Peer is one peer-assist proxy in one channel's swarm, as the registry stores it.
 type Peer struct {
-	// ID is issued by the gateway at the first announce (32 lower-case hex characters).
+	// ID is issued by the gateway when the peer first joins (32 lower-case hex characters).
 	ID string `json:"id"`
 	// Channel is the channel whose swarm the peer is in.
 	Channel string `json:"channel"`
@@ -29,18 +17,12 @@ type Peer struct {
 	Group string `json:"group,omitempty"`
 	// PublicIP is the address the gateway observed the peer's requests come from.
 	PublicIP string `json:"public_ip,omitempty"`
-	// Leech peers download but never upload: they are never handed out as holders
-	// and never elected to fetch from the gateway on the swarm's behalf.
+	// Leech peers download but never upload: they are never a source in anyone's plan,
+	// nor a root.
 	Leech bool `json:"leech,omitempty"`
 	// Renditions are the renditions the peer plays ("" for a channel's only media
 	// playlist): it is a member of the cell (channel, rendition, group) of each (Subscribe).
 	Renditions []string `json:"renditions,omitempty"`
-}
-
-// Holder is a peer that holds, or is fetching, a segment.
-type Holder struct {
-	Peer
-	State HolderState `json:"state"`
 }
 
 // Counters are delivery counters reported by proxies (and, for GatewayEgressBytes, by
@@ -64,6 +46,8 @@ type Counters struct {
 	StartupMillis int64 `json:"startup_ms,omitempty"`
 	// PeersBanned counts the peers the tracker banned (gateways only).
 	PeersBanned int64 `json:"peers_banned,omitempty"`
+	// TrackerRefused counts the tracker calls a gateway refused with 429 (gateways only).
+	TrackerRefused int64 `json:"tracker_refused,omitempty"`
 }
 
 // Add adds o to c field by field.
@@ -80,6 +64,7 @@ func (c *Counters) Add(o Counters) {
 	c.Startups += o.Startups
 	c.StartupMillis += o.StartupMillis
 	c.PeersBanned += o.PeersBanned
+	c.TrackerRefused += o.TrackerRefused
 }
 
 // Sub subtracts o from c field by field.
@@ -164,47 +149,24 @@ type Listing struct {
 	DiscSeq uint64
 }
 
-// LookupQuery qualifies a Lookup.
-type LookupQuery struct {
-	// Limit bounds the holders returned; it is clamped to 1..MaxLookupLimit.
-	Limit int
-	// Late says the asker already waited for the segment's seeders: it is elected when
-	// nobody holds or fetches the segment at all.
-	Late bool
-}
-
-// Options are the registry's TTLs and clock. The zero value of each field means its default.
+// Options are the registry's TTL and clock. The zero value of each field means its default.
 type Options struct {
-	// PeerTTL is how long a peer stays registered after its last Join. Default 15 s.
+	// PeerTTL is how long a peer stays registered after its last Subscribe or Refresh.
+	// Default 15 s.
 	PeerTTL time.Duration
-	// HoldTTL is how long a Have record lasts. Default 60 s.
-	HoldTTL time.Duration
-	// FetchTTL is how long a fetching claim lasts. Default 5 s.
-	FetchTTL time.Duration
 	// TLSCAFile names a PEM file of certificate authorities to trust for a rediss:// URL
 	// (OpenRedis); empty means the system's.
 	TLSCAFile string
-	// Seeders is how many peers per group are elected to fetch each segment from the
-	// gateway. Default 1.
-	Seeders int
 	// Now is the clock; nil means time.Now. Expiry is decided against this clock in both
 	// implementations, so tests can move time without sleeping.
 	Now func() time.Time
 }
 
-// Defaults for Options.
+// Defaults and bounds.
 const (
-	DefaultPeerTTL  = 15 * time.Second
-	DefaultHoldTTL  = 60 * time.Second
-	DefaultFetchTTL = 5 * time.Second
-	// MaxLookupLimit bounds any candidate list the registry returns.
-	MaxLookupLimit = 30
-	// MaxSeeders bounds Options.Seeders.
+	DefaultPeerTTL = 15 * time.Second
+	// MaxSeeders bounds the roots per stripe of a cell (see Roster).
 	MaxSeeders = 8
-	// maxSeedCandidates bounds the peers of one group that seeder election considers.
-	maxSeedCandidates = 1024
-	// MaxHaveDigests bounds the digests in one Have call.
-	MaxHaveDigests = 64
 )
 
 // WithDefaults returns o with zero fields set to their defaults.
@@ -212,13 +174,6 @@ func (o Options) WithDefaults() Options {
 	if o.PeerTTL <= 0 {
 		o.PeerTTL = DefaultPeerTTL
 	}
-	if o.HoldTTL <= 0 {
-		o.HoldTTL = DefaultHoldTTL
-	}
-	if o.FetchTTL <= 0 {
-		o.FetchTTL = DefaultFetchTTL
-	}
-	o.Seeders = min(max(o.Seeders, 1), MaxSeeders)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

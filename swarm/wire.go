@@ -3,18 +3,13 @@ package swarm
 import (
 	"errors"
 	"fmt"
-	"net"
 	"regexp"
-	"strconv"
 )
 
-// The tracker API, served by the gateway under /api/v1/swarm/ and called by proxies.
-// Every request and response body is JSON; request bodies are at most MaxRequestBytes.
+// The tracker API, served by the gateway under /api/v1/swarm/ and called by proxies (see
+// events.go). Every request and response body is JSON; request bodies are at most
+// MaxRequestBytes.
 const (
-	PathAnnounce = "/api/v1/swarm/announce"
-	PathHave     = "/api/v1/swarm/have"
-	PathLookup   = "/api/v1/swarm/lookup"
-	PathLeave    = "/api/v1/swarm/leave"
 	// PathStats is the gateway's per-channel stats (GET).
 	PathStats = "/api/v1/stats"
 	// PeerPlaylistQuery, appended to a media playlist URL on the gateway, selects the proxies'
@@ -35,89 +30,18 @@ const (
 )
 
 // ErrUnauthorized marks a tracker call whose peer token is missing, invalid or expired
-// (401): the peer must announce afresh, without a PeerID, to get a new ID and token.
+// (401): the peer must join afresh, without credentials, to get a new ID and token.
 var ErrUnauthorized = errors.New("unauthorized")
 
-// ErrForbidden marks an announce the gateway refuses (403): the peer's address was banned
-// for sending bad bytes. It may still join as a leech.
+// ErrForbidden marks a join the gateway refuses (403): the peer's address was banned for
+// sending bad bytes. It may still join as a leech.
 var ErrForbidden = errors.New("forbidden")
 
-// AnnounceRequest joins a channel's swarm or heartbeats in it, and carries the counter
-// deltas since the last accepted announce.
-type AnnounceRequest struct {
-	// PeerID is empty on the first announce; the gateway issues one.
-	PeerID  string `json:"peer_id,omitempty"`
-	Channel string `json:"channel"`
-	// Addr is the neighbour port as host:port. An empty or unspecified host means "the
-	// address you see my requests come from".
-	Addr  string   `json:"addr"`
-	Group string   `json:"group,omitempty"`
-	Leech bool     `json:"leech,omitempty"`
-	Stats Counters `json:"stats"`
-	// Token is the peer token the last announce returned; required with a PeerID.
-	Token string `json:"token,omitempty"`
-	// Banned lists peers this one caught sending bytes that do not match the gateway's
-	// digest or a redirect, or saw fail several times in a row, since its last accepted
-	// announce (at most MaxBannedReports).
-	Banned []string `json:"banned,omitempty"`
-	// Renditions splits the byte counters of Stats by rendition ("" for a channel's only
-	// media playlist; at most MaxReportRenditions).
-	Renditions map[string]Counters `json:"renditions,omitempty"`
-	// FedBy is the bytes of BytesFromPeers by the group of the neighbour that sent them
-	// ("" for ungrouped neighbours; at most MaxFedBy groups).
-	FedBy map[string]int64 `json:"fed_by,omitempty"`
-}
-
-// Bounds on the breakdowns one announce carries.
+// Bounds on the breakdowns one report carries.
 const (
 	MaxReportRenditions = 16
 	MaxFedBy            = 16
 )
-
-// AnnounceResponse tells the proxy its ID, its peer token and when to announce again.
-type AnnounceResponse struct {
-	PeerID string `json:"peer_id"`
-	// Token authenticates the peer's other tracker calls for this channel until it
-	// expires; every announce returns a fresh one.
-	Token      string `json:"token"`
-	IntervalMS int64  `json:"interval_ms"`
-}
-
-// HaveRequest says the peer holds these segments (digests, hex).
-type HaveRequest struct {
-	PeerID  string   `json:"peer_id"`
-	Channel string   `json:"channel"`
-	Token   string   `json:"token"`
-	Digests []string `json:"digests"`
-}
-
-// LookupRequest asks who holds a segment.
-type LookupRequest struct {
-	PeerID  string `json:"peer_id"`
-	Channel string `json:"channel"`
-	Token   string `json:"token"`
-	Digest  string `json:"digest"`
-	// Group and Leech repeat the asker's announce so that ranking and election need no
-	// extra registry read.
-	Group string `json:"group,omitempty"`
-	Leech bool   `json:"leech,omitempty"`
-	// Late says the asker already waited for the segment's seeders (see Registry.Lookup).
-	Late bool `json:"late,omitempty"`
-}
-
-// LookupResponse lists ranked holders; Fetch tells the asker it was elected to fetch the
-// segment from the gateway for the swarm.
-type LookupResponse struct {
-	Holders []Holder `json:"holders"`
-	Fetch   bool     `json:"fetch"`
-}
-
-// LeaveRequest removes a peer from a channel's swarm.
-type LeaveRequest struct {
-	PeerID  string `json:"peer_id"`
-	Channel string `json:"channel"`
-	Token   string `json:"token"`
-}
 
 // StatsResponse is GET /api/v1/stats.
 type StatsResponse struct {
@@ -182,58 +106,17 @@ func checkChannelPeer(channel, peerID string) error {
 	return nil
 }
 
-// Validate checks the request's fields.
-func (r AnnounceRequest) Validate() error {
-	if !ValidChannel(r.Channel) {
-		return badf("channel %q: want 1-64 of A-Z a-z 0-9 _ -", r.Channel)
-	}
-	if r.PeerID != "" && !ValidPeerID(r.PeerID) {
-		return badf("peer_id %q: want 32 lower-case hex characters", r.PeerID)
-	}
-	if !groupRe.MatchString(r.Group) {
-		return badf("group %q: want at most 64 of A-Z a-z 0-9 _ . -", r.Group)
-	}
-	if len(r.Token) > maxTokenLen {
-		return badf("token: over %d characters", maxTokenLen)
-	}
-	if len(r.Banned) > MaxBannedReports {
-		return badf("banned: want at most %d, got %d", MaxBannedReports, len(r.Banned))
-	}
-	for _, id := range r.Banned {
-		if !ValidPeerID(id) {
-			return badf("banned peer_id %q: want 32 lower-case hex characters", id)
-		}
-	}
-	if err := r.validateStats(); err != nil {
-		return err
-	}
-	if r.Leech {
-		return nil
-	}
-	host, port, err := net.SplitHostPort(r.Addr)
-	if err != nil {
-		return badf("addr %q: %v", r.Addr, err)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return badf("addr %q: bad port", r.Addr)
-	}
-	if host != "" && net.ParseIP(host) == nil {
-		return badf("addr %q: host must be an IP address", r.Addr)
-	}
-	return nil
-}
-
-// validateStats checks the counters and their breakdowns: non-negative deltas, bounded,
-// nothing only gateways count.
-func (r AnnounceRequest) validateStats() error {
-	if r.Stats.negative() || r.Stats.GatewayEgressBytes != 0 || r.Stats.PeersBanned != 0 {
+// validateStats checks a report's counters and their breakdowns: non-negative deltas,
+// bounded, nothing only gateways count.
+func (r ReportRequest) validateStats() error {
+	if r.Stats.negative() || r.Stats.GatewayEgressBytes != 0 || r.Stats.PeersBanned != 0 || r.Stats.TrackerRefused != 0 {
 		return badf("stats: counters must be non-negative deltas")
 	}
 	if len(r.Renditions) > MaxReportRenditions {
 		return badf("renditions: want at most %d, got %d", MaxReportRenditions, len(r.Renditions))
 	}
 	for name, c := range r.Renditions {
-		if !ValidRendition(name) || c.negative() || c.GatewayEgressBytes != 0 || c.PeersBanned != 0 {
+		if !ValidRendition(name) || c.negative() || c.GatewayEgressBytes != 0 || c.PeersBanned != 0 || c.TrackerRefused != 0 {
 			return badf("renditions: %q: want r0, r1, … with non-negative deltas", name)
 		}
 	}
@@ -247,56 +130,3 @@ func (r AnnounceRequest) validateStats() error {
 	}
 	return nil
 }
-
-// Validate checks the request's fields.
-func (r HaveRequest) Validate() error {
-	if err := checkChannelPeer(r.Channel, r.PeerID); err != nil {
-		return err
-	}
-	if err := checkToken(r.Token); err != nil {
-		return err
-	}
-	if len(r.Digests) == 0 || len(r.Digests) > MaxHaveDigests {
-		return badf("digests: want 1-%d, got %d", MaxHaveDigests, len(r.Digests))
-	}
-	for _, d := range r.Digests {
-		if !ValidDigest(d) {
-			return badf("digest %q: want 64 lower-case hex characters", d)
-		}
-	}
-	return nil
-}
-
-// Validate checks the request's fields.
-func (r LookupRequest) Validate() error {
-	if err := checkChannelPeer(r.Channel, r.PeerID); err != nil {
-		return err
-	}
-	if err := checkToken(r.Token); err != nil {
-		return err
-	}
-	if !ValidDigest(r.Digest) {
-		return badf("digest %q: want 64 lower-case hex characters", r.Digest)
-	}
-	if !groupRe.MatchString(r.Group) {
-		return badf("group %q: want at most 64 of A-Z a-z 0-9 _ . -", r.Group)
-	}
-	return nil
-}
-
-// Validate checks the request's fields.
-func (r LeaveRequest) Validate() error {
-	if err := checkChannelPeer(r.Channel, r.PeerID); err != nil {
-		return err
-	}
-	return checkToken(r.Token)
-}
-
-// Caller returns the channel, peer ID and peer token the request is made as.
-func (r HaveRequest) Caller() (channel, id, token string) { return r.Channel, r.PeerID, r.Token }
-
-// Caller returns the channel, peer ID and peer token the request is made as.
-func (r LookupRequest) Caller() (channel, id, token string) { return r.Channel, r.PeerID, r.Token }
-
-// Caller returns the channel, peer ID and peer token the request is made as.
-func (r LeaveRequest) Caller() (channel, id, token string) { return r.Channel, r.PeerID, r.Token }

@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-func TestAnnounceStatsValidation(t *testing.T) {
-	ok := AnnounceRequest{Channel: "tv", Addr: "127.0.0.1:9000", Group: "paris",
+func TestReportStatsValidation(t *testing.T) {
+	ok := ReportRequest{Channel: "tv", PeerID: peerID(1), Token: "1-ab",
 		Stats:      Counters{BytesFromPeers: 10, Stalls: 1, Startups: 1, StartupMillis: 300},
 		Renditions: map[string]Counters{"r0": {BytesFromPeers: 10}},
 		FedBy:      map[string]int64{"lyon": 10}}
@@ -17,16 +17,18 @@ func TestAnnounceStatsValidation(t *testing.T) {
 	for i := range MaxFedBy + 1 {
 		many["g"+strconv.Itoa(i)] = 1
 	}
-	for name, mutate := range map[string]func(r *AnnounceRequest){
-		"negative":             func(r *AnnounceRequest) { r.Stats.Stalls = -1 },
-		"gateway egress":       func(r *AnnounceRequest) { r.Stats.GatewayEgressBytes = 1 },
-		"bans":                 func(r *AnnounceRequest) { r.Stats.PeersBanned = 1 },
-		"bad rendition":        func(r *AnnounceRequest) { r.Renditions = map[string]Counters{"../x": {}} },
-		"negative rendition":   func(r *AnnounceRequest) { r.Renditions = map[string]Counters{"r1": {BytesFromPeers: -5}} },
-		"bad fed_by group":     func(r *AnnounceRequest) { r.FedBy = map[string]int64{"a b": 1} },
-		"negative fed_by":      func(r *AnnounceRequest) { r.FedBy = map[string]int64{"x": -1} },
-		"too many fed_by":      func(r *AnnounceRequest) { r.FedBy = many },
-		"leech negative stats": func(r *AnnounceRequest) { r.Leech, r.Stats.BytesFromPeers = true, -1 },
+	for name, mutate := range map[string]func(r *ReportRequest){
+		"negative":           func(r *ReportRequest) { r.Stats.Stalls = -1 },
+		"gateway egress":     func(r *ReportRequest) { r.Stats.GatewayEgressBytes = 1 },
+		"bans":               func(r *ReportRequest) { r.Stats.PeersBanned = 1 },
+		"bad rendition":      func(r *ReportRequest) { r.Renditions = map[string]Counters{"../x": {}} },
+		"negative rendition": func(r *ReportRequest) { r.Renditions = map[string]Counters{"r1": {BytesFromPeers: -5}} },
+		"bad fed_by group":   func(r *ReportRequest) { r.FedBy = map[string]int64{"a b": 1} },
+		"negative fed_by":    func(r *ReportRequest) { r.FedBy = map[string]int64{"x": -1} },
+		"too many fed_by":    func(r *ReportRequest) { r.FedBy = many },
+		"tracker refusals":   func(r *ReportRequest) { r.Stats.TrackerRefused = 1 },
+		"bad banned id":      func(r *ReportRequest) { r.Banned = []string{"x"} },
+		"bad peer id":        func(r *ReportRequest) { r.PeerID = "x" },
 	} {
 		r := ok
 		mutate(&r)

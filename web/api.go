@@ -16,12 +16,13 @@ type Figures struct {
 	// themselves.
 	ViewersAssisted int64 `json:"viewers_assisted"`
 	ViewersDirect   int64 `json:"viewers_direct"`
-	// Stalls, StartupMillis (the mean), IntegrityFailures and PeersBanned are the last
-	// minute's.
+	// Stalls, StartupMillis (the mean), IntegrityFailures, PeersBanned and TrackerRefused
+	// (tracker calls the gateways refused for their rate) are the last minute's.
 	Stalls            int64 `json:"stalls"`
 	StartupMillis     int64 `json:"startup_ms"`
 	IntegrityFailures int64 `json:"integrity_failures"`
 	PeersBanned       int64 `json:"peers_banned"`
+	TrackerRefused    int64 `json:"tracker_refused"`
 	// BytesSaved is the bytes peers carried since the channel began; MoneySaved is what
 	// they would have cost at Config.PricePerGB.
 	BytesSaved int64   `json:"bytes_saved"`
@@ -60,6 +61,7 @@ type Point struct {
 	StartupMillis     int64   `json:"startup_ms"` // the mean of the step's startups
 	IntegrityFailures int64   `json:"integrity_failures"`
 	PeersBanned       int64   `json:"peers_banned"`
+	TrackerRefused    int64   `json:"tracker_refused"`
 }
 
 // Series is GET /api/v1/channels/{channel}/series.

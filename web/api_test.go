@@ -87,11 +87,11 @@ func getJSON(t *testing.T, url string, v any) {
 	require.NoError(t, json.Unmarshal([]byte(body), v))
 }
 
-// reported writes to reg what a gateway writes for a proxy's announce (tracker.go) and for
-// its own egress and viewer counts (stats.go).
+// reported writes to reg what a gateway writes for a proxy's join and report (its tracker)
+// and for its own egress and viewer counts (stats.go).
 type reported struct {
 	reg interface {
-		Join(ctx context.Context, p swarm.Peer) error
+		Subscribe(ctx context.Context, p swarm.Peer, renditions []string) (map[string]int, error)
 		AddStats(ctx context.Context, channel string, c swarm.Counters) error
 		AddSample(ctx context.Context, channel string, at time.Time, s swarm.Sample) error
 	}
@@ -100,7 +100,8 @@ type reported struct {
 
 func (r reported) announce(id string, group string, c swarm.Counters, renditions map[string]swarm.Counters, fedBy map[string]int64) {
 	ctx := r.t.Context()
-	require.NoError(r.t, r.reg.Join(ctx, swarm.Peer{ID: strings.Repeat(id, 32), Channel: "tv", Addr: "10.0.0.1:9000", Group: group}))
+	_, err := r.reg.Subscribe(ctx, swarm.Peer{ID: strings.Repeat(id, 32), Channel: "tv", Addr: "10.0.0.1:9000", Group: group}, []string{""})
+	require.NoError(r.t, err)
 	require.NoError(r.t, r.reg.AddStats(ctx, "tv", c))
 	require.NoError(r.t, r.reg.AddSample(ctx, "tv", time.Now(), swarm.Sample{Group: group, Counters: c, Renditions: renditions, FedBy: fedBy}))
 }
@@ -189,7 +190,7 @@ func TestAPIExportAndEvents(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 	assert.Equal(t, "text/csv; charset=utf-8", resp.Header.Get("Content-Type"))
 	lines := strings.Split(strings.TrimSpace(body), "\n")
-	assert.Equal(t, "time,gateway_bytes,peer_bytes,uploaded_bytes,offload,viewers_assisted,viewers_direct,stalls,startups,startup_ms,integrity_failures,peers_banned", lines[0])
+	assert.Equal(t, "time,gateway_bytes,peer_bytes,uploaded_bytes,offload,viewers_assisted,viewers_direct,stalls,startups,startup_ms,integrity_failures,peers_banned,tracker_refused", lines[0])
 	assert.Len(t, lines, 1+3, "one row per minute of the range")
 	assert.Contains(t, body, ",10,30,0,0.7500,")
 

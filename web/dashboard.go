@@ -173,12 +173,12 @@ func (d *Dashboard) handleExport(c echo.Context) error {
 	c.Response().WriteHeader(http.StatusOK)
 	w := csv.NewWriter(c.Response())
 	_ = w.Write([]string{"time", "gateway_bytes", "peer_bytes", "uploaded_bytes", "offload", "viewers_assisted", "viewers_direct",
-		"stalls", "startups", "startup_ms", "integrity_failures", "peers_banned"})
+		"stalls", "startups", "startup_ms", "integrity_failures", "peers_banned", "tracker_refused"})
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
 	for _, p := range series.Points {
 		_ = w.Write([]string{time.Unix(p.T, 0).UTC().Format(time.RFC3339), i(p.GatewayBytes), i(p.PeerBytes), i(p.UploadedBytes),
 			strconv.FormatFloat(p.Offload, 'f', 4, 64), i(p.ViewersAssisted), i(p.ViewersDirect), i(p.Stalls), i(p.Startups),
-			i(p.StartupMillis), i(p.IntegrityFailures), i(p.PeersBanned)})
+			i(p.StartupMillis), i(p.IntegrityFailures), i(p.PeersBanned), i(p.TrackerRefused)})
 	}
 	w.Flush()
 	return w.Error()

@@ -64,6 +64,7 @@ func (d *Dashboard) overview(ctx context.Context) (Overview, error) {
 	}
 	ov.Total.Offload = sum.Offload()
 	ov.Total.Stalls, ov.Total.IntegrityFailures, ov.Total.PeersBanned = sum.Stalls, sum.IntegrityFailures, sum.PeersBanned
+	ov.Total.TrackerRefused = sum.TrackerRefused
 	ov.Total.StartupMillis = meanMillis(sum.StartupMillis, sum.Startups)
 	return ov, nil
 }
@@ -94,7 +95,7 @@ func (d *Dashboard) figures(ctx context.Context, name string, now time.Time) (Fi
 		Offload: w.Offload(), GatewayMbps: mbps(w.GatewayEgressBytes, span), PeerMbps: mbps(w.BytesFromPeers, span),
 		ViewersAssisted: int64(st.ActivePeers), ViewersDirect: w.ViewersDirect,
 		Stalls: w.Stalls, StartupMillis: meanMillis(w.StartupMillis, w.Startups),
-		IntegrityFailures: w.IntegrityFailures, PeersBanned: w.PeersBanned,
+		IntegrityFailures: w.IntegrityFailures, PeersBanned: w.PeersBanned, TrackerRefused: w.TrackerRefused,
 		BytesSaved: st.BytesFromPeers, MoneySaved: float64(st.BytesFromPeers) / 1e9 * d.cfg.PricePerGB,
 	}
 	return f, w.Counters, nil
@@ -155,7 +156,7 @@ func (d *Dashboard) series(ctx context.Context, name string, from, to time.Time,
 			UploadedBytes: b.BytesUploaded, Offload: b.Offload(), GatewayMbps: mbps(b.GatewayEgressBytes, step),
 			PeerMbps: mbps(b.BytesFromPeers, step), ViewersAssisted: b.ViewersAssisted, ViewersDirect: b.ViewersDirect,
 			Stalls: b.Stalls, Startups: b.Startups, StartupMillis: meanMillis(b.StartupMillis, b.Startups),
-			IntegrityFailures: b.IntegrityFailures, PeersBanned: b.PeersBanned}
+			IntegrityFailures: b.IntegrityFailures, PeersBanned: b.PeersBanned, TrackerRefused: b.TrackerRefused}
 	}
 	return out, nil
 }

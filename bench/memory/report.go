@@ -90,14 +90,10 @@ func printReport(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "\n4. Tracker throughput: Redis %s, %d concurrent clients, %s each; gateway --tracker-rate %s; gateway's Redis pool: %s\n",
 			orQ(t.RedisVersion), t.Clients, t.Duration, t.TrackerRate, t.GatewayPool)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "call\tops/s\t× PING\tp50 ms\tp99 ms\terrors\tholders\tgateway cores\tredis cores\tbench cores\thost busy\tsteal\t")
+		fmt.Fprintln(tw, "call\tops/s\t× PING\tp50 ms\tp99 ms\terrors\tgateway cores\tredis cores\tbench cores\thost busy\tsteal\t")
 		for _, res := range t.Results {
-			holders := ""
-			if res.HoldersMean > 0 {
-				holders = fmt.Sprintf("%.1f", res.HoldersMean)
-			}
-			fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", res.Name, res.OpsPerSec, res.VsPing, res.P50Ms, res.P99Ms,
-				res.Errors, holders, res.GatewayCores, res.RedisCores, res.BenchCores, res.HostBusy, res.HostSteal)
+			fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", res.Name, res.OpsPerSec, res.VsPing, res.P50Ms, res.P99Ms,
+				res.Errors, res.GatewayCores, res.RedisCores, res.BenchCores, res.HostBusy, res.HostSteal)
 		}
 		tw.Flush()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -41,8 +42,6 @@ type loadResult struct {
 	BenchCores   float64 `json:"bench_cores"`
 	HostBusy     float64 `json:"host_busy_cores"`  // the whole machine (/proc/stat)
 	HostSteal    float64 `json:"host_steal_cores"` // taken by the hypervisor from this VM
-	// HoldersMean is the mean number of holders a lookup returned (lookups only).
-	HoldersMean float64 `json:"holders_mean,omitempty"`
 	// VsPing is OpsPerSec over the go-redis PING rate at the same concurrency.
 	VsPing float64 `json:"vs_redis_ping,omitempty"`
 }
@@ -54,7 +53,6 @@ type trackerRun struct {
 	Duration     string       `json:"duration"`
 	TrackerRate  string       `json:"gateway_tracker_rate"`
 	GatewayPool  string       `json:"gateway_redis_pool"`
-	Digests      int          `json:"digests"`
 	Results      []loadResult `json:"results"`
 }
 
@@ -173,14 +171,18 @@ func (b *bench) startRedis(ctx context.Context, dir string) (*child, string, err
 	return nil, "", last
 }
 
-// trackerPhase is phase 4: a gateway on a real Redis; announce and lookup through its
-// tracker API with the real client (swarm.Client), then the same registry calls straight
-// to Redis (swarm.Redis, no HTTP), then go-redis PINGs: all at the same concurrency.
+// errJoined ends a join's event stream once its hello came.
+var errJoined = errors.New("joined")
+
+// trackerPhase is phase 4: a gateway on a real Redis; joins (an event stream opened until
+// its hello) and reports through its tracker API with the real client (swarm.Client), then
+// the registry calls behind them straight to Redis (swarm.Redis, no HTTP: subscribe, and the
+// roster the planner reads), then go-redis PINGs: all at the same concurrency.
 func (b *bench) trackerPhase(ctx context.Context, progress func(string, ...any)) error {
 	c := b.cfg.trackerClients
 	dur := b.cfg.trackerDuration
-	r := &trackerRun{Clients: c, Duration: dur.String(), TrackerRate: "1e6 (--tracker-rate 1000000: the default 100/s per address would cap one bench address)",
-		GatewayPool: "go-redis pool of 16 (swarm/redis.go redisPoolSize; the URL's pool_size= would change it)", Digests: 8}
+	r := &trackerRun{Clients: c, Duration: dur.String(), TrackerRate: "1e6 (--tracker-rate, --join-rate, --peer-rate 1000000: a bench is one address and calls flat out)",
+		GatewayPool: "go-redis pool of 16 (swarm/redis.go redisPoolSize; the URL's pool_size= would change it)"}
 	b.rep.Tracker = r
 	dir, err := os.MkdirTemp("", "rawflow-memory-redis-")
 	if err != nil {
@@ -204,47 +206,46 @@ func (b *bench) trackerPhase(ctx context.Context, progress func(string, ...any))
 	}
 	const channel = "c0"
 	g, err := b.startGateway(ctx, "gateway-tracker", []string{channel + "=" + b.origin.url("tracker-c0", b.cfg.baselineSize, b.cfg.segmentInterval)},
-		"--redis", "redis://"+addr+"/0", "--tracker-rate", "1000000")
+		"--redis", "redis://"+addr+"/0", "--tracker-rate", "1000000", "--join-rate", "1000000", "--peer-rate", "1000000")
 	if err != nil {
 		return err
 	}
 	defer g.c.stop(3 * time.Second)
 	pids := [3]int{g.c.pid(), rs.pid(), os.Getpid()}
 
-	// The real client, over the process's default transport: let it keep a connection per
-	// client alive (its default of 2 idle per host would make most calls dial afresh).
-	if t, ok := http.DefaultTransport.(*http.Transport); ok {
-		t.MaxIdleConnsPerHost = c
-		t.Proxy = nil
-	}
+	// The real client, over one transport that keeps a connection per client alive.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost, tr.Proxy = c, nil
+	defer tr.CloseIdleConnections()
 	gwURL, _ := url.Parse(g.base)
-	client := swarm.NewClient(gwURL, 5*time.Second)
-	digests := make([]string, r.Digests)
-	for i := range digests {
-		digests[i] = randomHex(32)
-	}
+	client := swarm.NewClient(gwURL, &http.Client{Transport: tr}, 5*time.Second)
 	type peer struct {
 		id, token, addr string
 	}
 	peers := make([]peer, c)
+	// join opens peer i's event stream and reads its hello: a proxy's join.
+	join := func(ctx context.Context, i int) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel() // the stream closes: the peer leaves
+		sub := swarm.Subscription{Channel: channel, Renditions: []string{""}, Addr: peers[i].addr}
+		err := client.Events(ctx, sub, peers[i].id, peers[i].token, func(ev swarm.Event) error {
+			var h swarm.Hello
+			if err := json.Unmarshal(ev.Data, &h); err != nil {
+				return err
+			}
+			peers[i].id, peers[i].token = h.PeerID, h.Token
+			return errJoined
+		})
+		if errors.Is(err, errJoined) {
+			return nil
+		}
+		return err
+	}
 	for i := range peers {
 		peers[i].addr = "127.0.0.1:" + strconv.Itoa(20000+i)
-		resp, err := client.Announce(ctx, swarm.AnnounceRequest{Channel: channel, Addr: peers[i].addr})
-		if err != nil {
-			return fmt.Errorf("first announce: %w", err)
+		if err := join(ctx, i); err != nil {
+			return fmt.Errorf("first join: %w", err)
 		}
-		peers[i].id, peers[i].token = resp.PeerID, resp.Token
-	}
-	have := func() error {
-		for _, p := range peers {
-			if err := client.Have(ctx, swarm.HaveRequest{PeerID: p.id, Channel: channel, Token: p.token, Digests: digests}); err != nil {
-				return fmt.Errorf("have: %w", err)
-			}
-		}
-		return nil
-	}
-	if err := have(); err != nil {
-		return err
 	}
 	report := func(res loadResult) {
 		r.Results = append(r.Results, res)
@@ -252,52 +253,21 @@ func (b *bench) trackerPhase(ctx context.Context, progress func(string, ...any))
 	}
 
 	progress("tracker: %d clients, %v each, Redis %s", c, dur, r.RedisVersion)
-	report(runLoad(ctx, "announce (gateway HTTP)", c, dur, pids, func(ctx context.Context, i int) error {
-		resp, err := client.Announce(ctx, swarm.AnnounceRequest{PeerID: peers[i].id, Token: peers[i].token, Channel: channel, Addr: peers[i].addr})
-		if err == nil {
-			peers[i].token = resp.Token
-		}
-		return err
+	report(runLoad(ctx, "join (gateway stream)", c, dur, pids, join))
+	report(runLoad(ctx, "report (gateway HTTP)", c, dur, pids, func(ctx context.Context, i int) error {
+		return client.Report(ctx, swarm.ReportRequest{PeerID: peers[i].id, Token: peers[i].token, Channel: channel,
+			Stats: swarm.Counters{BytesFromPeers: 1000}})
 	}))
-	if err := have(); err != nil {
-		return err
-	}
-	var holders atomic.Int64
-	res := runLoad(ctx, "lookup (gateway HTTP)", c, dur, pids, func(ctx context.Context, i int) error {
-		resp, err := client.Lookup(ctx, swarm.LookupRequest{PeerID: peers[i].id, Token: peers[i].token, Channel: channel,
-			Digest: digests[i%len(digests)]})
-		if err == nil {
-			holders.Add(int64(len(resp.Holders)))
-		}
-		return err
-	})
-	if res.Ops > 0 {
-		res.HoldersMean = float64(holders.Load()) / float64(res.Ops)
-	}
-	report(res)
 
 	reg := swarm.NewRedis(rc, swarm.Options{})
-	report(runLoad(ctx, "join (registry, no HTTP)", c, dur, pids, func(ctx context.Context, i int) error {
-		return reg.Join(ctx, swarm.Peer{ID: peers[i].id, Channel: channel, Addr: peers[i].addr, PublicIP: "127.0.0.1"})
-	}))
-	for _, p := range peers {
-		if err := reg.Have(ctx, channel, p.id, digests); err != nil {
-			return fmt.Errorf("registry have: %w", err)
-		}
-	}
-	holders.Store(0)
-	res = runLoad(ctx, "lookup (registry, no HTTP)", c, dur, pids, func(ctx context.Context, i int) error {
-		hs, _, err := reg.Lookup(ctx, channel, digests[i%len(digests)], swarm.Peer{ID: peers[i].id, Channel: channel, PublicIP: "127.0.0.1"},
-			swarm.LookupQuery{Limit: 10})
-		if err == nil {
-			holders.Add(int64(len(hs)))
-		}
+	report(runLoad(ctx, "subscribe (registry)", c, dur, pids, func(ctx context.Context, i int) error {
+		_, err := reg.Subscribe(ctx, swarm.Peer{ID: peers[i].id, Channel: channel, Addr: peers[i].addr, PublicIP: "127.0.0.1"}, []string{""})
 		return err
-	})
-	if res.Ops > 0 {
-		res.HoldersMean = float64(holders.Load()) / float64(res.Ops)
-	}
-	report(res)
+	}))
+	report(runLoad(ctx, "roster (registry)", c, dur, pids, func(ctx context.Context, _ int) error {
+		_, err := reg.Roster(ctx, channel, "", "")
+		return err
+	}))
 	ping := runLoad(ctx, "PING (go-redis)", c, dur, pids, func(ctx context.Context, _ int) error {
 		return rc.Ping(ctx).Err()
 	})

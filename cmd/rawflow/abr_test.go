@@ -25,7 +25,7 @@ func TestMultivariantOrigin(t *testing.T) {
 		t.Skip("end to end: not in -short")
 	}
 	origin := hlstest.StartABROrigin(t, 3)
-	st := startStack(t, gateway.Config{PollInterval: 500 * time.Millisecond, AnnounceInterval: time.Second,
+	st := startStack(t, gateway.Config{PollInterval: 500 * time.Millisecond, ReportInterval: time.Second,
 		Channels: []gateway.ChannelConfig{{Name: "abr", Sources: []string{origin.URL}}}}, 2)
 	gw := st.gw
 	code, body := fetch(t, gw.url+"/live/abr/index.m3u8")

@@ -162,9 +162,9 @@ func TestEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	defer reg.Close()
 	gw, err := newGatewayNode("127.0.0.1:0", gateway.Config{
-		Channels:         []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.URL}}},
-		PollInterval:     500 * time.Millisecond,
-		AnnounceInterval: time.Second,
+		Channels:       []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.URL}}},
+		PollInterval:   500 * time.Millisecond,
+		ReportInterval: time.Second,
 	}, reg)
 	require.NoError(t, err)
 	wg.Go(func() { assert.NoError(t, gw.run(ctx)) })

@@ -25,7 +25,7 @@ type gatewayOpts struct {
 	addr, redisURL, redisCA, maxBytes, peerKey, signKey, currency, logLevel *string
 	segDur, drain                                                           *time.Duration
 	window, seeders                                                         *int
-	trackerRate, price                                                      *float64
+	trackerRate, joinRate, peerRate, price                                  *float64
 	channels                                                                listFlag
 	latency                                                                 *latencyFlags
 }
@@ -42,8 +42,10 @@ func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
 	o.segDur = fs.Duration("segment-duration", 2*time.Second, "target duration of the segments cut from MPEG-TS sources (whole seconds, 1s-30s); a segment starts at the first keyframe of each such span of the source's timeline")
 	o.window = fs.Int("window", 6, "segments listed per playlist (at least 4 more than the latency mode makes proxies hide)")
 	o.latency = addLatencyFlags(fs)
-	o.trackerRate = fs.Float64("tracker-rate", 100, "tracker calls per second one address may make (burst twice that); more get 429")
-	o.seeders = fs.Int("seeders", 1, "proxies per locality group elected to fetch each segment from the gateway (1-8)")
+	o.trackerRate = fs.Float64("tracker-rate", 2000, "tracker calls per second one client address may make, all its proxies together (burst twice that; each proxy's own calls are limited too); more get 429")
+	o.joinRate = fs.Float64("join-rate", 100, "new proxies per second one client address may bring (burst ten times that); more get 429")
+	o.peerRate = fs.Float64("peer-rate", 1, "tracker calls per second one proxy may make (burst 10); more get 429")
+	o.seeders = fs.Int("seeders", 1, "proxies of each cell (rendition and locality group) that fetch each segment from the gateway (1-8)")
 	o.maxBytes = fs.String("max-channel-bytes", "256MiB", "bytes held per media playlist (each rendition of a channel)")
 	o.peerKey = fs.String("peer-key", "", "secret that signs the peers' tracker tokens; gateways sharing a Redis must share it; empty: random at start (peers rejoin after a restart)")
 	o.signKey = fs.String("sign-key", "", "secret for signed viewer URLs: /live requests then need ?token= (see 'rawflow token'); empty: open")
@@ -148,7 +150,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	cfg := gateway.Config{WindowSegments: *o.window, Logger: log, SignKey: []byte(*o.signKey), PeerKey: []byte(*o.peerKey),
-		TrackerRate: *o.trackerRate, SegmentDuration: *o.segDur}
+		TrackerRate: *o.trackerRate, JoinRate: *o.joinRate, PeerRate: *o.peerRate, Seeders: *o.seeders, SegmentDuration: *o.segDur}
 	dash := web.Config{PricePerGB: *o.price, Currency: *o.currency}
 	if err := dash.Validate(); err != nil {
 		return err
@@ -168,10 +170,16 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if *o.trackerRate <= 0 {
 		return fmt.Errorf("--tracker-rate %g: want a positive rate", *o.trackerRate)
 	}
+	if *o.joinRate <= 0 {
+		return fmt.Errorf("--join-rate %g: want a positive rate", *o.joinRate)
+	}
+	if *o.peerRate <= 0 {
+		return fmt.Errorf("--peer-rate %g: want a positive rate", *o.peerRate)
+	}
 	if *o.seeders < 1 || *o.seeders > swarm.MaxSeeders {
 		return fmt.Errorf("--seeders %d: want 1-%d", *o.seeders, swarm.MaxSeeders)
 	}
-	reg, err := openRegistry(*o.redisURL, swarm.Options{Seeders: *o.seeders, TLSCAFile: *o.redisCA})
+	reg, err := openRegistry(*o.redisURL, swarm.Options{TLSCAFile: *o.redisCA})
 	if err != nil {
 		return err
 	}

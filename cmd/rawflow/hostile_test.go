@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,10 +32,9 @@ import (
 	"github.com/rawflow/rawflow/swarm"
 )
 
-// Hostile neighbours. A hostile peer joins the swarm through the tracker like a proxy,
-// claims every segment the gateway lists as soon as it is listed (so it is a holder of
-// everything, often the only early one), and serves its neighbour port with one bad
-// behaviour. The honest proxies must never pass a bad byte to their players, nor let them
+// Hostile neighbours. A hostile peer joins the swarm through the tracker like a proxy, before
+// the honest ones (so it holds slot 0 of the cell: the root of stripe 0, and the parent of
+// every other member there), and serves its neighbour port with one bad behaviour. The honest proxies must never pass a bad byte to their players, nor let them
 // stall; they must notice the hostile peer; and when it sends bytes that do not match the
 // gateway's digest, they must report it until the gateway bans it.
 
@@ -165,7 +165,7 @@ func testHostile(t *testing.T, b hostileBehaviour) {
 	r := startHostile(t, b)
 	require.True(t, r.watch.waitAll(t.Context(), hostilePlay, 60*time.Second),
 		"players stopped getting segments: %v", r.watch.counts())
-	isBanned := func() bool { return r.h.refused() != nil && !r.obs.lists(t.Context(), r.h) }
+	isBanned := func() bool { return r.h.refused() != nil && !r.listed(t.Context()) }
 	wasBanned := b.verdict == banned && waitFor(t.Context(), 20*time.Second, isBanned) ||
 		b.verdict == undecided && isBanned()
 	sum, res := r.outcome()
@@ -181,21 +181,21 @@ func testHostile(t *testing.T, b hostileBehaviour) {
 	assert.True(t, b.noticed(sum, h.conns.Load()), "the proxies asked the hostile peer %d times and noticed too little: %+v",
 		h.conns.Load(), sum)
 	if b.verdict == banned {
-		assert.True(t, wasBanned, "the gateway did not ban the hostile peer (last heartbeat: %v)", h.refused())
+		assert.True(t, wasBanned, "the gateway did not ban the hostile peer (last join: %v)", h.refused())
 	}
 	if b.verdict == banned || wasBanned {
-		assertBanned(t, h, r.obs)
+		r.assertBanned(t)
 	}
 }
 
-// hostileRun is one behaviour's stack: the gateway on the built-in source, the hostile
-// peer, an observer, and the honest proxies with their players. Everything stops when the
+// hostileRun is one behaviour's stack: the gateway on the built-in source and its registry,
+// the hostile peer, and the honest proxies with their players. Everything stops when the
 // test ends.
 type hostileRun struct {
 	gw       *gatewayNode
+	reg      *swarm.Memory
 	followed atomic.Int64 // gateway requests that followed a hostile redirect
 	h        *hostilePeer
-	obs      *observer
 	peers    []*peerNode
 	recs     []*recorder
 	players  []*simplayer.Player
@@ -203,7 +203,7 @@ type hostileRun struct {
 }
 
 // startHostile starts the stack and the hostile peer, waits until the tracker lists the
-// peer as a holder, then starts the honest proxies and their players.
+// peer in its cell, then starts the honest proxies and their players.
 func startHostile(t *testing.T, b hostileBehaviour) *hostileRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -214,11 +214,11 @@ func startHostile(t *testing.T, b hostileBehaviour) *hostileRun {
 	origin, err := newDemoOrigin()
 	require.NoError(t, err)
 	wg.Go(func() { _ = origin.run(ctx) })
-	r := &hostileRun{}
-	r.gw, err = newGatewayNode("127.0.0.1:0", gateway.Config{Logger: quiet, AnnounceInterval: time.Second,
+	r := &hostileRun{reg: swarm.NewMemory(swarm.Options{})}
+	r.gw, err = newGatewayNode("127.0.0.1:0", gateway.Config{Logger: quiet, ReportInterval: time.Second,
 		PollInterval: 500 * time.Millisecond,
 		Channels:     []gateway.ChannelConfig{{Name: hostileChannel, Sources: []string{origin.url}}}},
-		swarm.NewMemory(swarm.Options{}))
+		r.reg)
 	require.NoError(t, err)
 	r.gw.wrap = countMarked(&r.followed)
 	wg.Go(func() { assert.NoError(t, r.gw.run(ctx)) })
@@ -226,9 +226,8 @@ func startHostile(t *testing.T, b hostileBehaviour) *hostileRun {
 
 	r.h = newHostilePeer(t, r.gw.url, b.answer)
 	wg.Go(func() { r.h.run(ctx) })
-	r.obs = newObserver(t, r.gw.url)
-	require.True(t, waitFor(ctx, 20*time.Second, func() bool { return r.obs.lists(ctx, r.h) }),
-		"the hostile peer never became a holder")
+	require.True(t, waitFor(ctx, 20*time.Second, func() bool { return r.listed(ctx) }),
+		"the hostile peer never joined")
 
 	r.watch = newSegmentWatch(r.gw.url, hostileProxies)
 	for i := range hostileProxies {
@@ -277,18 +276,38 @@ func (r *hostileRun) assertPlayersServed(t *testing.T, res []simplayer.Result) {
 	}
 }
 
-// assertBanned checks what the gateway does with a banned peer: its heartbeat is refused
-// with 403 (its token is still valid, its address is banned), and so is a fresh announce
-// from its address under a new ID.
-func assertBanned(t *testing.T, h *hostilePeer, obs *observer) {
-	t.Helper()
-	ctx := t.Context()
-	assert.ErrorIs(t, h.refused(), swarm.ErrForbidden, "heartbeat of the banned peer")
-	assert.NotErrorIs(t, h.refused(), swarm.ErrUnauthorized)
-	_, err := h.tracker.Announce(ctx, swarm.AnnounceRequest{Channel: hostileChannel, Addr: h.addr})
-	assert.ErrorIs(t, err, swarm.ErrForbidden, "fresh announce from the banned address")
-	assert.False(t, obs.lists(ctx, h), "a lookup still lists the banned peer")
+// listed reports whether the registry lists the hostile peer in its cell.
+func (r *hostileRun) listed(ctx context.Context) bool {
+	id := r.h.peerID()
+	ms, err := r.reg.Roster(ctx, hostileChannel, "", "")
+	if err != nil || id == "" {
+		return false
+	}
+	for _, m := range ms {
+		if m.ID == id {
+			return true
+		}
+	}
+	return false
 }
+
+// assertBanned checks what the gateway does with a banned peer: it is out of the swarm;
+// its stream, resumed with its still valid token, is refused with 403 (its address is
+// banned), and so is a fresh join from its address under a new ID.
+func (r *hostileRun) assertBanned(t *testing.T) {
+	t.Helper()
+	h := r.h
+	assert.ErrorIs(t, h.refused(), swarm.ErrForbidden, "the banned peer joining again")
+	assert.NotErrorIs(t, h.refused(), swarm.ErrUnauthorized)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	err := h.tracker.Events(ctx, h.subscription(), "", "", func(swarm.Event) error { return errJoinedHere })
+	assert.ErrorIs(t, err, swarm.ErrForbidden, "a fresh join from the banned address")
+	assert.False(t, r.listed(ctx), "the registry still lists the banned peer")
+}
+
+// errJoinedHere ends a probe's stream once the gateway admitted it.
+var errJoinedHere = errors.New("joined")
 
 // hostileSummary is the one-line result of a behaviour, for the results table.
 func hostileSummary(b hostileBehaviour, r *hostileRun, c peerassist.ChannelStatus, wasBanned bool, res []simplayer.Result) string {
@@ -297,19 +316,19 @@ func hostileSummary(b hostileBehaviour, r *hostileRun, c peerassist.ChannelStatu
 	for _, pr := range res {
 		segs, stalls, errs = append(segs, pr.Segments), append(stalls, pr.Stalls), append(errs, pr.Errors)
 	}
-	heartbeat := "accepted"
+	join := "accepted"
 	if err := h.refused(); err != nil {
-		heartbeat = "refused " + statusOf(err)
+		join = "refused " + statusOf(err)
 	}
-	return fmt.Sprintf("%-19s | hostile: conns=%d reqs=%d redirects-followed=%d banned=%v heartbeat=%s"+
+	return fmt.Sprintf("%-19s | hostile: conns=%d reqs=%d redirects-followed=%d banned=%v join=%s"+
 		" | proxies: integrity=%d neighbour-fail=%d range-compl=%d seg-from-peers=%d seg-from-gw=%d"+
 		" | players: segs=%v stalls=%v errors=%v bad-bytes=%d",
-		b.name, h.conns.Load(), h.requests.Load(), r.followed.Load()+h.elsewhereHits.Load(), wasBanned, heartbeat,
+		b.name, h.conns.Load(), h.requests.Load(), r.followed.Load()+h.elsewhereHits.Load(), wasBanned, join,
 		c.IntegrityFailures, c.NeighbourFailures, c.RangeCompletions, c.SegmentsFromPeers, c.SegmentsFromGateway,
 		segs, stalls, errs, r.watch.badCount())
 }
 
-// statusOf picks the HTTP status out of an announce error.
+// statusOf picks the HTTP status out of a join's error.
 func statusOf(err error) string {
 	if errors.Is(err, swarm.ErrUnauthorized) {
 		return "401"
@@ -317,7 +336,7 @@ func statusOf(err error) string {
 	if errors.Is(err, swarm.ErrForbidden) {
 		return "403"
 	}
-	if _, rest, ok := strings.Cut(err.Error(), swarm.PathAnnounce+": "); ok && len(rest) >= 3 {
+	if _, rest, ok := strings.Cut(err.Error(), swarm.PathEvents+": "); ok && len(rest) >= 3 {
 		return rest[:3]
 	}
 	return err.Error()
@@ -444,45 +463,8 @@ func (w *segmentWatch) assertClean(t *testing.T) {
 	assert.Empty(t, w.bad, "a player got bytes that are not the gateway's")
 }
 
-// observer is an honest-looking tracker client (a leech, so never a holder itself) that
-// asks who holds the segments.
-type observer struct {
-	tracker   *swarm.Client
-	id, token string
-}
-
-func newObserver(t *testing.T, gw string) *observer {
-	t.Helper()
-	base, err := url.Parse(gw)
-	require.NoError(t, err)
-	o := &observer{tracker: swarm.NewClient(base, 2*time.Second)}
-	resp, err := o.tracker.Announce(t.Context(), swarm.AnnounceRequest{Channel: hostileChannel, Leech: true})
-	require.NoError(t, err)
-	o.id, o.token = resp.PeerID, resp.Token
-	return o
-}
-
-// lists reports whether a lookup of the newest segment the hostile peer claimed lists it.
-func (o *observer) lists(ctx context.Context, h *hostilePeer) bool {
-	digest, id := h.newest()
-	if digest == "" || id == "" {
-		return false
-	}
-	resp, err := o.tracker.Lookup(ctx, swarm.LookupRequest{PeerID: o.id, Token: o.token, Channel: hostileChannel,
-		Digest: digest, Leech: true})
-	if err != nil {
-		return false
-	}
-	for _, hd := range resp.Holders {
-		if hd.ID == id {
-			return true
-		}
-	}
-	return false
-}
-
-// hostilePeer registers with the tracker, claims every listed segment, and serves its
-// neighbour port with a bad behaviour.
+// hostilePeer joins the swarm with an event stream, learns every listed segment, and serves
+// its neighbour port with a bad behaviour.
 type hostilePeer struct {
 	gw      string // the gateway's base URL
 	tracker *swarm.Client
@@ -501,9 +483,8 @@ type hostilePeer struct {
 	mu        sync.Mutex        // guards the following fields
 	names     map[string]string // digest (hex) -> segment name, as listed
 	data      map[string][]byte // digest -> the gateway's bytes, fetched on first request
-	last      string            // the newest listed digest
 	id, token string
-	refusal   error // the last heartbeat refused after the join; nil once one is accepted
+	refusal   error // why the last stream open after the first join was refused; nil once one is accepted
 }
 
 // hostileSeg is a requested segment: its digest, name and the gateway's bytes.
@@ -518,7 +499,7 @@ func newHostilePeer(t *testing.T, gw string, answer func(context.Context, *hosti
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	h := &hostilePeer{gw: gw, tracker: swarm.NewClient(base, 2*time.Second), http: &http.Client{Timeout: 5 * time.Second},
+	h := &hostilePeer{gw: gw, tracker: swarm.NewClient(base, &http.Client{}, 2*time.Second), http: &http.Client{Timeout: 5 * time.Second},
 		ln: ln, addr: ln.Addr().String(), answer: answer, names: map[string]string{}, data: map[string][]byte{}}
 	h.elsewhere = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.elsewhereHits.Add(1)
@@ -533,25 +514,37 @@ func newHostilePeer(t *testing.T, gw string, answer func(context.Context, *hosti
 	return h
 }
 
-// run heartbeats every second and polls the playlist every 100 ms (faster than any proxy,
-// so it claims each new segment before they look it up), serving the neighbour port
-// meanwhile, until ctx ends.
+// run keeps the peer's event stream open (opening it again a second after it ends) and
+// polls the playlist every 100 ms, serving the neighbour port meanwhile, until ctx ends.
 func (h *hostilePeer) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { h.accept(ctx) })
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for i := 0; ; i++ {
-		second := i%10 == 0
-		if second {
-			h.announce(ctx)
+	h.stream(ctx)
+}
+
+func (h *hostilePeer) subscription() swarm.Subscription {
+	return swarm.Subscription{Channel: hostileChannel, Renditions: []string{""}, Addr: h.addr}
+}
+
+// stream keeps the peer's event stream open, as the peer it first joined as.
+func (h *hostilePeer) stream(ctx context.Context) {
+	for ctx.Err() == nil {
+		h.mu.Lock()
+		id, token := h.id, h.token
+		h.mu.Unlock()
+		err := h.tracker.Events(ctx, h.subscription(), id, token, func(ev swarm.Event) error {
+			h.event(ev)
+			return nil
+		})
+		h.mu.Lock()
+		if id != "" && ctx.Err() == nil && err != nil && !strings.Contains(err.Error(), "EOF") {
+			h.refusal = err
 		}
-		h.claim(ctx, second)
+		h.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return
-		case <-tick.C:
+		case <-time.After(time.Second):
 		}
 	}
 }
@@ -576,53 +569,23 @@ func (h *hostilePeer) accept(ctx context.Context) {
 	}
 }
 
-func (h *hostilePeer) announce(ctx context.Context) {
-	h.mu.Lock()
-	req := swarm.AnnounceRequest{PeerID: h.id, Token: h.token, Channel: hostileChannel, Addr: h.addr}
-	h.mu.Unlock()
-	resp, err := h.tracker.Announce(ctx, req)
+// event takes the peer's ID from the hello, and the names of new segments from the
+// segment events, as an honest proxy does.
+func (h *hostilePeer) event(ev swarm.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	switch {
-	case err == nil:
-		h.id, h.token, h.refusal = resp.PeerID, resp.Token, nil
-	case req.PeerID != "" && ctx.Err() == nil:
-		h.refusal = err
+	switch ev.Name {
+	case swarm.EventHello:
+		var hello swarm.Hello
+		if json.Unmarshal(ev.Data, &hello) == nil {
+			h.id, h.token, h.refusal = hello.PeerID, hello.Token, nil
+		}
+	case swarm.EventSegment:
+		var se swarm.SegmentEvent
+		if json.Unmarshal(ev.Data, &se) == nil && len(h.names) < 10000 {
+			h.names[se.Digest] = se.Name
+		}
 	}
-}
-
-// claim says the peer holds every segment the gateway lists now, when the list has a new
-// segment or again is set.
-func (h *hostilePeer) claim(ctx context.Context, again bool) {
-	w, err := h.window(ctx)
-	if err != nil || len(w.Segments) == 0 {
-		return
-	}
-	var digests []string
-	h.mu.Lock()
-	for _, s := range w.Segments {
-		d := s.Digest.String()
-		h.names[d] = s.Name
-		digests = append(digests, d)
-	}
-	fresh := h.last != digests[len(digests)-1]
-	h.last = digests[len(digests)-1]
-	id, token := h.id, h.token
-	h.mu.Unlock()
-	if id == "" || !fresh && !again {
-		return
-	}
-	digests = digests[max(0, len(digests)-swarm.MaxHaveDigests):]
-	_ = h.tracker.Have(ctx, swarm.HaveRequest{PeerID: id, Token: token, Channel: hostileChannel, Digests: digests})
-}
-
-// window gets the proxies' form of the channel's playlist.
-func (h *hostilePeer) window(ctx context.Context) (*playlist.Window, error) {
-	body, err := h.get(ctx, "/live/"+hostileChannel+"/index.m3u8?"+swarm.PeerPlaylistQuery)
-	if err != nil {
-		return nil, err
-	}
-	return playlist.ParseGateway(body)
 }
 
 func (h *hostilePeer) get(ctx context.Context, p string) ([]byte, error) {
@@ -641,14 +604,14 @@ func (h *hostilePeer) get(ctx context.Context, p string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 }
 
-// newest returns the newest digest the peer claimed and its peer ID.
-func (h *hostilePeer) newest() (digest, id string) {
+// peerID returns the ID the gateway gave the peer.
+func (h *hostilePeer) peerID() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.last, h.id
+	return h.id
 }
 
-// refused returns the error of the last heartbeat if the gateway refused it.
+// refused returns why the gateway refused the last stream open, if it did.
 func (h *hostilePeer) refused() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -17,12 +17,16 @@ import (
 	"github.com/rawflow/rawflow/swarm"
 )
 
+// maxViewers bounds --viewers: each viewer is a proxy and a player in this process, some
+// twenty file descriptors (see raiseFileLimit).
+const maxViewers = 5000
+
 func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("swarm", "The load and offload benchmark: N proxies in this process, each played by a simulated\n"+
 		"hls.js-like player, against a gateway (by default one started here on the built-in source).", stderr)
 	gw := fs.String("gateway", "", "gateway base URL; empty: start one here on the built-in live source")
 	channel := fs.String("channel", "demo", "channel to play")
-	viewers := fs.Int("viewers", 10, "assisted viewers (each a proxy and a player), 0-500 (0: direct viewers only)")
+	viewers := fs.Int("viewers", 10, "assisted viewers (each a proxy and a player), 0-5000 (0: direct viewers only)")
 	direct := fs.Int("direct", 2, "viewers playing the gateway directly: the join-time baseline")
 	duration := fs.Duration("duration", time.Minute, "how long to run")
 	ramp := fs.Duration("ramp", 0, "viewers join spread over this (default: a tenth of --duration, at most 10s)")
@@ -46,8 +50,8 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Duration: *duration, Ramp: *ramp, Churn: *churn, Slow: *slow, Group: *group, CMCD: *cmcd, PeerHost: *peerHost,
 		Progress: func(r loadtest.Report) { printProgress(stderr, r) }}
 	switch {
-	case cfg.Viewers < 0 || cfg.Viewers > 500:
-		return fmt.Errorf("--viewers %d: want 0-500", cfg.Viewers)
+	case cfg.Viewers < 0 || cfg.Viewers > maxViewers:
+		return fmt.Errorf("--viewers %d: want 0-%d", cfg.Viewers, maxViewers)
 	case cfg.Direct < 0 || cfg.Direct > 50:
 		return fmt.Errorf("--direct %d: want 0-50", cfg.Direct)
 	case cfg.Viewers+cfg.Direct == 0:
@@ -90,7 +94,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if *seeders < 1 || *seeders > swarm.MaxSeeders {
 			return fmt.Errorf("--seeders %d: want 1-%d", *seeders, swarm.MaxSeeders)
 		}
-		reg, err := openRegistry(*redisURL, swarm.Options{Seeders: *seeders})
+		reg, err := openRegistry(*redisURL, swarm.Options{})
 		if err != nil {
 			return err
 		}
@@ -100,7 +104,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		gcfg := gateway.Config{Channels: []gateway.ChannelConfig{{Name: cfg.Channel, Sources: []string{origin.url}, Latency: mode}},
-			Logger: cfg.Logger}
+			Logger: cfg.Logger, Seeders: *seeders}
 		g, err := newGatewayNode("127.0.0.1:0", gcfg, reg)
 		if err != nil {
 			return err
@@ -168,11 +172,13 @@ func printReport(w io.Writer, r loadtest.Report) {
 	row("direct viewers", "%d", r.Direct)
 	row("duration", "%.0f s", r.DurationS)
 	row("offload", "%.3f (limit with one gateway fetch per segment: %.3f)", r.Offload, r.OffloadLimit)
-	row("gateway fetches per segment", "%.2f over %d segments", r.GatewayFetchesSeg, r.Segments)
+	row("gateway fetches per segment", "%.2f over %d segments (%.2f by stripe roots, the rest fallbacks)", r.GatewayFetchesSeg, r.Segments, r.RootFetchesSeg)
 	row("stalls", "%d, %.1f s (direct viewers: %d, %.1f s)", r.Stalls, r.StallS, r.DirectStalls, r.DirectStallS)
 	row("join time p50 / p95", "%.0f / %.0f ms (direct: %.0f / %.0f ms)", r.JoinP50MS, r.JoinP95MS, r.DirectJoinP50MS, r.DirectJoinP95MS)
 	row("behind live", "%.1f s (direct: %.1f s; players start 3 segments from the end of their playlist)", r.LatencyS, r.DirectLatencyS)
-	row("tracker requests", "%.2f per viewer per segment (lookups %.2f)", r.TrackerPerViewSeg, r.LookupsPerViewSeg)
+	row("tracker requests", "%.2f per viewer per segment; %d refused (429)", r.TrackerPerViewSeg, r.TrackerRefused)
+	row("connections", "%d opened by the proxies, %.1f per viewer", r.Connections, r.ConnsPerViewer)
+	row("cpu", "%.1f s, %.2f cores (this process)", r.CPUS, r.CPUCores)
 	row("integrity / neighbour failures", "%d / %d", r.IntegrityFailures, r.NeighbourFailures)
 	row("partial transfers completed by Range", "%d", r.RangeCompletions)
 	row("uplinks gone quiet", "%d", r.QuietSpells)

@@ -74,6 +74,11 @@ const (
 	OriginStream                         // a continuous MPEG-TS stream, segmented by the gateway
 )
 
+// String names the kind of origin, as logs say it.
+func (k OriginKind) String() string {
+	return [...]string{"media playlist", "multivariant playlist", "MPEG-TS stream"}[k]
+}
+
 // Discovery is what Discover found out of a channel's origin.
 type Discovery struct {
 	Kind OriginKind

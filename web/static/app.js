@@ -5,7 +5,7 @@
 (() => {
   const RANGES = { '15m': [900, 10, '15 min'], '1h': [3600, 60, '1 h'], '24h': [86400, 300, '24 h'], '7d': [604800, 3600, '7 days'] };
   const SUMMED = ['gateway_bytes', 'peer_bytes', 'uploaded_bytes', 'gateway_mbps', 'peer_mbps', 'viewers_assisted',
-    'viewers_direct', 'stalls', 'startups', 'integrity_failures', 'peers_banned'];
+    'viewers_direct', 'stalls', 'startups', 'integrity_failures', 'peers_banned', 'tracker_refused'];
   const $ = (sel) => document.querySelector(sel);
   const $$ = (sel) => Array.from(document.querySelectorAll(sel));
   const enc = encodeURIComponent;
@@ -37,9 +37,9 @@
   const FIGURES = {
     offload: fmt.pct, gateway_mbps: fmt.mbps, peer_mbps: fmt.mbps, viewers_assisted: fmt.count,
     viewers_direct: fmt.count, stalls: fmt.count, startup_ms: fmt.ms, integrity_failures: fmt.count,
-    peers_banned: fmt.count, bytes_saved: fmt.bytes, money_saved: fmt.money,
+    peers_banned: fmt.count, tracker_refused: fmt.count, bytes_saved: fmt.bytes, money_saved: fmt.money,
   };
-  const ALERTS = ['integrity_failures', 'peers_banned', 'stalls'];
+  const ALERTS = ['integrity_failures', 'peers_banned', 'tracker_refused', 'stalls'];
   const hhmmss = (t) => new Date(t * 1000).toLocaleTimeString('en-GB', { hour12: false });
 
   // ---- errors: #error lists what is failing now; __rawflow.errors keeps them all ----------

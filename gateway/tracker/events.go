@@ -1,0 +1,167 @@
+package tracker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rawflow/rawflow/swarm"
+)
+
+const (
+	// pingEvery is how often an idle stream gets a comment: it keeps NATs and proxies'
+	// idle timers from closing it, and finds dead clients.
+	pingEvery = 15 * time.Second
+	// writeTimeout bounds each write to a stream: a client that stops reading loses it.
+	writeTimeout = 10 * time.Second
+)
+
+// ErrUnknownChannel: the gateway serves no channel of that name.
+var ErrUnknownChannel = fmt.Errorf("%w: unknown channel", swarm.ErrBadRequest)
+
+// handleEvents is GET PathEvents: it admits the peer (a new one, or the one its credentials
+// name), registers it in the cells it plays, and streams its events until it goes away.
+func (t *Tracker) handleEvents(c echo.Context) error {
+	sub, err := swarm.ParseSubscription(c.QueryParams())
+	if err != nil {
+		return status(err)
+	}
+	if !t.cfg.Served(sub.Channel) {
+		return echo.NewHTTPError(http.StatusNotFound, "unknown channel "+sub.Channel)
+	}
+	now, ip := t.cfg.Now(), c.RealIP()
+	id, _, resumed := swarm.ParseAuth(c.Request().Header.Get(echo.HeaderAuthorization))
+	if resumed {
+		_, token, _ := swarm.ParseAuth(c.Request().Header.Get(echo.HeaderAuthorization))
+		resumed = checkToken(t.cfg.PeerKey, sub.Channel, id, token, now) == nil
+	}
+	if !resumed {
+		id = ""
+	}
+	if reason, ok := t.admit(sub.Channel, ip, id); !ok {
+		return refusal(c, reason)
+	}
+	if id == "" {
+		id = newPeerID()
+	}
+	p := swarm.Peer{ID: id, Channel: sub.Channel, Group: sub.Group, PublicIP: ip, Leech: sub.Leech}
+	if !sub.Leech {
+		if p.Addr, err = advertisedAddr(sub.Addr, ip); err != nil {
+			return status(err)
+		}
+		if t.bans.isBanned(sub.Channel, p.Addr, now) {
+			return echo.NewHTTPError(http.StatusForbidden, "banned: neighbours reported bad bytes or repeated failures from "+p.Addr)
+		}
+	}
+	if t.streams.Add(1) > int64(t.cfg.MaxStreams) {
+		t.streams.Add(-1)
+		return status(errStreams)
+	}
+	defer t.streams.Add(-1)
+	ctx := c.Request().Context()
+	slots, err := t.reg.Subscribe(ctx, p, sub.Renditions)
+	if err != nil {
+		return status(err)
+	}
+	p.Renditions = sub.Renditions
+	s := newSubscriber(p, slots)
+	defer func() {
+		if t.hub.remove(s) {
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			if err := t.reg.Leave(lctx, p.Channel, p.ID); err != nil {
+				t.log.Debug("leave after stream end failed", "channel", p.Channel, "peer", p.ID, "err", err)
+			}
+			cancel()
+		}
+	}()
+	return t.stream(c, s)
+}
+
+// stream writes the hello event, then s's events, pings and fresh tokens until the client
+// goes away or the stream is ended.
+func (t *Tracker) stream(c echo.Context, s *subscriber) error {
+	w := c.Response()
+	h := w.Header()
+	h.Set(echo.HeaderContentType, "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx in front: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	write := func(b []byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout)) // the socket's clock, not cfg.Now
+		_, err := w.Write(b)
+		return err == nil
+	}
+	hello, _ := json.Marshal(swarm.Hello{PeerID: s.peer.ID, Token: t.token(s.peer), ReportMS: t.cfg.ReportInterval.Milliseconds()})
+	if !write(encodeEvent(swarm.EventHello, hello)) || rc.Flush() != nil {
+		return nil
+	}
+	t.hub.add(s)
+	ping := time.NewTicker(pingEvery)
+	defer ping.Stop()
+	fresh := time.NewTicker(TokenTTL / 2)
+	defer fresh.Stop()
+	ctx := c.Request().Context()
+	for {
+		var b []byte
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.kick:
+			return nil
+		case b = <-s.out:
+		case <-ping.C:
+			b = []byte(": ping\n\n")
+		case <-fresh.C:
+			tok, _ := json.Marshal(swarm.TokenEvent{Token: t.token(s.peer)})
+			b = encodeEvent(swarm.EventToken, tok)
+		}
+		if !write(b) {
+			return nil
+		}
+		if len(s.out) == 0 && rc.Flush() != nil {
+			return nil
+		}
+	}
+}
+
+// token issues a fresh peer token for p.
+func (t *Tracker) token(p swarm.Peer) string {
+	return Token(t.cfg.PeerKey, p.Channel, p.ID, t.cfg.Now().Add(TokenTTL))
+}
+
+// refusal answers a call the limits refused: 429, and when to try again.
+func refusal(c echo.Context, r Reason) error {
+	c.Response().Header().Set("Retry-After", strconv.Itoa(1))
+	msg := map[Reason]string{
+		RefusedJoins:   "too many new peers from this address",
+		RefusedPeer:    "too many calls from this peer",
+		RefusedAddress: "too many calls from this address",
+	}[r]
+	return echo.NewHTTPError(http.StatusTooManyRequests, msg)
+}
+
+// advertisedAddr applies the address policy: a peer may advertise a loopback, private or
+// link-local address (its LAN), or the address its requests come from; an empty or
+// unspecified host means the latter. Any other public address is refused, so the swarm
+// cannot be pointed at a third party.
+func advertisedAddr(claimed, observed string) (string, error) {
+	host, port, err := net.SplitHostPort(claimed)
+	if err != nil {
+		return "", fmt.Errorf("%w: addr %q: %w", swarm.ErrBadRequest, claimed, err)
+	}
+	ip := net.ParseIP(host)
+	switch {
+	case host == "" || ip.IsUnspecified():
+		return net.JoinHostPort(observed, port), nil
+	case ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.Equal(net.ParseIP(observed)):
+		return net.JoinHostPort(ip.String(), port), nil
+	}
+	return "", fmt.Errorf("%w: addr %q: a public address other than your own (%s)", swarm.ErrBadRequest, claimed, observed)
+}

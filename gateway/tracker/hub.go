@@ -1,0 +1,346 @@
+package tracker
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// The hub keeps this gateway's event streams: who plays what (cells, and the renditions
+// segment events go to) and the plan each was last sent. Its planner recomputes the plans
+// of a cell's local members when the cell changes — a member of this gateway joined or left
+// — and every rosterRefresh (members of other gateways of the fleet), and sends those that
+// changed.
+
+const (
+	// rosterRefresh is how often every cell with local members is planned again, to follow
+	// the members other gateways of a fleet admit and lose.
+	rosterRefresh = 2 * time.Second
+	// planEvery spaces the planner's rounds: a flash crowd's joins are planned in batches.
+	planEvery = 100 * time.Millisecond
+	// queueLen bounds the events queued for one stream; a segment event that does not fit
+	// is dropped (the proxy learns segments from its playlist too), a plan that does not
+	// fit ends the stream (the proxy reconnects and gets its plan afresh).
+	queueLen = 256
+	// evidenceFor is how long a peer a plan named as a source stays one its member may
+	// report (see bans); maxEvidence bounds the peers remembered per member.
+	evidenceFor = 2 * time.Minute
+	maxEvidence = 256
+)
+
+// cellID names a cell: the peers of a channel playing one rendition in one group.
+type cellID struct{ channel, rendition, group string }
+
+// streamID names the segment events of a rendition.
+type streamID struct{ channel, rendition string }
+
+// subscriber is one open event stream: a peer of this gateway.
+type subscriber struct {
+	peer  swarm.Peer     // Renditions: the renditions it plays
+	slots map[string]int // its slot in each rendition's cell
+	out   chan []byte    // encoded events to write
+	kick  chan struct{}  // closed to end the stream
+	once  sync.Once      // closes kick
+
+	// Guarded by hub.mu.
+	plans    map[string]swarm.Plan // as last sent, by rendition
+	evidence map[string]time.Time  // peers its plans named as sources -> when last
+}
+
+// end closes the stream.
+func (s *subscriber) end() { s.once.Do(func() { close(s.kick) }) }
+
+// cellState is what the hub knows of a cell with local members.
+type cellState struct {
+	subs  map[*subscriber]struct{}
+	dirty bool
+}
+
+type hub struct {
+	t       *Tracker
+	wake    chan struct{} // the planner has dirty cells
+	dropped atomic.Int64  // segment events dropped for full queues
+
+	mu      sync.Mutex // guards the following fields
+	subs    map[string]*subscriber
+	cells   map[cellID]*cellState
+	streams map[streamID]map[*subscriber]struct{}
+}
+
+func newHub(t *Tracker) *hub {
+	return &hub{t: t, wake: make(chan struct{}, 1), subs: map[string]*subscriber{}, cells: map[cellID]*cellState{},
+		streams: map[streamID]map[*subscriber]struct{}{}}
+}
+
+func newSubscriber(p swarm.Peer, slots map[string]int) *subscriber {
+	return &subscriber{peer: p, slots: slots, out: make(chan []byte, queueLen), kick: make(chan struct{}),
+		plans: map[string]swarm.Plan{}, evidence: map[string]time.Time{}}
+}
+
+// add makes s the stream of its peer (ending an older one of the same peer) and plans its
+// cells soon.
+func (h *hub) add(s *subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if old := h.subs[s.peer.ID]; old != nil {
+		h.detach(old)
+		old.end()
+	}
+	h.subs[s.peer.ID] = s
+	for _, r := range s.peer.Renditions {
+		c := h.cells[cellOf(s.peer, r)]
+		if c == nil {
+			c = &cellState{subs: map[*subscriber]struct{}{}}
+			h.cells[cellOf(s.peer, r)] = c
+		}
+		c.subs[s] = struct{}{}
+		c.dirty = true
+		sid := streamID{s.peer.Channel, r}
+		if h.streams[sid] == nil {
+			h.streams[sid] = map[*subscriber]struct{}{}
+		}
+		h.streams[sid][s] = struct{}{}
+	}
+	h.signal()
+}
+
+// remove forgets s, unless another stream of its peer replaced it; it reports whether s
+// was its peer's stream.
+func (h *hub) remove(s *subscriber) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.subs[s.peer.ID] != s {
+		return false
+	}
+	delete(h.subs, s.peer.ID)
+	h.detach(s)
+	h.signal()
+	return true
+}
+
+// detach takes s out of its cells and streams (h.mu held).
+func (h *hub) detach(s *subscriber) {
+	for _, r := range s.peer.Renditions {
+		if c := h.cells[cellOf(s.peer, r)]; c != nil {
+			delete(c.subs, s)
+			c.dirty = true
+			if len(c.subs) == 0 {
+				delete(h.cells, cellOf(s.peer, r))
+			}
+		}
+		sid := streamID{s.peer.Channel, r}
+		delete(h.streams[sid], s)
+		if len(h.streams[sid]) == 0 {
+			delete(h.streams, sid)
+		}
+	}
+}
+
+func cellOf(p swarm.Peer, rendition string) cellID {
+	return cellID{channel: p.Channel, rendition: rendition, group: p.Group}
+}
+
+// signal wakes the planner.
+func (h *hub) signal() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// kick ends peer id's stream, if it has one here.
+func (h *hub) kick(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s := h.subs[id]; s != nil {
+		s.end()
+	}
+}
+
+// broadcast queues an encoded segment event to every stream of a rendition.
+func (h *hub) broadcast(sid streamID, ev []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.streams[sid] {
+		select {
+		case s.out <- ev:
+		default:
+			h.dropped.Add(1)
+		}
+	}
+}
+
+// witnessed reports whether peer id's plans named peer src as a source lately.
+func (h *hub) witnessed(id, src string, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.subs[id]
+	if s == nil {
+		return false
+	}
+	at, ok := s.evidence[src]
+	return ok && now.Sub(at) <= evidenceFor
+}
+
+// localIDs returns the peer IDs of this gateway's streams, by channel.
+func (h *hub) localIDs() map[string][]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string][]string{}
+	for id, s := range h.subs {
+		out[s.peer.Channel] = append(out[s.peer.Channel], id)
+	}
+	return out
+}
+
+// len returns the number of open streams.
+func (h *hub) len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+// plan runs the planner until ctx ends: dirty cells at once (at most every planEvery),
+// every cell every rosterRefresh.
+func (h *hub) plan(ctx context.Context) {
+	refresh := time.NewTicker(rosterRefresh)
+	defer refresh.Stop()
+	pace := time.NewTimer(0)
+	defer pace.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.wake:
+		case <-refresh.C:
+			h.mu.Lock()
+			for _, c := range h.cells {
+				c.dirty = true
+			}
+			h.mu.Unlock()
+		}
+		select { // pace the rounds
+		case <-ctx.Done():
+			return
+		case <-pace.C:
+		}
+		h.round(ctx)
+		pace.Reset(planEvery)
+	}
+}
+
+// round plans every dirty cell.
+func (h *hub) round(ctx context.Context) {
+	h.mu.Lock()
+	var dirty []cellID
+	for id, c := range h.cells {
+		if c.dirty {
+			c.dirty = false
+			dirty = append(dirty, id)
+		}
+	}
+	h.mu.Unlock()
+	for _, id := range dirty {
+		if ctx.Err() != nil {
+			return
+		}
+		h.planCell(ctx, id)
+	}
+}
+
+// planCell reads a cell's roster and sends its local members the plans that changed. A
+// local member the registry no longer lists (its registration expired while this gateway
+// could not refresh it) subscribes again.
+func (h *hub) planCell(ctx context.Context, id cellID) {
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	members, err := h.t.reg.Roster(rctx, id.channel, id.rendition, id.group)
+	cancel()
+	if err != nil {
+		h.t.log.Debug("roster unavailable: plans unchanged", "channel", id.channel, "rendition", id.rendition, "err", err)
+		h.markDirty(id)
+		return
+	}
+	listed := make(map[string]bool, len(members))
+	for _, m := range members {
+		listed[m.ID] = true
+	}
+	roster := swarm.NewRoster(members, h.t.cfg.Seeders)
+	now := h.t.cfg.Now()
+	var lost []*subscriber
+	h.mu.Lock()
+	c := h.cells[id]
+	if c == nil {
+		h.mu.Unlock()
+		return
+	}
+	for s := range c.subs {
+		if !listed[s.peer.ID] {
+			lost = append(lost, s)
+			continue
+		}
+		p := roster.Plan(id.rendition, s.slots[id.rendition], s.peer.Leech)
+		if old, ok := s.plans[id.rendition]; ok && old.Equal(p) {
+			continue
+		}
+		h.send(s, p, now)
+	}
+	h.mu.Unlock()
+	for _, s := range lost {
+		h.resubscribe(ctx, s, id)
+	}
+}
+
+// send queues plan p to s and remembers it (h.mu held); a stream whose queue is full ends.
+func (h *hub) send(s *subscriber, p swarm.Plan, now time.Time) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return
+	}
+	select {
+	case s.out <- encodeEvent(swarm.EventPlan, b):
+	default:
+		s.end()
+		return
+	}
+	s.plans[p.Rendition] = p
+	for _, sp := range p.Stripes {
+		for _, src := range sp.Sources {
+			s.evidence[src.ID] = now
+		}
+	}
+	if len(s.evidence) > maxEvidence {
+		for id, at := range s.evidence {
+			if now.Sub(at) > evidenceFor {
+				delete(s.evidence, id)
+			}
+		}
+	}
+}
+
+// resubscribe registers a local member again (its slots may change), then plans its cell.
+func (h *hub) resubscribe(ctx context.Context, s *subscriber, id cellID) {
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	slots, err := h.t.reg.Subscribe(rctx, s.peer, s.peer.Renditions)
+	cancel()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err == nil && h.subs[s.peer.ID] == s {
+		s.slots = slots
+	}
+	if c := h.cells[id]; c != nil {
+		c.dirty = true
+	}
+}
+
+// markDirty plans a cell again at the next round.
+func (h *hub) markDirty(id cellID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c := h.cells[id]; c != nil {
+		c.dirty = true
+	}
+}

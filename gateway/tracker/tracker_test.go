@@ -1,0 +1,302 @@
+package tracker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// fixture is a tracker on an in-memory registry, served over HTTP, and running.
+type fixture struct {
+	t   *testing.T
+	tr  *Tracker
+	reg *swarm.Memory
+	url string
+}
+
+func newFixture(t *testing.T, cfg Config) *fixture {
+	t.Helper()
+	reg := swarm.NewMemory(swarm.Options{})
+	if cfg.Served == nil {
+		cfg.Served = func(ch string) bool { return ch == "tv" }
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	tr := New(cfg, reg)
+	e := echo.New()
+	tr.Register(e)
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { _ = tr.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &fixture{t: t, tr: tr, reg: reg, url: srv.URL}
+}
+
+// stream is an open event stream, read by a goroutine into channels by event name.
+type stream struct {
+	resp   *http.Response
+	hello  swarm.Hello
+	plans  chan swarm.Plan
+	segs   chan swarm.SegmentEvent
+	closed chan struct{}
+}
+
+// open opens an event stream for sub (with credentials, when id is set) and waits for its
+// hello; status is the response's when it is not 200 (and then the stream is nil).
+func (f *fixture) open(sub swarm.Subscription, id, token string) (*stream, int) {
+	f.t.Helper()
+	req, err := http.NewRequestWithContext(f.t.Context(), http.MethodGet, f.url+swarm.PathEvents+"?"+sub.Query().Encode(), nil)
+	require.NoError(f.t, err)
+	if id != "" {
+		req.Header.Set("Authorization", swarm.FormatAuth(id, token))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(f.t, err)
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, resp.StatusCode
+	}
+	s := &stream{resp: resp, plans: make(chan swarm.Plan, 64), segs: make(chan swarm.SegmentEvent, 64), closed: make(chan struct{})}
+	f.t.Cleanup(func() { resp.Body.Close() })
+	r := swarm.NewEventReader(resp.Body)
+	ev, err := r.Next()
+	require.NoError(f.t, err)
+	require.Equal(f.t, swarm.EventHello, ev.Name)
+	require.NoError(f.t, json.Unmarshal(ev.Data, &s.hello))
+	go func() {
+		defer close(s.closed)
+		for {
+			ev, err := r.Next()
+			if err != nil {
+				return
+			}
+			switch ev.Name {
+			case swarm.EventPlan:
+				var p swarm.Plan
+				if json.Unmarshal(ev.Data, &p) == nil {
+					s.plans <- p
+				}
+			case swarm.EventSegment:
+				var se swarm.SegmentEvent
+				if json.Unmarshal(ev.Data, &se) == nil {
+					s.segs <- se
+				}
+			}
+		}
+	}()
+	return s, http.StatusOK
+}
+
+// plan waits for the stream's next plan.
+func (s *stream) plan(t *testing.T) swarm.Plan {
+	t.Helper()
+	select {
+	case p := <-s.plans:
+		return p
+	case <-time.After(5 * time.Second):
+		t.Fatal("no plan within 5 s")
+		return swarm.Plan{}
+	}
+}
+
+// report posts a report and returns the status.
+func (f *fixture) report(req swarm.ReportRequest) int {
+	f.t.Helper()
+	body, err := json.Marshal(req)
+	require.NoError(f.t, err)
+	resp, err := http.Post(f.url+swarm.PathReport, "application/json", bytes.NewReader(body))
+	require.NoError(f.t, err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func sub(port int) swarm.Subscription {
+	return swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: fmt.Sprintf(":%d", port)}
+}
+
+func TestStreamGivesHelloPlansAndSegments(t *testing.T) {
+	f := newFixture(t, Config{})
+	a, code := f.open(sub(7001), "", "")
+	require.Equal(t, http.StatusOK, code)
+	assert.True(t, swarm.ValidPeerID(a.hello.PeerID))
+	assert.Equal(t, int64(10_000), a.hello.ReportMS)
+	pa := a.plan(t)
+	assert.Equal(t, "r0", pa.Rendition)
+	assert.Equal(t, 0, pa.Slot)
+	for _, sp := range pa.Stripes {
+		assert.True(t, sp.Root, "alone in its cell: it fetches every stripe from the gateway")
+	}
+
+	b, _ := f.open(sub(7002), "", "")
+	pb := b.plan(t)
+	assert.Equal(t, 1, pb.Slot)
+	assert.True(t, pb.Stripes[1].Root, "slot 1 is the root of stripe 1")
+	for _, s := range []int{0, 2, 3} {
+		require.Len(t, pb.Stripes[s].Sources, 1, "stripe %d", s)
+		assert.Equal(t, a.hello.PeerID, pb.Stripes[s].Sources[0].ID)
+		assert.Equal(t, "127.0.0.1:7001", pb.Stripes[s].Sources[0].Addr, "an unspecified host is the observed address")
+	}
+	pa = a.plan(t) // b joined: a gets stripe 1 from it now
+	assert.False(t, pa.Stripes[1].Root)
+	assert.Equal(t, b.hello.PeerID, pa.Stripes[1].Sources[0].ID)
+
+	ev := swarm.SegmentEvent{Rendition: "r0", Seq: 7, Name: "7-abc.ts", Digest: strings.Repeat("a", 64), Size: 10, DurationMS: 2000}
+	f.tr.Published("tv", ev)
+	f.tr.Published("tv", swarm.SegmentEvent{Rendition: "r1", Seq: 8})
+	for _, s := range []*stream{a, b} {
+		select {
+		case got := <-s.segs:
+			assert.Equal(t, ev, got, "only the rendition it plays")
+		case <-time.After(5 * time.Second):
+			t.Fatal("no segment event")
+		}
+	}
+}
+
+func TestResumeKeepsIDAndSlot(t *testing.T) {
+	f := newFixture(t, Config{})
+	a, _ := f.open(sub(7001), "", "")
+	a.plan(t)
+	a.resp.Body.Close()
+	<-a.closed
+	again, code := f.open(sub(7001), a.hello.PeerID, a.hello.Token)
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, a.hello.PeerID, again.hello.PeerID, "the token resumes the peer")
+	assert.Equal(t, 0, again.plan(t).Slot)
+
+	other, _ := f.open(sub(7002), a.hello.PeerID, "1-forged")
+	assert.NotEqual(t, a.hello.PeerID, other.hello.PeerID, "a forged token gets a new peer, not the victim's")
+
+	_, code = f.open(swarm.Subscription{Channel: "radio", Addr: ":1"}, "", "")
+	assert.Equal(t, http.StatusNotFound, code)
+	_, code = f.open(swarm.Subscription{Channel: "tv", Addr: "8.8.8.8:1"}, "", "")
+	assert.Equal(t, http.StatusBadRequest, code, "a public address other than its own")
+}
+
+func TestReportAndLeave(t *testing.T) {
+	f := newFixture(t, Config{})
+	a, _ := f.open(sub(7001), "", "")
+	a.plan(t)
+	id, tok := a.hello.PeerID, a.hello.Token
+	assert.Equal(t, http.StatusNoContent, f.report(swarm.ReportRequest{PeerID: id, Token: tok, Channel: "tv",
+		Stats: swarm.Counters{BytesFromPeers: 300, BytesFromGateway: 100}}))
+	st, err := f.reg.Stats(t.Context(), "tv")
+	require.NoError(t, err)
+	assert.Equal(t, int64(300), st.BytesFromPeers)
+	assert.Equal(t, 1, st.ActivePeers)
+
+	assert.Equal(t, http.StatusUnauthorized, f.report(swarm.ReportRequest{PeerID: id, Token: "1-x", Channel: "tv"}))
+	assert.Equal(t, http.StatusBadRequest, f.report(swarm.ReportRequest{PeerID: id, Token: tok, Channel: "tv",
+		Stats: swarm.Counters{PeersBanned: 1}}), "a counter only gateways keep")
+
+	assert.Equal(t, http.StatusNoContent, f.report(swarm.ReportRequest{PeerID: id, Token: tok, Channel: "tv", Leave: true}))
+	select {
+	case <-a.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream stays open after a leave")
+	}
+	st, err = f.reg.Stats(t.Context(), "tv")
+	require.NoError(t, err)
+	assert.Zero(t, st.ActivePeers)
+}
+
+// TestReportsNeedEvidence: reports ban a peer only when two reporters this gateway's plans
+// sent to it say so; reports of a peer a reporter was never sent to are ignored.
+func TestReportsNeedEvidence(t *testing.T) {
+	f := newFixture(t, Config{})
+	victim, _ := f.open(sub(7001), "", "")
+	victim.plan(t)
+	var others []*stream
+	for i := range 2 {
+		s, _ := f.open(sub(7002+i), "", "")
+		p := s.plan(t)
+		require.Equal(t, victim.hello.PeerID, p.Stripes[0].Sources[0].ID)
+		others = append(others, s)
+	}
+	// A peer in another group (cell) was never sent to the victim.
+	stranger, _ := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: ":7009", Group: "far"}, "", "")
+	stranger.plan(t)
+	accuse := func(s *stream) {
+		require.Equal(t, http.StatusNoContent, f.report(swarm.ReportRequest{PeerID: s.hello.PeerID, Token: s.hello.Token,
+			Channel: "tv", Banned: []string{victim.hello.PeerID}}))
+	}
+	accuse(stranger)
+	accuse(others[0])
+	_, ok, err := f.reg.Peer(t.Context(), "tv", victim.hello.PeerID)
+	require.NoError(t, err)
+	assert.True(t, ok, "one reporter with evidence, one without: no ban")
+	accuse(others[1])
+	_, ok, err = f.reg.Peer(t.Context(), "tv", victim.hello.PeerID)
+	require.NoError(t, err)
+	assert.False(t, ok, "two reporters it fed: banned")
+	_, code := f.open(sub(7001), "", "")
+	assert.Equal(t, http.StatusForbidden, code, "its address is refused as an uploader")
+	leech, code := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Leech: true}, "", "")
+	require.Equal(t, http.StatusOK, code, "but may still download")
+	assert.True(t, leech.plan(t).Leech)
+}
+
+// TestOneAddressManyPeers: a thousand proxies behind one address join and report without a
+// refusal; a peer that calls too often, and joins beyond the per-address rate, are refused
+// and counted.
+func TestOneAddressManyPeers(t *testing.T) {
+	clock := struct {
+		sync.Mutex
+		now time.Time
+	}{now: time.Unix(1_000_000, 0)}
+	now := func() time.Time { clock.Lock(); defer clock.Unlock(); return clock.now }
+	f := newFixture(t, Config{Now: now, JoinRate: 100})
+	var ids, toks []string
+	for i := range 1000 {
+		q := sub(10000 + i).Query()
+		resp, err := http.Get(f.url + swarm.PathEvents + "?" + q.Encode())
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "join %d", i)
+		var hello swarm.Hello
+		ev, err := swarm.NewEventReader(resp.Body).Next()
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(ev.Data, &hello))
+		ids, toks = append(ids, hello.PeerID), append(toks, hello.Token)
+		t.Cleanup(func() { resp.Body.Close() })
+	}
+	for i := range ids {
+		require.Equal(t, http.StatusNoContent, f.report(swarm.ReportRequest{PeerID: ids[i], Token: toks[i], Channel: "tv"}), "report %d", i)
+	}
+	assert.Equal(t, [numReasons]int64{}, f.tr.Snapshot().Refused, "nothing refused")
+
+	codes := map[int]int{}
+	for range 20 {
+		codes[f.report(swarm.ReportRequest{PeerID: ids[0], Token: toks[0], Channel: "tv"})]++
+	}
+	assert.Positive(t, codes[http.StatusTooManyRequests], "one peer calling 20 times at once")
+	resp, err := http.Get(f.url + swarm.PathEvents + "?" + url.Values(sub(9).Query()).Encode())
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "the 1,001st join in the same instant, past the burst")
+	st := f.tr.Snapshot()
+	assert.Equal(t, int64(codes[http.StatusTooManyRequests]), st.Refused[RefusedPeer])
+	assert.Equal(t, int64(1), st.Refused[RefusedJoins])
+	assert.Equal(t, 1000, st.Streams)
+	f.tr.flush(t.Context())
+	stats, err := f.reg.Stats(t.Context(), "tv")
+	require.NoError(t, err)
+	assert.Equal(t, st.Refused[RefusedPeer]+1, stats.TrackerRefused, "refusals reach the channel's stats")
+	assert.Equal(t, 1000, stats.ActivePeers)
+}

@@ -1,0 +1,144 @@
+package peerassist
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// The member's event stream is its membership of the channel's swarm (see gateway/tracker):
+// opened for the renditions its players play (the most recent swarm.MaxRenditionsPerPeer),
+// as the peer it was when it has credentials; it brings the peer's ID and token, its plans,
+// every new segment and fresh tokens. It is opened again when the renditions played change,
+// when the proxy starts or stops offering uploads, and after a failure (with back-off).
+
+const (
+	// streamBackoff and maxStreamBackoff bound the pause before opening the stream again.
+	streamBackoff    = 250 * time.Millisecond
+	maxStreamBackoff = 10 * time.Second
+	// playingWindow is how long a rendition counts as played after its last playlist
+	// request.
+	playingWindow = 30 * time.Second
+)
+
+// stream keeps the member's event stream open until ctx ends.
+func (m *member) stream(ctx context.Context, p *Proxy) {
+	backoff := streamBackoff
+	for ctx.Err() == nil {
+		rs := m.playingRenditions(p.cfg.Now(), playingWindow)
+		if len(rs) == 0 { // no player yet (or any more): nothing to subscribe to
+			select {
+			case <-ctx.Done():
+			case <-m.resub:
+			}
+			continue
+		}
+		rs = rs[:min(len(rs), swarm.MaxRenditionsPerPeer)]
+		advertising := p.advertising()
+		sub := swarm.Subscription{Channel: m.channel, Renditions: rs, Group: p.cfg.Group, Leech: !advertising}
+		if advertising {
+			sub.Addr = p.cfg.AdvertiseAddr
+		}
+		err := m.session(ctx, p, sub, &backoff)
+		m.subscribe(nil)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errResubscribe):
+			continue // at once
+		case errors.Is(err, swarm.ErrUnauthorized):
+			p.log.Info("the gateway no longer knows this peer; joining afresh", "channel", m.channel)
+			m.forget()
+		case errors.Is(err, swarm.ErrForbidden) && advertising:
+			p.log.Warn("the gateway refuses this proxy as an uploader (neighbours reported it); downloading only", "for", bannedQuiet)
+			p.uplink.silence(p.cfg.Now().Add(bannedQuiet))
+			continue
+		case errors.Is(err, swarm.ErrRefused):
+			m.stats.trackerRefused.Add(1)
+		default:
+			p.log.Debug("event stream ended", "channel", m.channel, "err", err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		case <-m.resub:
+		}
+		t.Stop()
+		backoff = min(2*backoff, maxStreamBackoff)
+	}
+}
+
+// bannedQuiet is how long a proxy the gateway refused as an uploader stays a leech (the
+// gateway's ban lasts 10 minutes).
+const bannedQuiet = 10 * time.Minute
+
+// errResubscribe: what the stream subscribes to changed; it is opened again at once.
+var errResubscribe = errors.New("subscription changed")
+
+// session opens one event stream for sub and handles its events until it ends; backoff is
+// reset once the gateway admits the peer.
+func (m *member) session(ctx context.Context, p *Proxy, sub swarm.Subscription, backoff *time.Duration) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() { // a change of what to subscribe to ends this stream
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.resub:
+				cancel(errResubscribe)
+				return
+			case <-tick.C:
+				if p.advertising() == sub.Leech {
+					cancel(errResubscribe)
+					return
+				}
+			}
+		}
+	}()
+	id, token := m.credentials()
+	m.stats.trackerRequests.Add(1)
+	err := p.tracker.Events(ctx, sub, id, token, func(ev swarm.Event) error {
+		m.event(p, ev, sub.Renditions, backoff)
+		return nil
+	})
+	if cause := context.Cause(ctx); errors.Is(cause, errResubscribe) {
+		return cause
+	}
+	return err
+}
+
+// event handles one event of the stream.
+func (m *member) event(p *Proxy, ev swarm.Event, rs []string, backoff *time.Duration) {
+	switch ev.Name {
+	case swarm.EventHello:
+		var h swarm.Hello
+		if json.Unmarshal(ev.Data, &h) != nil || !swarm.ValidPeerID(h.PeerID) {
+			return
+		}
+		m.joined(h)
+		m.subscribe(rs)
+		*backoff = streamBackoff
+	case swarm.EventPlan:
+		var plan swarm.Plan
+		if json.Unmarshal(ev.Data, &plan) == nil {
+			m.setPlan(plan)
+		}
+	case swarm.EventSegment:
+		var se swarm.SegmentEvent
+		if json.Unmarshal(ev.Data, &se) == nil {
+			m.learnEvent(se, p.cfg.MaxSegmentBytes)
+		}
+	case swarm.EventToken:
+		var te swarm.TokenEvent
+		if json.Unmarshal(ev.Data, &te) == nil && te.Token != "" {
+			m.refreshToken(te.Token)
+		}
+	}
+}
