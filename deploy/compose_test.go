@@ -109,7 +109,7 @@ func loadCompose(t *testing.T) composeFile {
 		t.Fatal(err)
 	}
 	var top map[string]json.RawMessage
-	if err := json.Unmarshal(j, &top); err != nil {
+	if err = json.Unmarshal(j, &top); err != nil {
 		t.Fatal(err)
 	}
 	for k := range top {
@@ -121,7 +121,7 @@ func loadCompose(t *testing.T) composeFile {
 	dec := json.NewDecoder(bytes.NewReader(j))
 	dec.DisallowUnknownFields()
 	var cf composeFile
-	if err := dec.Decode(&cf); err != nil {
+	if err = dec.Decode(&cf); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
 	for name, s := range cf.Services {

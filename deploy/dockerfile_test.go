@@ -343,7 +343,7 @@ func rawflowBinary(t *testing.T) string {
 		cmd.Env = append(os.Environ(), b.env...)
 		cmd.Env = append(cmd.Env, "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -buildvcs=false"))
 		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("the Dockerfile's build (go %s, %v) in a copy of the build context: %v\n%s",
+			binErr = fmt.Errorf("the Dockerfile's build (go %s, %v) in a copy of the build context: %w\n%s",
 				strings.Join(b.args, " "), b.env, err, out)
 		}
 	})

@@ -136,11 +136,12 @@ func TestWindowJumpsAndRefusesSteppingBack(t *testing.T) {
 func TestWindowForgetsEvictedSegments(t *testing.T) {
 	w := newTestWindow(2, 1<<20)
 	t0 := time.Unix(0, 0)
-	seg := numbered(0, false, 0, payload(0, 1000))
-	name := seg.Name
-	first := weak.Make(seg)
-	require.NoError(t, w.Publish(t0, seg))
-	seg = nil
+	// The first segment, published; no strong reference to it outlives this function.
+	name, first := func() (string, weak.Pointer[ingest.Segment]) {
+		seg := numbered(0, false, 0, payload(0, 1000))
+		require.NoError(t, w.Publish(t0, seg))
+		return seg.Name, weak.Make(seg)
+	}()
 	for i := 1; i < 4; i++ { // retires the first at the third, evicts it at the fourth
 		require.NoError(t, w.Publish(t0.Add(time.Duration(i)*time.Minute), numbered(uint64(i), false, 0, payload(i, 1000))))
 	}

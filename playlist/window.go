@@ -45,6 +45,7 @@ type Window struct {
 // Form selects what Render writes.
 type Form int
 
+// The forms of a media playlist.
 const (
 	ForPlayers Form = iota // plain HLS
 	ForProxies             // the same plus one digest tag per segment and init section

@@ -198,7 +198,7 @@ func NewEventReader(r io.Reader) *EventReader {
 	return &EventReader{r: bufio.NewReaderSize(r, 4<<10)}
 }
 
-// ErrEventTooLarge: a line of the stream exceeded MaxEventBytes.
+// ErrEventTooLarge reports a line of the stream that exceeded MaxEventBytes.
 var ErrEventTooLarge = errors.New("swarm: event over the size limit")
 
 // Next returns the next event with a data line.

@@ -176,7 +176,7 @@ func sortFeeds(fs []Feed) {
 
 // Merge adds o into b: counters and breakdowns add up, viewer gauges keep the highest.
 func (b *Bucket) Merge(o Bucket) {
-	b.Counters.Add(o.Counters)
+	b.Add(o.Counters)
 	mergeMap := func(dst *map[string]Counters, src map[string]Counters) {
 		for k, c := range src {
 			if *dst == nil {

@@ -45,7 +45,7 @@ func testSeries(e *env) {
 	assert.Empty(e.t, second.Groups, "a gateway's sample belongs to no group")
 	assert.Equal(e.t, int64(7), second.ViewersAssisted)
 	assert.Equal(e.t, int64(5), second.ViewersDirect, "each gateway's direct viewers add up")
-	assert.True(e.t, bs[2].Counters.IsZero())
+	assert.True(e.t, bs[2].IsZero(), "a bucket without samples counts nothing")
 	assert.Equal(e.t, int64(10), bs[7].BytesFromGateway)
 
 	// One-minute step: the first minute holds the first four samples.

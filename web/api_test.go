@@ -154,7 +154,7 @@ func TestAPITwoGatewaysOneRedis(t *testing.T) {
 		assert.Equal(t, int64(9000), tv.BytesSaved)
 		assert.InDelta(t, 9000/1e9*0.05, tv.MoneySaved, 1e-12)
 		assert.Positive(t, tv.GatewayMbps)
-		assert.Equal(t, tv.Figures.Offload, ov.Total.Offload)
+		assert.Equal(t, tv.Offload, ov.Total.Offload)
 		assert.Equal(t, int64(60), ov.WindowSeconds)
 		assert.Equal(t, 0.05, ov.PricePerGB)
 		assert.Equal(t, "USD", ov.Currency)
@@ -196,7 +196,7 @@ func TestAPIExportAndEvents(t *testing.T) {
 
 	for _, bad := range []string{"?from=x", "?from=100&to=50", "?step=-1", "?from=0&to=99999999"} {
 		for _, route := range []string{"series", "breakdown", "export.csv"} {
-			resp, _ := httpGet(t, base+"/api/v1/channels/tv/"+route+bad)
+			resp, _ = httpGet(t, base+"/api/v1/channels/tv/"+route+bad)
 			assert.Equal(t, http.StatusBadRequest, resp.StatusCode, route+bad)
 		}
 	}

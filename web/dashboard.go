@@ -108,26 +108,9 @@ func New(stats Stats, cfg Config) (*Dashboard, error) {
 // Register sets nothing else on e (no middleware, no error handler).
 func (d *Dashboard) Register(e *echo.Echo) {
 	d.pages.register(e)
-	e.GET("/api/v1/overview", func(c echo.Context) error {
-		ov, err := d.overview(c.Request().Context())
-		return noStoreJSON(c, ov, err)
-	})
-	e.GET("/api/v1/channels/:channel/series", func(c echo.Context) error {
-		from, to, step, err := span(c, d.cfg.Now())
-		if err != nil {
-			return err
-		}
-		out, err := d.series(c.Request().Context(), c.Param("channel"), from, to, step)
-		return noStoreJSON(c, out, err)
-	})
-	e.GET("/api/v1/channels/:channel/breakdown", func(c echo.Context) error {
-		from, to, _, err := span(c, d.cfg.Now())
-		if err != nil {
-			return err
-		}
-		out, err := d.breakdown(c.Request().Context(), c.Param("channel"), from, to)
-		return noStoreJSON(c, out, err)
-	})
+	e.GET("/api/v1/overview", d.handleOverview)
+	e.GET("/api/v1/channels/:channel/series", d.handleSeries)
+	e.GET("/api/v1/channels/:channel/breakdown", d.handleBreakdown)
 	e.GET("/api/v1/channels/:channel/export.csv", d.handleExport)
 	e.GET("/api/v1/events", d.handleEvents)
 }
@@ -155,6 +138,32 @@ func noStoreJSON(c echo.Context, v any, err error) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, v)
+}
+
+// handleOverview answers with the figures now.
+func (d *Dashboard) handleOverview(c echo.Context) error {
+	ov, err := d.overview(c.Request().Context())
+	return noStoreJSON(c, ov, err)
+}
+
+// handleSeries answers with a channel's series over the request's range.
+func (d *Dashboard) handleSeries(c echo.Context) error {
+	from, to, step, err := span(c, d.cfg.Now())
+	if err != nil {
+		return err
+	}
+	out, err := d.series(c.Request().Context(), c.Param("channel"), from, to, step)
+	return noStoreJSON(c, out, err)
+}
+
+// handleBreakdown answers with a channel's breakdown over the request's range.
+func (d *Dashboard) handleBreakdown(c echo.Context) error {
+	from, to, _, err := span(c, d.cfg.Now())
+	if err != nil {
+		return err
+	}
+	out, err := d.breakdown(c.Request().Context(), c.Param("channel"), from, to)
+	return noStoreJSON(c, out, err)
 }
 
 // handleExport writes a channel's series as CSV.

@@ -109,8 +109,8 @@ func span(c echo.Context, now time.Time) (from, to time.Time, step time.Duration
 		if v == "" {
 			return def, nil
 		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 || n > 1<<40 {
+		n, perr := strconv.ParseInt(v, 10, 64)
+		if perr != nil || n < 0 || n > 1<<40 {
 			return time.Time{}, echo.NewHTTPError(http.StatusBadRequest, name+": want unix seconds")
 		}
 		return time.Unix(n, 0), nil

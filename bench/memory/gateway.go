@@ -26,7 +26,7 @@ type gw struct {
 func (b *bench) startGateway(ctx context.Context, label string, channels []string, extra ...string) (*gw, error) {
 	var last error
 	for range 3 { // another process may take the free port first
-		port, err := freePort()
+		port, err := freePort(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -36,7 +36,7 @@ func (b *bench) startGateway(ctx context.Context, label string, channels []strin
 			args = append(args, "--channel", ch)
 		}
 		args = append(args, extra...)
-		c, err := startChild(label, filepath.Join(b.logDir, label+".log"), b.env, b.bin, args...)
+		c, err := startChild(ctx, label, filepath.Join(b.logDir, label+".log"), b.env, b.bin, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -152,22 +152,22 @@ func (b *bench) gatewayPhase(ctx context.Context, progress func(string, ...any))
 		return fmt.Errorf("baseline: %w", err)
 	}
 	b.rep.Baseline = &base
-	progress("  RSS %s (window %d bytes)", mib(base.RSS.VmRSSMax), base.Window.Bytes)
+	progress("  RSS %s (window %d bytes)", mib(base.RSS.VMRSSMax), base.Window.Bytes)
 	var errs []error
 	for _, k := range b.cfg.channels {
 		progress("gateway with %d channel(s) of %d-byte segments every %v", k, b.cfg.segmentSize, b.cfg.segmentInterval)
 		r, err := b.measureGateway(ctx, "k"+strconv.Itoa(k), k, b.cfg.segmentSize)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("K=%d: %w", k, err))
+			errs = append(errs, fmt.Errorf("with K=%d: %w", k, err))
 			continue
 		}
-		r.PerChannelRSS = (r.RSS.VmRSSMax - base.RSS.VmRSSMax) / int64(k)
+		r.PerChannelRSS = (r.RSS.VMRSSMax - base.RSS.VMRSSMax) / int64(k)
 		r.PerChannelWindow = r.Window.Bytes / int64(k)
 		r.PerChannelBar = r.PerChannelWindow*3/2 + 50<<20
 		pass := r.PerChannelRSS <= r.PerChannelBar
 		r.Pass = &pass
 		b.rep.Gateway = append(b.rep.Gateway, r)
-		progress("  RSS %s, window %s, per channel %s against a bar of %s", mib(r.RSS.VmRSSMax), mib(r.Window.Bytes),
+		progress("  RSS %s, window %s, per channel %s against a bar of %s", mib(r.RSS.VMRSSMax), mib(r.Window.Bytes),
 			mib(r.PerChannelRSS), mib(r.PerChannelBar))
 	}
 	return errors.Join(errs...)
@@ -258,10 +258,10 @@ func (b *bench) slowPhase(ctx context.Context, progress func(string, ...any)) er
 	)
 	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
-		err := rc.Control(func(fd uintptr) {
+		cerr := rc.Control(func(fd uintptr) {
 			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, b.cfg.slowRcvbuf)
 		})
-		return errors.Join(err, serr)
+		return errors.Join(cerr, serr)
 	}}
 	chunk := max(1, b.cfg.slowRate/10)
 	sem := make(chan struct{}, 64) // connections being set up at once
@@ -271,29 +271,12 @@ func (b *bench) slowPhase(ctx context.Context, progress func(string, ...any)) er
 		dialed.Add(1)
 		go func() {
 			defer wg.Done()
-			conn, err := func() (net.Conn, error) {
-				defer dialed.Done()
-				select {
-				case sem <- struct{}{}:
-				case <-pctx.Done():
-					return nil, pctx.Err()
-				}
-				defer func() { <-sem }()
-				conn, err := dialer.DialContext(pctx, "tcp", "127.0.0.1:"+strconv.Itoa(g.port))
-				if err != nil {
-					return nil, err
-				}
-				_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				if _, err := conn.Write(req); err != nil {
-					conn.Close()
-					return nil, err
-				}
-				return conn, nil
-			}()
-			if err != nil {
+			conn, dialErr := dialSlowPlayer(pctx, dialer, sem, g.port, req)
+			dialed.Done()
+			if dialErr != nil {
 				if dialErrs.Add(1) == 1 {
 					mu.Lock()
-					r.FirstDialError = err.Error()
+					r.FirstDialError = dialErr.Error()
 					mu.Unlock()
 				}
 				return
@@ -313,7 +296,7 @@ func (b *bench) slowPhase(ctx context.Context, progress func(string, ...any)) er
 				case <-tick.C:
 				}
 				_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-				m, err := conn.Read(buf)
+				m, readErr := conn.Read(buf)
 				read.Add(int64(m))
 				if first && m > 0 {
 					first = false
@@ -321,10 +304,10 @@ func (b *bench) slowPhase(ctx context.Context, progress func(string, ...any)) er
 						ok.Add(1)
 					}
 				}
-				if err != nil {
+				if readErr != nil {
 					if rErrs.Add(1) == 1 {
 						mu.Lock()
-						r.FirstReadError = fmt.Sprintf("player %d: %v", i, err)
+						r.FirstReadError = fmt.Sprintf("player %d: %v", i, readErr)
 						mu.Unlock()
 					}
 					return
@@ -335,7 +318,7 @@ func (b *bench) slowPhase(ctx context.Context, progress func(string, ...any)) er
 	// Sample while the connections are set up and held.
 	var during []mem
 	sampleDuring := func() {
-		if m, err := readMem(g.c.pid()); err == nil {
+		if m, merr := readMem(g.c.pid()); merr == nil {
 			during = append(during, m)
 		}
 		if q, s := sendQueue(g.port); q > r.SendQueueBytes {
@@ -372,10 +355,10 @@ func (b *bench) slowPhase(ctx context.Context, progress func(string, ...any)) er
 	r.DialErrors, r.ReadErrors, r.BytesRead = int(dialErrs.Load()), int(rErrs.Load()), read.Load()
 	r.During = summarize(during)
 	if r.Connected > 0 {
-		r.PerConnection = float64(r.During.VmRSSMax-r.Before.VmRSSMax) / float64(r.Connected)
+		r.PerConnection = float64(r.During.VMRSSMax-r.Before.VMRSSMax) / float64(r.Connected)
 	}
 	progress("  %d connected, %d got 200; RSS before %s, peak %s (%.1f KiB per connection)", r.Connected, r.Got200,
-		mib(r.Before.VmRSSMax), mib(r.During.VmRSSMax), r.PerConnection/1024)
+		mib(r.Before.VMRSSMax), mib(r.During.VMRSSMax), r.PerConnection/1024)
 	_ = sleep(ctx, 2*time.Second) // the gateway notices the closed connections
 	if r.After, err = sampleMem(ctx, g.c.pid(), 3, b.cfg.sampleEvery); err != nil {
 		return err
@@ -395,6 +378,27 @@ func (b *bench) slowPhase(ctx context.Context, progress func(string, ...any)) er
 		return fmt.Errorf("gateway unhealthy after the slow players: %s", r.HealthError)
 	}
 	return nil
+}
+
+// dialSlowPlayer connects a slow player to the gateway on port, once one of sem's slots is
+// free, and sends it req; the slot is freed on return.
+func dialSlowPlayer(ctx context.Context, dialer *net.Dialer, sem chan struct{}, port int, req []byte) (net.Conn, error) {
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-sem }()
+	conn, err := dialer.DialContext(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write(req); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // segmentURIs returns the URI lines of a media playlist.

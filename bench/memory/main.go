@@ -266,7 +266,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	if b.logDir == "" {
 		b.logDir = filepath.Join(tmp, "logs")
 	}
-	if err := os.MkdirAll(b.logDir, 0o755); err != nil {
+	if err = os.MkdirAll(b.logDir, 0o755); err != nil {
 		return err
 	}
 	b.rep.LogDir = b.logDir
@@ -275,7 +275,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	b.rep.Binary = b.bin
 	b.rep.Git.Commit, b.rep.Git.Modified = gitState(ctx)
-	if b.origin, err = newOrigin(); err != nil {
+	if b.origin, err = newOrigin(ctx); err != nil {
 		return err
 	}
 	defer b.origin.close()

@@ -30,8 +30,9 @@ type origin struct {
 // originListed is how many segments the origin's playlist lists (and serves, with slack).
 const originListed = 10
 
-func newOrigin() (*origin, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func newOrigin(ctx context.Context) (*origin, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}

@@ -35,14 +35,15 @@ var children struct {
 	list []*child
 }
 
-// startChild starts bin with args, its output appended to logPath, env added to ours.
-func startChild(name, logPath string, env []string, bin string, args ...string) (*child, error) {
+// startChild starts bin with args, its output appended to logPath, env added to ours. The
+// child is killed if ctx ends first (as killChildren would, on the way out of the run).
+func startChild(ctx context.Context, name, logPath string, env []string, bin string, args ...string) (*child, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(f, "### %s %s %s\n", time.Now().UTC().Format(time.RFC3339), bin, strings.Join(args, " "))
-	cmd := exec.Command(bin, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -124,7 +125,7 @@ func (c *child) logTail(n int) string {
 
 // mem is one reading of /proc/PID/status, in bytes.
 type mem struct {
-	VmRSS, RssAnon, RssFile, RssShmem, VmHWM int64
+	VMRSS, RssAnon, RssFile, RssShmem, VMHWM int64
 }
 
 // readMem reads the child's memory figures from /proc/PID/status.
@@ -134,8 +135,8 @@ func readMem(pid int) (mem, error) {
 		return mem{}, err
 	}
 	var m mem
-	fields := map[string]*int64{"VmRSS:": &m.VmRSS, "RssAnon:": &m.RssAnon, "RssFile:": &m.RssFile,
-		"RssShmem:": &m.RssShmem, "VmHWM:": &m.VmHWM}
+	fields := map[string]*int64{"VmRSS:": &m.VMRSS, "RssAnon:": &m.RssAnon, "RssFile:": &m.RssFile,
+		"RssShmem:": &m.RssShmem, "VmHWM:": &m.VMHWM}
 	for line := range strings.SplitSeq(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 2 {
@@ -145,7 +146,7 @@ func readMem(pid int) (mem, error) {
 			}
 		}
 	}
-	if m.VmRSS == 0 {
+	if m.VMRSS == 0 {
 		return m, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
 	}
 	return m, nil
@@ -154,13 +155,13 @@ func readMem(pid int) (mem, error) {
 // rssStat sums up a few readings: means, and the largest VmRSS.
 type rssStat struct {
 	Samples      int   `json:"samples"`
-	VmRSSMean    int64 `json:"vm_rss_mean"`
-	VmRSSMax     int64 `json:"vm_rss_max"`
-	VmRSSMin     int64 `json:"vm_rss_min"`
+	VMRSSMean    int64 `json:"vm_rss_mean"`
+	VMRSSMax     int64 `json:"vm_rss_max"`
+	VMRSSMin     int64 `json:"vm_rss_min"`
 	RssAnonMean  int64 `json:"rss_anon_mean"`
 	RssFileMean  int64 `json:"rss_file_mean"`
 	RssShmemMean int64 `json:"rss_shmem_mean"`
-	VmHWM        int64 `json:"vm_hwm"` // the kernel's peak RSS since the process started
+	VMHWM        int64 `json:"vm_hwm"` // the kernel's peak RSS since the process started
 }
 
 func summarize(ms []mem) rssStat {
@@ -168,18 +169,18 @@ func summarize(ms []mem) rssStat {
 	if len(ms) == 0 {
 		return s
 	}
-	s.VmRSSMin = ms[0].VmRSS
+	s.VMRSSMin = ms[0].VMRSS
 	for _, m := range ms {
-		s.VmRSSMean += m.VmRSS
+		s.VMRSSMean += m.VMRSS
 		s.RssAnonMean += m.RssAnon
 		s.RssFileMean += m.RssFile
 		s.RssShmemMean += m.RssShmem
-		s.VmRSSMax = max(s.VmRSSMax, m.VmRSS)
-		s.VmRSSMin = min(s.VmRSSMin, m.VmRSS)
-		s.VmHWM = max(s.VmHWM, m.VmHWM)
+		s.VMRSSMax = max(s.VMRSSMax, m.VMRSS)
+		s.VMRSSMin = min(s.VMRSSMin, m.VMRSS)
+		s.VMHWM = max(s.VMHWM, m.VMHWM)
 	}
 	n := int64(len(ms))
-	s.VmRSSMean /= n
+	s.VMRSSMean /= n
 	s.RssAnonMean /= n
 	s.RssFileMean /= n
 	s.RssShmemMean /= n
@@ -306,8 +307,9 @@ func hostCPU() (busy, steal float64) {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
@@ -441,15 +443,6 @@ func lastGC(logPath string, offset int64) gcTrace {
 			MaxLiveMiB: max(g.MaxLiveMiB, n(4))}
 	}
 	return g
-}
-
-// logSize returns the current size of a log file (an offset for lastGC).
-func logSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
 }
 
 // moduleRoot walks up from the working directory to the directory holding go.mod.

@@ -68,7 +68,7 @@ func (b *bench) proxyPhase(ctx context.Context, progress func(string, ...any)) e
 			errs = append(errs, fmt.Errorf("cache %s: %w", size, err))
 			continue
 		}
-		progress("  RSS %s with %s cached (fetched %s): %.2f × the cache size", mib(r.RSS.VmRSSMax), mib(r.CacheHeld),
+		progress("  RSS %s with %s cached (fetched %s): %.2f × the cache size", mib(r.RSS.VMRSSMax), mib(r.CacheHeld),
 			mib(r.FetchedFromGateway), r.RatioRSSCache)
 	}
 	return errors.Join(errs...)
@@ -84,13 +84,13 @@ func (b *bench) measureProxy(ctx context.Context, g *gw, size string) (proxyRun,
 		err  error
 	)
 	for range 3 { // another process may take a free port first
-		pp, err1 := freePort()
-		np, err2 := freePort()
-		if err := errors.Join(err1, err2); err != nil {
+		pp, err1 := freePort(ctx)
+		np, err2 := freePort(ctx)
+		if err = errors.Join(err1, err2); err != nil {
 			return r, err
 		}
 		base = "http://127.0.0.1:" + strconv.Itoa(pp)
-		p, err = startChild(label, filepath.Join(b.logDir, label+".log"), b.env, b.bin, "peer", "--gateway", g.base,
+		p, err = startChild(ctx, label, filepath.Join(b.logDir, label+".log"), b.env, b.bin, "peer", "--gateway", g.base,
 			"--listen", "127.0.0.1:"+strconv.Itoa(pp), "--peer-listen", "127.0.0.1:"+strconv.Itoa(np),
 			"--cache-size", size, "--log-level", "warn")
 		if err != nil {
@@ -136,7 +136,7 @@ func (b *bench) measureProxy(ctx context.Context, g *gw, size string) (proxyRun,
 		if st, err = b.proxyStatus(pctx, base); err == nil && st.Totals.BytesFromGateway > target {
 			break
 		}
-		if err := sleep(pctx, time.Second); err != nil {
+		if sleep(pctx, time.Second) != nil {
 			return r, fmt.Errorf("proxy fetched %d bytes of the %d wanted in %v (player: %d segments, %d errors, %s)",
 				st.Totals.BytesFromGateway, target, time.Since(start).Round(time.Second), pl.segments.Load(), pl.errors.Load(), pl.firstError())
 		}
@@ -155,9 +155,9 @@ func (b *bench) measureProxy(ctx context.Context, g *gw, size string) (proxyRun,
 	}
 	stopPlayer()
 	r.PlayerSegments, r.PlayerBytes, r.PlayerErrors, r.FirstPlayerError = pl.segments.Load(), pl.bytes.Load(), pl.errors.Load(), pl.firstError()
-	r.RatioRSSCache = float64(r.RSS.VmRSSMax) / float64(r.CacheBytes)
+	r.RatioRSSCache = float64(r.RSS.VMRSSMax) / float64(r.CacheBytes)
 	if r.CacheHeld > 0 {
-		r.RatioRSSHeld = float64(r.RSS.VmRSSMax) / float64(r.CacheHeld)
+		r.RatioRSSHeld = float64(r.RSS.VMRSSMax) / float64(r.CacheHeld)
 	}
 	r.GC = lastGC(p.log, 0)
 	return r, nil

@@ -29,8 +29,8 @@ func printReport(w io.Writer, r *Report) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "channels\twindow\tsegs held\tRSS\tRSS mean\tanon\tfile\tlive heap\theap goal\t(RSS-base)/K\twindow/K\tbar 1.5×win/K+50MiB\tbar\t")
 		if b := r.Baseline; b != nil {
-			fmt.Fprintf(tw, "base\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t\n", mib(b.Window.Bytes), b.Window.Segments, mib(b.RSS.VmRSSMax),
-				mib(b.RSS.VmRSSMean), mib(b.RSS.RssAnonMean), mib(b.RSS.RssFileMean), heap(b.GC.HeapLive, b.GC), heap(b.GC.HeapGoal, b.GC))
+			fmt.Fprintf(tw, "base\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t\n", mib(b.Window.Bytes), b.Window.Segments, mib(b.RSS.VMRSSMax),
+				mib(b.RSS.VMRSSMean), mib(b.RSS.RssAnonMean), mib(b.RSS.RssFileMean), heap(b.GC.HeapLive, b.GC), heap(b.GC.HeapGoal, b.GC))
 		}
 		for _, g := range r.Gateway {
 			verdict := "FAIL"
@@ -41,7 +41,7 @@ func printReport(w io.Writer, r *Report) {
 				verdict += " (window not stable)"
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", g.Channels, mib(g.Window.Bytes), g.Window.Segments,
-				mib(g.RSS.VmRSSMax), mib(g.RSS.VmRSSMean), mib(g.RSS.RssAnonMean), mib(g.RSS.RssFileMean), heap(g.GC.HeapLive, g.GC),
+				mib(g.RSS.VMRSSMax), mib(g.RSS.VMRSSMean), mib(g.RSS.RssAnonMean), mib(g.RSS.RssFileMean), heap(g.GC.HeapLive, g.GC),
 				heap(g.GC.HeapGoal, g.GC), mib(g.PerChannelRSS), mib(g.PerChannelWindow), mib(g.PerChannelBar), verdict)
 		}
 		tw.Flush()
@@ -57,11 +57,11 @@ func printReport(w io.Writer, r *Report) {
 			health = "FAIL: " + sl.HealthError
 		}
 		fmt.Fprintf(tw, "%d/%d\t%d\t%s\t%s\t%s\t%.1f KiB\t%s in %d sockets\t%s → %s\t%.1f s\t%s\t\n", sl.Connected, sl.Players, sl.Got200,
-			mib(sl.Before.VmRSSMax), mib(sl.During.VmRSSMax), mib(sl.After.VmRSSMean), sl.PerConnection/1024,
+			mib(sl.Before.VMRSSMax), mib(sl.During.VMRSSMax), mib(sl.After.VMRSSMean), sl.PerConnection/1024,
 			mib(sl.SendQueueBytes), sl.SendQueueSockets, mib(sl.TCPMemBefore), mib(sl.TCPMemPeak), sl.GatewayCPU, health)
 		tw.Flush()
 		fmt.Fprintf(w, "   set-up %.1f s; dial errors %d, read errors %d%s; bytes read %s; VmHWM after %s\n", sl.DialSeconds, sl.DialErrors,
-			sl.ReadErrors, firstErr(sl.FirstDialError, sl.FirstReadError), mib(sl.BytesRead), mib(sl.After.VmHWM))
+			sl.ReadErrors, firstErr(sl.FirstDialError, sl.FirstReadError), mib(sl.BytesRead), mib(sl.After.VMHWM))
 	}
 
 	if len(r.Proxy) > 0 {
@@ -77,7 +77,7 @@ func printReport(w io.Writer, r *Report) {
 				continue
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t\n", p.CacheSize, mib(p.FetchedFromGateway), mib(p.CacheHeld),
-				p.CacheSegments, mib(p.IdleRSS.VmRSSMax), mib(p.RSS.VmRSSMax), mib(p.RSS.VmRSSMean), heap(p.GC.HeapLive, p.GC),
+				p.CacheSegments, mib(p.IdleRSS.VMRSSMax), mib(p.RSS.VMRSSMax), mib(p.RSS.VMRSSMean), heap(p.GC.HeapLive, p.GC),
 				heap(p.GC.HeapGoal, p.GC), p.RatioRSSCache, p.RatioRSSHeld)
 		}
 		tw.Flush()

@@ -139,12 +139,12 @@ func (b *bench) startRedis(ctx context.Context, dir string) (*child, string, err
 	}
 	var last error
 	for range 3 {
-		port, err := freePort()
+		port, err := freePort(ctx)
 		if err != nil {
 			return nil, "", err
 		}
 		addr := "127.0.0.1:" + strconv.Itoa(port)
-		c, err := startChild("redis", filepath.Join(b.logDir, "redis.log"), nil, bin, "--port", strconv.Itoa(port),
+		c, err := startChild(ctx, "redis", filepath.Join(b.logDir, "redis.log"), nil, bin, "--port", strconv.Itoa(port),
 			"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--logfile", "")
 		if err != nil {
 			return nil, "", err
@@ -166,7 +166,7 @@ func (b *bench) startRedis(ctx context.Context, dir string) (*child, string, err
 			return c, addr, nil
 		}
 		c.stop(time.Second)
-		last = fmt.Errorf("redis-server on %s: %v: %s", addr, last, c.logTail(600))
+		last = fmt.Errorf("redis-server on %s: %w: %s", addr, last, c.logTail(600))
 	}
 	return nil, "", last
 }
@@ -197,7 +197,7 @@ func (b *bench) trackerPhase(ctx context.Context, progress func(string, ...any))
 	rc := redis.NewClient(&redis.Options{Addr: addr, PoolSize: c, MinIdleConns: c, DialTimeout: 2 * time.Second,
 		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, ContextTimeoutEnabled: true})
 	defer rc.Close()
-	if info, err := rc.Info(ctx, "server").Result(); err == nil {
+	if info, ierr := rc.Info(ctx, "server").Result(); ierr == nil {
 		for line := range strings.SplitSeq(info, "\n") {
 			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
 				r.RedisVersion = v

@@ -152,7 +152,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := gateway.Config{WindowSegments: *o.window, Logger: log, SignKey: []byte(*o.signKey), PeerKey: []byte(*o.peerKey),
 		TrackerRate: *o.trackerRate, JoinRate: *o.joinRate, PeerRate: *o.peerRate, Seeders: *o.seeders, SegmentDuration: *o.segDur}
 	dash := web.Config{PricePerGB: *o.price, Currency: *o.currency}
-	if err := dash.Validate(); err != nil {
+	if err = dash.Validate(); err != nil {
 		return err
 	}
 	if cfg.MaxChannelBytes, err = parseSize(*o.maxBytes); err != nil {

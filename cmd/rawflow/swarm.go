@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -72,12 +74,8 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.SlowRate, err = parseRate(*slowRate); err != nil {
 		return fmt.Errorf("--slow-rate: %w", err)
 	}
-	for v := range strings.FieldsFuncSeq(*variants, func(r rune) bool { return r == ',' }) {
-		i, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || i < 0 || i > 99 {
-			return fmt.Errorf("--variants %q: want indexes 0-99 separated by commas", *variants)
-		}
-		cfg.Variants = append(cfg.Variants, i)
+	if cfg.Variants, err = parseVariants(*variants); err != nil {
+		return err
 	}
 	if cfg.Logger, err = newLogger(stderr, *logLevel); err != nil {
 		return err
@@ -87,46 +85,24 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer cancel()
 	var bg []func(context.Context) error
 	if cfg.GatewayURL == "" {
-		mode, err := gateway.ParseLatencyMode(*latency)
-		if err != nil {
-			return fmt.Errorf("--latency: %w", err)
-		}
-		if *seeders < 1 || *seeders > swarm.MaxSeeders {
-			return fmt.Errorf("--seeders %d: want 1-%d", *seeders, swarm.MaxSeeders)
-		}
-		reg, err := openRegistry(*redisURL, swarm.Options{})
-		if err != nil {
+		var reg registry
+		if cfg.GatewayURL, bg, reg, err = localGateway(cfg.Channel, *latency, *redisURL, *seeders, *rtt, cfg.Logger); err != nil {
 			return err
 		}
 		defer reg.Close()
-		origin, err := newDemoOrigin()
-		if err != nil {
-			return err
-		}
-		gcfg := gateway.Config{Channels: []gateway.ChannelConfig{{Name: cfg.Channel, Sources: []string{origin.url}, Latency: mode}},
-			Logger: cfg.Logger, Seeders: *seeders}
-		g, err := newGatewayNode("127.0.0.1:0", gcfg, reg)
-		if err != nil {
-			return err
-		}
-		if *rtt > 0 {
-			g.wrap = delayed(*rtt)
-		}
-		cfg.GatewayURL = g.url
-		bg = append(bg, origin.run, g.run)
 	}
 	fmt.Fprintf(stderr, "rawflow swarm: %d assisted and %d direct viewers on %s/live/%s for %s\n",
 		cfg.Viewers, cfg.Direct, cfg.GatewayURL, cfg.Channel, cfg.Duration)
 	var report loadtest.Report
 	err = runAll(ctx, append(bg, func(ctx context.Context) error {
-		var err error
-		report, err = loadtest.Run(ctx, cfg)
-		if err != nil {
-			return err
+		r, runErr := loadtest.Run(ctx, cfg)
+		if runErr != nil {
+			return runErr
 		}
+		report = r
 		return errDone
 	})...)
-	if err != errDone {
+	if !errors.Is(err, errDone) {
 		return err
 	}
 	if *asJSON {
@@ -136,6 +112,55 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	printReport(stdout, report)
 	return nil
+}
+
+// parseVariants parses --variants: variant indexes 0-99 separated by commas; none is nil.
+func parseVariants(s string) ([]int, error) {
+	var out []int
+	for v := range strings.FieldsFuncSeq(s, func(r rune) bool { return r == ',' }) {
+		i, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || i < 0 || i > 99 {
+			return nil, fmt.Errorf("--variants %q: want indexes 0-99 separated by commas", s)
+		}
+		out = append(out, i)
+	}
+	return out, nil
+}
+
+// localGateway builds the gateway that runSwarm plays when --gateway is empty: channel on
+// the built-in live source, on a loopback port, each response delayed by rtt (0: none). It
+// returns the gateway's base URL, what to run (the source and the gateway) and the
+// registry, which the caller closes.
+func localGateway(channel, latency, redisURL string, seeders int, rtt time.Duration, log *slog.Logger) (
+	string, []func(context.Context) error, registry, error,
+) {
+	mode, err := gateway.ParseLatencyMode(latency)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("--latency: %w", err)
+	}
+	if seeders < 1 || seeders > swarm.MaxSeeders {
+		return "", nil, nil, fmt.Errorf("--seeders %d: want 1-%d", seeders, swarm.MaxSeeders)
+	}
+	reg, err := openRegistry(redisURL, swarm.Options{})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	origin, err := newDemoOrigin()
+	if err != nil {
+		reg.Close()
+		return "", nil, nil, err
+	}
+	gcfg := gateway.Config{Channels: []gateway.ChannelConfig{{Name: channel, Sources: []string{origin.url}, Latency: mode}},
+		Logger: log, Seeders: seeders}
+	g, err := newGatewayNode("127.0.0.1:0", gcfg, reg)
+	if err != nil {
+		reg.Close()
+		return "", nil, nil, err
+	}
+	if rtt > 0 {
+		g.wrap = delayed(rtt)
+	}
+	return g.url, []func(context.Context) error{origin.run, g.run}, reg, nil
 }
 
 // delayed returns middleware that holds each request for d before handling it: one round

@@ -56,7 +56,10 @@ func (in *HLS) Run(ctx context.Context) error {
 	for {
 		wait := in.cfg.PollInterval
 		err := in.Poll(ctx)
-		if ctx.Err() != nil || (err == nil && in.ended) {
+		if ctx.Err() != nil {
+			return nil //nolint:nilerr // ctx ended: Run stops, which is no failure
+		}
+		if err == nil && in.ended {
 			return nil // an ended playlist never changes again: it stays served as it is
 		}
 		if in.result(err) {

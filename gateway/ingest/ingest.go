@@ -136,19 +136,17 @@ func discover(ctx context.Context, origin *Origin, sources []*url.URL, cfg *Conf
 			d.Kind, d.current, d.stream = OriginStream, i, stream
 			return d, nil
 		}
-		m, err := playlist.ParseMultivariant(body)
-		if err != nil { // a media playlist (or garbage, which its ingest will report)
-			return d, nil
+		if m, err := playlist.ParseMultivariant(body); err == nil {
+			d.Kind, d.sources = OriginMultivariant, renditionSources(ctx, origin, sources, i, m, cfg.Logger)
+			d.Renditions = make([]string, len(m.URIs))
+			names := make([]string, len(m.URIs))
+			for i := range m.URIs {
+				d.Renditions[i] = renditionName(i)
+				names[i] = d.Renditions[i] + "/index.m3u8"
+			}
+			d.Multivariant = m.Rewrite(names)
 		}
-		d.Kind, d.sources = OriginMultivariant, renditionSources(ctx, origin, sources, i, m, cfg.Logger)
-		d.Renditions = make([]string, len(m.URIs))
-		names := make([]string, len(m.URIs))
-		for i := range m.URIs {
-			d.Renditions[i] = renditionName(i)
-			names[i] = d.Renditions[i] + "/index.m3u8"
-		}
-		d.Multivariant = m.Rewrite(names)
-		return d, nil
+		return d, nil // not multivariant: a media playlist (or garbage, which its ingest will report)
 	}
 	return nil, errors.Join(errs...)
 }

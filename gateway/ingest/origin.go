@@ -85,15 +85,15 @@ func (o *Origin) do(ctx context.Context, u *url.URL, rng string, limit int64) (b
 	if err != nil {
 		return nil, false, err
 	}
-	partial = resp.StatusCode == http.StatusPartialContent
 	if rng != "" && resp.StatusCode == http.StatusOK {
 		// The whole object: only its first limit bytes matter.
-		resp.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.LimitReader(resp.Body, limit), resp.Body}
-		resp.ContentLength = -1
+		defer resp.Body.Close()
+		if body, err = httpx.ReadAll(io.LimitReader(resp.Body, limit), -1, limit); err != nil {
+			return nil, false, err
+		}
+		return body, false, nil
 	}
+	partial = resp.StatusCode == http.StatusPartialContent
 	body, err = httpx.ReadBody(resp, limit)
 	if se := (*httpx.StatusError)(nil); errors.As(err, &se) {
 		return nil, false, fmt.Errorf("%w: %s", ErrOriginStatus, se.Status)

@@ -60,7 +60,7 @@ func (in *TS) Run(ctx context.Context) error {
 		listed, err := in.session(ctx)
 		in.list(ctx, in.seg.Break())
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // ctx ended: Run stops, which is no failure
 		}
 		if listed {
 			in.failures, backoff = 0, in.cfg.PollInterval

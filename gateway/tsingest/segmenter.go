@@ -220,10 +220,10 @@ func (s *Segmenter) beginPES(p []byte) {
 	if !s.open {
 		s.cur = s.cur[:0] // what came before the first cut is not kept
 	}
-	es := s.pes.es[:0] // the buffer is reused from one PES packet to the next
-	s.pes = pesState{active: true, start: len(s.cur), pts: s.lastU, decided: !ok || !hasPTS}
+	// es's buffer is reused from one PES packet to the next.
+	s.pes = pesState{active: true, start: len(s.cur), pts: s.lastU, decided: !ok || !hasPTS, es: s.pes.es[:0]}
 	if !s.pes.decided {
-		s.pes.es = append(es, body...)
+		s.pes.es = append(s.pes.es, body...)
 	}
 }
 
@@ -304,12 +304,12 @@ func (s *Segmenter) randomAccess() {
 	if !s.anchored {
 		s.seq, s.anchored = uint64(max(cell, 0)), true
 	}
-	rest := s.cur[s.pes.start:]
-	// Room for a segment like the last and a quarter more: each segment keeps its backing
-	// array (Data is a slice of it), so a larger one would hold memory nobody counts.
-	buf := make([]byte, 0, max(len(s.cur)+len(s.cur)/4, 64<<10))
-	buf = s.appendPSI(buf)
-	s.cur = append(buf, rest...)
+	rest := s.cur[s.pes.start:] // the new segment's first packets, in the last one's array
+	// A new array, with room for a segment like the last and a quarter more: each segment
+	// keeps its backing array (Data is a slice of it), so a larger one would hold memory
+	// nobody counts.
+	s.cur = s.appendPSI(make([]byte, 0, max(len(s.cur)+len(s.cur)/4, 64<<10)))
+	s.cur = append(s.cur, rest...)
 	s.open, s.curSeq, s.curDisc, s.disc = true, s.seq, s.disc, false
 	s.curStart, s.curCell, s.maxPTS = s.pes.pts, cell, s.pes.pts
 	s.seq++

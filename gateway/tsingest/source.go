@@ -21,10 +21,10 @@ type SourceConfig struct {
 	Timeout time.Duration
 }
 
-// ErrSilent: the source sent nothing for SourceConfig.Timeout.
+// ErrSilent reports a source that sent nothing for SourceConfig.Timeout.
 var ErrSilent = errors.New("source silent")
 
-// ErrScheme: the URL names no source kind this package reads.
+// ErrScheme reports a URL that names no source kind this package reads.
 var ErrScheme = errors.New("not an MPEG-TS source URL (http, https, udp or srt)")
 
 // IsSourceURL reports whether u names a source only Open reads (udp, srt); http and https

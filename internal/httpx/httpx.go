@@ -71,7 +71,7 @@ func ReadAll(r io.Reader, size, limit int64) ([]byte, error) {
 	}
 }
 
-// ErrTooLarge: a body exceeded its size bound.
+// ErrTooLarge reports a body that exceeded its size bound.
 var ErrTooLarge = errors.New("body exceeds size limit")
 
 // StatusError is a response whose status was not 2xx.

@@ -104,19 +104,44 @@ func TestContentType(t *testing.T) {
 	}
 }
 
+// closeRecorder is a response body that records whether it was closed.
+type closeRecorder struct {
+	io.Reader
+	closed bool
+}
+
+func (b *closeRecorder) Close() error { b.closed = true; return nil }
+
 func TestReadBody(t *testing.T) {
-	resp := func(code int, body string, length int64) *http.Response {
-		return &http.Response{StatusCode: code, Status: http.StatusText(code), Body: io.NopCloser(strings.NewReader(body)), ContentLength: length}
+	for _, tc := range []struct {
+		name   string
+		code   int
+		body   string
+		length int64 // Content-Length; -1: unknown
+		want   string
+		err    error // wanted, by errors.Is; nil: none
+		status int   // a *StatusError's code wanted; 0: none
+	}{
+		{name: "within the limit", code: 200, body: "hello", length: 5, want: "hello"},
+		{name: "a body over the limit", code: 200, body: "hello!", length: -1, err: ErrTooLarge},
+		{name: "a Content-Length over the limit", code: 200, body: "hi", length: 1 << 40, err: ErrTooLarge},
+		{name: "not 2xx", code: 404, body: "nope", length: 4, status: 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := &closeRecorder{Reader: strings.NewReader(tc.body)}
+			b, err := ReadBody(&http.Response{StatusCode: tc.code, Status: http.StatusText(tc.code), Body: body, ContentLength: tc.length}, 5)
+			assert.True(t, body.closed, "ReadBody closes the body")
+			switch {
+			case tc.err != nil:
+				require.ErrorIs(t, err, tc.err)
+			case tc.status != 0:
+				var se *StatusError
+				require.ErrorAs(t, err, &se)
+				assert.Equal(t, tc.status, se.Code)
+			default:
+				require.NoError(t, err)
+				assert.Equal(t, tc.want, string(b))
+			}
+		})
 	}
-	b, err := ReadBody(resp(200, "hello", 5), 5)
-	require.NoError(t, err)
-	assert.Equal(t, "hello", string(b))
-	_, err = ReadBody(resp(200, "hello!", -1), 5)
-	require.ErrorIs(t, err, ErrTooLarge, "a body over the limit")
-	_, err = ReadBody(resp(200, "hi", 1<<40), 5)
-	require.ErrorIs(t, err, ErrTooLarge, "a Content-Length over the limit")
-	_, err = ReadBody(resp(404, "nope", 4), 5)
-	var se *StatusError
-	require.ErrorAs(t, err, &se)
-	assert.Equal(t, 404, se.Code)
 }

@@ -24,13 +24,12 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, kill <-chan str
 		return err
 	case <-kill:
 		_ = srv.Close()
-		<-errc
-		return nil
 	case <-ctx.Done():
+		// ctx has ended: the grace period runs on a context of its own.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -173,10 +173,10 @@ func (s *Server) bulk(cmd string) (string, error) {
 		return "", err
 	}
 	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(time.Second)); err != nil {
+	if err = conn.SetDeadline(time.Now().Add(time.Second)); err != nil {
 		return "", err
 	}
-	if _, err := conn.Write([]byte(cmd + "\r\n")); err != nil {
+	if _, err = conn.Write([]byte(cmd + "\r\n")); err != nil {
 		return "", err
 	}
 	r := bufio.NewReader(conn)

@@ -9,7 +9,7 @@ import (
 // a gap jumped at once, and the end of the stream during a stall.
 func TestPlaybackModel(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	at := t0.Add
 	s := time.Second
 	var b playback
 	b.begin(t0)

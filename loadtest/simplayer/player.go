@@ -54,7 +54,7 @@ func (p *Player) Run(ctx context.Context) error {
 	p.pb.begin(time.Now())
 	m, requested, err := p.open(ctx)
 	if ctx.Err() != nil {
-		return nil
+		return nil //nolint:nilerr // ctx ended: Run stops, which is no failure (see above)
 	}
 	if err != nil {
 		return fmt.Errorf("simplayer: start %s: %w", p.cfg.URL, err)

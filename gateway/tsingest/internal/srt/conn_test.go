@@ -117,6 +117,12 @@ func TestDuplicatesAndDropRequest(t *testing.T) {
 	}
 }
 
+// isEOF reports whether err is io.EOF itself, as io.Reader's contract wants it: io.ReadAll
+// and io.Copy compare with ==, so a wrapped io.EOF would be an error to them.
+func isEOF(err error) bool {
+	return err == io.EOF //nolint:errorlint // the contract is io.EOF itself, unwrapped (see above)
+}
+
 // A KEEPALIVE goes out when idle; SHUTDOWN ends the stream with io.EOF after its data.
 func TestKeepaliveAndShutdown(t *testing.T) {
 	f := newFakeSender(t, 5)
@@ -128,10 +134,10 @@ func TestKeepaliveAndShutdown(t *testing.T) {
 	f.sendData(1, false)
 	f.send(controlPacket(ctrlShutdown, 0, padding))
 	readPayloads(t, c, 0, 1)
-	if n, err := c.Read(make([]byte, 10)); n != 0 || err != io.EOF {
+	if n, err := c.Read(make([]byte, 10)); n != 0 || !isEOF(err) {
 		t.Fatalf("Read after SHUTDOWN = %d, %v; want io.EOF", n, err)
 	}
-	if _, err := c.Read(make([]byte, 10)); err != io.EOF {
+	if _, err := c.Read(make([]byte, 10)); !isEOF(err) {
 		t.Fatalf("second Read = %v", err)
 	}
 }
@@ -199,17 +205,17 @@ func TestCloseIdempotentNoLeak(t *testing.T) {
 		f.sendData(0, false)
 		readPayloads(t, c, 0)
 		readErr := make(chan error, 1)
-		go func() { _, err := c.Read(make([]byte, 10)); readErr <- err }()
+		go func() { _, rerr := c.Read(make([]byte, 10)); readErr <- rerr }()
 		time.Sleep(20 * time.Millisecond) // let the Read block
 		for range 3 {
-			if err := c.Close(); err != nil {
+			if err = c.Close(); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := <-readErr; !errors.Is(err, net.ErrClosed) {
+		if err = <-readErr; !errors.Is(err, net.ErrClosed) {
 			t.Errorf("blocked Read after Close = %v", err)
 		}
-		if _, err := c.Read(make([]byte, 10)); !errors.Is(err, net.ErrClosed) {
+		if _, err = c.Read(make([]byte, 10)); !errors.Is(err, net.ErrClosed) {
 			t.Errorf("Read after Close = %v", err)
 		}
 		if _, ok := f.waitCtrl(ctrlShutdown, 2*time.Second); !ok {
@@ -231,7 +237,7 @@ func TestCloseIdempotentNoLeak(t *testing.T) {
 		}
 		dc.Close()
 		// The listener side sees the SHUTDOWN.
-		if _, err := ac.Read(make([]byte, 10)); err != io.EOF {
+		if _, err := ac.Read(make([]byte, 10)); !isEOF(err) {
 			t.Errorf("accepted conn Read after the caller closed = %v, want io.EOF", err)
 		}
 		ac.Close()

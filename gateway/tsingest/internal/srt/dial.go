@@ -66,7 +66,7 @@ func resolve(ctx context.Context, addr string) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("bad port %q", port)
 	}
-	if ip, err := netip.ParseAddr(host); err == nil {
+	if ip, perr := netip.ParseAddr(host); perr == nil {
 		return netip.AddrPortFrom(ip.Unmap(), uint16(p)), nil
 	}
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
@@ -103,20 +103,21 @@ func newSocketID() uint32 {
 func callerHandshake(ctx context.Context, sock *net.UDPConn, raddr netip.AddrPort, cfg Config) (callerResult, error) {
 	// Unblock the read below as soon as ctx ends. On the way out the deadline is cleared
 	// for the connection's reader, and finished keeps a late callback from setting it again.
+	// Neither can fail but on a closed socket, whose reads fail anyway.
 	var mu sync.Mutex
 	finished := false
 	stop := context.AfterFunc(ctx, func() {
 		mu.Lock()
 		defer mu.Unlock()
 		if !finished {
-			sock.SetReadDeadline(time.Unix(1, 0))
+			_ = sock.SetReadDeadline(time.Unix(1, 0))
 		}
 	})
 	defer func() {
 		stop()
 		mu.Lock()
 		finished = true
-		sock.SetReadDeadline(time.Time{})
+		_ = sock.SetReadDeadline(time.Time{})
 		mu.Unlock()
 	}()
 
@@ -145,7 +146,9 @@ func callerHandshake(ctx context.Context, sock *net.UDPConn, raddr netip.AddrPor
 			}
 			lastSent = time.Now()
 		}
-		sock.SetReadDeadline(lastSent.Add(handshakeResend))
+		if err := sock.SetReadDeadline(lastSent.Add(handshakeResend)); err != nil {
+			return res, err
+		}
 		n, from, err := sock.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {

@@ -63,17 +63,42 @@ func TestListenerStreamIDAndReject(t *testing.T) {
 // fakeCall sends one handshake from sock to the listener and returns the answer.
 func fakeCall(t *testing.T, sock *net.UDPConn, to *net.UDPAddr, hs handshake) handshake {
 	t.Helper()
-	p := controlPacket(ctrlHandshake, 0, hs.appendTo(nil))
+	fakeSend(t, sock, to, controlPacket(ctrlHandshake, 0, hs.appendTo(nil)))
+	return readHandshake(t, sock, hs.socketID)
+}
+
+// fakeSend sends p from sock to the listener.
+func fakeSend(t *testing.T, sock *net.UDPConn, to *net.UDPAddr, p packet) {
+	t.Helper()
 	if _, err := sock.WriteToUDP(p.appendTo(nil), to); err != nil {
 		t.Fatal(err)
 	}
-	return readHandshake(t, sock, hs.socketID)
+}
+
+// noHandshake fails the test if a handshake arrives on sock within d; what names the
+// request it would answer.
+func noHandshake(t *testing.T, sock *net.UDPConn, d time.Duration, what string) {
+	t.Helper()
+	if err := sock.SetReadDeadline(time.Now().Add(d)); err != nil {
+		t.Fatal(err)
+	}
+	for buf := make([]byte, 2000); ; {
+		n, err := sock.Read(buf)
+		if err != nil {
+			return
+		}
+		if r, err := parsePacket(buf[:n]); err == nil && r.ctrl == ctrlHandshake {
+			t.Errorf("answer of %d bytes to %s", n, what)
+		}
+	}
 }
 
 // readHandshake returns the next handshake that arrives on sock, skipping other packets.
 func readHandshake(t *testing.T, sock *net.UDPConn, dest uint32) handshake {
 	t.Helper()
-	sock.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if err := sock.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	buf := make([]byte, 2000)
 	for {
 		n, err := sock.Read(buf)
@@ -144,26 +169,15 @@ func TestListenerHandshakeEdges(t *testing.T) {
 	// Wrong cookie: silence.
 	bad := conc
 	bad.socketID, bad.cookie = 0xBAD, ans.cookie+1
-	p := controlPacket(ctrlHandshake, 0, bad.appendTo(nil))
-	sock.WriteToUDP(p.appendTo(nil), to)
-	sock.SetReadDeadline(time.Now().Add(150 * time.Millisecond))
-	for buf := make([]byte, 2000); ; {
-		n, err := sock.Read(buf)
-		if err != nil {
-			break
-		}
-		if r, err := parsePacket(buf[:n]); err == nil && r.ctrl == ctrlHandshake {
-			t.Errorf("answer of %d bytes to a bad cookie", n)
-		}
-	}
+	fakeSend(t, sock, to, controlPacket(ctrlHandshake, 0, bad.appendTo(nil)))
+	noHandshake(t, sock, 150*time.Millisecond, "a bad cookie")
 
 	// A caller with a passphrase (KMREQ) is rejected as unsecure.
 	enc := conc
 	enc.socketID = 0xE0C
 	wire := enc.appendTo(nil)
 	wire = append(wire, 0, extKMREQ, 0, 1, 0, 0, 0, 0)
-	p = controlPacket(ctrlHandshake, 0, wire)
-	sock.WriteToUDP(p.appendTo(nil), to)
+	fakeSend(t, sock, to, controlPacket(ctrlHandshake, 0, wire))
 	if rh := readHandshake(t, sock, enc.socketID); rh.hsType != hsRejectBase+rejUnsecure {
 		t.Errorf("answer to an encrypted caller: type %d, want %d", rh.hsType, hsRejectBase+rejUnsecure)
 	}

@@ -168,7 +168,9 @@ func FuzzParsePacket(f *testing.F) {
 				}
 			}
 		case ctrlDropReq:
-			parseDropReq(p.body)
+			if r, err := parseDropReq(p.body); err == nil && seqDiff(r.to, r.from) < 0 {
+				t.Fatalf("DROPREQ range %d-%d goes backwards", r.from, r.to)
+			}
 		}
 	})
 }
