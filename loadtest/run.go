@@ -140,7 +140,7 @@ func (b *bench) join(ctx context.Context, direct, slow bool, n int) error {
 		if slow {
 			pcfg.UploadLimit = b.cfg.SlowRate
 		}
-		node, err := peerassist.Listen("127.0.0.1:0", net.JoinHostPort(b.cfg.PeerHost, "0"), pcfg)
+		node, err := peerassist.Listen(vctx, "127.0.0.1:0", net.JoinHostPort(b.cfg.PeerHost, "0"), pcfg)
 		if err != nil {
 			stop()
 			return err

@@ -194,7 +194,7 @@ func (ds *deadlines) of(d playlist.Digest, at, now time.Time) *deadline {
 	}
 	if len(ds.m) >= maxDeadlines {
 		for k, dl := range ds.m {
-			if at, _ := dl.get(); at.Before(now.Add(-time.Minute)) {
+			if due, _ := dl.get(); due.Before(now.Add(-time.Minute)) {
 				delete(ds.m, k)
 			}
 		}

@@ -99,8 +99,8 @@ func (m *member) learn(rendition string, w *playlist.Window, now time.Time, acti
 		if s.Size == 0 { // the gateway does not hold it yet (VOD): no digest, pass it through
 			continue
 		}
-		info := segInfo{digest: s.Digest, size: s.Size, seq: s.Seq, dur: time.Duration(s.Duration * float64(time.Second))}
-		if info, fresh := m.know(rendition, dir, s.Name, info); fresh && !w.Ended {
+		obj := segInfo{digest: s.Digest, size: s.Size, seq: s.Seq, dur: time.Duration(s.Duration * float64(time.Second))}
+		if info, fresh := m.know(rendition, dir, s.Name, obj); fresh && !w.Ended {
 			newest = append(newest, info)
 		}
 	}

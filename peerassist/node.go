@@ -36,10 +36,11 @@ type Node struct {
 // on neighbourAddr, and builds the proxy. Unless cfg.AdvertiseAddr is set, the neighbour
 // port is advertised as bound, an unspecified host left for the gateway to fill in with the
 // address it observes.
-func Listen(playerAddr, neighbourAddr string, cfg Config) (*Node, error) {
+func Listen(ctx context.Context, playerAddr, neighbourAddr string, cfg Config) (*Node, error) {
 	n := &Node{killed: make(chan struct{})}
+	var lc net.ListenConfig
 	if !cfg.NoUpload {
-		ln, err := net.Listen("tcp", neighbourAddr)
+		ln, err := lc.Listen(ctx, "tcp", neighbourAddr)
 		if err != nil {
 			return nil, fmt.Errorf("neighbour listener: %w", err)
 		}
@@ -53,7 +54,7 @@ func Listen(playerAddr, neighbourAddr string, cfg Config) (*Node, error) {
 		n.close()
 		return nil, err
 	}
-	if n.Player, err = net.Listen("tcp", playerAddr); err != nil {
+	if n.Player, err = lc.Listen(ctx, "tcp", playerAddr); err != nil {
 		n.close()
 		return nil, fmt.Errorf("player listener: %w", err)
 	}

@@ -18,7 +18,7 @@ import (
 // TestNodeNeighbourConnectionLimit: the neighbour port serves at most maxNeighbourConns
 // connections; one more waits until one of them closes.
 func TestNodeNeighbourConnectionLimit(t *testing.T) {
-	n, err := Listen("127.0.0.1:0", "127.0.0.1:0", Config{GatewayURL: "http://127.0.0.1:1"})
+	n, err := Listen(t.Context(), "127.0.0.1:0", "127.0.0.1:0", Config{GatewayURL: "http://127.0.0.1:1"})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -54,7 +54,7 @@ func TestNodeNeighbourConnectionLimit(t *testing.T) {
 
 // TestNodeKill: Kill cuts the connections of both ports at once and Run returns.
 func TestNodeKill(t *testing.T) {
-	n, err := Listen("127.0.0.1:0", "127.0.0.1:0", Config{GatewayURL: "http://127.0.0.1:1"})
+	n, err := Listen(t.Context(), "127.0.0.1:0", "127.0.0.1:0", Config{GatewayURL: "http://127.0.0.1:1"})
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- n.Run(context.Background()) }()

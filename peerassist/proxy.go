@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +27,7 @@ import (
 // maxChannels bounds the channels one proxy follows.
 const maxChannels = 64
 
-// ErrTooManyChannels: the proxy already follows maxChannels channels.
+// ErrTooManyChannels reports that the proxy already follows maxChannels channels.
 var ErrTooManyChannels = errors.New("too many channels")
 
 // Proxy is the peer-assist proxy for one viewer machine. Players play its player port;
@@ -219,8 +220,8 @@ func (p *Proxy) load(ctx context.Context, m *member, info segInfo, dl *deadline)
 func (p *Proxy) swarmRung(ctx context.Context, dl *deadline, size int64) (context.Context, context.CancelFunc, bool) {
 	reserve := p.gwEstimate.reserve(size)
 	if at, _ := dl.get(); at.Sub(p.cfg.Now()) < reserve+minSwarmBudget {
-		ctx, cancel := context.WithTimeout(ctx, urgentSwarmBudget)
-		return ctx, cancel, true
+		urgent, cancel := context.WithTimeout(ctx, urgentSwarmBudget)
+		return urgent, cancel, true
 	}
 	ctx, cancelBudget := context.WithTimeout(ctx, p.cfg.NeighbourBudget)
 	ctx, cancel := dl.before(ctx, reserve, p.cfg.Now)
@@ -271,7 +272,7 @@ func (p *Proxy) fromGateway(ctx context.Context, m *member, info segInfo, part p
 		start := p.cfg.Now()
 		rest, err := p.gatewayGetRange(ctx, info.path, n, info.size)
 		if err == nil {
-			data := append(part.data, rest...)
+			data := slices.Concat(part.data, rest)
 			if int64(len(data)) == info.size && sha256.Sum256(data) == info.digest {
 				p.gwEstimate.observe(int64(len(rest)), p.cfg.Now().Sub(start))
 				m.stats.got(delivery{rendition: info.rendition, gateway: int64(len(rest)), peers: n, group: part.group})

@@ -3,6 +3,7 @@ package peerassist
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"testing/synctest"
@@ -60,7 +61,7 @@ func TestCMCDBuffer(t *testing.T) {
 		{query: "CMCD=bl%3Dxyz"},
 		{query: "token=abc"},
 	} {
-		r := httptest.NewRequest("GET", "/live/tv/1.ts?"+tc.query, nil)
+		r := httptest.NewRequest(http.MethodGet, "/live/tv/1.ts?"+tc.query, nil)
 		if tc.header != "" {
 			r.Header.Set("CMCD-Request", tc.header)
 		}

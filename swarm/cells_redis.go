@@ -3,6 +3,7 @@ package swarm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -90,7 +91,7 @@ func (r *Redis) Subscribe(ctx context.Context, p Peer, renditions []string) (map
 				}
 			}
 		}
-	case err != redis.Nil:
+	case !errors.Is(err, redis.Nil):
 		return nil, unavailable(err)
 	}
 	keys := []string{peersKey(p.Channel), peerInfoKey(p.Channel)}

@@ -250,8 +250,8 @@ func testTimeline(e *env) {
 }
 
 func testList(e *env) {
-	list := func(rendition string, n int, disc bool, min uint64) Listing {
-		l, err := e.reg.List(e.ctx, e.ch, rendition, ListClaim{Digest: digest(n), Disc: disc, MinSeq: min})
+	list := func(rendition string, n int, disc bool, minSeq uint64) Listing {
+		l, err := e.reg.List(e.ctx, e.ch, rendition, ListClaim{Digest: digest(n), Disc: disc, MinSeq: minSeq})
 		require.NoError(e.t, err)
 		return l
 	}
@@ -267,8 +267,8 @@ func testList(e *env) {
 	assert.Equal(e.t, Listing{Seq: 0}, list("r1", 1, false, 0), "renditions are numbered apart")
 	if _, shared := e.reg.(*Redis); shared { // a Memory is one gateway's own
 		other := e.newReg(e.t, Options{Now: e.clock.Now})
-		l, err := other.List(e.ctx, e.ch, "", ListClaim{Digest: digest(2)})
-		require.NoError(e.t, err)
+		l, lerr := other.List(e.ctx, e.ch, "", ListClaim{Digest: digest(2)})
+		require.NoError(e.t, lerr)
 		assert.Equal(e.t, Listing{Seq: 41}, l, "another gateway on the same store sees the same listing")
 	}
 
@@ -280,8 +280,8 @@ func testList(e *env) {
 	assert.Equal(e.t, Listing{Seq: MaxListings - 1}, list("r2", 1000+MaxListings-1, false, 0), "still known")
 
 	maxAge := func(n int, age time.Duration) Listing {
-		l, err := e.reg.List(e.ctx, e.ch, "r3", ListClaim{Digest: digest(n), MaxAge: age})
-		require.NoError(e.t, err)
+		l, lerr := e.reg.List(e.ctx, e.ch, "r3", ListClaim{Digest: digest(n), MaxAge: age})
+		require.NoError(e.t, lerr)
 		return l
 	}
 	assert.Equal(e.t, Listing{Seq: 0}, maxAge(1, 5*time.Second))
@@ -293,8 +293,8 @@ func testList(e *env) {
 	assert.Equal(e.t, Listing{Seq: 1}, maxAge(1, 5*time.Second), "and that listing is kept")
 
 	behind := func(n int, by uint64) Listing {
-		l, err := e.reg.List(e.ctx, e.ch, "r4", ListClaim{Digest: digest(n), MaxBehind: by})
-		require.NoError(e.t, err)
+		l, lerr := e.reg.List(e.ctx, e.ch, "r4", ListClaim{Digest: digest(n), MaxBehind: by})
+		require.NoError(e.t, lerr)
 		return l
 	}
 	for n := range 5 {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,6 +38,7 @@ const (
 // NewRedis returns a registry on client; zero fields of opts take their defaults. Close
 // closes client.
 func NewRedis(client redis.UniversalClient, opts Options) *Redis {
+	setLogger()
 	return &Redis{client: client, opts: opts.WithDefaults()}
 }
 
@@ -79,25 +81,25 @@ func openClient(rawURL, caFile string) (redis.UniversalClient, error) {
 		}
 		q.Del("cluster")
 		u.RawQuery, u.Path = q.Encode(), ""
-		o, err := redis.ParseClusterURL(u.String())
-		if err != nil {
-			return nil, fmt.Errorf("swarm: redis cluster url: %w", err)
+		o, perr := redis.ParseClusterURL(u.String())
+		if perr != nil {
+			return nil, fmt.Errorf("swarm: redis cluster url: %w", perr)
 		}
-		if err := trustCA(o.TLSConfig, caFile); err != nil {
+		if err = trustCA(o.TLSConfig, caFile); err != nil {
 			return nil, err
 		}
 		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolSize, &o.MaxRetries, &o.DialerRetries)
 		o.ContextTimeoutEnabled = true
 		return redis.NewClusterClient(o), nil
 	case q.Has("master_name"):
-		o, err := redis.ParseFailoverURL(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("swarm: redis sentinel url: %w", err)
+		o, perr := redis.ParseFailoverURL(rawURL)
+		if perr != nil {
+			return nil, fmt.Errorf("swarm: redis sentinel url: %w", perr)
 		}
 		if o.MasterName == "" {
 			return nil, errors.New("swarm: redis sentinel url: master_name is empty")
 		}
-		if err := trustCA(o.TLSConfig, caFile); err != nil {
+		if err = trustCA(o.TLSConfig, caFile); err != nil {
 			return nil, err
 		}
 		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolSize, &o.MaxRetries, &o.DialerRetries)
@@ -192,10 +194,8 @@ func (r *Redis) Peer(ctx context.Context, channel, id string) (Peer, bool, error
 		return Peer{}, false, unavailable(err)
 	}
 	var p Peer
-	if err := json.Unmarshal([]byte(info.Val()), &p); err != nil {
-		return Peer{}, false, nil // not written by Subscribe
-	}
-	return p, true, nil
+	ok := json.Unmarshal([]byte(info.Val()), &p) == nil // else not written by Subscribe
+	return p, ok, nil
 }
 
 // Leave removes the peer and frees its slots at once.
@@ -210,7 +210,7 @@ func (r *Redis) Leave(ctx context.Context, channel, id string) error {
 	var peer Peer
 	_ = json.Unmarshal([]byte(info), &peer) // unknown peer: no cells to leave
 	peer.ID, peer.Channel = id, channel
-	if err := r.leaveCells(ctx, peer); err != nil {
+	if err = r.leaveCells(ctx, peer); err != nil {
 		return err
 	}
 	_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -381,4 +381,5 @@ func (redisLog) Printf(ctx context.Context, format string, v ...any) {
 	slog.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
-func init() { redis.SetLogger(redisLog{}) }
+// setLogger sends go-redis's own log lines to slog at debug level, once per process.
+var setLogger = sync.OnceFunc(func() { redis.SetLogger(redisLog{}) })

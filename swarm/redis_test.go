@@ -159,11 +159,11 @@ func TestRedisAuthAndTLS(t *testing.T) {
 		"plain to TLS":   {plain, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r, err := OpenRedis(tc.url, Options{TLSCAFile: tc.ca})
-			require.NoError(t, err)
+			r, oerr := OpenRedis(tc.url, Options{TLSCAFile: tc.ca})
+			require.NoError(t, oerr)
 			defer r.Close()
-			_, err = r.Subscribe(ctx, p, []string{""})
-			assert.ErrorIs(t, err, ErrUnavailable)
+			_, oerr = r.Subscribe(ctx, p, []string{""})
+			assert.ErrorIs(t, oerr, ErrUnavailable)
 		})
 	}
 	_, err = OpenRedis(plain, Options{TLSCAFile: srv.CAFile()})

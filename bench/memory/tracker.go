@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -284,10 +282,4 @@ func (b *bench) trackerPhase(ctx context.Context, progress func(string, ...any))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

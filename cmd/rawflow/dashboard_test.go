@@ -57,7 +57,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	var peers []*peerNode
 	for _, group := range []string{"paris", "paris", "lyon"} {
-		p, err := newPeerNode("127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url, Group: group})
+		p, err := newPeerNode(t.Context(), "127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url, Group: group})
 		require.NoError(t, err)
 		wg.Go(func() { assert.NoError(t, p.run(ctx)) })
 		peers = append(peers, p)
@@ -135,10 +135,10 @@ func TestDashboardSharesGatewayRouter(t *testing.T) {
 	require.NoError(t, reg.AddStats(t.Context(), "tv", swarm.Counters{BytesFromPeers: 2e9}))
 
 	do := func(method, path string) *http.Response {
-		req, err := http.NewRequestWithContext(t.Context(), method, front.URL+path, nil)
-		require.NoError(t, err)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
+		req, rerr := http.NewRequestWithContext(t.Context(), method, front.URL+path, nil)
+		require.NoError(t, rerr)
+		resp, rerr := http.DefaultClient.Do(req)
+		require.NoError(t, rerr)
 		t.Cleanup(func() { resp.Body.Close() })
 		return resp
 	}

@@ -55,7 +55,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "  gateway stats          %s/api/v1/stats\n", g.url)
 	for i := range *peers {
 		pcfg := peerassist.Config{GatewayURL: g.url, Logger: log.With("proxy", i+1)}
-		n, err := newPeerNode("127.0.0.1:0", "127.0.0.1:0", pcfg)
+		n, err := newPeerNode(ctx, "127.0.0.1:0", "127.0.0.1:0", pcfg)
 		if err != nil {
 			return err
 		}

@@ -58,14 +58,14 @@ func TestGatewayDrains(t *testing.T) {
 	}
 	inflight := make(chan result, 1)
 	go func() {
-		resp, err := http.Get(gw.url + "/live/tv/index.m3u8?hold")
-		if err != nil {
-			inflight <- result{err: err}
+		resp, gerr := http.Get(gw.url + "/live/tv/index.m3u8?hold")
+		if gerr != nil {
+			inflight <- result{err: gerr}
 			return
 		}
 		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		inflight <- result{resp.StatusCode, string(b), err}
+		b, gerr := io.ReadAll(resp.Body)
+		inflight <- result{resp.StatusCode, string(b), gerr}
 	}()
 	<-entered
 	cancel() // SIGTERM
@@ -74,8 +74,8 @@ func TestGatewayDrains(t *testing.T) {
 	var code int
 	var body []byte
 	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
-		resp, err := http.Get(gw.url + "/readyz")
-		require.NoError(t, err)
+		resp, gerr := http.Get(gw.url + "/readyz")
+		require.NoError(t, gerr)
 		body, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if code = resp.StatusCode; code != http.StatusOK || time.Now().After(deadline) {

@@ -175,7 +175,7 @@ func TestEndToEnd(t *testing.T) {
 	recs := make([]*recorder, n)
 	stops := make([]context.CancelFunc, n)
 	for i := range n {
-		p, err := newPeerNode("127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url})
+		p, err := newPeerNode(t.Context(), "127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url})
 		require.NoError(t, err)
 		recs[i] = &recorder{next: p.handler, gw: gw.url, channel: "tv", seen: make(chan struct{}, 1000)}
 		p.handler = recs[i]

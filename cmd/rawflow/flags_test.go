@@ -213,8 +213,8 @@ func TestConfigFile(t *testing.T) {
 		"config in file":  {"config: other.yaml\n", `"config" is not a flag`},
 		"too large":       {"listen: \"" + strings.Repeat("x", maxConfigBytes) + "\"\n", "larger than"},
 	} {
-		fs, _, _, _, _ := newSet()
-		err := parseFlags(fs, []string{"--config", write(strings.ReplaceAll(name, " ", "_")+".yaml", tc.text)})
+		bad, _, _, _, _ := newSet()
+		err := parseFlags(bad, []string{"--config", write(strings.ReplaceAll(name, " ", "_")+".yaml", tc.text)})
 		if assert.Error(t, err, name) {
 			assert.Contains(t, err.Error(), tc.want, name)
 		}

@@ -231,7 +231,7 @@ func startHostile(t *testing.T, b hostileBehaviour) *hostileRun {
 
 	r.watch = newSegmentWatch(r.gw.url, hostileProxies)
 	for i := range hostileProxies {
-		p, err := newPeerNode("127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: r.gw.url, Logger: quiet})
+		p, err := newPeerNode(t.Context(), "127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: r.gw.url, Logger: quiet})
 		require.NoError(t, err)
 		rec := &recorder{next: p.handler, gw: r.gw.url, channel: hostileChannel, seen: make(chan struct{}, 1000)}
 		p.handler = rec
@@ -249,7 +249,7 @@ func (r *hostileRun) outcome() (peerassist.ChannelStatus, []simplayer.Result) {
 	var sum peerassist.ChannelStatus
 	for _, p := range r.peers {
 		c := p.proxy.Status().Channels[hostileChannel]
-		sum.Counters.Add(c.Counters)
+		sum.Add(c.Counters)
 		sum.RangeCompletions += c.RangeCompletions
 	}
 	var res []simplayer.Result

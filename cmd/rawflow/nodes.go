@@ -133,8 +133,8 @@ type peerNode struct {
 }
 
 // newPeerNode binds the listeners and builds the proxy (peerassist.Listen).
-func newPeerNode(playerAddr, neighbourAddr string, cfg peerassist.Config) (*peerNode, error) {
-	node, err := peerassist.Listen(playerAddr, neighbourAddr, cfg)
+func newPeerNode(ctx context.Context, playerAddr, neighbourAddr string, cfg peerassist.Config) (*peerNode, error) {
+	node, err := peerassist.Listen(ctx, playerAddr, neighbourAddr, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func runPeer(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("--upload-limit: %w", err)
 		}
 	}
-	n, err := newPeerNode(*playerAddr, *neighbourAddr, cfg)
+	n, err := newPeerNode(ctx, *playerAddr, *neighbourAddr, cfg)
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func TestSignedURLsThroughProxy(t *testing.T) {
 	require.NoError(t, err)
 	wg.Go(func() { _ = gw.run(ctx) })
 	waitHTTP(t, gw.url+"/readyz", 10*time.Second)
-	p, err := newPeerNode("127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url})
+	p, err := newPeerNode(t.Context(), "127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url})
 	require.NoError(t, err)
 	wg.Go(func() { _ = p.run(ctx) })
 
@@ -67,13 +67,13 @@ func TestSignedURLsThroughProxy(t *testing.T) {
 	require.NotEmpty(t, w.Segments)
 	for _, s := range w.Segments {
 		require.True(t, strings.HasSuffix(s.URI, "?token="+tok), s.URI)
-		code, data := fetch(t, p.url+"/live/tv/"+s.URI)
-		require.Equal(t, http.StatusOK, code)
+		status, data := fetch(t, p.url+"/live/tv/"+s.URI)
+		require.Equal(t, http.StatusOK, status)
 		etag, size, known := gatewayObject(gw.url, "/live/tv/"+s.URI)
 		require.True(t, known, s.URI)
 		assert.Equal(t, size, int64(len(data)), s.URI)
 		assert.Equal(t, etag, ingest.ETag(playlist.Sum(data)), s.URI)
 	}
-	code, _ = fetch(t, gw.url+"/live/tv/"+w.Segments[0].URI[:strings.Index(w.Segments[0].URI, "?")])
+	code, _ = fetch(t, gw.url+"/live/tv/"+strings.Split(w.Segments[0].URI, "?")[0])
 	assert.Equal(t, http.StatusForbidden, code, "the gateway refuses a segment without a token")
 }

@@ -37,7 +37,7 @@ func startStack(t *testing.T, cfg gateway.Config, n int) *stack {
 	waitHTTP(t, gw.url+"/readyz", 20*time.Second)
 	st := &stack{gw: gw}
 	for range n {
-		p, err := newPeerNode("127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url})
+		p, err := newPeerNode(t.Context(), "127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url})
 		require.NoError(t, err)
 		rec := &recorder{next: p.handler, gw: gw.url, channel: cfg.Channels[0].Name, seen: make(chan struct{}, 1000)}
 		p.handler = rec

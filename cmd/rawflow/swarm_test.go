@@ -65,11 +65,11 @@ func TestKillNeighbourMidTransfer(t *testing.T) {
 
 	// The victim uploads slowly: 32 KiB at once, then 16 KiB/s, so a ~60 KB segment is
 	// still under way a second after its first bytes went out.
-	victim, err := newPeerNode("127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url, UploadLimit: 16 << 10})
+	victim, err := newPeerNode(t.Context(), "127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url, UploadLimit: 16 << 10})
 	require.NoError(t, err)
 	uploading := make(chan struct{}, 1)
 	victim.neighbourHandler = signalWrites(victim.neighbourHandler, uploading)
-	survivor, err := newPeerNode("127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url})
+	survivor, err := newPeerNode(t.Context(), "127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url})
 	require.NoError(t, err)
 	vctx, stopVictim := context.WithCancel(ctx)
 	wg.Go(func() { _ = victim.run(vctx) })

@@ -94,7 +94,7 @@ func TestTSIngestSources(t *testing.T) {
 				assert.True(t, seg.Duration >= lo && seg.Duration <= hi, "segment %d lasts %.3f s", seg.Seq, seg.Duration)
 				code, body := fetch(t, st.gw.url+"/live/tv/"+seg.Name)
 				require.Equal(t, 200, code)
-				checkTSSegment(t, dir, seg.Name, []byte(body), tc.video)
+				checkTSSegment(t, dir, seg.Name, body, tc.video)
 			}
 			r := hlstest.Play(t.Context(), t, st.gw.url+"/live/tv/index.m3u8", 6)
 			require.NoError(t, r.Err, r.Stderr)
@@ -203,11 +203,13 @@ func TestTSIngestTwoGateways(t *testing.T) {
 	}
 	src := hlstest.StartTSFanout(t, hlstest.TSH264)
 	t.Run("own registries", func(t *testing.T) {
+		t.Parallel()
 		first := tsGateway(t, src.URL, 0)
 		second := tsGateway(t, src.URL, 0)
 		sameSegments(t, first.gw.url, second.gw.url, 2)
 	})
 	t.Run("one Redis", func(t *testing.T) {
+		t.Parallel()
 		r := newRunner(t)
 		url := redistest.Start(t)
 		cfg := gateway.Config{OriginTimeout: 3 * time.Second, PollInterval: 200 * time.Millisecond, PeerKey: []byte("k")}

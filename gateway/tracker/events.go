@@ -22,7 +22,7 @@ const (
 	writeTimeout = 10 * time.Second
 )
 
-// ErrUnknownChannel: the gateway serves no channel of that name.
+// ErrUnknownChannel reports a channel that the gateway does not serve.
 var ErrUnknownChannel = fmt.Errorf("%w: unknown channel", swarm.ErrBadRequest)
 
 // handleEvents is GET PathEvents: it admits the peer (a new one, or the one its credentials

@@ -16,9 +16,9 @@ const env = process.env;
 const BASE = (env.DASHBOARD_URL || '').replace(/\/+$/, '');
 const MIN_GENERATIONS = Number(env.MIN_GENERATIONS || 2);
 const FIGURES = ['offload', 'gateway_mbps', 'peer_mbps', 'viewers_assisted', 'viewers_direct', 'stalls', 'startup_ms',
-  'integrity_failures', 'peers_banned', 'bytes_saved', 'money_saved'];
+  'integrity_failures', 'peers_banned', 'tracker_refused', 'bytes_saved', 'money_saved'];
 const CHARTS = ['offload', 'traffic', 'viewers', 'qoe'];
-const CSV_HEADER = 'time,gateway_bytes,peer_bytes,uploaded_bytes,offload,viewers_assisted,viewers_direct,stalls,startups,startup_ms,integrity_failures,peers_banned';
+const CSV_HEADER = 'time,gateway_bytes,peer_bytes,uploaded_bytes,offload,viewers_assisted,viewers_direct,stalls,startups,startup_ms,integrity_failures,peers_banned,tracker_refused';
 const started = Date.now();
 const report = { ok: false };
 let browser;
