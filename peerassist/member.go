@@ -29,6 +29,7 @@ type segInfo struct {
 	seq       uint64        // media sequence number; 0 for an init section
 	dur       time.Duration // 0 for an init section
 	gen       uint64        // playlist generation that last listed it
+	learnt    time.Time     // when the proxy first learnt of it
 }
 
 // member is the proxy's membership in one channel's swarm: its peer ID, the segment names
@@ -99,7 +100,7 @@ func (m *member) learn(rendition string, w *playlist.Window, now time.Time, acti
 		if s.Size == 0 { // the gateway does not hold it yet (VOD): no digest, pass it through
 			continue
 		}
-		obj := segInfo{digest: s.Digest, size: s.Size, seq: s.Seq, dur: time.Duration(s.Duration * float64(time.Second))}
+		obj := segInfo{digest: s.Digest, size: s.Size, seq: s.Seq, dur: time.Duration(s.Duration * float64(time.Second)), learnt: now}
 		if info, fresh := m.know(rendition, dir, s.Name, obj); fresh && !w.Ended {
 			newest = append(newest, info)
 		}
@@ -116,7 +117,7 @@ func (m *member) learn(rendition string, w *playlist.Window, now time.Time, acti
 
 // learnEvent records a segment the gateway announced on the stream and queues it for
 // prefetch when it is new.
-func (m *member) learnEvent(ev swarm.SegmentEvent, maxSize int64) {
+func (m *member) learnEvent(ev swarm.SegmentEvent, maxSize int64, now time.Time) {
 	d, err := playlist.ParseDigest(ev.Digest)
 	if err != nil || ev.Size <= 0 || ev.Size > maxSize || !objectNameRe.MatchString(ev.Name) || !swarm.ValidRendition(ev.Rendition) {
 		return // not what a gateway sends
@@ -127,7 +128,7 @@ func (m *member) learnEvent(ev swarm.SegmentEvent, maxSize int64) {
 		uri += "?" + url.Values{swarm.TokenQuery: {m.token}}.Encode()
 	}
 	info, fresh := m.know(ev.Rendition, m.dir(ev.Rendition), uri,
-		segInfo{digest: d, size: ev.Size, seq: ev.Seq, dur: time.Duration(ev.DurationMS) * time.Millisecond})
+		segInfo{digest: d, size: ev.Size, seq: ev.Seq, dur: time.Duration(ev.DurationMS) * time.Millisecond, learnt: now})
 	m.mu.Unlock()
 	if fresh {
 		m.queue(info)

@@ -286,7 +286,7 @@ func (p *Proxy) fromGateway(ctx context.Context, m *member, info segInfo, part p
 		}
 	}
 	start := p.cfg.Now()
-	data, err := p.gatewaySegment(ctx, info.path)
+	data, err := p.gatewaySegment(ctx, info)
 	if err != nil {
 		return nil, err
 	}
@@ -352,15 +352,18 @@ func (p *Proxy) gatewayGet(ctx context.Context, path string, limit int64) ([]byt
 	return p.gatewayRead(ctx, path, "", limit)
 }
 
-// gatewaySegment GETs a listed segment from the gateway. A 404 means that the gateway does
-// not hold it yet: in a fleet, the event or playlist that listed it may come from a gateway
-// a moment ahead of the one a load balancer picks for this request. So a 404 is asked again,
-// every notYetPause, notYetTries times at most while ctx lasts.
-func (p *Proxy) gatewaySegment(ctx context.Context, path string) ([]byte, error) {
-	for try := 1; ; try++ {
-		data, err := p.gatewayGet(ctx, path, p.cfg.MaxSegmentBytes)
+// gatewaySegment GETs a listed segment from the gateway. A 404 for a segment learnt less
+// than notYetFor ago means that the gateway does not hold it yet: in a fleet, the event or
+// playlist that listed it may come from a gateway a moment ahead of the one a load
+// balancer picks for this request. So it is asked again, notYetPause later, until then.
+// A 404 for an older one (a gateway restarted on a new window) is final at once, so that
+// the player skips the segment rather than wait for it.
+func (p *Proxy) gatewaySegment(ctx context.Context, info segInfo) ([]byte, error) {
+	for {
+		data, err := p.gatewayGet(ctx, info.path, p.cfg.MaxSegmentBytes)
 		var he *echo.HTTPError
-		if err == nil || try == notYetTries || !errors.As(err, &he) || he.Code != http.StatusNotFound {
+		if err == nil || !errors.As(err, &he) || he.Code != http.StatusNotFound ||
+			p.cfg.Now().Sub(info.learnt) >= notYetFor {
 			return data, err
 		}
 		t := time.NewTimer(notYetPause)
@@ -373,10 +376,10 @@ func (p *Proxy) gatewaySegment(ctx context.Context, path string) ([]byte, error)
 	}
 }
 
-// A listed segment the gateway answers 404 for is asked again notYetTries times at most,
-// notYetPause apart.
+// A listed segment the gateway answers 404 for is asked again, notYetPause apart, until
+// notYetFor after the proxy learnt of it.
 const (
-	notYetTries = 8
+	notYetFor   = 2 * time.Second
 	notYetPause = 250 * time.Millisecond
 )
 

@@ -253,6 +253,24 @@ func TestGatewayNotYetIsAskedAgain(t *testing.T) {
 	assert.Equal(t, int64(3), asked.Load(), "two 404s, then the segment")
 }
 
+// TestGatewayGoneIsFinal: a 404 for a segment learnt notYetFor ago or more (a gateway that
+// restarted on a new window) is passed to the player at once, asked once.
+func TestGatewayGoneIsFinal(t *testing.T) {
+	gw := newFakeGateway(1)
+	seg := gw.window.Segments[0]
+	delete(gw.data, seg.Name)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	p := startProxy(t, gw, func(c *Config) { c.Now = clock })
+	mu.Lock()
+	now = now.Add(notYetFor)
+	mu.Unlock()
+	resp, _ := httpGet(t, p.player.URL+"/live/tv/"+seg.Name)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.Equal(t, 1, gw.hitCount(seg.Name), "asked once")
+}
+
 // TestSharedFetch: concurrent requests for one segment make one gateway fetch, a player
 // that goes away does not cancel it, and the neighbour port waits for it.
 func TestSharedFetch(t *testing.T) {
@@ -478,4 +496,48 @@ func TestRepeatedFailuresReported(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	assert.False(t, p.advertising())
+}
+
+// TestConnectionsReused: twelve segments, six from a neighbour and six from the gateway,
+// one after another, open one connection to the neighbour and at most one more to the
+// gateway (besides those the proxy had opened at its start): no connection per transfer.
+func TestConnectionsReused(t *testing.T) {
+	gw := newFakeGateway(12)
+	var neighbourConns atomic.Int64
+	ns := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, s := range gw.window.Segments {
+			if r.URL.Path == swarm.NeighbourSegmentPath+s.Digest.String() {
+				_, _ = w.Write(gw.data[s.Name])
+				return
+			}
+		}
+		http.NotFound(w, r)
+	}))
+	ns.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			neighbourConns.Add(1)
+		}
+	}
+	ns.Start()
+	t.Cleanup(ns.Close)
+	gw.setSources(source(strings.TrimPrefix(ns.URL, "http://")))
+	p := startProxy(t, gw, nil)
+	opened := p.Status().Connections
+	get := func(s playlist.Segment) {
+		resp, body := httpGet(t, p.player.URL+"/live/tv/"+s.Name+"?CMCD=bl%3D10000")
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	}
+	for _, s := range gw.window.Segments[:6] {
+		get(s)
+	}
+	gw.setSources()
+	p.waitPlan(t, "", func(pl swarm.Plan) bool { return pl.Stripes[0].Root })
+	for _, s := range gw.window.Segments[6:] {
+		get(s)
+	}
+	st := p.Status()
+	assert.Equal(t, int64(6), st.Channels["tv"].SegmentsFromPeers)
+	assert.Equal(t, int64(6), st.Channels["tv"].SegmentsFromGateway)
+	assert.Equal(t, int64(1), neighbourConns.Load(), "one connection to the neighbour for six transfers")
+	assert.LessOrEqual(t, st.Connections-opened, int64(2), "connections opened for twelve transfers")
 }

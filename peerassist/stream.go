@@ -133,7 +133,7 @@ func (m *member) event(p *Proxy, ev swarm.Event, rs []string, backoff *time.Dura
 	case swarm.EventSegment:
 		var se swarm.SegmentEvent
 		if json.Unmarshal(ev.Data, &se) == nil {
-			m.learnEvent(se, p.cfg.MaxSegmentBytes)
+			m.learnEvent(se, p.cfg.MaxSegmentBytes, p.cfg.Now())
 		}
 	case swarm.EventToken:
 		var te swarm.TokenEvent
