@@ -8,6 +8,10 @@ import (
 	"strings"
 )
 
+// This file is the package's one media-playlist decoder, over 400 lines on purpose: every
+// tag ParseOrigin and ParseGateway accept, with its limits, in one pass and one switch, so
+// that each rule reads next to the others and against RFC 8216 in one place.
+
 // media is a media playlist as ParseOrigin and ParseGateway both read it: checked against
 // every limit and rule of this package.
 type media struct {

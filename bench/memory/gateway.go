@@ -15,6 +15,9 @@ import (
 	"time"
 )
 
+// A benchmark tool, not part of the rawflow binary: this file (about 420 lines) is the
+// gateway scenario — its origin, its players and its figures — in one place.
+
 // gw is a gateway child.
 type gw struct {
 	c    *child

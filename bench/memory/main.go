@@ -20,6 +20,9 @@ import (
 	"time"
 )
 
+// A benchmark tool, not part of the rawflow binary: this file (about 410 lines) holds the
+// command line, the scenario table and the report, read together.
+
 // config is the command line.
 type config struct {
 	channels        []int

@@ -20,6 +20,10 @@ import (
 	"time"
 )
 
+// A benchmark tool, not part of the rawflow binary: this file (about 460 lines) starts and
+// measures the processes under test (/proc, smaps, their HTTP endpoints); kept whole so the
+// measuring code reads in one place.
+
 // child is one process the bench started: a gateway, a proxy or redis-server. Every child
 // is registered so that killChildren can end them all on any way out (error, panic,
 // signal); each is also started with Pdeathsig, so the kernel kills it if the bench dies.
