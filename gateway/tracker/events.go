@@ -1,7 +1,6 @@
 package tracker
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -73,11 +72,7 @@ func (t *Tracker) handleEvents(c echo.Context) error {
 	s := newSubscriber(p, slots)
 	defer func() {
 		if t.hub.remove(s) {
-			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			if err := t.reg.Leave(lctx, p.Channel, p.ID); err != nil {
-				t.log.Debug("leave after stream end failed", "channel", p.Channel, "peer", p.ID, "err", err)
-			}
-			cancel()
+			t.hub.depart(ctx, p, t.cfg.Now())
 		}
 	}()
 	return t.stream(c, s)

@@ -30,6 +30,13 @@ const (
 	// report (see bans); maxEvidence bounds the peers remembered per member.
 	evidenceFor = 2 * time.Minute
 	maxEvidence = 256
+	// leaveGrace is how long a peer whose stream ended keeps its registration, and so its
+	// slots and its place in its cells' plans, before it is taken out: a proxy that
+	// reconnects within it (a stream cut by a saturated link, a gateway of the fleet that
+	// restarted) resumes its place, and its cells' plans do not change. maxDeparted bounds
+	// the peers waiting; past it, a peer leaves at once.
+	leaveGrace  = 8 * time.Second
+	maxDeparted = 1 << 17
 )
 
 // cellID names a cell: the peers of a channel playing one rendition in one group.
@@ -65,15 +72,22 @@ type hub struct {
 	wake    chan struct{} // the planner has dirty cells
 	dropped atomic.Int64  // segment events dropped for full queues
 
-	mu      sync.Mutex // guards the following fields
-	subs    map[string]*subscriber
-	cells   map[cellID]*cellState
-	streams map[streamID]map[*subscriber]struct{}
+	mu       sync.Mutex // guards the following fields
+	subs     map[string]*subscriber
+	cells    map[cellID]*cellState
+	streams  map[streamID]map[*subscriber]struct{}
+	departed map[string]departure // peers whose stream ended, by ID
+}
+
+// departure is a peer whose stream ended, and when it leaves unless it comes back.
+type departure struct {
+	peer  swarm.Peer
+	after time.Time
 }
 
 func newHub(t *Tracker) *hub {
 	return &hub{t: t, wake: make(chan struct{}, 1), subs: map[string]*subscriber{}, cells: map[cellID]*cellState{},
-		streams: map[streamID]map[*subscriber]struct{}{}}
+		streams: map[streamID]map[*subscriber]struct{}{}, departed: map[string]departure{}}
 }
 
 func newSubscriber(p swarm.Peer, slots map[string]int) *subscriber {
@@ -91,6 +105,7 @@ func (h *hub) add(s *subscriber) {
 		old.end()
 	}
 	h.subs[s.peer.ID] = s
+	delete(h.departed, s.peer.ID)
 	for _, r := range s.peer.Renditions {
 		c := h.cells[cellOf(s.peer, r)]
 		if c == nil {
@@ -120,6 +135,34 @@ func (h *hub) remove(s *subscriber) bool {
 	h.detach(s)
 	h.signal()
 	return true
+}
+
+// depart records that p's stream ended at now: it leaves the registry leaveGrace later
+// unless a stream of it opens again meanwhile (see leave).
+func (h *hub) depart(ctx context.Context, p swarm.Peer, now time.Time) {
+	h.mu.Lock()
+	full := len(h.departed) >= maxDeparted
+	if !full {
+		h.departed[p.ID] = departure{peer: p, after: now.Add(leaveGrace)}
+	}
+	h.mu.Unlock()
+	if full {
+		h.t.leave(ctx, p)
+	}
+}
+
+// due returns the departed peers whose grace ended by now, and forgets them.
+func (h *hub) due(now time.Time) []swarm.Peer {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []swarm.Peer
+	for id, d := range h.departed {
+		if !now.Before(d.after) {
+			out = append(out, d.peer)
+			delete(h.departed, id)
+		}
+	}
+	return out
 }
 
 // detach takes s out of its cells and streams (h.mu held).

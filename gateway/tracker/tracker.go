@@ -139,6 +139,8 @@ func (t *Tracker) Run(ctx context.Context) error {
 	defer refresh.Stop()
 	flush := time.NewTicker(2 * time.Second)
 	defer flush.Stop()
+	departures := time.NewTicker(time.Second)
+	defer departures.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -148,7 +150,26 @@ func (t *Tracker) Run(ctx context.Context) error {
 			t.refresh(ctx)
 		case <-flush.C:
 			t.flush(ctx)
+		case <-departures.C:
+			t.departures(ctx)
 		}
+	}
+}
+
+// departures takes out of the registry the peers whose stream ended leaveGrace ago and did
+// not open again.
+func (t *Tracker) departures(ctx context.Context) {
+	for _, p := range t.hub.due(t.cfg.Now()) {
+		t.leave(ctx, p)
+	}
+}
+
+// leave takes p out of the registry.
+func (t *Tracker) leave(ctx context.Context, p swarm.Peer) {
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := t.reg.Leave(lctx, p.Channel, p.ID); err != nil {
+		t.log.Debug("leave after stream end failed", "channel", p.Channel, "peer", p.ID, "err", err)
 	}
 }
 

@@ -299,3 +299,52 @@ func TestOneAddressManyPeers(t *testing.T) {
 	assert.Equal(t, st.Refused[RefusedPeer]+1, stats.TrackerRefused, "refusals reach the channel's stats")
 	assert.Equal(t, 1000, stats.ActivePeers)
 }
+
+// TestStreamEndKeepsPlaceForGrace: a peer whose stream ends stays registered, in its slot,
+// for leaveGrace; one that comes back within it keeps its place; one that does not leaves.
+func TestStreamEndKeepsPlaceForGrace(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	f := newFixture(t, Config{Now: clock})
+	listed := func(id string) bool {
+		ms, err := f.reg.Roster(t.Context(), "tv", "r0", "")
+		require.NoError(t, err)
+		for _, m := range ms {
+			if m.ID == id {
+				return true
+			}
+		}
+		return false
+	}
+	closed := func(s *stream, streams int) {
+		s.resp.Body.Close()
+		<-s.closed
+		for deadline := time.Now().Add(5 * time.Second); f.tr.Snapshot().Streams != streams; time.Sleep(5 * time.Millisecond) {
+			require.True(t, time.Now().Before(deadline), "the gateway never noticed the stream end")
+		}
+	}
+	a, _ := f.open(sub(1), "", "")
+	b, _ := f.open(sub(2), "", "")
+	slot := a.plan(t).Slot
+	closed(a, 1)
+	f.tr.departures(t.Context())
+	assert.True(t, listed(a.hello.PeerID), "gone at once")
+
+	advance(leaveGrace / 2)
+	again, code := f.open(sub(1), a.hello.PeerID, a.hello.Token)
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, slot, again.plan(t).Slot, "back within the grace: the same slot")
+	advance(leaveGrace)
+	f.tr.departures(t.Context())
+	assert.True(t, listed(a.hello.PeerID), "back: it stays")
+
+	closed(b, 1)
+	advance(leaveGrace - time.Second)
+	f.tr.departures(t.Context())
+	assert.True(t, listed(b.hello.PeerID), "within the grace")
+	advance(time.Second)
+	f.tr.departures(t.Context())
+	assert.False(t, listed(b.hello.PeerID), "the grace is over")
+}
