@@ -348,3 +348,26 @@ func TestStreamEndKeepsPlaceForGrace(t *testing.T) {
 	f.tr.departures(t.Context())
 	assert.False(t, listed(b.hello.PeerID), "the grace is over")
 }
+
+// TestTrackerRejectsBadInput: an oversized report is 413, a malformed one 400, one for a
+// channel the gateway does not serve 404; a stream with a malformed subscription is 400.
+func TestTrackerRejectsBadInput(t *testing.T) {
+	f := newFixture(t, Config{})
+	post := func(body string) int {
+		resp, err := http.Post(f.url+swarm.PathReport, "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusRequestEntityTooLarge, post(`{"peer_id":"`+strings.Repeat("a", swarm.MaxRequestBytes)+`"}`))
+	assert.Equal(t, http.StatusBadRequest, post(`{"peer_id":`))
+	assert.Equal(t, http.StatusBadRequest, post(`{"peer_id":"not hex","channel":"tv","token":"x"}`))
+	a, _ := f.open(sub(1), "", "")
+	assert.Equal(t, http.StatusNotFound, f.report(swarm.ReportRequest{PeerID: a.hello.PeerID, Token: a.hello.Token, Channel: "radio"}))
+	for _, q := range []string{"", "channel=tv&rendition=" + strings.Repeat("r", 300), "channel=tv&addr=nohost"} {
+		resp, err := http.Get(f.url + swarm.PathEvents + "?" + q)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "query %q", q)
+	}
+}
