@@ -93,11 +93,12 @@ func (t *Tracker) stream(c echo.Context, s *subscriber) error {
 		_, err := w.Write(b)
 		return err == nil
 	}
+	t.hub.add(s)
+	t.hub.planFromCache(s) // queued: written with the hello, in one flush
 	hello, _ := json.Marshal(swarm.Hello{PeerID: s.peer.ID, Token: t.token(s.peer), ReportMS: t.cfg.ReportInterval.Milliseconds()})
-	if !write(encodeEvent(swarm.EventHello, hello)) || rc.Flush() != nil {
+	if !write(encodeEvent(swarm.EventHello, hello)) || len(s.out) == 0 && rc.Flush() != nil {
 		return nil
 	}
-	t.hub.add(s)
 	ping := time.NewTicker(pingEvery)
 	defer ping.Stop()
 	fresh := time.NewTicker(TokenTTL / 2)

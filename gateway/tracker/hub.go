@@ -77,6 +77,7 @@ type hub struct {
 	cells    map[cellID]*cellState
 	streams  map[streamID]map[*subscriber]struct{}
 	departed map[string]departure // peers whose stream ended, by ID
+	rosters  map[cellID][]swarm.Member // each planned cell's roster, as last read
 }
 
 // departure is a peer whose stream ended, and when it leaves unless it comes back.
@@ -87,7 +88,8 @@ type departure struct {
 
 func newHub(t *Tracker) *hub {
 	return &hub{t: t, wake: make(chan struct{}, 1), subs: map[string]*subscriber{}, cells: map[cellID]*cellState{},
-		streams: map[streamID]map[*subscriber]struct{}{}, departed: map[string]departure{}}
+		streams: map[streamID]map[*subscriber]struct{}{}, departed: map[string]departure{},
+		rosters: map[cellID][]swarm.Member{}}
 }
 
 func newSubscriber(p swarm.Peer, slots map[string]int) *subscriber {
@@ -173,6 +175,7 @@ func (h *hub) detach(s *subscriber) {
 			c.dirty = true
 			if len(c.subs) == 0 {
 				delete(h.cells, cellOf(s.peer, r))
+				delete(h.rosters, cellOf(s.peer, r))
 			}
 		}
 		sid := streamID{s.peer.Channel, r}
@@ -320,6 +323,7 @@ func (h *hub) planCell(ctx context.Context, id cellID) {
 		h.mu.Unlock()
 		return
 	}
+	h.rosters[id] = members
 	for s := range c.subs {
 		if !listed[s.peer.ID] {
 			lost = append(lost, s)
@@ -334,6 +338,31 @@ func (h *hub) planCell(ctx context.Context, id cellID) {
 	h.mu.Unlock()
 	for _, s := range lost {
 		h.resubscribe(ctx, s, id)
+	}
+}
+
+// planFromCache queues a new stream's first plans at once, from its cells' rosters as last
+// read with the new member added (h.mu not held): a joiner has its plan with its hello,
+// before its player asks for a segment, without a registry read per join. A cell this
+// gateway has not planned yet waits for the planner, which also corrects these plans.
+func (h *hub) planFromCache(s *subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.t.cfg.Now()
+	for _, r := range s.peer.Renditions {
+		cached := h.rosters[cellOf(s.peer, r)]
+		if cached == nil {
+			continue
+		}
+		me := swarm.Member{Peer: s.peer, Slot: s.slots[r]}
+		members := make([]swarm.Member, 0, len(cached)+1)
+		for _, m := range cached {
+			if m.ID != s.peer.ID && !(m.Slot == me.Slot && m.Leech == me.Leech) {
+				members = append(members, m)
+			}
+		}
+		members = append(members, me)
+		h.send(s, swarm.NewRoster(members, h.t.cfg.Seeders).Plan(r, me.Slot, s.peer.Leech), now)
 	}
 }
 

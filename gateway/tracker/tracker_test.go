@@ -371,3 +371,30 @@ func TestTrackerRejectsBadInput(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "query %q", q)
 	}
 }
+
+// TestJoinerPlannedFromCachedRoster: a joiner of a cell this gateway planned gets its plan
+// queued with its hello, from the cached roster with the joiner added, before any planner
+// round or registry read.
+func TestJoinerPlannedFromCachedRoster(t *testing.T) {
+	f := newFixture(t, Config{})
+	a, _ := f.open(sub(1), "", "")
+	require.Equal(t, 0, a.plan(t).Slot)
+	joiner := newSubscriber(swarm.Peer{ID: strings.Repeat("b", 32), Channel: "tv", Addr: "127.0.0.1:2", Renditions: []string{"r0"}},
+		map[string]int{"r0": 1})
+	f.tr.hub.planFromCache(joiner)
+	require.Len(t, joiner.out, 1, "a plan queued at once")
+	ev, err := swarm.NewEventReader(bytes.NewReader(<-joiner.out)).Next()
+	require.NoError(t, err)
+	require.Equal(t, swarm.EventPlan, ev.Name)
+	var p swarm.Plan
+	require.NoError(t, json.Unmarshal(ev.Data, &p))
+	assert.Equal(t, 1, p.Slot)
+	assert.True(t, p.Stripes[1].Root, "slot 1 roots stripe 1")
+	require.NotEmpty(t, p.Stripes[0].Sources)
+	assert.Equal(t, a.hello.PeerID, p.Stripes[0].Sources[0].ID, "and gets stripe 0 from the member in slot 0")
+
+	cold := newSubscriber(swarm.Peer{ID: strings.Repeat("c", 32), Channel: "tv", Addr: "127.0.0.1:3", Renditions: []string{"r9"}},
+		map[string]int{"r9": 0})
+	f.tr.hub.planFromCache(cold)
+	assert.Empty(t, cold.out, "a cell never planned here waits for the planner")
+}
