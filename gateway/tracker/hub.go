@@ -76,7 +76,7 @@ type hub struct {
 	subs     map[string]*subscriber
 	cells    map[cellID]*cellState
 	streams  map[streamID]map[*subscriber]struct{}
-	departed map[string]departure // peers whose stream ended, by ID
+	departed map[string]departure      // peers whose stream ended, by ID
 	rosters  map[cellID][]swarm.Member // each planned cell's roster, as last read
 }
 
