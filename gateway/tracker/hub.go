@@ -357,7 +357,7 @@ func (h *hub) planFromCache(s *subscriber) {
 		me := swarm.Member{Peer: s.peer, Slot: s.slots[r]}
 		members := make([]swarm.Member, 0, len(cached)+1)
 		for _, m := range cached {
-			if m.ID != s.peer.ID && !(m.Slot == me.Slot && m.Leech == me.Leech) {
+			if m.ID != s.peer.ID && (m.Slot != me.Slot || m.Leech != me.Leech) {
 				members = append(members, m)
 			}
 		}
