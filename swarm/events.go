@@ -121,6 +121,9 @@ type Hello struct {
 	Token string `json:"token"`
 	// ReportMS is how often the peer reports its counters, in milliseconds.
 	ReportMS int64 `json:"report_ms"`
+	// AddrPolicy is the gateway's neighbour address policy (AddrPolicy.String; "" is
+	// public): a proxy dials no neighbour it does not allow.
+	AddrPolicy string `json:"addr_policy,omitempty"`
 }
 
 // SegmentEvent announces a segment the gateway just listed. Its digest is the same trust
