@@ -62,7 +62,7 @@ pids+=($!)
 
 GW_PORT=$(free_port)
 CGO_ENABLED=0 go build -o "$work/rawflow" ./cmd/rawflow
-"$work/rawflow" gateway --listen "127.0.0.1:$GW_PORT" --channel "bench=http://127.0.0.1:$NGINX_PORT/live.m3u8" \
+"$work/rawflow" gateway --listen "127.0.0.1:$GW_PORT" --channel "bench=http://127.0.0.1:$NGINX_PORT/live.m3u8" --peer-addrs loopback \
   --log-level warn >"$out/gateway.log" 2>&1 &
 gw_pid=$!
 pids+=($gw_pid)

@@ -69,7 +69,7 @@ start_redis() { # start_redis NAME: a Redis on a free port, no persistence; prin
 }
 start_gateway() { # start_gateway NAME PORT ARGS…: a gateway process; sets gw_pid
   local name=$1 port=$2; shift 2
-  "$rf" gateway --listen "127.0.0.1:$port" "$@" >"$out/$name.log" 2>&1 &
+  "$rf" gateway --listen "127.0.0.1:$port" --peer-addrs loopback "$@" >"$out/$name.log" 2>&1 &
   gw_pid=$!
   pids+=($gw_pid)
   wait_http "http://127.0.0.1:$port/readyz"

@@ -210,7 +210,7 @@ bin=$work/rawflow
 
 gw_pid=""
 start_gateway() { # LOG
-  ip netns exec $NS_GW "$bin" gateway --listen $GW_IP:8080 --channel tv=demo --seeders "$SEEDERS" \
+  ip netns exec $NS_GW "$bin" gateway --listen $GW_IP:8080 --channel tv=demo --seeders "$SEEDERS" --peer-addrs private \
     --log-level warn >"$1" 2>&1 &
   gw_pid=$!
   for _ in $(seq 200); do

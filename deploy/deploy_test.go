@@ -373,7 +373,7 @@ func TestProbesServedByGateway(t *testing.T) {
 	}
 	origin := httptest.NewServer(src)
 	defer origin.Close()
-	cfg := gateway.Config{
+	cfg := gateway.Config{PeerAddrs: swarm.AddrLoopback,
 		Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/index.m3u8"}}},
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}

@@ -73,6 +73,10 @@ type Config struct {
 	// PeerRate is the calls per second one proxy may make (burst 10). Default 1: a proxy
 	// makes one call per report interval and one per stream it opens.
 	PeerRate float64
+	// PeerAddrs is which neighbour addresses the swarm admits (swarm.AddrPolicy); the zero
+	// value is public addresses only. Proxies on one machine (the demo, tests) need
+	// swarm.AddrLoopback, a LAN or site deployment swarm.AddrPrivate.
+	PeerAddrs swarm.AddrPolicy
 	// Seeders is how many proxies of each cell fetch each segment from the gateway (the
 	// roots of its stripe, see swarm.Roster). Default 1, at most swarm.MaxSeeders.
 	Seeders int

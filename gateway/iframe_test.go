@@ -38,7 +38,7 @@ func TestIFramePlaylistMirrored(t *testing.T) {
 	})
 	origin := httptest.NewServer(mux)
 	defer origin.Close()
-	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/master.m3u8"}}}}, swarm.NewMemory(swarm.Options{}))
+	s, err := New(Config{PeerAddrs: swarm.AddrLoopback, Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/master.m3u8"}}}}, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
 	ch := s.channelMap()["tv"]
 	require.NoError(t, s.discover(context.Background(), ch))

@@ -31,7 +31,7 @@ func TestKeysProxiedAndIVWrittenOut(t *testing.T) {
 	mux.HandleFunc("/b.ts", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("segment b")) })
 	origin := httptest.NewServer(mux)
 	defer origin.Close()
-	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}}, swarm.NewMemory(swarm.Options{}))
+	s, err := New(Config{PeerAddrs: swarm.AddrLoopback, Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}}, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
 	require.NoError(t, poll(t, s))
 	w := listed(t, s)

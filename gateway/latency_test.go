@@ -60,7 +60,7 @@ func newLatencyServer(t *testing.T, o *hlstest.FakeLive, mode LatencyMode, windo
 	t.Helper()
 	origin := httptest.NewServer(o)
 	t.Cleanup(origin.Close)
-	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}, Latency: mode}},
+	s, err := New(Config{PeerAddrs: swarm.AddrLoopback, Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}, Latency: mode}},
 		WindowSegments: window}, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
 	front := httptest.NewServer(s.Handler())

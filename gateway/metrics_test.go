@@ -193,7 +193,7 @@ func TestCountOnlyConfiguredChannels(t *testing.T) {
 }
 
 func BenchmarkCount(b *testing.B) {
-	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{"http://127.0.0.1:1/live.m3u8"}}}},
+	s, err := New(Config{PeerAddrs: swarm.AddrLoopback, Channels: []ChannelConfig{{Name: "tv", Sources: []string{"http://127.0.0.1:1/live.m3u8"}}}},
 		swarm.NewMemory(swarm.Options{}))
 	require.NoError(b, err)
 	b.ReportAllocs()

@@ -58,7 +58,7 @@ func New(cfg Config, reg Registry) (*Server, error) {
 	s.tracker = tracker.New(tracker.Config{Served: func(ch string) bool { return s.channelMap()[ch] != nil },
 		Called:  func(ch string) { s.count(ch, "tracker") },
 		PeerKey: cfg.PeerKey, Seeders: cfg.Seeders, ReportInterval: cfg.ReportInterval, JoinRate: cfg.JoinRate, PeerRate: cfg.PeerRate,
-		AddressRate: cfg.TrackerRate, Logger: cfg.Logger, Now: cfg.Now}, reg)
+		AddressRate: cfg.TrackerRate, PeerAddrs: cfg.PeerAddrs, Logger: cfg.Logger, Now: cfg.Now}, reg)
 	chans := map[string]*channel{}
 	for _, cc := range cfg.Channels {
 		chans[cc.Name] = newChannel(cc)

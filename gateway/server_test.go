@@ -30,7 +30,7 @@ func newTestServer(t *testing.T, o *hlstest.FakeLive) (*Server, *httptest.Server
 	t.Helper()
 	origin := httptest.NewServer(o)
 	t.Cleanup(origin.Close)
-	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}, WindowSegments: 5},
+	s, err := New(Config{PeerAddrs: swarm.AddrLoopback, Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}}, WindowSegments: 5},
 		swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
 	front := httptest.NewServer(s.Handler())
@@ -355,7 +355,7 @@ func TestVODOnDemand(t *testing.T) {
 	o.Set(0, 10, 0)
 	origin := httptest.NewServer(o)
 	defer origin.Close()
-	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}},
+	s, err := New(Config{PeerAddrs: swarm.AddrLoopback, Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}},
 		MaxSegmentBytes: 1000, MaxChannelBytes: 3000}, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
 	require.NoError(t, poll(t, s))
@@ -434,7 +434,7 @@ func TestSetChannels(t *testing.T) {
 	oa, ob := httptest.NewServer(a), httptest.NewServer(b)
 	defer oa.Close()
 	defer ob.Close()
-	s, err := New(Config{Channels: []ChannelConfig{{Name: "a", Sources: []string{oa.URL + "/live.m3u8"}}}}, swarm.NewMemory(swarm.Options{}))
+	s, err := New(Config{PeerAddrs: swarm.AddrLoopback, Channels: []ChannelConfig{{Name: "a", Sources: []string{oa.URL + "/live.m3u8"}}}}, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
 	front := httptest.NewServer(s.Handler())
 	defer front.Close()

@@ -22,7 +22,7 @@ func TestSignedURLs(t *testing.T) {
 	defer origin.Close()
 	key := []byte("secret")
 	now := time.Unix(1_000_000, 0)
-	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}},
+	s, err := New(Config{PeerAddrs: swarm.AddrLoopback, Channels: []ChannelConfig{{Name: "tv", Sources: []string{origin.URL + "/live.m3u8"}}},
 		SignKey: key, Now: func() time.Time { return now }}, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
 	require.NoError(t, poll(t, s))

@@ -18,7 +18,7 @@ import (
 // statsGateway is a gateway on the given registry, with its handler on a test server.
 func statsGateway(t *testing.T, reg Registry) (*Server, string) {
 	t.Helper()
-	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{"http://127.0.0.1:1/live.m3u8"}}}}, reg)
+	s, err := New(Config{PeerAddrs: swarm.AddrLoopback, Channels: []ChannelConfig{{Name: "tv", Sources: []string{"http://127.0.0.1:1/live.m3u8"}}}}, reg)
 	require.NoError(t, err)
 	front := httptest.NewServer(s.Handler())
 	t.Cleanup(front.Close)

@@ -13,6 +13,7 @@ import (
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/internal/hlstest"
 	"github.com/rawflow/rawflow/playlist"
+	"github.com/rawflow/rawflow/swarm"
 )
 
 // TestMultivariantOrigin: an ffmpeg ABR ladder (two video variants, a separate audio
@@ -25,7 +26,7 @@ func TestMultivariantOrigin(t *testing.T) {
 		t.Skip("end to end: not in -short")
 	}
 	origin := hlstest.StartABROrigin(t, 3)
-	st := startStack(t, gateway.Config{PollInterval: 500 * time.Millisecond, ReportInterval: time.Second,
+	st := startStack(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PollInterval: 500 * time.Millisecond, ReportInterval: time.Second,
 		Channels: []gateway.ChannelConfig{{Name: "abr", Sources: []string{origin.URL}}}}, 2)
 	gw := st.gw
 	code, body := fetch(t, gw.url+"/live/abr/index.m3u8")

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rawflow/rawflow/gateway"
+	"github.com/rawflow/rawflow/swarm"
 )
 
 // rawGet sends path exactly as given (no client-side cleaning or escaping) and returns the
@@ -47,7 +48,7 @@ func TestOddPathsOnEveryRoute(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = origin.run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	st := startStack(t, gateway.Config{Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.url}}}}, 1)
+	st := startStack(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.url}}}}, 1)
 	p := st.peers[0]
 	hosts := map[string]string{
 		"gateway":   strings.TrimPrefix(st.gw.url, "http://"),

@@ -50,7 +50,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Skip("end to end: not in -short")
 	}
 	origin := hlstest.StartOrigin(t, 4)
-	gw := startStack(t, gateway.Config{PollInterval: 500 * time.Millisecond, StatsFlushInterval: 500 * time.Millisecond,
+	gw := startStack(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PollInterval: 500 * time.Millisecond, StatsFlushInterval: 500 * time.Millisecond,
 		Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.URL}}}}, 0).gw
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -124,7 +124,7 @@ func checkGrafanaMetrics(t *testing.T, urls ...string) {
 func TestDashboardSharesGatewayRouter(t *testing.T) {
 	t.Parallel()
 	reg := swarm.NewMemory(swarm.Options{})
-	gw, err := newGatewayNode("127.0.0.1:0", gateway.Config{Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{"http://127.0.0.1:1/live.m3u8"}}}}, reg)
+	gw, err := newGatewayNode("127.0.0.1:0", gateway.Config{PeerAddrs: swarm.AddrLoopback, Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{"http://127.0.0.1:1/live.m3u8"}}}}, reg)
 	require.NoError(t, err)
 	require.NoError(t, gw.ln.Close())
 	gw.dashboard = web.Config{PricePerGB: 0.1, Currency: "EUR"}

@@ -43,7 +43,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	reg := swarm.NewMemory(swarm.Options{})
 	defer reg.Close()
-	gcfg := gateway.Config{Channels: []gateway.ChannelConfig{{Name: "demo", Sources: []string{origin.url}, Latency: mode}}, Logger: log}
+	gcfg := gateway.Config{Channels: []gateway.ChannelConfig{{Name: "demo", Sources: []string{origin.url}, Latency: mode}}, Logger: log,
+		PeerAddrs: swarm.AddrLoopback} // every proxy of the demo is on this machine
 	g, err := newGatewayNode(*addr, gcfg, reg)
 	if err != nil {
 		return err

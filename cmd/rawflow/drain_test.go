@@ -32,7 +32,7 @@ func TestGatewayDrains(t *testing.T) {
 	go func() { _ = origin.run(octx); close(odone) }()
 	t.Cleanup(func() { ocancel(); <-odone })
 
-	gw, err := newGatewayNode("127.0.0.1:0", gateway.Config{Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.url}}}}, swarm.NewMemory(swarm.Options{}))
+	gw, err := newGatewayNode("127.0.0.1:0", gateway.Config{PeerAddrs: swarm.AddrLoopback, Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.url}}}}, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
 	gw.drain = 2 * time.Second // long enough for the checks below, which take milliseconds
 	entered, release := make(chan struct{}), make(chan struct{})

@@ -161,7 +161,7 @@ func TestEndToEnd(t *testing.T) {
 	reg, err := swarm.OpenRedis(redisURL, swarm.Options{})
 	require.NoError(t, err)
 	defer reg.Close()
-	gw, err := newGatewayNode("127.0.0.1:0", gateway.Config{
+	gw, err := newGatewayNode("127.0.0.1:0", gateway.Config{PeerAddrs: swarm.AddrLoopback,
 		Channels:       []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.URL}}},
 		PollInterval:   500 * time.Millisecond,
 		ReportInterval: time.Second,

@@ -24,7 +24,7 @@ func TestFailoverWhilePlaying(t *testing.T) {
 		t.Skip("end to end: not in -short")
 	}
 	primary, backup := hlstest.StartOrigin(t, 3), hlstest.StartOrigin(t, 3)
-	gw := startStack(t, gateway.Config{PollInterval: 500 * time.Millisecond, MaxBackoff: time.Second,
+	gw := startStack(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PollInterval: 500 * time.Millisecond, MaxBackoff: time.Second,
 		FailoverAfter: 2, Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{primary.URL, backup.URL}}}}, 0).gw
 	before := gatewayWindow(t, gw.url)
 
@@ -68,7 +68,7 @@ func TestOriginRestartWhilePlaying(t *testing.T) {
 		t.Skip("end to end: not in -short")
 	}
 	origin := hlstest.StartOrigin(t, 4)
-	gw := startStack(t, gateway.Config{PollInterval: 500 * time.Millisecond,
+	gw := startStack(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PollInterval: 500 * time.Millisecond,
 		Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.URL}}}}, 0).gw
 	before := gatewayWindow(t, gw.url)
 

@@ -229,7 +229,7 @@ func buildRawflow(t *testing.T) string {
 func (fx *faultFixture) startGateway(addr, peerKey string) *faultGateway {
 	fx.t.Helper()
 	p := fx.start("gateway", "gateway", "--listen", addr, "--channel", "demo=demo", "--redis", fx.redis.URL(),
-		"--peer-key", peerKey, "--log-level", "info")
+		"--peer-key", peerKey, "--peer-addrs", "loopback", "--log-level", "info")
 	gw := &faultGateway{faultProc: p, addr: addr, url: "http://" + addr, peerKey: peerKey}
 	waitHTTP(fx.t, gw.url+"/readyz", 20*time.Second)
 	return gw

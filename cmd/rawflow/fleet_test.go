@@ -19,6 +19,7 @@ import (
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/internal/redistest"
 	"github.com/rawflow/rawflow/loadtest"
+	"github.com/rawflow/rawflow/swarm"
 )
 
 // TestFleetTwoGatewaysOneRedis: two gateways on one real Redis and one origin, the second
@@ -35,7 +36,7 @@ func TestFleetTwoGatewaysOneRedis(t *testing.T) {
 	origin := r.demoOrigin(t)
 	redisURL := redistest.Start(t)
 	startGateway := func() *gatewayNode {
-		return r.redisGateway(t, gateway.Config{PeerKey: []byte("fleet-secret")}, origin.url, redisURL)
+		return r.redisGateway(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PeerKey: []byte("fleet-secret")}, origin.url, redisURL)
 	}
 	first := startGateway()
 	awaitSegments(t, first.url, 4, 30*time.Second) // the second starts later on

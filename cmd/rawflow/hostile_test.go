@@ -220,7 +220,7 @@ func startHostile(t *testing.T, b hostileBehaviour) *hostileRun {
 	require.NoError(t, err)
 	wg.Go(func() { _ = origin.run(ctx) })
 	r := &hostileRun{reg: swarm.NewMemory(swarm.Options{})}
-	r.gw, err = newGatewayNode("127.0.0.1:0", gateway.Config{Logger: quiet, ReportInterval: time.Second,
+	r.gw, err = newGatewayNode("127.0.0.1:0", gateway.Config{PeerAddrs: swarm.AddrLoopback, Logger: quiet, ReportInterval: time.Second,
 		PollInterval: 500 * time.Millisecond,
 		Channels:     []gateway.ChannelConfig{{Name: hostileChannel, Sources: []string{origin.url}}}},
 		r.reg)

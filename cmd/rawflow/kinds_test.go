@@ -12,6 +12,7 @@ import (
 
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/internal/hlstest"
+	"github.com/rawflow/rawflow/swarm"
 )
 
 // TestOriginKinds: origins of every kind ffmpeg makes — live MPEG-TS, fMP4 (EXT-X-MAP, PDT),
@@ -32,7 +33,7 @@ func TestOriginKinds(t *testing.T) {
 
 func playKind(t *testing.T, kind hlstest.Kind) {
 	origin := hlstest.StartKind(t, kind, 3)
-	st := startStack(t, gateway.Config{PollInterval: 500 * time.Millisecond,
+	st := startStack(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PollInterval: 500 * time.Millisecond,
 		Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.URL}}}}, 1)
 	gw, p := st.gw, st.peers[0]
 	code, body := fetch(t, gw.url+"/live/tv/index.m3u8")

@@ -45,7 +45,7 @@ func TestSignedURLsThroughProxy(t *testing.T) {
 	wg.Go(func() { _ = origin.run(ctx) })
 	key := []byte("s3cret")
 	reg := swarm.NewMemory(swarm.Options{})
-	gw, err := newGatewayNode("127.0.0.1:0", gateway.Config{SignKey: key,
+	gw, err := newGatewayNode("127.0.0.1:0", gateway.Config{PeerAddrs: swarm.AddrLoopback, SignKey: key,
 		Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.url}}}}, reg)
 	require.NoError(t, err)
 	wg.Go(func() { _ = gw.run(ctx) })

@@ -151,7 +151,7 @@ func localGateway(channel, latency, redisURL string, seeders int, rtt time.Durat
 		return "", nil, nil, err
 	}
 	gcfg := gateway.Config{Channels: []gateway.ChannelConfig{{Name: channel, Sources: []string{origin.url}, Latency: mode}},
-		Logger: log, Seeders: seeders}
+		Logger: log, Seeders: seeders, PeerAddrs: swarm.AddrLoopback} // every simulated viewer is on this machine
 	g, err := newGatewayNode("127.0.0.1:0", gcfg, reg)
 	if err != nil {
 		reg.Close()

@@ -57,7 +57,7 @@ func TestKillNeighbourMidTransfer(t *testing.T) {
 	origin, err := newDemoOrigin()
 	require.NoError(t, err)
 	wg.Go(func() { _ = origin.run(ctx) })
-	cfg := gateway.Config{Channels: []gateway.ChannelConfig{{Name: "demo", Sources: []string{origin.url}}}}
+	cfg := gateway.Config{PeerAddrs: swarm.AddrLoopback, Channels: []gateway.ChannelConfig{{Name: "demo", Sources: []string{origin.url}}}}
 	gw, err := newGatewayNode("127.0.0.1:0", cfg, swarm.NewMemory(swarm.Options{}))
 	require.NoError(t, err)
 	wg.Go(func() { assert.NoError(t, gw.run(ctx)) })
@@ -159,7 +159,7 @@ func TestSwarmRenditionMix(t *testing.T) {
 		t.Skip("end to end: not in -short")
 	}
 	origin := hlstest.StartABROrigin(t, 3)
-	st := startStack(t, gateway.Config{PollInterval: 500 * time.Millisecond,
+	st := startStack(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PollInterval: 500 * time.Millisecond,
 		Channels: []gateway.ChannelConfig{{Name: "abr", Sources: []string{origin.URL}}}}, 0)
 	r, err := loadtest.Run(t.Context(), loadtest.Config{GatewayURL: st.gw.url, Channel: "abr", Viewers: 6,
 		Duration: 20 * time.Second, Ramp: 2 * time.Second, Variants: []int{0, 1}})

@@ -30,8 +30,8 @@ func TestTiering(t *testing.T) {
 	}
 	r := newRunner(t)
 	origin := r.demoOrigin(t)
-	mid := r.gateway(t, gateway.Config{}, origin.url, swarm.NewMemory(swarm.Options{}))
-	edge := r.gateway(t, gateway.Config{}, mid.url+"/live/tv/index.m3u8", swarm.NewMemory(swarm.Options{}))
+	mid := r.gateway(t, gateway.Config{PeerAddrs: swarm.AddrLoopback}, origin.url, swarm.NewMemory(swarm.Options{}))
+	edge := r.gateway(t, gateway.Config{PeerAddrs: swarm.AddrLoopback}, mid.url+"/live/tv/index.m3u8", swarm.NewMemory(swarm.Options{}))
 
 	var stdout, stderr bytes.Buffer
 	err := run(r.ctx, []string{"swarm", "--gateway", edge.url, "--channel", "tv", "--viewers", "4", "--direct", "1", "--duration", "20s", "--json"}, &stdout, &stderr)

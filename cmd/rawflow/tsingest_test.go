@@ -19,13 +19,14 @@ import (
 	"github.com/rawflow/rawflow/internal/hlstest"
 	"github.com/rawflow/rawflow/internal/redistest"
 	"github.com/rawflow/rawflow/playlist"
+	"github.com/rawflow/rawflow/swarm"
 )
 
 // tsGateway starts a gateway segmenting the MPEG-TS at src into 2 s segments, with n
 // proxies, and waits until it lists at least three segments.
 func tsGateway(t *testing.T, src string, n int) *stack {
 	t.Helper()
-	st := startStack(t, gateway.Config{OriginTimeout: 3 * time.Second, PollInterval: 200 * time.Millisecond,
+	st := startStack(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, OriginTimeout: 3 * time.Second, PollInterval: 200 * time.Millisecond,
 		Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{src}}}}, n)
 	awaitSegments(t, st.gw.url, 3, 30*time.Second)
 	return st
@@ -212,7 +213,7 @@ func TestTSIngestTwoGateways(t *testing.T) {
 		t.Parallel()
 		r := newRunner(t)
 		url := redistest.Start(t)
-		cfg := gateway.Config{OriginTimeout: 3 * time.Second, PollInterval: 200 * time.Millisecond, PeerKey: []byte("k")}
+		cfg := gateway.Config{PeerAddrs: swarm.AddrLoopback, OriginTimeout: 3 * time.Second, PollInterval: 200 * time.Millisecond, PeerKey: []byte("k")}
 		var urls []string
 		for range 2 {
 			gw := r.redisGateway(t, cfg, src.URL, url)

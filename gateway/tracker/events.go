@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -51,7 +52,7 @@ func (t *Tracker) handleEvents(c echo.Context) error {
 	}
 	p := swarm.Peer{ID: id, Channel: sub.Channel, Group: sub.Group, PublicIP: ip, Leech: sub.Leech}
 	if !sub.Leech {
-		if p.Addr, err = advertisedAddr(sub.Addr, ip); err != nil {
+		if p.Addr, err = advertisedAddr(sub.Addr, ip, t.cfg.PeerAddrs); err != nil {
 			return status(err)
 		}
 		if t.bans.isBanned(sub.Channel, p.Addr, now) {
@@ -95,7 +96,8 @@ func (t *Tracker) stream(c echo.Context, s *subscriber) error {
 	}
 	t.hub.add(s)
 	t.hub.planFromCache(s) // queued: written with the hello, in one flush
-	hello, _ := json.Marshal(swarm.Hello{PeerID: s.peer.ID, Token: t.token(s.peer), ReportMS: t.cfg.ReportInterval.Milliseconds()})
+	hello, _ := json.Marshal(swarm.Hello{PeerID: s.peer.ID, Token: t.token(s.peer), ReportMS: t.cfg.ReportInterval.Milliseconds(),
+		AddrPolicy: t.cfg.PeerAddrs.String()})
 	if !write(encodeEvent(swarm.EventHello, hello)) || len(s.out) == 0 && rc.Flush() != nil {
 		return nil
 	}
@@ -143,21 +145,38 @@ func refusal(c echo.Context, r Reason) error {
 	return echo.NewHTTPError(http.StatusTooManyRequests, msg)
 }
 
-// advertisedAddr applies the address policy: a peer may advertise a loopback, private or
-// link-local address (its LAN), or the address its requests come from; an empty or
-// unspecified host means the latter. Any other public address is refused, so the swarm
-// cannot be pointed at a third party.
-func advertisedAddr(claimed, observed string) (string, error) {
+// advertisedAddr applies the address policy to the neighbour port a peer advertises: an
+// empty or unspecified host means the address its requests come from; a public address
+// must be that one, so the swarm cannot be pointed at a third party; a private or loopback
+// one only when the policy admits it, and link-local or special addresses never (see
+// swarm.AddrPolicy), so honest proxies cannot be aimed at a viewer's own machine, LAN or
+// a cloud metadata service.
+func advertisedAddr(claimed, observed string, policy swarm.AddrPolicy) (string, error) {
 	host, port, err := net.SplitHostPort(claimed)
 	if err != nil {
 		return "", fmt.Errorf("%w: addr %q: %w", swarm.ErrBadRequest, claimed, err)
 	}
-	ip := net.ParseIP(host)
-	switch {
-	case host == "" || ip.IsUnspecified():
-		return net.JoinHostPort(observed, port), nil
-	case ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.Equal(net.ParseIP(observed)):
-		return net.JoinHostPort(ip.String(), port), nil
+	if n, perr := strconv.Atoi(port); perr != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("%w: addr %q: want a port 1-65535", swarm.ErrBadRequest, claimed)
 	}
-	return "", fmt.Errorf("%w: addr %q: a public address other than your own (%s)", swarm.ErrBadRequest, claimed, observed)
+	if host == "" {
+		host = observed
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return "", fmt.Errorf("%w: addr %q: want an IP address", swarm.ErrBadRequest, claimed)
+	}
+	if ip.IsUnspecified() {
+		if ip, err = netip.ParseAddr(observed); err != nil {
+			return "", fmt.Errorf("%w: addr %q: your address %q is not an IP address", swarm.ErrBadRequest, claimed, observed)
+		}
+	}
+	ip = ip.Unmap()
+	if !policy.Allows(ip) {
+		return "", fmt.Errorf("%w: addr %s: not a neighbour address under this gateway's --peer-addrs %s", swarm.ErrBadRequest, ip, policy)
+	}
+	if o, err := netip.ParseAddr(observed); swarm.AddrPublic.Allows(ip) && (err != nil || ip != o.Unmap()) {
+		return "", fmt.Errorf("%w: addr %q: a public address other than your own (%s)", swarm.ErrBadRequest, claimed, observed)
+	}
+	return net.JoinHostPort(ip.String(), port), nil
 }

@@ -49,7 +49,7 @@ type Config struct {
 	// refreshed every third of it. Default swarm.DefaultPeerTTL.
 	PeerTTL time.Duration
 	// JoinRate is the new peers per second one client address may bring (burst ten times
-	// that). Default 50.
+	// that). Default 100.
 	JoinRate float64
 	// PeerRate is the calls per second one peer may make (burst 10). Default 1.
 	PeerRate float64
@@ -57,6 +57,9 @@ type Config struct {
 	// together (burst twice that): high enough for a large office behind one NAT.
 	// Default 2000.
 	AddressRate float64
+	// PeerAddrs is which addresses a peer may advertise as its neighbour port (and
+	// proxies may dial: Hello announces it). The zero value admits public addresses only.
+	PeerAddrs swarm.AddrPolicy
 	// MaxStreams bounds the event streams this gateway serves at once. Default 50,000.
 	MaxStreams int
 	Logger     *slog.Logger
@@ -76,7 +79,7 @@ func (c *Config) setDefaults() {
 		c.PeerTTL = swarm.DefaultPeerTTL
 	}
 	if c.JoinRate <= 0 {
-		c.JoinRate = 50
+		c.JoinRate = 100
 	}
 	if c.PeerRate <= 0 {
 		c.PeerRate = 1

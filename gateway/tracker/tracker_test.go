@@ -36,6 +36,9 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 		cfg.Served = func(ch string) bool { return ch == "tv" }
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.PeerAddrs == swarm.AddrPublic {
+		cfg.PeerAddrs = swarm.AddrLoopback // the fixture's peers are on this machine
+	}
 	tr := New(cfg, reg)
 	e := echo.New()
 	tr.Register(e)
@@ -397,4 +400,54 @@ func TestJoinerPlannedFromCachedRoster(t *testing.T) {
 		map[string]int{"r9": 0})
 	f.tr.hub.planFromCache(cold)
 	assert.Empty(t, cold.out, "a cell never planned here waits for the planner")
+}
+
+// TestAddressPolicy: a peer cannot aim the swarm at a viewer's own machine, LAN, a cloud
+// metadata service or a third party; what the gateway admits it announces in Hello, so
+// proxies apply the same policy before they dial.
+func TestAddressPolicy(t *testing.T) {
+	const me = "203.0.113.7"
+	cases := []struct {
+		claimed string
+		policy  swarm.AddrPolicy
+		want    string // "" when refused
+	}{
+		{":7000", swarm.AddrPublic, me + ":7000"},
+		{"0.0.0.0:7000", swarm.AddrPublic, me + ":7000"},
+		{me + ":7000", swarm.AddrPublic, me + ":7000"},
+		{"198.51.100.9:7000", swarm.AddrPublic, ""}, // a third party
+		{"127.0.0.1:6379", swarm.AddrPublic, ""},    // the viewer's own Redis
+		{"127.0.0.1:6379", swarm.AddrPrivate, ""},
+		{"127.0.0.1:7000", swarm.AddrLoopback, "127.0.0.1:7000"},
+		{"192.168.1.20:7000", swarm.AddrPublic, ""},
+		{"192.168.1.20:7000", swarm.AddrPrivate, "192.168.1.20:7000"},
+		{"[fd00::5]:7000", swarm.AddrPrivate, "[fd00::5]:7000"},
+		{"169.254.169.254:80", swarm.AddrLoopback, ""}, // cloud metadata, never
+		{"[fe80::1]:7000", swarm.AddrLoopback, ""},
+		{"224.0.0.1:7000", swarm.AddrLoopback, ""},
+		{"[::ffff:127.0.0.1]:7000", swarm.AddrLoopback, "127.0.0.1:7000"},
+		{"localhost:7000", swarm.AddrLoopback, ""}, // names are not resolved
+		{"127.0.0.1:0", swarm.AddrLoopback, ""},
+		{"127.0.0.1:70000", swarm.AddrLoopback, ""},
+	}
+	for _, c := range cases {
+		got, err := advertisedAddr(c.claimed, me, c.policy)
+		if c.want == "" {
+			assert.ErrorIs(t, err, swarm.ErrBadRequest, "%s under %s", c.claimed, c.policy)
+			continue
+		}
+		if assert.NoError(t, err, "%s under %s", c.claimed, c.policy) {
+			assert.Equal(t, c.want, got, "%s under %s", c.claimed, c.policy)
+		}
+	}
+	// A loopback peer under a private policy: refused with a message that names the flag.
+	// Over the wire, so that the policy reaches the handler; the hello says the policy.
+	f := newFixture(t, Config{PeerAddrs: swarm.AddrPrivate})
+	_, code := f.open(sub(7000), "", "")
+	assert.Equal(t, http.StatusBadRequest, code, "127.0.0.1 is not a neighbour under private")
+	leech, code := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Leech: true}, "", "")
+	require.Equal(t, http.StatusOK, code, "a leech advertises nothing and may join")
+	assert.Equal(t, "private", leech.hello.AddrPolicy)
+	_, err := advertisedAddr("127.0.0.1:7000", me, swarm.AddrPublic)
+	assert.ErrorContains(t, err, "--peer-addrs public")
 }
