@@ -34,6 +34,7 @@ type fakeGateway struct {
 	forbid      bool       // answer streams that offer uploads 403
 	failReports bool       // answer reports 500
 	subs        []swarm.Subscription
+	fresh       int // streams opened without credentials (joins)
 	reports     []swarm.ReportRequest
 	hits        map[string]int
 	sources     []swarm.Source                     // every stripe's sources; none: root
@@ -109,6 +110,13 @@ func (g *fakeGateway) subscriptions() []swarm.Subscription {
 	return slices.Clone(g.subs)
 }
 
+// joins counts the streams opened without credentials: the proxy's fresh joins.
+func (g *fakeGateway) joins() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.fresh
+}
+
 func (g *fakeGateway) set(f func(g *fakeGateway)) { g.mu.Lock(); f(g); g.mu.Unlock() }
 
 func (g *fakeGateway) hitCount(name string) int {
@@ -174,6 +182,9 @@ func (g *fakeGateway) events(w http.ResponseWriter, r *http.Request) {
 	g.subs = append(g.subs, sub)
 	_, _, resumed := swarm.ParseAuth(r.Header.Get("Authorization"))
 	reject, forbid := g.reject && resumed, g.forbid && !sub.Leech
+	if !resumed {
+		g.fresh++
+	}
 	g.mu.Unlock()
 	switch {
 	case err != nil:

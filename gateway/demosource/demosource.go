@@ -23,7 +23,7 @@ const (
 
 // Source serves the live stream: GET /index.m3u8 and GET /{n}.ts.
 type Source struct {
-	clip  [][]byte
+	clip  *loop
 	start time.Time
 	now   func() time.Time
 	run   string // this run's random name, in every segment: a restarted source, like a restarted encoder, makes new bytes
@@ -46,9 +46,13 @@ func New(now func() time.Time) (*Source, error) {
 	if len(clip) == 0 {
 		return nil, fmt.Errorf("demosource: no embedded clip")
 	}
+	l, err := newLoop(clip, segmentDuration)
+	if err != nil {
+		return nil, err
+	}
 	var id [8]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
-	return &Source{clip: clip, start: now(), now: now, run: hex.EncodeToString(id[:])}, nil
+	return &Source{clip: l, start: now(), now: now, run: hex.EncodeToString(id[:])}, nil
 }
 
 // newest is the sequence number of the newest complete segment.
@@ -65,21 +69,10 @@ func (s *Source) Playlist() []byte {
 		w.Segments = append(w.Segments, playlist.Segment{
 			Seq:           seq,
 			Name:          strconv.FormatUint(seq, 10) + ".ts",
-			Duration:      segmentDuration.Seconds(),
-			Discontinuity: seq > 0 && seq%uint64(len(s.clip)) == 0,
+			Duration: segmentDuration.Seconds(),
 		})
 	}
-	w.DiscontinuitySequence = s.discontinuitiesBefore(first)
 	return playlist.Render(w, playlist.ForPlayers)
-}
-
-// discontinuitiesBefore counts the discontinuity tags (one at each loop point, k·len(clip)
-// for k ≥ 1) on segments before first: the playlist's EXT-X-DISCONTINUITY-SEQUENCE.
-func (s *Source) discontinuitiesBefore(first uint64) uint64 {
-	if first == 0 {
-		return 0
-	}
-	return (first - 1) / uint64(len(s.clip))
 }
 
 // ServeHTTP serves the playlist and the segments; anything else is 404.
@@ -100,12 +93,10 @@ func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(s.Segment(seq))
 }
 
-// Segment returns the bytes of segment seq: its clip segment and a null packet naming seq.
+// Segment returns the bytes of segment seq: its clip segment, continued from the loops
+// before it (see loop), and a null packet naming seq.
 func (s *Source) Segment(seq uint64) []byte {
-	clip := s.clip[seq%uint64(len(s.clip))]
-	b := make([]byte, len(clip), len(clip)+tsPacket)
-	copy(b, clip)
-	return append(b, nullPacket(s.run, seq)...)
+	return append(s.clip.segment(seq), nullPacket(s.run, seq)...)
 }
 
 const tsPacket = 188
