@@ -67,8 +67,8 @@ func (s *Source) Playlist() []byte {
 	w := playlist.Window{TargetDuration: int(segmentDuration / time.Second), MediaSequence: first}
 	for seq := first; seq <= last; seq++ {
 		w.Segments = append(w.Segments, playlist.Segment{
-			Seq:           seq,
-			Name:          strconv.FormatUint(seq, 10) + ".ts",
+			Seq:      seq,
+			Name:     strconv.FormatUint(seq, 10) + ".ts",
 			Duration: segmentDuration.Seconds(),
 		})
 	}

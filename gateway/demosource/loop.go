@@ -98,7 +98,7 @@ func (l *loop) segment(seq uint64) []byte {
 
 const nullPID = 0x1FFF
 
-func pid(p []byte) uint16     { return uint16(p[1]&0x1F)<<8 | uint16(p[2]) }
+func pid(p []byte) uint16      { return uint16(p[1]&0x1F)<<8 | uint16(p[2]) }
 func hasPayload(p []byte) bool { return p[3]&0x10 != 0 }
 
 // addTimestamp adds d to a PES header's 33-bit PTS or DTS (5 bytes: 4-bit prefix, then the
