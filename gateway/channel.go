@@ -17,7 +17,8 @@ import (
 // and its counters.
 type channel struct {
 	name    string
-	sources []*url.URL // in order of preference
+	sources []*url.URL     // in order of preference
+	origin  *ingest.Origin // fetches from sources under the origin address policy
 	latency LatencyMode
 	egress  atomic.Int64
 	flushed atomic.Int64 // part of egress already added to the registry
@@ -93,7 +94,7 @@ func (s *Server) discover(ctx context.Context, ch *channel) error {
 	if len(ch.list()) > 0 {
 		return nil
 	}
-	d, err := ingest.Discover(ctx, s.origin, ch.sources, s.ingestConfig(ch))
+	d, err := ingest.Discover(ctx, ch.origin, ch.sources, s.ingestConfig(ch))
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,8 @@ type ChannelConfig struct {
 // its default; setDefaults applies them and Validate checks the result.
 type Config struct {
 	Channels []ChannelConfig
-	// WindowSegments is how many segments each playlist lists. Default 6. A channel whose
+	// WindowSegments is how many segments each playlist lists: at least 3 (a negative one
+	// is refused). Default 6. A channel whose
 	// latency mode needs more lists more: its proxies hide HoldBackSegments of them and
 	// players start 3 behind the rest, so a live playlist lists at least
 	// HoldBackSegments+4.
@@ -77,6 +78,10 @@ type Config struct {
 	// value is public addresses only. Proxies on one machine (the demo, tests) need
 	// swarm.AddrLoopback, a LAN or site deployment swarm.AddrPrivate.
 	PeerAddrs swarm.AddrPolicy
+	// OriginAddrs is which addresses origin fetches may reach, besides those of the class of
+	// each channel's own configured origin (see ingest.OriginConfig): the zero value, public
+	// addresses only. Link-local addresses are never fetched.
+	OriginAddrs swarm.AddrPolicy
 	// Seeders is how many proxies of each cell fetch each segment from the gateway (the
 	// roots of its stripe, see swarm.Roster). Default 1, at most swarm.MaxSeeders.
 	Seeders int
@@ -114,7 +119,7 @@ func (c *Config) setDefaults() {
 		c.PeerKey = make([]byte, 32)
 		_, _ = rand.Read(c.PeerKey)
 	}
-	if c.WindowSegments <= 0 {
+	if c.WindowSegments == 0 {
 		c.WindowSegments = 6
 	}
 	if c.MaxChannelBytes <= 0 {

@@ -32,7 +32,6 @@ type Server struct {
 	reg     Registry
 	tracker *tracker.Tracker
 	log     *slog.Logger
-	origin  *ingest.Origin
 	// chans holds the channels by name; SetChannels replaces the map (never modified) and
 	// wakes Run through reloaded to start and stop their ingest.
 	chans    atomic.Pointer[map[string]*channel]
@@ -54,14 +53,14 @@ func New(cfg Config, reg Registry) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "gateway"),
-		origin: ingest.NewOrigin(cfg.OriginTimeout), id: newGatewayID(), reloaded: make(chan struct{}, 1)}
+		id: newGatewayID(), reloaded: make(chan struct{}, 1)}
 	s.tracker = tracker.New(tracker.Config{Served: func(ch string) bool { return s.channelMap()[ch] != nil },
 		Called:  func(ch string) { s.count(ch, "tracker") },
 		PeerKey: cfg.PeerKey, Seeders: cfg.Seeders, ReportInterval: cfg.ReportInterval, JoinRate: cfg.JoinRate, PeerRate: cfg.PeerRate,
 		AddressRate: cfg.TrackerRate, PeerAddrs: cfg.PeerAddrs, Logger: cfg.Logger, Now: cfg.Now}, reg)
 	chans := map[string]*channel{}
 	for _, cc := range cfg.Channels {
-		chans[cc.Name] = newChannel(cc)
+		chans[cc.Name] = newChannel(cc, &cfg)
 	}
 	s.chans.Store(&chans)
 	s.metrics = s.newMetrics()
@@ -76,8 +75,9 @@ func New(cfg Config, reg Registry) (*Server, error) {
 // shutdown (the caller then stops accepting and lets in-flight responses finish).
 func (s *Server) Drain() { s.draining.Store(true) }
 
-// newChannel makes a channel from its (validated) configuration.
-func newChannel(cc ChannelConfig) *channel {
+// newChannel makes a channel from its (validated) configuration, with an origin client
+// of its own: its policy allows the class of the channel's own origin addresses.
+func newChannel(cc ChannelConfig, cfg *Config) *channel {
 	latency, _ := ParseLatencyMode(string(cc.Latency)) // checked by Validate
 	ch := &channel{name: cc.Name, latency: latency}
 	ch.offload.Store(0.0)
@@ -85,6 +85,7 @@ func newChannel(cc ChannelConfig) *channel {
 		u, _ := url.Parse(src) // checked by Validate
 		ch.sources = append(ch.sources, u)
 	}
+	ch.origin = ingest.NewOrigin(ingest.OriginConfig{Timeout: cfg.OriginTimeout, Addrs: cfg.OriginAddrs, Sources: ch.sources})
 	return ch
 }
 
@@ -114,7 +115,7 @@ func (s *Server) SetChannels(cfgs []ChannelConfig) (added, changed, removed []st
 	old := s.channelMap()
 	next := make(map[string]*channel, len(cfgs))
 	for _, cc := range cfgs {
-		ch := newChannel(cc)
+		ch := newChannel(cc, &s.cfg)
 		switch prev := old[cc.Name]; {
 		case prev == nil:
 			added = append(added, cc.Name)

@@ -26,7 +26,7 @@ func newHLS(t *testing.T, win Window, fleet Fleet, cfg *Config, origins ...*hlst
 		require.NoError(t, err)
 		srcs = append(srcs, u)
 	}
-	d, err := Discover(t.Context(), NewOrigin(cfg.OriginTimeout), srcs, cfg)
+	d, err := Discover(t.Context(), NewOrigin(OriginConfig{Timeout: cfg.OriginTimeout, Sources: srcs}), srcs, cfg)
 	require.NoError(t, err)
 	require.Equal(t, OriginMedia, d.Kind)
 	return d.Ingest(Target{Channel: "tv", Window: win, Fleet: fleet}).(*HLS)
