@@ -51,7 +51,7 @@ type HLS struct {
 // numbering, hence as a discontinuity (see newSegments); after FailoverAfter failures in a
 // row the next source takes over (see result).
 func (in *HLS) Run(ctx context.Context) error {
-	in.tl.restore(ctx)
+	in.tl.restore(ctx, in.cfg.Now())
 	backoff := in.cfg.PollInterval
 	for {
 		wait := in.cfg.PollInterval

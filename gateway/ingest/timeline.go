@@ -51,6 +51,9 @@ type timeline struct {
 	td       int    // target duration, seconds; 0 until fixed
 	numbered bool   // a segment was numbered since start
 	restored bool   // the timeline was restored: the next segment starts a discontinuity
+	// base is the least number of the first segment of a timeline that was not restored:
+	// the Unix time at start, in seconds (see restore).
+	base uint64
 	retryAt  time.Time
 }
 
@@ -58,9 +61,19 @@ type timeline struct {
 // numbers a segment lower than before. The registry may be briefly away (Redis restarting
 // with us): it is asked a few times; after that the rendition starts afresh, with a log
 // line saying so.
-func (t *timeline) restore(ctx context.Context) {
+//
+// A rendition without a recorded timeline (a new stream, or a registry in memory: a
+// restarted gateway without --redis remembers nothing) starts its media and discontinuity
+// sequences at the Unix time now, in seconds. A restarted gateway then never numbers lower
+// than before, provided its previous run numbered fewer segments than seconds passed since
+// it started, that is segments last 1 s or more on average (HLS target durations are whole
+// seconds, at least 1; --segment-duration is at least 1 s), and the clock did not go back.
+func (t *timeline) restore(ctx context.Context, now time.Time) {
 	if t.fleet == nil {
 		return
+	}
+	if u := now.Unix(); u > 0 {
+		t.base = uint64(u)
 	}
 	for attempt := range 5 {
 		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -68,7 +81,7 @@ func (t *timeline) restore(ctx context.Context) {
 		cancel()
 		switch {
 		case err == nil && ok:
-			t.next, t.discSeq, t.td, t.restored = saved.NextSeq, saved.DiscSeq, saved.TargetDuration, true
+			t.next, t.discSeq, t.td, t.restored, t.base = saved.NextSeq, saved.DiscSeq, saved.TargetDuration, true, 0
 			t.log.Info("timeline restored", "next_seq", saved.NextSeq, "disc_seq", saved.DiscSeq)
 			return
 		case err == nil:
@@ -99,10 +112,11 @@ func (t *timeline) targetDuration(td int) int {
 // numbers its segments itself, see TS).
 func (t *timeline) alone(meta playlist.Segment) place {
 	p := place{seq: t.next, disc: (meta.Discontinuity && t.numbered) || t.restored}
-	if !t.numbered {
-		p.seq = max(p.seq, meta.Seq)
-	}
 	p.discSeq = t.discSeq
+	if !t.numbered {
+		p.seq = max(p.seq, meta.Seq, t.base)
+		p.discSeq = max(p.discSeq, t.base)
+	}
 	if p.disc {
 		p.discSeq++
 	}
