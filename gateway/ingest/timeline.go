@@ -53,8 +53,8 @@ type timeline struct {
 	restored bool   // the timeline was restored: the next segment starts a discontinuity
 	// base is the least number of the first segment of a timeline that was not restored:
 	// the Unix time at start, in seconds (see restore).
-	base uint64
-	retryAt  time.Time
+	base    uint64
+	retryAt time.Time
 }
 
 // restore continues the rendition's recorded timeline, so that a restarted gateway never
