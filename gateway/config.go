@@ -88,6 +88,11 @@ type Config struct {
 	// SignKey, when set, makes every /live request carry a token signed with it (see
 	// Token); nil means playlists and segments are open.
 	SignKey []byte
+	// AdminToken, when set, guards /metrics, the stats API and every route others add to
+	// the gateway's router (the dashboard): requests need it as a bearer token or as the
+	// password of HTTP Basic auth (see requireAdmin). "" means they are open. Player,
+	// tracker and health routes are never guarded.
+	AdminToken string
 	// PeerKey signs the peer tokens that authenticate tracker calls (see tracker.TokenTTL).
 	// Gateways of a fleet must share it; nil means a random key of this gateway's own.
 	PeerKey []byte

@@ -190,11 +190,14 @@ func (s *Server) channel(name string) (*channel, error) {
 // Register adds the gateway's routes to e, which may serve others too (cmd adds the
 // dashboard's), and sets e's IPExtractor (the peer's address: X-Forwarded-For is never
 // trusted) and HTTPErrorHandler (errorHandler, which answers other routes'
-// *echo.HTTPError as they are). It adds no middleware to e itself: the /live routes have
-// theirs.
+// *echo.HTTPError as they are). The only middleware it adds to e itself is the admin
+// token check (requireAdmin), when AdminToken is set; the /live routes have theirs.
 func (s *Server) Register(e *echo.Echo) {
 	e.IPExtractor = echo.ExtractIPDirect() // never trust X-Forwarded-For from viewers
 	e.HTTPErrorHandler = s.errorHandler
+	if s.cfg.AdminToken != "" {
+		e.Pre(s.requireAdmin) // before routing: guards every route but the open ones, whoever adds it
+	}
 	mw := []echo.MiddlewareFunc{httpx.LiveCORS(), middleware.GzipWithConfig(middleware.GzipConfig{
 		Skipper: func(c echo.Context) bool { return path.Ext(c.Request().URL.Path) != ".m3u8" },
 	})}

@@ -22,12 +22,12 @@ import (
 
 // gatewayOpts are the gateway's flags.
 type gatewayOpts struct {
-	addr, redisURL, redisCA, maxBytes, peerKey, signKey, currency, logLevel, peerAddrs, originAddrs *string
-	segDur, drain                                                                                   *time.Duration
-	window, seeders                                                                                 *int
-	trackerRate, joinRate, peerRate, price                                                          *float64
-	channels                                                                                        listFlag
-	latency                                                                                         *latencyFlags
+	addr, redisURL, redisCA, maxBytes, peerKey, signKey, currency, logLevel, peerAddrs, originAddrs, adminToken *string
+	segDur, drain                                                                                               *time.Duration
+	window, seeders                                                                                             *int
+	trackerRate, joinRate, peerRate, price                                                                      *float64
+	channels                                                                                                    listFlag
+	latency                                                                                                     *latencyFlags
 }
 
 func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
@@ -51,6 +51,7 @@ func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
 	o.maxBytes = fs.String("max-channel-bytes", "256MiB", "bytes held per media playlist (each rendition of a channel)")
 	o.peerKey = fs.String("peer-key", "", "secret that signs the peers' tracker tokens; gateways sharing a Redis must share it; empty: random at start (peers rejoin after a restart)")
 	o.signKey = fs.String("sign-key", "", "secret for signed viewer URLs: /live requests then need ?token= (see 'rawflow token'); empty: open")
+	o.adminToken = fs.String("admin-token", "", "secret that guards /metrics, the stats API and the dashboard: requests need 'Authorization: Bearer TOKEN' (Prometheus) or HTTP Basic auth with TOKEN as the password, any user (browsers); players, proxies and /healthz, /readyz stay open; empty: all open (recommended: set it, or keep these routes off the internet)")
 	o.price = fs.Float64("price-per-gb", 0.02, "what delivery costs the broadcaster per GB, for the money the dashboard says peers saved")
 	o.currency = fs.String("currency", "USD", "currency code of --price-per-gb")
 	o.drain = fs.Duration("drain", 0, "on SIGTERM or SIGINT: answer /readyz 503 and go on serving this long (so load balancers take the gateway out), then stop accepting and give in-flight responses up to 5s")
@@ -154,7 +155,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := gateway.Config{WindowSegments: *o.window, Logger: log, SignKey: []byte(*o.signKey), PeerKey: []byte(*o.peerKey),
+	cfg := gateway.Config{WindowSegments: *o.window, Logger: log, SignKey: []byte(*o.signKey), PeerKey: []byte(*o.peerKey), AdminToken: *o.adminToken,
 		TrackerRate: *o.trackerRate, JoinRate: *o.joinRate, PeerRate: *o.peerRate, Seeders: *o.seeders, SegmentDuration: *o.segDur}
 	if cfg.PeerAddrs, err = swarm.ParseAddrPolicy(*o.peerAddrs); err != nil {
 		return fmt.Errorf("--peer-addrs: %w", err)
