@@ -102,8 +102,11 @@ func (s *Server) discover(ctx context.Context, ch *channel) error {
 	defer ch.mu.Unlock()
 	ch.multivariant = d.Multivariant
 	ch.renditions = map[string]*rendition{}
+	// MaxChannelBytes bounds the channel: each rendition holds its share (and always at
+	// least its newest segment).
+	share := s.cfg.MaxChannelBytes / int64(len(d.Renditions))
 	for _, name := range d.Renditions {
-		r := &rendition{name: name, win: newWindow(s.windowSize(ch), s.cfg.MaxChannelBytes, ch.latency)}
+		r := &rendition{name: name, win: newWindow(s.windowSize(ch), share, ch.latency)}
 		r.win.published = func(seg *ingest.Segment) {
 			s.tracker.Published(ch.name, swarm.SegmentEvent{Rendition: name, Seq: seg.Seq, Name: seg.Name,
 				Digest: seg.Digest.String(), Size: seg.Size, DurationMS: int64(seg.Duration * 1000)})

@@ -37,8 +37,10 @@ type Config struct {
 	// players start 3 behind the rest, so a live playlist lists at least
 	// HoldBackSegments+4.
 	WindowSegments int
-	// MaxChannelBytes bounds the bytes held per media playlist: a channel's only one, or each
-	// rendition of a multivariant channel. Default 256 MiB.
+	// MaxChannelBytes bounds the bytes a channel holds: all of it for a media playlist, an
+	// even share per rendition of a multivariant channel (each rendition always keeps its
+	// newest segment, so a channel of N renditions holds at most
+	// max(MaxChannelBytes, N × MaxSegmentBytes)). Default 256 MiB.
 	MaxChannelBytes int64
 	// SegmentDuration is the target duration of the segments the gateway cuts itself from
 	// an MPEG-TS source: whole seconds, 1 to 30. Default 2 s.
