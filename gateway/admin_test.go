@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -69,5 +72,32 @@ func TestAdminToken(t *testing.T) {
 	open := newFront("")
 	for _, path := range []string{"/metrics", "/api/v1/stats", "/", "/api/v1/overview"} {
 		assert.Equal(t, http.StatusOK, status(open.URL, path, nil), path)
+	}
+}
+
+// TestErrorTextsPlain: an error that wraps one of echo's (a binder's "code=400,
+// message=EOF, internal=EOF") is answered in plain words, on one line.
+func TestErrorTextsPlain(t *testing.T) {
+	s, err := New(Config{Channels: []ChannelConfig{{Name: "tv", Sources: []string{"http://127.0.0.1:1/x.m3u8"}}}}, swarm.NewMemory(swarm.Options{}))
+	require.NoError(t, err)
+	e := echo.New()
+	s.Register(e)
+	binder := echo.NewHTTPError(http.StatusBadRequest, "EOF").SetInternal(io.EOF)
+	e.GET("/a", func(echo.Context) error { return fmt.Errorf("%w: body: %v", swarm.ErrBadRequest, binder) }) //nolint:errorlint // printed, as the old tracker did
+	e.GET("/b", func(echo.Context) error { return fmt.Errorf("%w: body: %w", swarm.ErrBadRequest, binder) })
+	e.GET("/c", func(echo.Context) error { return errors.Join(swarm.ErrBadRequest, errors.New("body: malformed JSON")) })
+	e.GET("/d", func(echo.Context) error { return fmt.Errorf("decoding: %w", binder) })
+	front := httptest.NewServer(e)
+	defer front.Close()
+	for _, path := range []string{"/a", "/b", "/c", "/d"} {
+		resp, err := http.Get(front.URL + path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, path)
+		for _, leak := range []string{"code=", "internal=", `"EOF"`, `\n`} {
+			assert.NotContains(t, string(body), leak, path)
+		}
+		assert.Contains(t, string(body), "bad request", path)
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -219,6 +221,20 @@ func (s *Server) Register(e *echo.Echo) {
 	s.tracker.Register(e)
 }
 
+// echoText is how an *echo.HTTPError prints itself ("code=400, message=EOF,
+// internal=EOF"), which says nothing to a client.
+var echoText = regexp.MustCompile(`code=\d+, message=[^\n]*?(, internal=[^\n]*)?$`)
+
+// clientText is err's message for a client: one line, with echo's own error texts (a
+// binder's, say) replaced by what was wrong.
+func clientText(err error) string {
+	var parts []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		parts = append(parts, echoText.ReplaceAllString(line, "malformed or empty request body"))
+	}
+	return strings.Join(parts, ": ")
+}
+
 // newGatewayID returns a random ID for this gateway among a fleet's: 16 hex characters.
 func newGatewayID() string {
 	b := make([]byte, 8)
@@ -255,16 +271,22 @@ func (s *Server) handleReady(c echo.Context) error {
 
 // errorHandler maps errors to statuses in one place and makes every error response short
 // lived for caches. An *echo.HTTPError (a handler's own, package web's, or echo's 404 and
-// 405) is answered as it is, never modified: echo's are shared values.
+// 405) is answered as it is, never modified: echo's are shared values (one whose message
+// is not text says its status's name). Other texts go through clientText: one line, no
+// echo internals ("code=400, message=EOF, internal=EOF"); an *echo.HTTPError wrapped in
+// another error gives its code.
 func (s *Server) errorHandler(err error, c echo.Context) {
 	status := func(code int, message string) *echo.HTTPError {
 		return echo.NewHTTPError(code, message).SetInternal(err)
 	}
-	var he *echo.HTTPError
+	he, direct := err.(*echo.HTTPError) //nolint:errorlint // only an unwrapped one is answered as it is; wrapped ones below
 	switch {
-	case errors.As(err, &he):
+	case direct:
+		if _, text := he.Message.(string); !text {
+			he = status(he.Code, strings.ToLower(http.StatusText(he.Code)))
+		}
 	case errors.Is(err, ErrUnknownChannel):
-		he = status(http.StatusNotFound, err.Error())
+		he = status(http.StatusNotFound, clientText(err))
 	case errors.Is(err, errOriginFetch):
 		s.log.Warn("on-demand origin fetch failed", "path", c.Request().URL.Path, "err", err)
 		he = status(http.StatusBadGateway, "origin fetch failed")
@@ -272,13 +294,15 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		c.Response().Header().Set("Retry-After", "1")
 		he = status(http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, swarm.ErrBadRequest):
-		he = status(http.StatusBadRequest, err.Error())
+		he = status(http.StatusBadRequest, clientText(err))
 	case errors.Is(err, swarm.ErrUnauthorized):
 		he = status(http.StatusUnauthorized, "peer token missing, invalid or expired: announce afresh")
 	case errors.Is(err, swarm.ErrUnavailable):
 		he = status(http.StatusServiceUnavailable, "registry unavailable")
 	case errors.Is(err, context.Canceled):
 		return // the client went away: nothing to answer, nothing to log
+	case errors.As(err, &he): // echo's, wrapped: its code, in plain words
+		he = status(he.Code, strings.ToLower(http.StatusText(he.Code))+": "+clientText(err))
 	default:
 		s.log.Error("request failed", "path", c.Request().URL.Path, "err", err)
 		he = status(http.StatusInternalServerError, "internal error")
