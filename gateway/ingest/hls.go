@@ -128,7 +128,9 @@ func (in *HLS) Poll(ctx context.Context) error {
 	for _, s := range media.Segments {
 		in.span += time.Duration(s.Duration * float64(time.Second))
 	}
-	for _, s := range in.newSegments(media) {
+	segs := in.newSegments(media)
+	in.tl.first(len(segs))
+	for _, s := range segs {
 		if err := in.ingest(ctx, src, s); err != nil {
 			return err
 		}

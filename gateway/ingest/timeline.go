@@ -52,7 +52,8 @@ type timeline struct {
 	numbered bool   // a segment was numbered since start
 	restored bool   // the timeline was restored: the next segment starts a discontinuity
 	// base is the least number of the first segment of a timeline that was not restored:
-	// the Unix time at start, in seconds (see restore).
+	// the Unix time in milliseconds at start, less the segments listed at once (see
+	// restore, first).
 	base    uint64
 	retryAt time.Time
 }
@@ -63,17 +64,17 @@ type timeline struct {
 // line saying so.
 //
 // A rendition without a recorded timeline (a new stream, or a registry in memory: a
-// restarted gateway without --redis remembers nothing) starts its media and discontinuity
-// sequences at the Unix time now, in seconds. A restarted gateway then never numbers lower
-// than before, provided its previous run numbered fewer segments than seconds passed since
-// it started, that is segments last 1 s or more on average (HLS target durations are whole
-// seconds, at least 1; --segment-duration is at least 1 s), and the clock did not go back.
+// restarted gateway without --redis remembers nothing) numbers from the Unix time in
+// milliseconds (see first): its newest segment's number is never above the time in
+// milliseconds when it was numbered, as long as segments come at most one per millisecond,
+// so a gateway restarted later never numbers lower than, nor as, before — provided the
+// clock does not go back. The discontinuity sequence starts there too.
 func (t *timeline) restore(ctx context.Context, now time.Time) {
 	if t.fleet == nil {
 		return
 	}
-	if u := now.Unix(); u > 0 {
-		t.base = uint64(u)
+	if ms := now.UnixMilli(); ms > 0 {
+		t.base = uint64(ms)
 	}
 	for attempt := range 5 {
 		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -95,6 +96,14 @@ func (t *timeline) restore(ctx context.Context, now time.Time) {
 		}
 	}
 	t.log.Error("starting without the saved timeline: media sequence numbers may repeat")
+}
+
+// first says that the n segments to come are listed at once, at start: a timeline that
+// numbers from the clock numbers the newest of them with its base.
+func (t *timeline) first(n int) {
+	if !t.numbered && n > 1 {
+		t.base -= min(t.base, uint64(n-1))
+	}
 }
 
 // targetDuration fixes the target duration once, before the first segment (unless a
