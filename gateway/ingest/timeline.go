@@ -68,7 +68,8 @@ type timeline struct {
 // milliseconds (see first): its newest segment's number is never above the time in
 // milliseconds when it was numbered, as long as segments come at most one per millisecond,
 // so a gateway restarted later never numbers lower than, nor as, before — provided the
-// clock does not go back. The discontinuity sequence starts there too.
+// clock does not go back. The discontinuity sequence starts there too. A zero now means
+// no such base (an MPEG-TS stream numbers from its own clock).
 func (t *timeline) restore(ctx context.Context, now time.Time) {
 	if t.fleet == nil {
 		return

@@ -49,7 +49,10 @@ func newTS(srcs []*url.URL, current int, win Window, origin *Origin, cfg *Config
 // Run reads and segments the stream until ctx ends, reconnecting as needed, after
 // continuing the rendition's recorded timeline.
 func (in *TS) Run(ctx context.Context) error {
-	in.tl.restore(ctx, in.cfg.Now())
+	// No wall-clock base (the zero time): a stream's segments are numbered from its own
+	// clock (see tsingest), which every gateway on the stream shares, and which goes on
+	// across a gateway restart.
+	in.tl.restore(ctx, time.Time{})
 	want := int(in.cfg.SegmentDuration / time.Second)
 	if td := in.tl.targetDuration(want); td != want {
 		in.log.Warn("the restored timeline keeps its target duration; segments are cut to --segment-duration",
