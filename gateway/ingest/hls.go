@@ -201,6 +201,7 @@ func (in *HLS) ingest(ctx context.Context, src *url.URL, s playlist.OriginSegmen
 	}
 	meta.Discontinuity = s.Discontinuity || in.pendDisc
 	meta.Digest = playlist.Sum(data)
+	in.tl.hint = s.Seq
 	seg := newSegment(in.tl.number(ctx, in.cfg.Now(), meta, in.span, in.spanSegs), meta, data, segmentExt(ref), aux)
 	if err := in.win.Publish(in.cfg.Now(), seg); err != nil {
 		return err

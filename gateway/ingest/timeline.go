@@ -54,7 +54,9 @@ type timeline struct {
 	// base is the least number of the first segment of a timeline that was not restored:
 	// the Unix time in milliseconds at start, less the segments listed at once (see
 	// restore, first).
-	base    uint64
+	base uint64
+	// hint is the origin's own number of the next segment (HLS), or 0.
+	hint    uint64
 	retryAt time.Time
 }
 
@@ -99,6 +101,10 @@ func (t *timeline) restore(ctx context.Context, now time.Time) {
 	t.log.Error("starting without the saved timeline: media sequence numbers may repeat")
 }
 
+// clockSlack is how far below the wall-clock base an origin's own numbering may be and
+// still be kept: an upstream gateway numbers from its clock too.
+const clockSlack = uint64(24 * time.Hour / time.Millisecond)
+
 // first says that the n segments to come are listed at once, at start: a timeline that
 // numbers from the clock numbers the newest of them with its base.
 func (t *timeline) first(n int) {
@@ -124,7 +130,11 @@ func (t *timeline) alone(meta playlist.Segment) place {
 	p := place{seq: t.next, disc: (meta.Discontinuity && t.numbered) || t.restored}
 	p.discSeq = t.discSeq
 	if !t.numbered {
-		p.seq = max(p.seq, meta.Seq, t.base)
+		base := t.base
+		if t.hint+clockSlack >= base && base > 0 {
+			base = t.hint // the origin numbers like a clock (a gateway tier): its numbers are kept
+		}
+		p.seq = max(p.seq, meta.Seq, base)
 		p.discSeq = max(p.discSeq, t.base)
 	}
 	if p.disc {
