@@ -17,7 +17,8 @@ import (
 // and its counters.
 type channel struct {
 	name    string
-	sources []*url.URL // in order of preference
+	sources []*url.URL     // in order of preference
+	origin  *ingest.Origin // fetches from sources under the origin address policy
 	latency LatencyMode
 	egress  atomic.Int64
 	flushed atomic.Int64 // part of egress already added to the registry
@@ -93,7 +94,7 @@ func (s *Server) discover(ctx context.Context, ch *channel) error {
 	if len(ch.list()) > 0 {
 		return nil
 	}
-	d, err := ingest.Discover(ctx, s.origin, ch.sources, s.ingestConfig(ch))
+	d, err := ingest.Discover(ctx, ch.origin, ch.sources, s.ingestConfig(ch))
 	if err != nil {
 		return err
 	}
@@ -101,8 +102,11 @@ func (s *Server) discover(ctx context.Context, ch *channel) error {
 	defer ch.mu.Unlock()
 	ch.multivariant = d.Multivariant
 	ch.renditions = map[string]*rendition{}
+	// MaxChannelBytes bounds the channel: each rendition holds its share (and always at
+	// least its newest segment).
+	share := s.cfg.MaxChannelBytes / int64(len(d.Renditions))
 	for _, name := range d.Renditions {
-		r := &rendition{name: name, win: newWindow(s.windowSize(ch), s.cfg.MaxChannelBytes, ch.latency)}
+		r := &rendition{name: name, win: newWindow(s.windowSize(ch), share, ch.latency)}
 		r.win.published = func(seg *ingest.Segment) {
 			s.tracker.Published(ch.name, swarm.SegmentEvent{Rendition: name, Seq: seg.Seq, Name: seg.Name,
 				Digest: seg.Digest.String(), Size: seg.Size, DurationMS: int64(seg.Duration * 1000)})

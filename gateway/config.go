@@ -31,13 +31,16 @@ type ChannelConfig struct {
 // its default; setDefaults applies them and Validate checks the result.
 type Config struct {
 	Channels []ChannelConfig
-	// WindowSegments is how many segments each playlist lists. Default 6. A channel whose
+	// WindowSegments is how many segments each playlist lists: at least 3 (a negative one
+	// is refused). Default 6. A channel whose
 	// latency mode needs more lists more: its proxies hide HoldBackSegments of them and
 	// players start 3 behind the rest, so a live playlist lists at least
 	// HoldBackSegments+4.
 	WindowSegments int
-	// MaxChannelBytes bounds the bytes held per media playlist: a channel's only one, or each
-	// rendition of a multivariant channel. Default 256 MiB.
+	// MaxChannelBytes bounds the bytes a channel holds: all of it for a media playlist, an
+	// even share per rendition of a multivariant channel (each rendition always keeps its
+	// newest segment, so a channel of N renditions holds at most
+	// max(MaxChannelBytes, N × MaxSegmentBytes)). Default 256 MiB.
 	MaxChannelBytes int64
 	// SegmentDuration is the target duration of the segments the gateway cuts itself from
 	// an MPEG-TS source: whole seconds, 1 to 30. Default 2 s.
@@ -77,12 +80,21 @@ type Config struct {
 	// value is public addresses only. Proxies on one machine (the demo, tests) need
 	// swarm.AddrLoopback, a LAN or site deployment swarm.AddrPrivate.
 	PeerAddrs swarm.AddrPolicy
+	// OriginAddrs is which addresses origin fetches may reach, besides those of the class of
+	// each channel's own configured origin (see ingest.OriginConfig): the zero value, public
+	// addresses only. Link-local addresses are never fetched.
+	OriginAddrs swarm.AddrPolicy
 	// Seeders is how many proxies of each cell fetch each segment from the gateway (the
 	// roots of its stripe, see swarm.Roster). Default 1, at most swarm.MaxSeeders.
 	Seeders int
 	// SignKey, when set, makes every /live request carry a token signed with it (see
 	// Token); nil means playlists and segments are open.
 	SignKey []byte
+	// AdminToken, when set, guards /metrics, the stats API and every route others add to
+	// the gateway's router (the dashboard): requests need it as a bearer token or as the
+	// password of HTTP Basic auth (see requireAdmin). "" means they are open. Player,
+	// tracker and health routes are never guarded.
+	AdminToken string
 	// PeerKey signs the peer tokens that authenticate tracker calls (see tracker.TokenTTL).
 	// Gateways of a fleet must share it; nil means a random key of this gateway's own.
 	PeerKey []byte
@@ -114,7 +126,7 @@ func (c *Config) setDefaults() {
 		c.PeerKey = make([]byte, 32)
 		_, _ = rand.Read(c.PeerKey)
 	}
-	if c.WindowSegments <= 0 {
+	if c.WindowSegments == 0 {
 		c.WindowSegments = 6
 	}
 	if c.MaxChannelBytes <= 0 {

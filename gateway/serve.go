@@ -91,7 +91,7 @@ func (s *Server) handleSegment(c echo.Context) error {
 	}
 	s.count(ch.name, "segment")
 	if seg.Data == nil { // VOD: fetched on demand
-		if seg, err = s.onDemand(c.Request().Context(), r, seg); err != nil {
+		if seg, err = s.onDemand(c.Request().Context(), ch, r, seg); err != nil {
 			return err
 		}
 	}
@@ -118,10 +118,10 @@ func (s *Server) handleSegment(c echo.Context) error {
 
 // onDemand returns a VOD segment with its bytes, fetching them from the origin once
 // however many requests ask at the same time.
-func (s *Server) onDemand(ctx context.Context, r *rendition, placeholder *ingest.Segment) (*ingest.Segment, error) {
+func (s *Server) onDemand(ctx context.Context, ch *channel, r *rendition, placeholder *ingest.Segment) (*ingest.Segment, error) {
 	store := r.win.vodStore()
 	seg, err := store.get(ctx, placeholder, s.cfg.OriginTimeout, func(ctx context.Context) ([]byte, error) {
-		return s.origin.GetRange(ctx, placeholder.Src, placeholder.Range, s.cfg.MaxSegmentBytes)
+		return ch.origin.GetRange(ctx, placeholder.Src, placeholder.Range, s.cfg.MaxSegmentBytes)
 	})
 	if err != nil {
 		if ctx.Err() != nil {

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +34,6 @@ type Server struct {
 	reg     Registry
 	tracker *tracker.Tracker
 	log     *slog.Logger
-	origin  *ingest.Origin
 	// chans holds the channels by name; SetChannels replaces the map (never modified) and
 	// wakes Run through reloaded to start and stop their ingest.
 	chans    atomic.Pointer[map[string]*channel]
@@ -54,14 +55,14 @@ func New(cfg Config, reg Registry) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "gateway"),
-		origin: ingest.NewOrigin(cfg.OriginTimeout), id: newGatewayID(), reloaded: make(chan struct{}, 1)}
+		id: newGatewayID(), reloaded: make(chan struct{}, 1)}
 	s.tracker = tracker.New(tracker.Config{Served: func(ch string) bool { return s.channelMap()[ch] != nil },
 		Called:  func(ch string) { s.count(ch, "tracker") },
 		PeerKey: cfg.PeerKey, Seeders: cfg.Seeders, ReportInterval: cfg.ReportInterval, JoinRate: cfg.JoinRate, PeerRate: cfg.PeerRate,
 		AddressRate: cfg.TrackerRate, PeerAddrs: cfg.PeerAddrs, Logger: cfg.Logger, Now: cfg.Now}, reg)
 	chans := map[string]*channel{}
 	for _, cc := range cfg.Channels {
-		chans[cc.Name] = newChannel(cc)
+		chans[cc.Name] = newChannel(cc, &cfg)
 	}
 	s.chans.Store(&chans)
 	s.metrics = s.newMetrics()
@@ -76,8 +77,9 @@ func New(cfg Config, reg Registry) (*Server, error) {
 // shutdown (the caller then stops accepting and lets in-flight responses finish).
 func (s *Server) Drain() { s.draining.Store(true) }
 
-// newChannel makes a channel from its (validated) configuration.
-func newChannel(cc ChannelConfig) *channel {
+// newChannel makes a channel from its (validated) configuration, with an origin client
+// of its own: its policy allows the class of the channel's own origin addresses.
+func newChannel(cc ChannelConfig, cfg *Config) *channel {
 	latency, _ := ParseLatencyMode(string(cc.Latency)) // checked by Validate
 	ch := &channel{name: cc.Name, latency: latency}
 	ch.offload.Store(0.0)
@@ -85,6 +87,7 @@ func newChannel(cc ChannelConfig) *channel {
 		u, _ := url.Parse(src) // checked by Validate
 		ch.sources = append(ch.sources, u)
 	}
+	ch.origin = ingest.NewOrigin(ingest.OriginConfig{Timeout: cfg.OriginTimeout, Addrs: cfg.OriginAddrs, Sources: ch.sources})
 	return ch
 }
 
@@ -114,7 +117,7 @@ func (s *Server) SetChannels(cfgs []ChannelConfig) (added, changed, removed []st
 	old := s.channelMap()
 	next := make(map[string]*channel, len(cfgs))
 	for _, cc := range cfgs {
-		ch := newChannel(cc)
+		ch := newChannel(cc, &s.cfg)
 		switch prev := old[cc.Name]; {
 		case prev == nil:
 			added = append(added, cc.Name)
@@ -189,11 +192,14 @@ func (s *Server) channel(name string) (*channel, error) {
 // Register adds the gateway's routes to e, which may serve others too (cmd adds the
 // dashboard's), and sets e's IPExtractor (the peer's address: X-Forwarded-For is never
 // trusted) and HTTPErrorHandler (errorHandler, which answers other routes'
-// *echo.HTTPError as they are). It adds no middleware to e itself: the /live routes have
-// theirs.
+// *echo.HTTPError as they are). The only middleware it adds to e itself is the admin
+// token check (requireAdmin), when AdminToken is set; the /live routes have theirs.
 func (s *Server) Register(e *echo.Echo) {
 	e.IPExtractor = echo.ExtractIPDirect() // never trust X-Forwarded-For from viewers
 	e.HTTPErrorHandler = s.errorHandler
+	if s.cfg.AdminToken != "" {
+		e.Pre(s.requireAdmin) // before routing: guards every route but the open ones, whoever adds it
+	}
 	mw := []echo.MiddlewareFunc{httpx.LiveCORS(), middleware.GzipWithConfig(middleware.GzipConfig{
 		Skipper: func(c echo.Context) bool { return path.Ext(c.Request().URL.Path) != ".m3u8" },
 	})}
@@ -213,6 +219,20 @@ func (s *Server) Register(e *echo.Echo) {
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.handleReady)
 	s.tracker.Register(e)
+}
+
+// echoText is how an *echo.HTTPError prints itself ("code=400, message=EOF,
+// internal=EOF"), which says nothing to a client.
+var echoText = regexp.MustCompile(`code=\d+, message=[^\n]*?(, internal=[^\n]*)?$`)
+
+// clientText is err's message for a client: one line, with echo's own error texts (a
+// binder's, say) replaced by what was wrong.
+func clientText(err error) string {
+	var parts []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		parts = append(parts, echoText.ReplaceAllString(line, "malformed or empty request body"))
+	}
+	return strings.Join(parts, ": ")
 }
 
 // newGatewayID returns a random ID for this gateway among a fleet's: 16 hex characters.
@@ -251,16 +271,22 @@ func (s *Server) handleReady(c echo.Context) error {
 
 // errorHandler maps errors to statuses in one place and makes every error response short
 // lived for caches. An *echo.HTTPError (a handler's own, package web's, or echo's 404 and
-// 405) is answered as it is, never modified: echo's are shared values.
+// 405) is answered as it is, never modified: echo's are shared values (one whose message
+// is not text says its status's name). Other texts go through clientText: one line, no
+// echo internals ("code=400, message=EOF, internal=EOF"); an *echo.HTTPError wrapped in
+// another error gives its code.
 func (s *Server) errorHandler(err error, c echo.Context) {
 	status := func(code int, message string) *echo.HTTPError {
 		return echo.NewHTTPError(code, message).SetInternal(err)
 	}
-	var he *echo.HTTPError
+	he, direct := err.(*echo.HTTPError) //nolint:errorlint // only an unwrapped one is answered as it is; wrapped ones below
 	switch {
-	case errors.As(err, &he):
+	case direct:
+		if _, text := he.Message.(string); !text {
+			he = status(he.Code, strings.ToLower(http.StatusText(he.Code)))
+		}
 	case errors.Is(err, ErrUnknownChannel):
-		he = status(http.StatusNotFound, err.Error())
+		he = status(http.StatusNotFound, clientText(err))
 	case errors.Is(err, errOriginFetch):
 		s.log.Warn("on-demand origin fetch failed", "path", c.Request().URL.Path, "err", err)
 		he = status(http.StatusBadGateway, "origin fetch failed")
@@ -268,13 +294,15 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		c.Response().Header().Set("Retry-After", "1")
 		he = status(http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, swarm.ErrBadRequest):
-		he = status(http.StatusBadRequest, err.Error())
+		he = status(http.StatusBadRequest, clientText(err))
 	case errors.Is(err, swarm.ErrUnauthorized):
 		he = status(http.StatusUnauthorized, "peer token missing, invalid or expired: announce afresh")
 	case errors.Is(err, swarm.ErrUnavailable):
 		he = status(http.StatusServiceUnavailable, "registry unavailable")
 	case errors.Is(err, context.Canceled):
 		return // the client went away: nothing to answer, nothing to log
+	case errors.As(err, &he): // echo's, wrapped: its code, in plain words
+		he = status(he.Code, strings.ToLower(http.StatusText(he.Code))+": "+clientText(err))
 	default:
 		s.log.Error("request failed", "path", c.Request().URL.Path, "err", err)
 		he = status(http.StatusInternalServerError, "internal error")

@@ -22,12 +22,12 @@ import (
 
 // gatewayOpts are the gateway's flags.
 type gatewayOpts struct {
-	addr, redisURL, redisCA, maxBytes, peerKey, signKey, currency, logLevel, peerAddrs *string
-	segDur, drain                                                                      *time.Duration
-	window, seeders                                                                    *int
-	trackerRate, joinRate, peerRate, price                                             *float64
-	channels                                                                           listFlag
-	latency                                                                            *latencyFlags
+	addr, redisURL, redisCA, maxBytes, peerKey, signKey, currency, logLevel, peerAddrs, originAddrs, adminToken *string
+	segDur, drain                                                                                               *time.Duration
+	window, seeders                                                                                             *int
+	trackerRate, joinRate, peerRate, price                                                                      *float64
+	channels                                                                                                    listFlag
+	latency                                                                                                     *latencyFlags
 }
 
 func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
@@ -46,10 +46,12 @@ func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
 	o.joinRate = fs.Float64("join-rate", 100, "new proxies per second one client address may bring (burst ten times that); more get 429")
 	o.peerRate = fs.Float64("peer-rate", 1, "tracker calls per second one proxy may make (burst 10); more get 429")
 	o.peerAddrs = fs.String("peer-addrs", "public", "neighbour addresses proxies may advertise and dial: public (the internet), private (also RFC 1918, 100.64/10 and IPv6 ULA: viewers on a LAN or site) or loopback (also 127/8 and ::1: every proxy on this machine); link-local never")
+	o.originAddrs = fs.String("origin-addrs", "public", "addresses origin fetches (playlists, segments, keys, redirects) may reach besides those of the class of each channel's own configured origin: public, private (also RFC 1918, 100.64/10 and IPv6 ULA) or loopback (also 127/8 and ::1); checked on the address dialled; link-local (169.254/16, fe80::/10) never; http and https only, at most 5 redirects")
 	o.seeders = fs.Int("seeders", 1, "proxies of each cell (rendition and locality group) that fetch each segment from the gateway (1-8)")
-	o.maxBytes = fs.String("max-channel-bytes", "256MiB", "bytes held per media playlist (each rendition of a channel)")
+	o.maxBytes = fs.String("max-channel-bytes", "256MiB", "bytes held per channel, split evenly across the renditions of a multivariant one (each keeps at least its newest segment)")
 	o.peerKey = fs.String("peer-key", "", "secret that signs the peers' tracker tokens; gateways sharing a Redis must share it; empty: random at start (peers rejoin after a restart)")
 	o.signKey = fs.String("sign-key", "", "secret for signed viewer URLs: /live requests then need ?token= (see 'rawflow token'); empty: open")
+	o.adminToken = fs.String("admin-token", "", "secret that guards /metrics, the stats API and the dashboard: requests need 'Authorization: Bearer TOKEN' (Prometheus) or HTTP Basic auth with TOKEN as the password, any user (browsers); players, proxies and /healthz, /readyz stay open; empty: all open (recommended: set it, or keep these routes off the internet)")
 	o.price = fs.Float64("price-per-gb", 0.02, "what delivery costs the broadcaster per GB, for the money the dashboard says peers saved")
 	o.currency = fs.String("currency", "USD", "currency code of --price-per-gb")
 	o.drain = fs.Duration("drain", 0, "on SIGTERM or SIGINT: answer /readyz 503 and go on serving this long (so load balancers take the gateway out), then stop accepting and give in-flight responses up to 5s")
@@ -143,6 +145,9 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if *o.drain < 0 || *o.drain > 10*time.Minute {
 		return fmt.Errorf("--drain %s: want 0-10m", *o.drain)
 	}
+	if *o.window < 3 {
+		return fmt.Errorf("--window %d: want at least 3 segments (a channel whose latency mode needs more lists more)", *o.window)
+	}
 	if *o.price <= 0 {
 		return fmt.Errorf("--price-per-gb %g: want a positive price", *o.price)
 	}
@@ -150,10 +155,13 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := gateway.Config{WindowSegments: *o.window, Logger: log, SignKey: []byte(*o.signKey), PeerKey: []byte(*o.peerKey),
+	cfg := gateway.Config{WindowSegments: *o.window, Logger: log, SignKey: []byte(*o.signKey), PeerKey: []byte(*o.peerKey), AdminToken: *o.adminToken,
 		TrackerRate: *o.trackerRate, JoinRate: *o.joinRate, PeerRate: *o.peerRate, Seeders: *o.seeders, SegmentDuration: *o.segDur}
 	if cfg.PeerAddrs, err = swarm.ParseAddrPolicy(*o.peerAddrs); err != nil {
 		return fmt.Errorf("--peer-addrs: %w", err)
+	}
+	if cfg.OriginAddrs, err = swarm.ParseAddrPolicy(*o.originAddrs); err != nil {
+		return fmt.Errorf("--origin-addrs: %w", err)
 	}
 	dash := web.Config{PricePerGB: *o.price, Currency: *o.currency}
 	if err = dash.Validate(); err != nil {

@@ -51,7 +51,7 @@ type HLS struct {
 // numbering, hence as a discontinuity (see newSegments); after FailoverAfter failures in a
 // row the next source takes over (see result).
 func (in *HLS) Run(ctx context.Context) error {
-	in.tl.restore(ctx)
+	in.tl.restore(ctx, in.cfg.Now())
 	backoff := in.cfg.PollInterval
 	for {
 		wait := in.cfg.PollInterval
@@ -128,7 +128,9 @@ func (in *HLS) Poll(ctx context.Context) error {
 	for _, s := range media.Segments {
 		in.span += time.Duration(s.Duration * float64(time.Second))
 	}
-	for _, s := range in.newSegments(media) {
+	segs := in.newSegments(media)
+	in.tl.first(len(segs))
+	for _, s := range segs {
 		if err := in.ingest(ctx, src, s); err != nil {
 			return err
 		}
@@ -199,6 +201,7 @@ func (in *HLS) ingest(ctx context.Context, src *url.URL, s playlist.OriginSegmen
 	}
 	meta.Discontinuity = s.Discontinuity || in.pendDisc
 	meta.Digest = playlist.Sum(data)
+	in.tl.hint = s.Seq
 	seg := newSegment(in.tl.number(ctx, in.cfg.Now(), meta, in.span, in.spanSegs), meta, data, segmentExt(ref), aux)
 	if err := in.win.Publish(in.cfg.Now(), seg); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -26,7 +27,7 @@ func newHLS(t *testing.T, win Window, fleet Fleet, cfg *Config, origins ...*hlst
 		require.NoError(t, err)
 		srcs = append(srcs, u)
 	}
-	d, err := Discover(t.Context(), NewOrigin(cfg.OriginTimeout), srcs, cfg)
+	d, err := Discover(t.Context(), NewOrigin(OriginConfig{Timeout: cfg.OriginTimeout, Sources: srcs}), srcs, cfg)
 	require.NoError(t, err)
 	require.Equal(t, OriginMedia, d.Kind)
 	return d.Ingest(Target{Channel: "tv", Window: win, Fleet: fleet}).(*HLS)
@@ -78,7 +79,7 @@ func TestRestartContinuesTimeline(t *testing.T) {
 	o.Set(0, 2, 1) // the origin restarted too, with shorter numbering
 	after := &recordingWindow{}
 	second := newHLS(t, after, reg, cfg, o)
-	second.tl.restore(t.Context())
+	second.tl.restore(t.Context(), cfg.Now())
 	require.NoError(t, second.Poll(t.Context()))
 	segs := after.segments()
 	require.Len(t, segs, 2)
@@ -86,4 +87,29 @@ func TestRestartContinuesTimeline(t *testing.T) {
 	assert.True(t, segs[0].Discontinuity)
 	assert.Equal(t, uint64(1), segs[0].DiscSeq)
 	assert.Equal(t, 2, after.info.TargetDuration)
+}
+
+// TestRestartWithoutRegistryNeverGoesBack: a gateway restarted with nothing recorded (the
+// registry in memory) numbers from the wall clock: its media and discontinuity sequences
+// are above the previous run's, which listed fewer segments than seconds passed.
+func TestRestartWithoutRegistryNeverGoesBack(t *testing.T) {
+	o := &hlstest.FakeLive{}
+	o.Set(0, 5, 0)
+	cfg := testConfig()
+	cfg.Window = 5
+	t0 := time.Unix(1_800_000_000, 0)
+	before := &recordingWindow{}
+	first := newHLS(t, before, swarm.NewMemory(swarm.Options{}), cfg, o)
+	first.tl.restore(t.Context(), t0)
+	require.NoError(t, first.Poll(t.Context()))
+	last := before.segments()[4]
+
+	o.Set(1, 5, 0) // 2 s later: one more segment
+	after := &recordingWindow{}
+	second := newHLS(t, after, swarm.NewMemory(swarm.Options{}), cfg, o)
+	second.tl.restore(t.Context(), t0.Add(2*time.Second))
+	require.NoError(t, second.Poll(t.Context()))
+	next := after.segments()[0]
+	assert.Greater(t, next.Seq, last.Seq, "the media sequence never goes back")
+	assert.GreaterOrEqual(t, next.DiscSeq, last.DiscSeq, "nor the discontinuity sequence")
 }

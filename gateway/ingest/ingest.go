@@ -208,7 +208,7 @@ func (d *Discovery) Ingest(t Target) Runner {
 	}
 	tl := &timeline{fleet: t.Fleet, channel: t.Channel, rendition: t.Rendition, log: log}
 	if d.Kind == OriginStream {
-		ts := newTS(d.sources[""], d.current, t.Window, d.cfg, log, d.stream)
+		ts := newTS(d.sources[""], d.current, t.Window, d.origin, d.cfg, log, d.stream)
 		d.stream = nil
 		ts.tl, ts.errs = tl, t.Errors
 		return ts

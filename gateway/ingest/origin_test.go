@@ -43,7 +43,7 @@ func TestGetRange(t *testing.T) {
 			defer srv.Close()
 			u, err := url.Parse(srv.URL + "/x.ts")
 			require.NoError(t, err)
-			b, err := NewOrigin(5*time.Second).GetRange(t.Context(), u, &playlist.ByteRange{Offset: 2, Length: 5}, 1<<20)
+			b, err := NewOrigin(OriginConfig{Timeout: 5 * time.Second, Sources: []*url.URL{u}}).GetRange(t.Context(), u, &playlist.ByteRange{Offset: 2, Length: 5}, 1<<20)
 			if tc.want == "" {
 				require.ErrorIs(t, err, ErrOriginStatus)
 				return

@@ -51,16 +51,33 @@ type timeline struct {
 	td       int    // target duration, seconds; 0 until fixed
 	numbered bool   // a segment was numbered since start
 	restored bool   // the timeline was restored: the next segment starts a discontinuity
-	retryAt  time.Time
+	// base is the least number of the first segment of a timeline that was not restored:
+	// the Unix time in milliseconds at start, less the segments listed at once (see
+	// restore, first).
+	base uint64
+	// hint is the origin's own number of the next segment (HLS), or 0.
+	hint    uint64
+	retryAt time.Time
 }
 
 // restore continues the rendition's recorded timeline, so that a restarted gateway never
 // numbers a segment lower than before. The registry may be briefly away (Redis restarting
 // with us): it is asked a few times; after that the rendition starts afresh, with a log
 // line saying so.
-func (t *timeline) restore(ctx context.Context) {
+//
+// A rendition without a recorded timeline (a new stream, or a registry in memory: a
+// restarted gateway without --redis remembers nothing) numbers from the Unix time in
+// milliseconds (see first): its newest segment's number is never above the time in
+// milliseconds when it was numbered, as long as segments come at most one per millisecond,
+// so a gateway restarted later never numbers lower than, nor as, before — provided the
+// clock does not go back. The discontinuity sequence starts there too. A zero now means
+// no such base (an MPEG-TS stream numbers from its own clock).
+func (t *timeline) restore(ctx context.Context, now time.Time) {
 	if t.fleet == nil {
 		return
+	}
+	if ms := now.UnixMilli(); ms > 0 {
+		t.base = uint64(ms)
 	}
 	for attempt := range 5 {
 		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -68,7 +85,7 @@ func (t *timeline) restore(ctx context.Context) {
 		cancel()
 		switch {
 		case err == nil && ok:
-			t.next, t.discSeq, t.td, t.restored = saved.NextSeq, saved.DiscSeq, saved.TargetDuration, true
+			t.next, t.discSeq, t.td, t.restored, t.base = saved.NextSeq, saved.DiscSeq, saved.TargetDuration, true, 0
 			t.log.Info("timeline restored", "next_seq", saved.NextSeq, "disc_seq", saved.DiscSeq)
 			return
 		case err == nil:
@@ -82,6 +99,18 @@ func (t *timeline) restore(ctx context.Context) {
 		}
 	}
 	t.log.Error("starting without the saved timeline: media sequence numbers may repeat")
+}
+
+// clockSlack is how far below the wall-clock base an origin's own numbering may be and
+// still be kept: an upstream gateway numbers from its clock too.
+const clockSlack = uint64(24 * time.Hour / time.Millisecond)
+
+// first says that the n segments to come are listed at once, at start: a timeline that
+// numbers from the clock numbers the newest of them with its base.
+func (t *timeline) first(n int) {
+	if !t.numbered && n > 1 {
+		t.base -= min(t.base, uint64(n-1))
+	}
 }
 
 // targetDuration fixes the target duration once, before the first segment (unless a
@@ -99,10 +128,15 @@ func (t *timeline) targetDuration(td int) int {
 // numbers its segments itself, see TS).
 func (t *timeline) alone(meta playlist.Segment) place {
 	p := place{seq: t.next, disc: (meta.Discontinuity && t.numbered) || t.restored}
-	if !t.numbered {
-		p.seq = max(p.seq, meta.Seq)
-	}
 	p.discSeq = t.discSeq
+	if !t.numbered {
+		base := t.base
+		if t.hint+clockSlack >= base && base > 0 {
+			base = t.hint // the origin numbers like a clock (a gateway tier): its numbers are kept
+		}
+		p.seq = max(p.seq, meta.Seq, base)
+		p.discSeq = max(p.discSeq, t.base)
+	}
 	if p.disc {
 		p.discSeq++
 	}

@@ -22,6 +22,7 @@ type TS struct {
 	sources []*url.URL // in order of preference
 	win     Window
 	cfg     *Config
+	origin  *Origin // its policy and timeout apply to http(s) sources
 	log     *slog.Logger
 	seg     *tsingest.Segmenter
 	tl      *timeline
@@ -39,8 +40,8 @@ const notTSAfter = 1 << 20
 
 var errNotTS = errors.New("not an MPEG-TS stream")
 
-func newTS(srcs []*url.URL, current int, win Window, cfg *Config, log *slog.Logger, first io.ReadCloser) *TS {
-	return &TS{sources: srcs, current: current, win: win, cfg: cfg, log: log, first: first,
+func newTS(srcs []*url.URL, current int, win Window, origin *Origin, cfg *Config, log *slog.Logger, first io.ReadCloser) *TS {
+	return &TS{sources: srcs, current: current, win: win, origin: origin, cfg: cfg, log: log, first: first,
 		tl:  &timeline{log: log},
 		seg: tsingest.New(tsingest.Config{TargetDuration: cfg.SegmentDuration, MaxSegmentBytes: int(cfg.MaxSegmentBytes), Now: cfg.Now, Logger: log})}
 }
@@ -48,7 +49,10 @@ func newTS(srcs []*url.URL, current int, win Window, cfg *Config, log *slog.Logg
 // Run reads and segments the stream until ctx ends, reconnecting as needed, after
 // continuing the rendition's recorded timeline.
 func (in *TS) Run(ctx context.Context) error {
-	in.tl.restore(ctx)
+	// No wall-clock base (the zero time): a stream's segments are numbered from its own
+	// clock (see tsingest), which every gateway on the stream shares, and which goes on
+	// across a gateway restart.
+	in.tl.restore(ctx, time.Time{})
 	want := int(in.cfg.SegmentDuration / time.Second)
 	if td := in.tl.targetDuration(want); td != want {
 		in.log.Warn("the restored timeline keeps its target duration; segments are cut to --segment-duration",
@@ -92,7 +96,7 @@ func (in *TS) session(ctx context.Context) (listed bool, err error) {
 	rc := in.first
 	in.first = nil
 	if rc == nil {
-		if rc, err = tsingest.Open(ctx, in.source(), tsingest.SourceConfig{Timeout: in.cfg.OriginTimeout}); err != nil {
+		if rc, err = tsingest.Open(ctx, in.source(), in.origin.sourceConfig()); err != nil {
 			return false, err
 		}
 	}

@@ -28,7 +28,7 @@ func BenchmarkTSListingDelay(b *testing.B) {
 	const chunk = 1316
 	var listing, plain []time.Duration
 	for b.Loop() {
-		in := newTS(nil, 0, &recordingWindow{}, cfg, cfg.Logger, nil)
+		in := newTS(nil, 0, &recordingWindow{}, NewOrigin(OriginConfig{Timeout: cfg.OriginTimeout}), cfg, cfg.Logger, nil)
 		for i := 0; i < len(ts); i += chunk {
 			start := time.Now()
 			listed := in.list(b.Context(), in.seg.Write(ts[i:min(i+chunk, len(ts))]))
@@ -60,7 +60,7 @@ func TestProbeTellsStreamFromPlaylist(t *testing.T) {
 		_, _ = w.Write(ts)
 	}))
 	defer srv.Close()
-	o := NewOrigin(10 * time.Second)
+	o := NewOrigin(OriginConfig{Timeout: 10 * time.Second, Sources: []*url.URL{mustURL(t, srv.URL)}})
 
 	u, _ := url.Parse(srv.URL + "/live.m3u8")
 	body, stream, err := o.probe(t.Context(), u)
@@ -94,7 +94,7 @@ func TestTSIngestGarbageSource(t *testing.T) {
 	u, _ := url.Parse(srv.URL + "/live.ts")
 	win := &recordingWindow{}
 	cfg := testConfig()
-	in := newTS([]*url.URL{u}, 0, win, cfg, cfg.Logger, nil)
+	in := newTS([]*url.URL{u}, 0, win, NewOrigin(OriginConfig{Timeout: cfg.OriginTimeout, Sources: []*url.URL{u}}), cfg, cfg.Logger, nil)
 	listed, err := in.session(t.Context())
 	assert.False(t, listed)
 	require.ErrorIs(t, err, errNotTS)

@@ -19,6 +19,11 @@ type SourceConfig struct {
 	// Timeout bounds connecting and the silence between two reads: a source that sends
 	// nothing for this long is dropped (Read fails with ErrSilent). Default 10 s.
 	Timeout time.Duration
+	// DialContext dials an http(s) source's connections; nil means a net.Dialer's.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// CheckRedirect is the redirect policy of an http(s) source (http.Client.CheckRedirect);
+	// nil means Go's default (at most 10).
+	CheckRedirect func(req *http.Request, via []*http.Request) error
 }
 
 // ErrSilent reports a source that sent nothing for SourceConfig.Timeout.
@@ -56,7 +61,7 @@ func Open(ctx context.Context, u *url.URL, cfg SourceConfig) (io.ReadCloser, err
 	var err error
 	switch u.Scheme {
 	case "http", "https":
-		rc, err = openHTTP(ctx, u, cfg.Timeout)
+		rc, err = openHTTP(ctx, u, cfg)
 	case "udp":
 		rc, err = openUDP(u)
 	case "srt":
@@ -81,17 +86,22 @@ func (h *httpStream) Close() error {
 	return h.ReadCloser.Close()
 }
 
-func openHTTP(ctx context.Context, u *url.URL, timeout time.Duration) (io.ReadCloser, error) {
+func openHTTP(ctx context.Context, u *url.URL, cfg SourceConfig) (io.ReadCloser, error) {
 	// No overall timeout: the stream has no end. Connecting and the response header are
 	// bounded here, the silence between reads by the watchdog.
-	client := &http.Client{Transport: &http.Transport{
+	timeout := cfg.Timeout
+	tr := &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: timeout}).DialContext,
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,
 		DisableCompression:    true,
 		DisableKeepAlives:     true, // one stream per transport: nothing to keep, no idle connection left behind
 		Proxy:                 http.ProxyFromEnvironment,
-	}}
+	}
+	if cfg.DialContext != nil {
+		tr.DialContext, tr.Proxy = cfg.DialContext, nil // a proxy would be dialled instead of the source
+	}
+	client := &http.Client{Transport: tr, CheckRedirect: cfg.CheckRedirect}
 	ctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
