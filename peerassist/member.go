@@ -92,6 +92,7 @@ func (m *member) learn(rendition string, w *playlist.Window, now time.Time, acti
 		m.watched[rendition] = now
 	}
 	m.td = time.Duration(w.TargetDuration) * time.Second
+	m.players.setTarget(m.td)
 	dir := m.dir(rendition)
 	for _, s := range w.Segments {
 		if s.Init != nil { // init sections travel like segments: the playlist gives their digest
