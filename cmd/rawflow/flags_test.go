@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	stdlog "log"
 	"os"
 	"path/filepath"
 	"strings"
@@ -239,4 +240,20 @@ func TestExampleConfigs(t *testing.T) {
 		var stderr bytes.Buffer
 		assert.NoError(t, run(ctx, tc, &bytes.Buffer{}, &stderr), "%v: %s", tc, stderr.String())
 	}
+}
+
+// TestStdLogRouted: what the standard library logs (net/http's "Unsolicited response"
+// with a neighbour's stray bytes) goes to the structured log, quoted and bounded.
+func TestStdLogRouted(t *testing.T) {
+	var buf bytes.Buffer
+	l, err := newLogger(&buf, "info")
+	require.NoError(t, err)
+	defer stdlog.SetOutput(os.Stderr)
+	routeStdLog(l)
+	stdlog.Printf("Unsolicited response received on idle HTTP channel starting with %s", "\x1b[31mEVIL\n"+strings.Repeat("x", 4096))
+	out := buf.String()
+	assert.Equal(t, 1, strings.Count(out, "\n"), "one line: %q", out)
+	assert.NotContains(t, out, "\x1b")
+	assert.Contains(t, out, "level=WARN")
+	assert.Less(t, len(out), 2*maxStdLogBytes)
 }

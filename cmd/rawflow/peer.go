@@ -31,6 +31,7 @@ func runPeer(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	routeStdLog(log)
 	if *maxUploads < 1 || *maxUploads > 256 {
 		return fmt.Errorf("--max-uploads %d: want 1-256", *maxUploads)
 	}
