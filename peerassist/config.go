@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/url"
 	"time"
+
+	"github.com/rawflow/rawflow/swarm"
 )
 
 // Config is the proxy's configuration. The zero value of every field but GatewayURL means
@@ -45,6 +47,14 @@ type Config struct {
 	// IdleLeave is how long a channel may go without player requests before the proxy
 	// leaves its swarm. Default 60 s.
 	IdleLeave time.Duration
+	// AllowOrigins are the web origins (scheme://host[:port]) whose pages may read what the
+	// player port serves (CORS, Private Network Access), besides the gateway's own origin
+	// and those the gateway announces; "*" allows any page. Nil: those two only.
+	AllowOrigins []string
+	// OutageGrace is how long after the gateway last served a live playlist the proxy
+	// serves its copy while the gateway cannot be reached (at least three target
+	// durations). Default 20 s.
+	OutageGrace time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -67,6 +77,7 @@ func (c *Config) setDefaults() {
 	def(&c.BanFor, 30*time.Second)
 	def(&c.GatewayTimeout, 10*time.Second)
 	def(&c.IdleLeave, 60*time.Second)
+	def(&c.OutageGrace, 20*time.Second)
 	if c.NeighbourTries <= 0 {
 		c.NeighbourTries = 2
 	}
@@ -97,6 +108,14 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
 			return fmt.Errorf("advertise address %q: %w", c.AdvertiseAddr, err)
 		}
+	}
+	for _, o := range c.AllowOrigins {
+		if !validOrigin(o) {
+			return fmt.Errorf("allowed origin %q: want scheme://host[:port] (http or https, no path) or *", o)
+		}
+	}
+	if c.Group != "" && !swarm.ValidGroup(c.Group) {
+		return fmt.Errorf("group %q: want at most 64 of letters, digits, '-', '_' and '.'", c.Group)
 	}
 	if c.UploadLimit < 0 {
 		return fmt.Errorf("upload limit %d: want a positive rate or 0 for none", c.UploadLimit)

@@ -27,6 +27,7 @@ type playhead struct {
 	mu      sync.Mutex // guards the following fields
 	started bool
 	lastSeq uint64    // the last segment served
+	lastAt  time.Time // when it was served
 	dryAt   time.Time // when the buffer runs out if nothing more arrives
 	avg     time.Duration
 }
@@ -53,7 +54,7 @@ func (ph *playhead) served(seq uint64, d time.Duration, now time.Time) {
 	default:
 		ph.dryAt = now.Add(d)
 	}
-	ph.started, ph.lastSeq = true, seq
+	ph.started, ph.lastSeq, ph.lastAt = true, seq, now
 	if ph.avg == 0 {
 		ph.avg = d
 	}
@@ -73,13 +74,21 @@ func (ph *playhead) deadline(seq uint64, now time.Time) (time.Time, bool) {
 func (ph *playhead) need(seq uint64, now time.Time) (at time.Time, known, dry bool) {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
-	if !ph.started {
+	if !ph.started || ph.gone(now) {
 		return time.Time{}, false, false
 	}
 	if seq <= ph.lastSeq {
 		return now, true, false
 	}
 	return later(ph.dryAt, now).Add(time.Duration(seq-ph.lastSeq-1) * ph.avg), true, true
+}
+
+// gone reports whether the player left (ph.mu held): nothing served for more than two
+// segment durations (and a second) and its buffer ran dry. Its next request is a start,
+// needed now, not one inferred from a playhead long gone (a returning player would get a
+// deadline as far away as its absence was long).
+func (ph *playhead) gone(now time.Time) bool {
+	return now.After(later(ph.lastAt.Add(2*ph.avg+time.Second), ph.dryAt))
 }
 
 func later(a, b time.Time) time.Time {

@@ -29,10 +29,16 @@ type fakeGateway struct {
 	// before it is answered.
 	onSegment func(name string)
 
-	mu          sync.Mutex // guards the following fields
-	reject      bool       // answer calls with credentials 401
-	forbid      bool       // answer streams that offer uploads 403
-	failReports bool       // answer reports 500
+	mu         sync.Mutex // guards the following fields
+	reject     bool       // answer calls with credentials 401
+	addrPolicy string     // announced in Hello
+	origins    []string   // announced in Hello
+	down       bool       // answer /live requests 503 (an outage)
+	// token, if set, signs the channel: /live requests without it get 403, and playlists
+	// carry it in their URIs, as the gateway's --sign-key does.
+	token       string
+	forbid      bool // answer streams that offer uploads 403
+	failReports bool // answer reports 500
 	subs        []swarm.Subscription
 	fresh       int // streams opened without credentials (joins)
 	reports     []swarm.ReportRequest
@@ -42,7 +48,8 @@ type fakeGateway struct {
 }
 
 func newFakeGateway(n int) *fakeGateway {
-	g := &fakeGateway{data: map[string][]byte{}, hits: map[string]int{}, streams: map[chan []byte]swarm.Subscription{}}
+	// Its neighbours, test servers, are on 127.0.0.1.
+	g := &fakeGateway{data: map[string][]byte{}, hits: map[string]int{}, streams: map[chan []byte]swarm.Subscription{}, addrPolicy: "loopback"}
 	g.window.TargetDuration = 2
 	for i := range n {
 		b := []byte(strings.Repeat(fmt.Sprintf("segment %d;", i), 500))
@@ -130,6 +137,29 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.hits[r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]]++
 	g.mu.Unlock()
 	rendition, isPlaylist := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/live/tv/"), "/index.m3u8")
+	g.mu.Lock()
+	token, down := g.token, g.down
+	g.mu.Unlock()
+	if strings.HasPrefix(r.URL.Path, "/live/") {
+		switch {
+		case down:
+			http.Error(w, "restarting", http.StatusServiceUnavailable)
+			return
+		case token != "" && r.URL.Query().Get(swarm.TokenQuery) != token:
+			http.Error(w, "token invalid", http.StatusForbidden)
+			return
+		case token != "" && r.URL.Path == "/live/tv/index.m3u8":
+			var b strings.Builder
+			for line := range strings.Lines(string(playlist.Render(g.window, playlist.ForProxies))) {
+				if !strings.HasPrefix(line, "#") && strings.TrimSpace(line) != "" {
+					line = strings.TrimSpace(line) + "?token=" + token + "\n"
+				}
+				b.WriteString(line)
+			}
+			_, _ = w.Write([]byte(b.String()))
+			return
+		}
+	}
 	switch {
 	case r.URL.Path == "/live/tv/index.m3u8" && g.multivariant != nil:
 		_, _ = w.Write(g.multivariant)
@@ -198,10 +228,10 @@ func (g *fakeGateway) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
-	hello, _ := json.Marshal(swarm.Hello{PeerID: strings.Repeat("a", 32), Token: "tok-1", ReportMS: 60000})
-	_, _ = fmt.Fprintf(w, "event: hello\ndata: %s\n\n", hello)
 	ch := make(chan []byte, 16)
 	g.mu.Lock()
+	hello, _ := json.Marshal(swarm.Hello{PeerID: strings.Repeat("a", 32), Token: "tok-1", ReportMS: 60000, AddrPolicy: g.addrPolicy, AllowOrigins: g.origins})
+	_, _ = fmt.Fprintf(w, "event: hello\ndata: %s\n\n", hello)
 	for _, rd := range sub.Renditions {
 		_, _ = w.Write(g.planEvent(rd))
 	}

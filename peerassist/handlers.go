@@ -21,12 +21,13 @@ var errGatewayStatus = errors.New("gateway status")
 
 // PlayerHandler serves the player port: the gateway's paths (/live/{channel}/…), so a
 // player switches to the proxy by changing only host:port, and GET /api/v1/status.
-// /live answers CORS (any origin), so that web players, the dashboard's preview page
-// among them, can play through the proxy; preflights from public pages to this private
-// address get the Private Network Access header Chrome asks for.
+// /live answers CORS to the allowed origins only (access.go), so that their web players,
+// the gateway dashboard's preview page among them, can play through the proxy; their
+// preflights to this private address get the Private Network Access header Chrome asks
+// for. Other pages get neither.
 func (p *Proxy) PlayerHandler() http.Handler {
 	e := newEcho()
-	live := e.Group("/live", privateNetwork, httpx.LiveCORS())
+	live := e.Group("/live", p.privateNetwork, httpx.LiveCORSFor(p.origins.allowed))
 	for _, prefix := range []string{"/:channel", "/:channel/:rendition"} {
 		live.GET(prefix+"/index.m3u8", p.handlePlaylist)
 		live.GET(prefix+"/:name", p.handleSegment)
@@ -38,10 +39,12 @@ func (p *Proxy) PlayerHandler() http.Handler {
 	return e
 }
 
-// privateNetwork answers a preflight's Access-Control-Request-Private-Network.
-func privateNetwork(next echo.HandlerFunc) echo.HandlerFunc {
+// privateNetwork answers the Access-Control-Request-Private-Network of an allowed origin's
+// preflight.
+func (p *Proxy) privateNetwork(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if c.Request().Header.Get("Access-Control-Request-Private-Network") == "true" {
+		r := c.Request()
+		if r.Header.Get("Access-Control-Request-Private-Network") == "true" && p.origins.allowed(r.Header.Get("Origin")) {
 			c.Response().Header().Set("Access-Control-Allow-Private-Network", "true")
 		}
 		return next(c)
@@ -78,7 +81,16 @@ func errorHandler(err error, c echo.Context) {
 	default:
 		he = echo.NewHTTPError(http.StatusBadGateway, err.Error())
 	}
-	c.Echo().DefaultHTTPErrorHandler(he.SetInternal(err), c)
+	if c.Response().Committed {
+		return
+	}
+	msg, ok := he.Message.(string)
+	if !ok {
+		msg = http.StatusText(he.Code)
+	}
+	// The message only: never the wrapped internals (echo's default writes "code=…,
+	// internal=…" for some errors).
+	_ = c.JSON(he.Code, map[string]string{"message": msg})
 }
 
 func isTimeout(err error) bool {
@@ -93,27 +105,62 @@ func (p *Proxy) handlePlaylist(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	m.players.playlist(c.RealIP(), p.cfg.Now())
-	rendition := c.Param("rendition")
-	ctx, cancel := context.WithTimeout(c.Request().Context(), p.cfg.GatewayTimeout)
+	now := p.cfg.Now()
+	m.players.playlist(c.RealIP(), now)
+	rendition, token := c.Param("rendition"), c.QueryParam(swarm.TokenQuery)
+	// The copy to fall back on while the gateway is down: only for a request that may see
+	// it (access.go).
+	stale, haveStale := m.staleCopy(rendition, token, p.cfg.OutageGrace, now)
+	haveStale = haveStale && m.tokens.allows(token, now)
+	if haveStale && p.gwHealth.waiting(now) {
+		return p.serveStale(c, stale)
+	}
+	wait := p.cfg.GatewayTimeout
+	if haveStale {
+		wait = min(wait, outageWait)
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), wait)
 	defer cancel()
-	body, err := p.gatewayGet(ctx, m.playlistPath(rendition, c.QueryParam(swarm.TokenQuery)), playlist.MaxPlaylistBytes)
-	if err != nil {
+	body, err := p.gatewayGet(ctx, m.playlistPath(rendition, token), playlist.MaxPlaylistBytes)
+	var he *echo.HTTPError
+	m.tokens.answered(token, err == nil, errors.As(err, &he) && he.Code == http.StatusForbidden, body, p.cfg.Now())
+	switch {
+	case err != nil && c.Request().Context().Err() != nil:
+		return err
+	case err != nil && unreachable(err):
+		p.gwHealth.failed(p.cfg.Now())
+		if haveStale {
+			return p.serveStale(c, stale)
+		}
+		return err
+	case err != nil:
+		p.gwHealth.ok()
 		return err
 	}
+	p.gwHealth.ok()
 	w, err := playlist.ParseGateway(body)
 	switch {
 	case errors.Is(err, playlist.ErrNotMedia) && rendition == "":
 		// The channel's multivariant playlist: its URIs are relative, so the player asks
 		// this proxy for the renditions.
+		m.keepCopy(rendition, copyOf{body: body, token: token, at: now, ended: true})
 		c.Response().Header().Set("Cache-Control", "no-cache")
 		return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", body)
 	case err != nil:
 		return echo.NewHTTPError(http.StatusBadGateway, "gateway playlist: "+err.Error())
 	}
-	m.learn(rendition, w, p.cfg.Now(), true)
+	m.learn(rendition, w, now, true)
+	out := playlist.Render(forPlayer(*w), playlist.ForPlayers)
+	m.keepCopy(rendition, copyOf{body: out, token: token, at: now, td: time.Duration(w.TargetDuration) * time.Second, ended: w.Ended})
 	c.Response().Header().Set("Cache-Control", "no-cache")
-	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", playlist.Render(forPlayer(*w), playlist.ForPlayers))
+	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", out)
+}
+
+// serveStale answers a playlist request with the proxy's copy while the gateway is down.
+func (p *Proxy) serveStale(c echo.Context, body []byte) error {
+	p.stalePlaylists.Add(1)
+	c.Response().Header().Set("Cache-Control", "no-cache")
+	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", body)
 }
 
 // minListed is the fewest segments holdBack leaves in a live playlist, and the segments
@@ -196,6 +243,12 @@ func (p *Proxy) segmentObject(c echo.Context, m *member) (object, error) {
 	ctx, name, rendition := c.Request().Context(), c.Param("name"), c.Param("rendition")
 	h := c.Response().Header()
 	if info, ok := m.lookup(rendition, name, p.cfg.Now()); ok {
+		if !m.tokens.allows(c.QueryParam(swarm.TokenQuery), p.cfg.Now()) {
+			// A signed channel: only a request whose token the gateway accepted sees what
+			// the proxy holds (access.go). Objects passed through, the gateway judges.
+			p.tokenRefused.Add(1)
+			return object{}, echo.NewHTTPError(http.StatusForbidden, "token missing, invalid or expired")
+		}
 		at, dry := p.needBy(c.Request(), m, info)
 		seg, err := p.fetch(ctx, m, info, at)
 		if err != nil {

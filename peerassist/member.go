@@ -38,6 +38,7 @@ type member struct {
 	channel string
 	stats   counters
 	players players       // the players' sessions, for QoE (qoe.go)
+	tokens  tokens        // the signed-URL tokens the gateway accepted (access.go)
 	fresh   chan segInfo  // new segments to prefetch; bounded, a full queue drops
 	resub   chan struct{} // what the stream subscribes to changed (cap 1)
 	// learnt, when set, is called when a segment becomes known (m.mu held).
@@ -52,7 +53,6 @@ type member struct {
 	byDigest    map[playlist.Digest]segInfo // the same, by digest: what the neighbour port may pull through
 	gen         uint64
 	td          time.Duration        // the playlist's target duration
-	token       string               // the player's signed-URL token, passed on to the gateway
 	watched     map[string]time.Time // rendition → when a player last asked for its playlist
 	heads       map[string]*playhead // rendition → its player's playhead
 	lastActive  time.Time
@@ -61,6 +61,7 @@ type member struct {
 	planned     chan struct{}         // closed, and replaced, when a plan arrives
 	subscribed  []string              // the renditions of the open stream; nil when none is
 	running     bool
+	copies      map[string]copyOf // rendition → the last playlist served (outage.go)
 }
 
 func newMember(channel string) *member {
@@ -91,6 +92,7 @@ func (m *member) learn(rendition string, w *playlist.Window, now time.Time, acti
 		m.watched[rendition] = now
 	}
 	m.td = time.Duration(w.TargetDuration) * time.Second
+	m.players.setTarget(m.td)
 	dir := m.dir(rendition)
 	for _, s := range w.Segments {
 		if s.Init != nil { // init sections travel like segments: the playlist gives their digest
@@ -122,11 +124,7 @@ func (m *member) learnEvent(ev swarm.SegmentEvent, maxSize int64, now time.Time)
 		return // not what a gateway sends
 	}
 	m.mu.Lock()
-	uri := ev.Name
-	if m.token != "" {
-		uri += "?" + url.Values{swarm.TokenQuery: {m.token}}.Encode()
-	}
-	info, fresh := m.know(ev.Rendition, m.dir(ev.Rendition), uri,
+	info, fresh := m.know(ev.Rendition, m.dir(ev.Rendition), ev.Name,
 		segInfo{digest: d, size: ev.Size, seq: ev.Seq, dur: time.Duration(ev.DurationMS) * time.Millisecond, learnt: now})
 	m.mu.Unlock()
 	if fresh {
@@ -160,7 +158,7 @@ func (m *member) know(rendition, dir, uri string, obj segInfo) (segInfo, bool) {
 	info, seen := m.known[key]
 	if !seen {
 		info = obj
-		info.path, info.rendition = dir+uri, rendition
+		info.path, info.rendition = dir+name, rendition // the token is added per request (gatewayPath)
 	}
 	info.gen = m.gen
 	m.known[key] = info
@@ -384,19 +382,24 @@ func (m *member) touch(now time.Time) {
 }
 
 // playlistPath is the gateway path of a playlist (a rendition's, or the channel's entry
-// playlist for ""), in the proxies' form, with the player's token when it sent one (the
-// proxy's own polls reuse the last one).
+// playlist for ""), in the proxies' form, with token when not empty: a player's request
+// carries its own token or none (the gateway decides), the proxy's own polls the last
+// token the gateway accepted.
 func (m *member) playlistPath(rendition, token string) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if token != "" {
-		m.token = token
-	}
 	q := url.Values{"rawflow": {"peer"}}
-	if m.token != "" {
-		q.Set(swarm.TokenQuery, m.token)
+	if token != "" {
+		q.Set(swarm.TokenQuery, token)
 	}
 	return m.dir(rendition) + "index.m3u8?" + q.Encode()
+}
+
+// gatewayPath is the gateway path of a known object, with the token the proxy's own
+// requests carry when the channel's URLs are signed.
+func (m *member) gatewayPath(info segInfo, now time.Time) string {
+	if t := m.tokens.own(now); t != "" {
+		return info.path + "?" + url.Values{swarm.TokenQuery: {t}}.Encode()
+	}
+	return info.path
 }
 
 func (m *member) active() time.Time {

@@ -23,7 +23,7 @@ import (
 
 func TestProxyMetricsAndCORS(t *testing.T) {
 	gw := newFakeGateway(4)
-	tp := startProxy(t, gw, nil)
+	tp := startProxy(t, gw, func(c *Config) { c.AllowOrigins = []string{"https://broadcaster.example"} })
 	seg := gw.window.Segments[0]
 	get, err := http.NewRequest(http.MethodGet, tp.player.URL+"/live/tv/"+seg.Name, nil)
 	require.NoError(t, err)
@@ -33,7 +33,7 @@ func TestProxyMetricsAndCORS(t *testing.T) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"), "web players may play through the proxy")
+	assert.Equal(t, "https://broadcaster.example", resp.Header.Get("Access-Control-Allow-Origin"), "web players of an allowed origin may play through the proxy")
 	tp.settle(t)
 
 	resp, body := httpGet(t, tp.player.URL+"/metrics")
@@ -59,7 +59,7 @@ func TestProxyMetricsAndCORS(t *testing.T) {
 	require.NoError(t, err)
 	pre.Body.Close()
 	assert.Equal(t, http.StatusNoContent, pre.StatusCode)
-	assert.Equal(t, "*", pre.Header.Get("Access-Control-Allow-Origin"))
+	assert.Equal(t, "https://broadcaster.example", pre.Header.Get("Access-Control-Allow-Origin"))
 	assert.Equal(t, "true", pre.Header.Get("Access-Control-Allow-Private-Network"))
 }
 

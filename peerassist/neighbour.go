@@ -104,6 +104,9 @@ const reportAfterFailures = 3
 func (p *Proxy) getNeighbour(ctx context.Context, src swarm.Source, info segInfo, stall, wait time.Duration) (data []byte, answered bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	if err = p.checkPolicy(src.Addr); err != nil {
+		return nil, false, err
+	}
 	if err = p.cfg.checkNeighbourAddr(src.Addr); err != nil {
 		return nil, false, err
 	}

@@ -39,12 +39,19 @@ type Proxy struct {
 	neigh      *neighbours
 	uplink     uplink
 	gwEstimate gatewayEstimate
+	gwHealth   gatewayHealth // playlist requests fall back on copies while the gateway is down
+	origins    *origins      // web origins allowed to read the player port (access.go)
+	policy     atomic.Int32  // the neighbour address policy the gateway announced (swarm.AddrPolicy)
 	deadlines  deadlines
 	uploads    chan struct{} // semaphore of MaxUploads
 	queued     atomic.Int64  // uploads waiting for a slot
 	dials      atomic.Int64  // connections opened, to the gateway and to neighbours
-	upRate     *rate.Limiter // nil: no upload limit
-	wake       chan struct{} // a member needs its loop started
+	// stalePlaylists counts playlists served from the proxy's copy during a gateway outage,
+	// tokenRefused segment requests refused on a signed channel, addrRefused neighbour
+	// addresses the policy refused to dial.
+	stalePlaylists, tokenRefused, addrRefused atomic.Int64
+	upRate                                    *rate.Limiter // nil: no upload limit
+	wake                                      chan struct{} // a member needs its loop started
 
 	metrics http.Handler         // GET /metrics on the player port (metrics.go)
 	startup prometheus.Histogram // rawflow_peer_startup_seconds
@@ -78,6 +85,7 @@ func New(cfg Config) (*Proxy, error) {
 		wake:    make(chan struct{}, 1),
 		members: map[string]*member{},
 		news:    make(chan struct{}),
+		origins: newOrigins(cfg.AllowOrigins, gw),
 	}
 	p.gwHTTP = &http.Client{Transport: p.transport(cfg.GatewayTimeout, gatewayConns)}
 	p.peerHTTP = &http.Client{Timeout: cfg.NeighbourBudget, Transport: p.transport(cfg.NeighbourBudget, neighbourConns),
@@ -270,7 +278,7 @@ func (p *Proxy) poll(ctx context.Context, m *member) {
 	}
 	for _, r := range m.playingRenditions(now, max(10*time.Second, 3*td)) {
 		gctx, cancel := context.WithTimeout(ctx, p.cfg.GatewayTimeout)
-		body, err := p.gatewayGet(gctx, m.playlistPath(r, ""), playlist.MaxPlaylistBytes)
+		body, err := p.gatewayGet(gctx, m.playlistPath(r, m.tokens.own(now)), playlist.MaxPlaylistBytes)
 		cancel()
 		if err != nil {
 			continue
@@ -322,6 +330,7 @@ func (p *Proxy) Status() Status {
 			Roots: m.stats.roots.Load(), RangeCompletions: m.stats.rangeCompletions.Load()}
 	}
 	st.Connections = p.dials.Load()
+	st.StalePlaylists, st.TokenRefused, st.AddrRefused = p.stalePlaylists.Load(), p.tokenRefused.Load(), p.addrRefused.Load()
 	return st
 }
 

@@ -28,6 +28,7 @@ type testProxy struct {
 	*Proxy
 	player, neighbour *httptest.Server
 	serving           atomic.Int64 // player requests whose handler has not returned
+	gatewayOrigin     string       // the fake gateway's origin
 }
 
 // settle waits until every player request's handler has returned: a player may have the
@@ -42,6 +43,12 @@ func (tp *testProxy) settle(t *testing.T) {
 
 func startProxy(t testing.TB, gw *fakeGateway, tweak func(*Config)) *testProxy {
 	t.Helper()
+	return startProxyOn(t, gw, tweak, "")
+}
+
+// startProxyOn is startProxy whose first playlist request has query (e.g. a token).
+func startProxyOn(t testing.TB, gw *fakeGateway, tweak func(*Config), query string) *testProxy {
+	t.Helper()
 	g := httptest.NewServer(gw)
 	t.Cleanup(g.Close)
 	cfg := Config{GatewayURL: g.URL, AdvertiseAddr: "127.0.0.1:1", NeighbourStall: 200 * time.Millisecond,
@@ -51,7 +58,7 @@ func startProxy(t testing.TB, gw *fakeGateway, tweak func(*Config)) *testProxy {
 	}
 	p, err := New(cfg)
 	require.NoError(t, err)
-	tp := &testProxy{Proxy: p, neighbour: httptest.NewServer(p.NeighbourHandler())}
+	tp := &testProxy{Proxy: p, neighbour: httptest.NewServer(p.NeighbourHandler()), gatewayOrigin: g.URL}
 	player := p.PlayerHandler()
 	tp.player = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tp.serving.Add(1)
@@ -66,7 +73,7 @@ func startProxy(t testing.TB, gw *fakeGateway, tweak func(*Config)) *testProxy {
 	t.Cleanup(func() { cancel(); <-done })
 	// Load the playlist; for a media playlist, wait until the membership has its peer ID
 	// and its plan.
-	resp, body := httpGet(t, tp.player.URL+"/live/tv/index.m3u8")
+	resp, body := httpGet(t, tp.player.URL+"/live/tv/index.m3u8"+query)
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 	require.NotContains(t, body, "RAWFLOW")
 	if gw.multivariant == nil {

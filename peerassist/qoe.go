@@ -14,10 +14,12 @@ import (
 // A player session is a client address (the connection's IP, so the players of one machine
 // share one) requesting a channel. It starts with a playlist request (the entry playlist or
 // a rendition's) from an address that has no session, and ends once the address has made
-// no request of the channel, playlist or segment, for sessionIdle. A live player reloads
-// its playlist every target duration, so for it this is "no playlist request for
-// sessionIdle"; the player of an ended playlist loads it once and its segment requests
-// keep its session.
+// no request of the channel, playlist or segment, for two target durations and a second
+// (sessionIdle when the target duration is unknown, and at most). A live player reloads
+// its playlist every target duration, so a longer gap means it left: when it comes back,
+// that is a start, as the player feels it (a new startup, and its first segment needed
+// now: see playhead.gone); the player of an ended playlist loads it once and its segment
+// requests keep its session.
 //
 // Startup: from the arrival of the session's first playlist request to the moment the
 // response carrying the session's first media segment has been completely written (a GET
@@ -52,8 +54,28 @@ type session struct {
 // players are a channel's player sessions, by address: at most maxSessions, the one idle
 // longest evicted first, idle ones dropped.
 type players struct {
-	mu sync.Mutex // guards m
+	mu sync.Mutex // guards m and td
 	m  map[string]*session
+	td time.Duration // the playlist's target duration; 0 when unknown
+}
+
+// setTarget records the playlist's target duration: a session ends after two of them
+// without a request (and a second), a live player having left.
+func (ps *players) setTarget(td time.Duration) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.td = td
+}
+
+// idle is how long a session lasts without a request (ps.mu held): two target durations
+// and a second (a live player reloads its playlist every target duration; one that stops
+// for longer has left, and its return is a start, as it feels it), sessionIdle at most and
+// when the target duration is unknown.
+func (ps *players) idle() time.Duration {
+	if ps.td <= 0 {
+		return sessionIdle
+	}
+	return min(2*ps.td+time.Second, sessionIdle)
 }
 
 // playlist records a playlist request from addr arriving at now: it starts a session when
@@ -100,7 +122,7 @@ func (ps *players) delivered(addr string, need, done time.Time) (startup time.Du
 // it is dropped). ps.mu held.
 func (ps *players) live(addr string, now time.Time) *session {
 	s := ps.m[addr]
-	if s != nil && now.Sub(s.last) > sessionIdle {
+	if s != nil && now.Sub(s.last) > ps.idle() {
 		delete(ps.m, addr)
 		return nil
 	}
@@ -117,7 +139,7 @@ func (ps *players) add(addr string, now time.Time) {
 		var oldest *session
 		oldestAddr := ""
 		for a, s := range ps.m {
-			if now.Sub(s.last) > sessionIdle {
+			if now.Sub(s.last) > ps.idle() {
 				delete(ps.m, a)
 			} else if oldest == nil || s.last.Before(oldest.last) {
 				oldest, oldestAddr = s, a

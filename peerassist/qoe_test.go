@@ -210,3 +210,29 @@ func TestNeedBy(t *testing.T) {
 	_, dry := p.needBy(httptest.NewRequest(http.MethodGet, "/live/tv/r0/x.ts", nil), m, segInfo{rendition: "r0", seq: 1, dur: time.Second})
 	assert.False(t, dry, "no playhead yet (a start): now, not judged")
 }
+
+// TestReturningPlayerIsAStart: a player that stopped for longer than two target durations
+// and comes back is starting again: its next segment is needed now (not when a playhead
+// long gone says, which was ~30 s away), and its first segment counts as a startup.
+func TestReturningPlayerIsAStart(t *testing.T) {
+	clock := newFakeClock()
+	gw := newFakeGateway(12)
+	segs := gw.window.Segments
+	p := startProxy(t, gw, func(c *Config) { c.Now = clock.Now })
+	p.play(t, http.MethodGet, segs[0].Name, "")
+	clock.advance(time.Second)
+	p.play(t, http.MethodGet, segs[1].Name, "")
+	require.Equal(t, int64(1), p.Status().Channels["tv"].Startups)
+
+	clock.advance(20 * time.Second) // gone for ten target durations; back, ten segments on
+	p.play(t, http.MethodGet, "index.m3u8", "")
+	m := p.member("tv")
+	at, dry := p.needBy(httptest.NewRequest(http.MethodGet, "/live/tv/x.ts", nil), m, segInfo{seq: 11, dur: 2 * time.Second})
+	assert.Equal(t, clock.Now(), at, "a start: needed now, urgent")
+	assert.False(t, dry)
+	clock.advance(300 * time.Millisecond)
+	p.play(t, http.MethodGet, segs[11].Name, "")
+	st := p.Status().Channels["tv"]
+	assert.Equal(t, int64(2), st.Startups, "the return is a startup, as the player feels it")
+	assert.Zero(t, st.Stalls)
+}

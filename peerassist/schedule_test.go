@@ -150,3 +150,15 @@ func TestGatewayReserve(t *testing.T) {
 	assert.Equal(t, 2*time.Second+200*time.Millisecond, g.reserve(100_000_000), "twice the expected time plus a margin")
 	assert.Equal(t, maxReserve, g.reserve(1<<30), "bounded")
 }
+
+// TestPlayheadGone: a playhead idle for more than two durations (and a second) with its
+// buffer dry is gone: the next segment is a start, needed now.
+func TestPlayheadGone(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	var ph playhead
+	ph.served(5, 2*time.Second, t0)
+	_, ok := ph.deadline(6, t0.Add(4*time.Second))
+	assert.True(t, ok, "a short pause: still playing")
+	_, ok = ph.deadline(20, t0.Add(30*time.Second))
+	assert.False(t, ok, "back after 30 s: a start")
+}

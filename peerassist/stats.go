@@ -197,6 +197,13 @@ type Status struct {
 	// Connections counts the connections the proxy opened, to the gateway and to its
 	// neighbours: few, since each is kept and reused.
 	Connections int64 `json:"connections"`
+	// StalePlaylists counts the playlists served from the proxy's copy while the gateway
+	// could not be reached; TokenRefused the segment requests refused on a signed channel
+	// for want of a token the gateway accepted; AddrRefused the neighbour addresses the
+	// gateway's address policy did not allow, never dialled.
+	StalePlaylists int64 `json:"stale_playlists"`
+	TokenRefused   int64 `json:"token_refused"`
+	AddrRefused    int64 `json:"addr_refused"`
 }
 
 // ChannelStatus is one channel's part of Status. Its counters include what the players

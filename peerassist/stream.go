@@ -58,6 +58,10 @@ func (m *member) stream(ctx context.Context, p *Proxy) {
 			continue
 		case errors.Is(err, swarm.ErrRefused):
 			m.stats.trackerRefused.Add(1)
+		case errors.Is(err, swarm.ErrBadRequest):
+			// E.g. an advertised address the gateway's policy does not allow: the proxy
+			// keeps playing from the gateway, but its operator must know.
+			p.log.Warn("the gateway refuses this proxy's event stream; playing from the gateway alone", "channel", m.channel, "err", err)
 		default:
 			p.log.Debug("event stream ended", "channel", m.channel, "err", err)
 		}
@@ -123,6 +127,7 @@ func (m *member) event(p *Proxy, ev swarm.Event, rs []string, backoff *time.Dura
 			return
 		}
 		m.joined(h)
+		p.joined(h)
 		m.subscribe(rs)
 		*backoff = streamBackoff
 	case swarm.EventPlan:

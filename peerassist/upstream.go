@@ -22,7 +22,7 @@ import (
 func (p *Proxy) fromGateway(ctx context.Context, m *member, info segInfo, part partial) (*segment, error) {
 	if n := int64(len(part.data)); n > 0 && n < info.size {
 		start := p.cfg.Now()
-		rest, err := p.gatewayGetRange(ctx, info.path, n, info.size)
+		rest, err := p.gatewayGetRange(ctx, m.gatewayPath(info, p.cfg.Now()), n, info.size)
 		if err == nil {
 			data := slices.Concat(part.data, rest)
 			if int64(len(data)) == info.size && sha256.Sum256(data) == info.digest {
@@ -38,7 +38,7 @@ func (p *Proxy) fromGateway(ctx context.Context, m *member, info segInfo, part p
 		}
 	}
 	start := p.cfg.Now()
-	data, err := p.gatewaySegment(ctx, info)
+	data, err := p.gatewaySegment(ctx, m, info)
 	if err != nil {
 		return nil, err
 	}
@@ -63,9 +63,9 @@ func (p *Proxy) gatewayGet(ctx context.Context, path string, limit int64) ([]byt
 // balancer picks for this request. So it is asked again, notYetPause later, until then.
 // A 404 for an older one (a gateway restarted on a new window) is final at once, so that
 // the player skips the segment rather than wait for it.
-func (p *Proxy) gatewaySegment(ctx context.Context, info segInfo) ([]byte, error) {
+func (p *Proxy) gatewaySegment(ctx context.Context, m *member, info segInfo) ([]byte, error) {
 	for {
-		data, err := p.gatewayGet(ctx, info.path, p.cfg.MaxSegmentBytes)
+		data, err := p.gatewayGet(ctx, m.gatewayPath(info, p.cfg.Now()), p.cfg.MaxSegmentBytes)
 		var he *echo.HTTPError
 		if err == nil || !errors.As(err, &he) || he.Code != http.StatusNotFound ||
 			p.cfg.Now().Sub(info.learnt) >= notYetFor {

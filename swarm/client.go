@@ -133,6 +133,8 @@ func statusError(path string, resp *http.Response) error {
 		return fmt.Errorf("tracker %s: %w: %s", path, ErrForbidden, msg)
 	case http.StatusTooManyRequests:
 		return fmt.Errorf("tracker %s: %w: %s", path, ErrRefused, msg)
+	case http.StatusBadRequest:
+		return fmt.Errorf("tracker %s: %w: %q", path, ErrBadRequest, msg)
 	}
 	return fmt.Errorf("tracker %s: %s: %s", path, resp.Status, msg)
 }

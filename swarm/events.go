@@ -124,6 +124,9 @@ type Hello struct {
 	// AddrPolicy is the gateway's neighbour address policy (AddrPolicy.String; "" is
 	// public): a proxy dials no neighbour it does not allow.
 	AddrPolicy string `json:"addr_policy,omitempty"`
+	// AllowOrigins are web origins (scheme://host[:port]) whose pages may play through a
+	// proxy's player port, besides the gateway's own and those its viewer allows.
+	AllowOrigins []string `json:"allow_origins,omitempty"`
 }
 
 // SegmentEvent announces a segment the gateway just listed. Its digest is the same trust

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"os"
 	"regexp"
@@ -208,4 +209,27 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// maxStdLogBytes bounds one line of the standard library's log routed into slog.
+const maxStdLogBytes = 512
+
+// routeStdLog sends what the standard library logs (net/http's servers, and its transports:
+// "Unsolicited response received on idle HTTP channel" with a neighbour's stray bytes) to
+// l, as a warning, bounded and quoted, instead of raw to stderr outside the structured log.
+func routeStdLog(l *slog.Logger) {
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(stdLogWriter{l})
+}
+
+type stdLogWriter struct{ l *slog.Logger }
+
+func (w stdLogWriter) Write(b []byte) (int, error) {
+	n := len(b)
+	msg := strings.TrimRight(string(b[:min(n, maxStdLogBytes)]), "\n")
+	if n > maxStdLogBytes {
+		msg += "…"
+	}
+	w.l.Warn("net/http", "msg", msg) // the handler quotes it
+	return n, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	stdlog "log"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +63,9 @@ func TestBadInvocations(t *testing.T) {
 		"bad gateway":        {"peer", "--gateway", "localhost:8080"},
 		"bad cache size":     {"peer", "--gateway", "http://127.0.0.1:1", "--cache-size", "huge"},
 		"bad upload limit":   {"peer", "--gateway", "http://127.0.0.1:1", "--upload-limit", "fast"},
+		"bad group":          {"peer", "--gateway", "http://127.0.0.1:1", "--group", "bad group!"},
+		"bad origin":         {"peer", "--gateway", "http://127.0.0.1:1", "--allow-origin", "ftp://x"},
+		"bad outage grace":   {"peer", "--gateway", "http://127.0.0.1:1", "--outage-grace", "-1s"},
 		"too many peers":     {"demo", "--peers", "500"},
 		"bad max uploads":    {"peer", "--gateway", "http://127.0.0.1:1", "--max-uploads", "0"},
 		"bad seeders":        {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=demo", "--seeders", "9"},
@@ -239,4 +243,20 @@ func TestExampleConfigs(t *testing.T) {
 		var stderr bytes.Buffer
 		assert.NoError(t, run(ctx, tc, &bytes.Buffer{}, &stderr), "%v: %s", tc, stderr.String())
 	}
+}
+
+// TestStdLogRouted: what the standard library logs (net/http's "Unsolicited response"
+// with a neighbour's stray bytes) goes to the structured log, quoted and bounded.
+func TestStdLogRouted(t *testing.T) {
+	var buf bytes.Buffer
+	l, err := newLogger(&buf, "info")
+	require.NoError(t, err)
+	defer stdlog.SetOutput(os.Stderr)
+	routeStdLog(l)
+	stdlog.Printf("Unsolicited response received on idle HTTP channel starting with %s", "\x1b[31mEVIL\n"+strings.Repeat("x", 4096))
+	out := buf.String()
+	assert.Equal(t, 1, strings.Count(out, "\n"), "one line: %q", out)
+	assert.NotContains(t, out, "\x1b")
+	assert.Contains(t, out, "level=WARN")
+	assert.Less(t, len(out), 2*maxStdLogBytes)
 }

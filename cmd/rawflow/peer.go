@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/rawflow/rawflow/peerassist"
 )
@@ -19,6 +20,9 @@ func runPeer(ctx context.Context, args []string, stderr io.Writer) error {
 	uploadLimit := fs.String("upload-limit", "", "cap on upload to other viewers, e.g. 8Mbit or 1MiB (per second); empty: none")
 	maxUploads := fs.Int("max-uploads", 8, "uploads to other viewers at once (1-256); more wait up to 1 s for a slot")
 	noUpload := fs.Bool("no-upload", false, "never upload to other viewers (leech)")
+	var origins listFlag
+	fs.Var(&origins, "allow-origin", "a web origin (scheme://host[:port]) whose pages may play through the player port; repeatable; * allows any page. The gateway's own origin, and those it announces, always may")
+	grace := fs.Duration("outage-grace", 20*time.Second, "while the gateway cannot be reached, serve the last live playlist for this long after it last served it (at least 3 target durations)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -27,11 +31,15 @@ func runPeer(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	routeStdLog(log)
 	if *maxUploads < 1 || *maxUploads > 256 {
 		return fmt.Errorf("--max-uploads %d: want 1-256", *maxUploads)
 	}
 	cfg := peerassist.Config{GatewayURL: *gw, AdvertiseAddr: *advertise, Group: *group, NoUpload: *noUpload,
-		MaxUploads: *maxUploads, Logger: log}
+		MaxUploads: *maxUploads, Logger: log, AllowOrigins: origins, OutageGrace: *grace}
+	if *grace <= 0 {
+		return fmt.Errorf("--outage-grace %s: want a positive duration", *grace)
+	}
 	if cfg.CacheBytes, err = parseSize(*cacheSize); err != nil {
 		return fmt.Errorf("--cache-size: %w", err)
 	}

@@ -35,10 +35,18 @@ func ServeBytes(w http.ResponseWriter, r *http.Request, data []byte) {
 // LiveCORS lets players on any origin fetch playlists and segments (the gateway's /live and
 // a proxy's): Range, Authorization, conditional and CMCD request headers included, and the
 // headers players read exposed. The preflight itself is answered by the middleware.
-func LiveCORS() echo.MiddlewareFunc {
+func LiveCORS() echo.MiddlewareFunc { return liveCORS(nil) }
+
+// LiveCORSFor is LiveCORS for the origins allow accepts only: others get no CORS headers.
+func LiveCORSFor(allow func(origin string) bool) echo.MiddlewareFunc {
+	return liveCORS(func(o string) (bool, error) { return allow(o), nil })
+}
+
+func liveCORS(allow func(string) (bool, error)) echo.MiddlewareFunc {
 	return middleware.CORSWithConfig(middleware.CORSConfig{
-		AllowOrigins: []string{"*"},
-		AllowMethods: []string{http.MethodGet, http.MethodHead, http.MethodOptions},
+		AllowOrigins:    []string{"*"},
+		AllowOriginFunc: allow,
+		AllowMethods:    []string{http.MethodGet, http.MethodHead, http.MethodOptions},
 		AllowHeaders: []string{"Range", "Authorization", "If-None-Match", "If-Range",
 			"CMCD-Request", "CMCD-Object", "CMCD-Session", "CMCD-Status"},
 		ExposeHeaders: []string{"Content-Length", "Content-Range", "ETag", "Accept-Ranges"},
