@@ -155,7 +155,7 @@ type trackerCollector struct {
 func newTrackerCollector(snapshot func() tracker.Stats) *trackerCollector {
 	return &trackerCollector{snapshot: snapshot,
 		refused: prometheus.NewDesc("rawflow_gateway_tracker_refused_total",
-			"Tracker calls refused (429), by reason: joins (new proxies from one address), peer (calls of one proxy), address (all calls of one address).",
+			"Tracker calls refused (429), by reason: joins (new proxies from one address), peer (calls of one proxy), address (all calls of one address), identities (proxies one address holds at once).",
 			[]string{"reason"}, nil),
 		streams: prometheus.NewDesc("rawflow_gateway_event_streams", "Proxies' event streams this gateway serves.", nil, nil),
 		dropped: prometheus.NewDesc("rawflow_gateway_segment_events_dropped_total",

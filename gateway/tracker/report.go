@@ -14,6 +14,9 @@ import (
 // handleReport is POST PathReport: a peer's counter deltas, the neighbours it caught, and
 // whether it leaves.
 func (t *Tracker) handleReport(c echo.Context) error {
+	// A body trickled in holds a connection: bound the time to read it. Per request, not
+	// http.Server.ReadTimeout, which would also cut the long-lived event streams.
+	_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(t.cfg.ReportReadTimeout))
 	var req swarm.ReportRequest
 	if err := (&echo.DefaultBinder{}).BindBody(c, &req); err != nil {
 		return status(errors.Join(swarm.ErrBadRequest, errors.New("body: malformed JSON")))

@@ -62,8 +62,13 @@ type Config struct {
 	PeerAddrs swarm.AddrPolicy
 	// MaxStreams bounds the event streams this gateway serves at once. Default 50,000.
 	MaxStreams int
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// PeersPerAddress bounds the peer identities (open event streams) one client address
+	// may hold at once; more get 429 (reason "identities"). Default 500: a large office.
+	PeersPerAddress int
+	// ReportReadTimeout bounds the time to read a report's body. Default 10 s.
+	ReportReadTimeout time.Duration
+	Logger            *slog.Logger
+	Now               func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -90,6 +95,12 @@ func (c *Config) setDefaults() {
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = 50_000
 	}
+	if c.PeersPerAddress <= 0 {
+		c.PeersPerAddress = 500
+	}
+	if c.ReportReadTimeout <= 0 {
+		c.ReportReadTimeout = 10 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -107,6 +118,7 @@ type Tracker struct {
 	log     *slog.Logger
 	hub     *hub
 	limits  *limits
+	idents  identities
 	bans    bans
 	streams atomic.Int64 // event streams being served
 
@@ -221,14 +233,19 @@ func (t *Tracker) admit(channel, addr, id string) (Reason, bool) {
 		t.cfg.Called(channel)
 	}
 	if !ok {
-		t.mu.Lock()
-		if t.refused == nil {
-			t.refused = map[string]int64{}
-		}
-		t.refused[channel]++
-		t.mu.Unlock()
+		t.countRefusal(channel)
 	}
 	return r, ok
+}
+
+// countRefusal counts a refusal for the channel's stats (see flush).
+func (t *Tracker) countRefusal(channel string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.refused == nil {
+		t.refused = map[string]int64{}
+	}
+	t.refused[channel]++
 }
 
 // flush adds the refusals not yet counted to their channels' stats (totals and buckets).

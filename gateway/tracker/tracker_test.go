@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -264,7 +265,7 @@ func TestOneAddressManyPeers(t *testing.T) {
 		now time.Time
 	}{now: time.Unix(1_000_000, 0)}
 	now := func() time.Time { clock.Lock(); defer clock.Unlock(); return clock.now }
-	f := newFixture(t, Config{Now: now, JoinRate: 100})
+	f := newFixture(t, Config{Now: now, JoinRate: 100, PeersPerAddress: 1000})
 	var ids, toks []string
 	for i := range 1000 {
 		q := sub(10000 + i).Query()
@@ -450,4 +451,58 @@ func TestAddressPolicy(t *testing.T) {
 	assert.Equal(t, "private", leech.hello.AddrPolicy)
 	_, err := advertisedAddr("127.0.0.1:7000", me, swarm.AddrPublic)
 	assert.ErrorContains(t, err, "--peer-addrs public")
+}
+
+// TestSlowReportBodyTimedOut: a report body trickled in does not hold its connection past
+// the report read timeout.
+func TestSlowReportBodyTimedOut(t *testing.T) {
+	f := newFixture(t, Config{ReportReadTimeout: 300 * time.Millisecond})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", swarm.PathReport)
+	require.NoError(t, err)
+	ended := make(chan struct{})
+	go func() { // trickle a byte every 100 ms, for up to 5 s
+		defer close(ended)
+		for range 50 {
+			time.Sleep(100 * time.Millisecond) // the trickle itself, not synchronisation
+			if _, err := conn.Write([]byte(" ")); err != nil {
+				return
+			}
+		}
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	_, _ = io.ReadAll(conn) // the answer, then the close
+	assert.Less(t, time.Since(start), 3*time.Second, "the connection is released well before the trickle ends")
+	conn.Close()
+	<-ended
+}
+
+// TestIdentitiesPerAddress: one address holds at most PeersPerAddress identities at once;
+// more are refused (429, reason identities) and counted; one that ends frees its place, and
+// a peer resuming its own identity is not a new one.
+func TestIdentitiesPerAddress(t *testing.T) {
+	f := newFixture(t, Config{PeersPerAddress: 3})
+	var open []*stream
+	for i := range 3 {
+		s, code := f.open(sub(7001+i), "", "")
+		require.Equal(t, http.StatusOK, code, "identity %d", i)
+		open = append(open, s)
+	}
+	_, code := f.open(sub(7009), "", "")
+	assert.Equal(t, http.StatusTooManyRequests, code, "a 4th identity from one address")
+	assert.Equal(t, int64(1), f.tr.Snapshot().Refused[RefusedIdentities])
+	again, code := f.open(sub(7001), open[0].hello.PeerID, open[0].hello.Token)
+	require.Equal(t, http.StatusOK, code, "a peer resuming its own identity")
+	<-open[0].closed // replaced by its resumed stream
+	again.resp.Body.Close()
+	for range 100 { // the closed stream's place frees as its handler returns
+		if _, code = f.open(sub(7010), "", ""); code == http.StatusOK {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	assert.Equal(t, http.StatusOK, code, "a place freed by a stream that ended")
 }
