@@ -32,6 +32,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg Config) *fixture {
 	t.Helper()
+	return newFixtureWith(t, cfg, nil)
+}
+
+// newFixtureWith is newFixture with the tracker on wrap(the registry) when wrap is set.
+func newFixtureWith(t *testing.T, cfg Config, wrap func(*swarm.Memory) Registry) *fixture {
+	t.Helper()
 	reg := swarm.NewMemory(swarm.Options{})
 	if cfg.Served == nil {
 		cfg.Served = func(ch string) bool { return ch == "tv" }
@@ -40,7 +46,11 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	if cfg.PeerAddrs == swarm.AddrPublic {
 		cfg.PeerAddrs = swarm.AddrLoopback // the fixture's peers are on this machine
 	}
-	tr := New(cfg, reg)
+	var on Registry = reg
+	if wrap != nil {
+		on = wrap(reg)
+	}
+	tr := New(cfg, on)
 	e := echo.New()
 	tr.Register(e)
 	srv := httptest.NewServer(e)
@@ -220,15 +230,16 @@ func TestReportAndLeave(t *testing.T) {
 	assert.Zero(t, st.ActivePeers)
 }
 
-// TestReportsNeedEvidence: reports ban a peer only when two reporters this gateway's plans
-// sent to it say so; reports of a peer a reporter was never sent to are ignored.
+// TestReportsNeedEvidence: reports ban a peer only when reporters on two addresses this
+// gateway's plans sent to it say so; reports of a peer a reporter was never sent to are
+// ignored.
 func TestReportsNeedEvidence(t *testing.T) {
 	f := newFixture(t, Config{})
 	victim, _ := f.open(sub(7001), "", "")
 	victim.plan(t)
 	var others []*stream
-	for i := range 2 {
-		s, _ := f.open(sub(7002+i), "", "")
+	for i := range 2 { // honest reporters on two hosts (127/8 is loopback)
+		s, _ := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: fmt.Sprintf("127.0.0.%d:%d", 2+i, 7002+i)}, "", "")
 		p := s.plan(t)
 		require.Equal(t, victim.hello.PeerID, p.Stripes[0].Sources[0].ID)
 		others = append(others, s)
@@ -505,4 +516,44 @@ func TestIdentitiesPerAddress(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	assert.Equal(t, http.StatusOK, code, "a place freed by a stream that ended")
+}
+
+// TestTwoIdentitiesOneAddressCannotBan: two identities a client made on one address, both
+// sent to an honest uploader by their plans, report it: one address is one reporter, no ban.
+func TestTwoIdentitiesOneAddressCannotBan(t *testing.T) {
+	f := newFixture(t, Config{})
+	victim, _ := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: "127.0.0.2:7001"}, "", "")
+	victim.plan(t)
+	for i := range 2 {
+		s, _ := f.open(sub(7002+i), "", "")
+		require.Equal(t, victim.hello.PeerID, s.plan(t).Stripes[0].Sources[0].ID)
+		require.Equal(t, http.StatusNoContent, f.report(swarm.ReportRequest{PeerID: s.hello.PeerID, Token: s.hello.Token,
+			Channel: "tv", Banned: []string{victim.hello.PeerID}}))
+	}
+	_, ok, err := f.reg.Peer(t.Context(), "tv", victim.hello.PeerID)
+	require.NoError(t, err)
+	assert.True(t, ok, "two identities of one address: not banned")
+	_, code := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: "127.0.0.2:7001"}, "", "")
+	assert.Equal(t, http.StatusOK, code, "its address is not refused")
+}
+
+// failingStats is a registry whose stats are down and everything else works.
+type failingStats struct{ *swarm.Memory }
+
+func (failingStats) AddStats(context.Context, string, swarm.Counters) error {
+	return swarm.ErrUnavailable
+}
+
+// TestStatsFailureDoesNotBlockLeave: a report whose stats cannot be recorded still leaves
+// (the proxy is told 503, to send its deltas again).
+func TestStatsFailureDoesNotBlockLeave(t *testing.T) {
+	f := newFixtureWith(t, Config{}, func(m *swarm.Memory) Registry { return failingStats{m} })
+	a, _ := f.open(sub(7001), "", "")
+	a.plan(t)
+	assert.Equal(t, http.StatusServiceUnavailable, f.report(swarm.ReportRequest{PeerID: a.hello.PeerID, Token: a.hello.Token,
+		Channel: "tv", Stats: swarm.Counters{BytesFromGateway: 100}, Leave: true}))
+	<-a.closed
+	_, ok, err := f.reg.Peer(t.Context(), "tv", a.hello.PeerID)
+	require.NoError(t, err)
+	assert.False(t, ok, "left although its stats were not recorded")
 }
