@@ -99,6 +99,27 @@ func (c Counters) Offload() float64 {
 	return float64(c.BytesFromPeers) / float64(total)
 }
 
+// ConfirmedPeerBytes is the part of BytesFromPeers that the uploads reported in the same
+// scope corroborate: min(BytesFromPeers, BytesUploaded). An honest uploader counts every
+// byte it sends, aborted transfers included, so honest swarms have uploads ≥ receipts.
+func (c Counters) ConfirmedPeerBytes() int64 { return max(min(c.BytesFromPeers, c.BytesUploaded), 0) }
+
+// UnconfirmedPeerBytes is the part of BytesFromPeers no reported upload corroborates.
+func (c Counters) UnconfirmedPeerBytes() int64 {
+	return max(c.BytesFromPeers-c.ConfirmedPeerBytes(), 0)
+}
+
+// ConfirmedOffload is Offload with peer bytes counted only as far as uploads corroborate
+// them (ConfirmedPeerBytes).
+func (c Counters) ConfirmedOffload() float64 {
+	peers := c.ConfirmedPeerBytes()
+	total := peers + max(c.BytesFromGateway, 0)
+	if total <= 0 {
+		return 0
+	}
+	return float64(peers) / float64(total)
+}
+
 // ChannelStats is what the registry knows of one channel.
 type ChannelStats struct {
 	Counters

@@ -36,6 +36,14 @@ func (t *Tracker) handleReport(c echo.Context) error {
 		return refusal(c, reason)
 	}
 	ctx := c.Request().Context()
+	p, _, _ := t.reg.Peer(ctx, req.Channel, req.PeerID)
+	if counted, cut, warn := t.meter.clamp(req.Channel, req.PeerID, p.Renditions, req, now); cut {
+		if warn {
+			t.log.Warn("a report over what its peer could have played or uploaded: cut", "channel", req.Channel,
+				"peer", req.PeerID, "addr", c.RealIP(), "reported", req.Stats, "counted", counted.Stats)
+		}
+		req.Stats, req.Renditions, req.FedBy = counted.Stats, counted.Renditions, counted.FedBy
+	}
 	// A stats failure blocks neither the judgement nor the leave: the proxy resends the
 	// deltas (503), and a leaving peer has left.
 	var statsErr error
@@ -45,7 +53,6 @@ func (t *Tracker) handleReport(c echo.Context) error {
 	if statsErr == nil && (!req.Stats.IsZero() || len(req.Renditions) > 0 || len(req.FedBy) > 0) {
 		// The totals are in; the time series is best effort (the dashboard's, not the
 		// bill's): a failure here does not make the proxy send the same deltas again.
-		p, _, _ := t.reg.Peer(ctx, req.Channel, req.PeerID)
 		sample := swarm.Sample{Group: p.Group, Counters: req.Stats, Renditions: req.Renditions, FedBy: req.FedBy}
 		if err := t.reg.AddSample(ctx, req.Channel, now, sample); err != nil {
 			t.log.Debug("stats sample not recorded", "channel", req.Channel, "err", err)

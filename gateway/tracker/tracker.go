@@ -119,6 +119,7 @@ type Tracker struct {
 	hub     *hub
 	limits  *limits
 	idents  identities
+	meter   meter
 	bans    bans
 	streams atomic.Int64 // event streams being served
 
@@ -131,6 +132,7 @@ func New(cfg Config, reg Registry) *Tracker {
 	cfg.setDefaults()
 	t := &Tracker{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "tracker")}
 	t.hub = newHub(t)
+	t.meter.interval = cfg.ReportInterval
 	t.limits = &limits{
 		joins:     newLimiter(cfg.JoinRate, int(10*cfg.JoinRate), cfg.Now),
 		peers:     newLimiter(cfg.PeerRate, 10, cfg.Now),
@@ -202,6 +204,7 @@ func (t *Tracker) refresh(ctx context.Context) {
 // Published tells the tracker that its gateway listed a segment: every stream of the
 // rendition gets a segment event.
 func (t *Tracker) Published(channel string, ev swarm.SegmentEvent) {
+	t.meter.published(channel, ev)
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return
@@ -214,11 +217,12 @@ type Stats struct {
 	Streams int               // event streams open
 	Refused [numReasons]int64 // calls refused, by Reason
 	Dropped int64             // segment events dropped for full queues
+	Clamped int64             // reports cut to what their peer could have played or uploaded
 }
 
 // Snapshot returns the tracker's counters.
 func (t *Tracker) Snapshot() Stats {
-	st := Stats{Streams: t.hub.len(), Dropped: t.hub.dropped.Load()}
+	st := Stats{Streams: t.hub.len(), Dropped: t.hub.dropped.Load(), Clamped: t.meter.clamped.Load()}
 	for r := range st.Refused {
 		st.Refused[r] = t.limits.refused[r].Load()
 	}

@@ -205,6 +205,7 @@ func TestResumeKeepsIDAndSlot(t *testing.T) {
 
 func TestReportAndLeave(t *testing.T) {
 	f := newFixture(t, Config{})
+	f.list(8, 1000, 2000)
 	a, _ := f.open(sub(7001), "", "")
 	a.plan(t)
 	id, tok := a.hello.PeerID, a.hello.Token
@@ -548,6 +549,7 @@ func (failingStats) AddStats(context.Context, string, swarm.Counters) error {
 // (the proxy is told 503, to send its deltas again).
 func TestStatsFailureDoesNotBlockLeave(t *testing.T) {
 	f := newFixtureWith(t, Config{}, func(m *swarm.Memory) Registry { return failingStats{m} })
+	f.list(8, 1000, 2000)
 	a, _ := f.open(sub(7001), "", "")
 	a.plan(t)
 	assert.Equal(t, http.StatusServiceUnavailable, f.report(swarm.ReportRequest{PeerID: a.hello.PeerID, Token: a.hello.Token,
@@ -556,4 +558,44 @@ func TestStatsFailureDoesNotBlockLeave(t *testing.T) {
 	_, ok, err := f.reg.Peer(t.Context(), "tv", a.hello.PeerID)
 	require.NoError(t, err)
 	assert.False(t, ok, "left although its stats were not recorded")
+}
+
+// list has the tracker told of n segments of r0 of size bytes and durMS each.
+func (f *fixture) list(n int, size, durMS int64) {
+	for i := range n {
+		f.tr.Published("tv", swarm.SegmentEvent{Rendition: "r0", Seq: uint64(i), Size: size, DurationMS: durMS})
+	}
+}
+
+// TestReportsBounded: deltas over what a peer could have played (one window of listed
+// segments and two report intervals at the listed rate, with slack) or uploaded (a small
+// multiple) are cut, not refused, and counted; near int64's max too.
+func TestReportsBounded(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.list(8, 1000, 2000) // 500 B/s, a window of 8,000 B
+	a, _ := f.open(sub(7001), "", "")
+	a.plan(t)
+	const huge = 1 << 62
+	assert.Equal(t, http.StatusNoContent, f.report(swarm.ReportRequest{PeerID: a.hello.PeerID, Token: a.hello.Token, Channel: "tv",
+		Stats: swarm.Counters{BytesFromPeers: huge, BytesFromGateway: huge, BytesUploaded: huge, SegmentsFromPeers: huge,
+			Stalls: huge, Startups: huge, StartupMillis: huge, NeighbourFailures: huge},
+		Renditions: map[string]swarm.Counters{"r0": {BytesFromPeers: huge}}, FedBy: map[string]int64{"": huge}}))
+	st, err := f.reg.Stats(t.Context(), "tv")
+	require.NoError(t, err)
+	limit := int64(1.25 * (8000 + 500*20)) // slack × (window + two 10 s intervals)
+	assert.LessOrEqual(t, st.BytesFromPeers+st.BytesFromGateway, limit)
+	assert.Positive(t, st.BytesFromPeers)
+	assert.LessOrEqual(t, st.BytesUploaded, 8*limit)
+	assert.LessOrEqual(t, st.SegmentsFromPeers, int64(24))
+	assert.LessOrEqual(t, st.Stalls, st.SegmentsFromPeers)
+	assert.Equal(t, int64(1), f.tr.Snapshot().Clamped)
+	// An honest report within the listing passes untouched.
+	b, _ := f.open(sub(7002), "", "")
+	b.plan(t)
+	honest := swarm.Counters{BytesFromPeers: 6000, BytesFromGateway: 2000, BytesUploaded: 7000, SegmentsFromPeers: 6, SegmentsFromGateway: 2, Startups: 1, StartupMillis: 900}
+	assert.Equal(t, http.StatusNoContent, f.report(swarm.ReportRequest{PeerID: b.hello.PeerID, Token: b.hello.Token, Channel: "tv", Stats: honest}))
+	assert.Equal(t, int64(1), f.tr.Snapshot().Clamped, "an honest report is not cut")
+	st2, err := f.reg.Stats(t.Context(), "tv")
+	require.NoError(t, err)
+	assert.Equal(t, st.BytesFromPeers+6000, st2.BytesFromPeers)
 }
