@@ -76,6 +76,9 @@ type Config struct {
 	// PeerRate is the calls per second one proxy may make (burst 10). Default 1: a proxy
 	// makes one call per report interval and one per stream it opens.
 	PeerRate float64
+	// PeersPerAddress is the proxies (open event streams) one client address may hold at
+	// once; more get 429. Default 500: a large office behind one NAT.
+	PeersPerAddress int
 	// PeerAddrs is which neighbour addresses the swarm admits (swarm.AddrPolicy); the zero
 	// value is public addresses only. Proxies on one machine (the demo, tests) need
 	// swarm.AddrLoopback, a LAN or site deployment swarm.AddrPrivate.
@@ -118,6 +121,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PeerRate <= 0 {
 		c.PeerRate = 1
+	}
+	if c.PeersPerAddress <= 0 {
+		c.PeersPerAddress = 500
 	}
 	if c.Seeders <= 0 {
 		c.Seeders = 1

@@ -148,18 +148,20 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 // snapshot per scrape: what it refused and why, its open streams, the segment events it
 // dropped for streams that did not keep up.
 type trackerCollector struct {
-	snapshot                  func() tracker.Stats
-	refused, streams, dropped *prometheus.Desc
+	snapshot                           func() tracker.Stats
+	refused, streams, dropped, clamped *prometheus.Desc
 }
 
 func newTrackerCollector(snapshot func() tracker.Stats) *trackerCollector {
 	return &trackerCollector{snapshot: snapshot,
 		refused: prometheus.NewDesc("rawflow_gateway_tracker_refused_total",
-			"Tracker calls refused (429), by reason: joins (new proxies from one address), peer (calls of one proxy), address (all calls of one address).",
+			"Tracker calls refused (429), by reason: joins (new proxies from one address), peer (calls of one proxy), address (all calls of one address), identities (proxies one address holds at once).",
 			[]string{"reason"}, nil),
 		streams: prometheus.NewDesc("rawflow_gateway_event_streams", "Proxies' event streams this gateway serves.", nil, nil),
 		dropped: prometheus.NewDesc("rawflow_gateway_segment_events_dropped_total",
 			"Segment events not sent to a stream that did not keep up (its proxy reads the playlist instead).", nil, nil),
+		clamped: prometheus.NewDesc("rawflow_gateway_tracker_reports_clamped_total",
+			"Proxy reports cut to what the proxy could have played or uploaded since its last report.", nil, nil),
 	}
 }
 
@@ -168,6 +170,7 @@ func (c *trackerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.refused
 	ch <- c.streams
 	ch <- c.dropped
+	ch <- c.clamped
 }
 
 // Collect implements prometheus.Collector.
@@ -178,4 +181,5 @@ func (c *trackerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.streams, prometheus.GaugeValue, float64(st.Streams))
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped))
+	ch <- prometheus.MustNewConstMetric(c.clamped, prometheus.CounterValue, float64(st.Clamped))
 }

@@ -22,21 +22,22 @@ import (
 // gatewayFamilies are the gateway's own families as README and deploy/grafana document
 // them: type, label names and help. A change here is a change for every dashboard.
 var gatewayFamilies = map[string]string{
-	"rawflow_gateway_egress_bytes_total":           "counter [channel] Bytes of segments the gateway served.",
-	"rawflow_gateway_event_streams":                "gauge [] Proxies' event streams this gateway serves.",
-	"rawflow_gateway_segment_events_dropped_total": "counter [] Segment events not sent to a stream that did not keep up (its proxy reads the playlist instead).",
-	"rawflow_gateway_tracker_refused_total":        "counter [reason] Tracker calls refused (429), by reason: joins (new proxies from one address), peer (calls of one proxy), address (all calls of one address).",
-	"rawflow_gateway_requests_total":               "counter [channel kind] Requests served, by kind: playlist, segment, tracker.",
-	"rawflow_gateway_segments_listed_total":        "counter [channel] Segments the gateway listed.",
-	"rawflow_gateway_viewers":                      "gauge [channel kind] Viewers: assisted (proxies registered, fleet-wide), direct (players of this gateway, last 30 s).",
-	"rawflow_gateway_window_bytes":                 "gauge [channel] Bytes of segments held in RAM.",
-	"rawflow_gateway_window_segments":              "gauge [channel] Segments held in RAM (listed and retired).",
-	"rawflow_ingest_source_errors_total":           "counter [channel] Failed origin polls or source connections.",
-	"rawflow_swarm_bytes_total":                    "counter [channel source] Bytes proxies reported, by source: gateway, peers, uploaded (fleet-wide).",
-	"rawflow_swarm_integrity_failures_total":       "counter [channel] Segments from peers that failed verification (fleet-wide).",
-	"rawflow_swarm_offload_ratio":                  "gauge [channel] Share of player bytes peers carried over the last minute.",
-	"rawflow_swarm_peers_banned_total":             "counter [channel] Peers banned by the trackers (fleet-wide).",
-	"rawflow_swarm_stalls_total":                   "counter [channel] Player stalls proxies reported (fleet-wide).",
+	"rawflow_gateway_egress_bytes_total":            "counter [channel] Bytes of segments the gateway served.",
+	"rawflow_gateway_event_streams":                 "gauge [] Proxies' event streams this gateway serves.",
+	"rawflow_gateway_segment_events_dropped_total":  "counter [] Segment events not sent to a stream that did not keep up (its proxy reads the playlist instead).",
+	"rawflow_gateway_tracker_reports_clamped_total": "counter [] Proxy reports cut to what the proxy could have played or uploaded since its last report.",
+	"rawflow_gateway_tracker_refused_total":         "counter [reason] Tracker calls refused (429), by reason: joins (new proxies from one address), peer (calls of one proxy), address (all calls of one address), identities (proxies one address holds at once).",
+	"rawflow_gateway_requests_total":                "counter [channel kind] Requests served, by kind: playlist, segment, tracker.",
+	"rawflow_gateway_segments_listed_total":         "counter [channel] Segments the gateway listed.",
+	"rawflow_gateway_viewers":                       "gauge [channel kind] Viewers: assisted (proxies registered, fleet-wide), direct (players of this gateway, last 30 s).",
+	"rawflow_gateway_window_bytes":                  "gauge [channel] Bytes of segments held in RAM.",
+	"rawflow_gateway_window_segments":               "gauge [channel] Segments held in RAM (listed and retired).",
+	"rawflow_ingest_source_errors_total":            "counter [channel] Failed origin polls or source connections.",
+	"rawflow_swarm_bytes_total":                     "counter [channel source] Bytes proxies reported, by source: gateway, peers, uploaded (fleet-wide).",
+	"rawflow_swarm_integrity_failures_total":        "counter [channel] Segments from peers that failed verification (fleet-wide).",
+	"rawflow_swarm_offload_ratio":                   "gauge [channel] Share of player bytes peers carried over the last minute.",
+	"rawflow_swarm_peers_banned_total":              "counter [channel] Peers banned by the trackers (fleet-wide).",
+	"rawflow_swarm_stalls_total":                    "counter [channel] Player stalls proxies reported (fleet-wide).",
 }
 
 // scrape parses url's text exposition into its families by name.

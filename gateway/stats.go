@@ -141,7 +141,8 @@ func (s *Server) handleStats(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		resp.Channels[name] = swarm.ChannelReport{ChannelStats: st, Offload: st.Offload()}
+		resp.Channels[name] = swarm.ChannelReport{ChannelStats: st, Offload: st.ConfirmedOffload(),
+			UnconfirmedPeerBytes: st.UnconfirmedPeerBytes()}
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, resp)

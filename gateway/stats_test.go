@@ -20,6 +20,9 @@ func statsGateway(t *testing.T, reg Registry) (*Server, string) {
 	t.Helper()
 	s, err := New(Config{PeerAddrs: swarm.AddrLoopback, Channels: []ChannelConfig{{Name: "tv", Sources: []string{"http://127.0.0.1:1/live.m3u8"}}}}, reg)
 	require.NoError(t, err)
+	for i := range 8 { // what it listed bounds what its proxies may report (tracker)
+		s.tracker.Published("tv", swarm.SegmentEvent{Rendition: "r0", Seq: uint64(i), Size: 10_000, DurationMS: 2000})
+	}
 	front := httptest.NewServer(s.Handler())
 	t.Cleanup(front.Close)
 	return s, front.URL

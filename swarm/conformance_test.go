@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -118,6 +119,7 @@ func runConformance(t *testing.T, newReg func(t *testing.T, opts Options) Regist
 		{"LeaveRemovesAtOnce", testLeave},
 		{"PeerReadsLivePeer", testPeerRead},
 		{"Stats", testStats},
+		{"StatsSaturate", testStatsSaturate},
 		{"TimelineNeverGoesBack", testTimeline},
 		{"ListNumbersOnceForTheFleet", testList},
 		{"ChannelsAreIsolated", testIsolation},
@@ -397,4 +399,32 @@ func testLeaveFreesSlots(e *env) {
 	assert.Equal(e.t, map[string]int{b.ID: 1}, e.roster("r0", ""))
 	assert.Empty(e.t, e.roster("r1", ""))
 	assert.Equal(e.t, map[string]int{"r0": 0, "r1": 0}, e.subscribe(e.peer(3), "r0", "r1"))
+}
+
+// testStatsSaturate: deltas near int64's max saturate the counters at MaxCounter, in the
+// totals and the buckets; they never fail, wrap, or stop later increments of other fields.
+func testStatsSaturate(e *env) {
+	const huge = math.MaxInt64 - 5
+	at := e.clock.Now()
+	for range 3 {
+		require.NoError(e.t, e.reg.AddStats(e.ctx, e.ch, Counters{BytesFromPeers: huge, BytesFromGateway: huge}))
+		require.NoError(e.t, e.reg.AddSample(e.ctx, e.ch, at, Sample{Counters: Counters{BytesFromPeers: huge}}))
+	}
+	require.NoError(e.t, e.reg.AddStats(e.ctx, e.ch, Counters{BytesFromPeers: 1, SegmentsFromPeers: 2}))
+	require.NoError(e.t, e.reg.AddSample(e.ctx, e.ch, at, Sample{Counters: Counters{BytesFromPeers: 1, SegmentsFromPeers: 2}}))
+	st, err := e.reg.Stats(e.ctx, e.ch)
+	require.NoError(e.t, err)
+	assert.Equal(e.t, int64(MaxCounter), st.BytesFromPeers)
+	assert.Equal(e.t, int64(MaxCounter), st.BytesFromGateway)
+	assert.Equal(e.t, int64(2), st.SegmentsFromPeers, "other counters still count")
+	bs, err := e.reg.Buckets(e.ctx, e.ch, at, at, BucketStep10)
+	require.NoError(e.t, err)
+	require.Len(e.t, bs, 1)
+	assert.Equal(e.t, int64(MaxCounter), bs[0].BytesFromPeers)
+	assert.Equal(e.t, int64(2), bs[0].SegmentsFromPeers)
+	var sum Bucket
+	for range 2000 {
+		sum.Merge(bs[0])
+	}
+	assert.Equal(e.t, int64(MaxCounter), sum.BytesFromPeers, "sums saturate too")
 }

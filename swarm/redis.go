@@ -221,7 +221,34 @@ func (r *Redis) Leave(ctx context.Context, channel, id string) error {
 	return unavailable(err)
 }
 
-// AddStats adds the delta c to the channel's counters in one MULTI/EXEC.
+// satIncr is a Lua function: satincr(key, field, delta) adds delta to a hash field,
+// saturating at ±MaxCounter (2^53: Lua numbers are doubles, exact up to there), so no
+// increment ever fails or wraps.
+const satIncr = `
+local function satincr(key, f, v)
+  local cap = 9007199254740992
+  local cur = tonumber(redis.call('HGET', key, f) or '0') or 0
+  local d = tonumber(v) or 0
+  if d > 0 then
+    if cur >= cap then d = 0 elseif d > cap - cur then d = cap - cur end
+  elseif d < 0 then
+    if cur <= -cap then d = 0 elseif d < -cap - cur then d = -cap - cur end
+  end
+  if d ~= 0 then redis.call('HINCRBY', key, f, string.format('%d', d)) end
+end
+`
+
+// addStatsScript adds the deltas ARGV (field, delta pairs) to the stats hash KEYS[1], each
+// saturating (satIncr), all or nothing, then sets its PEXPIRE to ARGV[1] ms.
+var addStatsScript = redis.NewScript(satIncr + `
+for i = 2, #ARGV, 2 do
+  satincr(KEYS[1], ARGV[i], ARGV[i+1])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`)
+
+// AddStats adds the delta c to the channel's counters in one script: atomic, each counter
+// saturating at ±MaxCounter.
 func (r *Redis) AddStats(ctx context.Context, channel string, c Counters) error {
 	if err := checkChannel(channel); err != nil {
 		return err
@@ -229,17 +256,13 @@ func (r *Redis) AddStats(ctx context.Context, channel string, c Counters) error 
 	if c.IsZero() {
 		return nil
 	}
-	key := statsKey(channel)
-	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for _, f := range counterFields(&c) {
-			if *f.ptr != 0 {
-				p.HIncrBy(ctx, key, f.name, *f.ptr)
-			}
+	args := []any{statsGC.Milliseconds()}
+	for _, f := range counterFields(&c) {
+		if *f.ptr != 0 {
+			args = append(args, f.name, min(max(*f.ptr, -MaxCounter), MaxCounter))
 		}
-		p.PExpire(ctx, key, statsGC)
-		return nil
-	})
-	return unavailable(err)
+	}
+	return unavailable(addStatsScript.Run(ctx, r.client, []string{statsKey(channel)}, args...).Err())
 }
 
 // Stats returns the channel's counters and active peer count, in one pipeline.

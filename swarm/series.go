@@ -107,7 +107,7 @@ func encodeSample(s Sample) (incr, set map[string]int64) {
 	add := func(prefix string, c Counters) {
 		for _, f := range counterFields(&c) {
 			if *f.ptr != 0 {
-				incr[prefix+f.name] += *f.ptr
+				incr[prefix+f.name] = SatAdd(incr[prefix+f.name], *f.ptr)
 			}
 		}
 	}
@@ -119,7 +119,7 @@ func encodeSample(s Sample) (incr, set map[string]int64) {
 		add("g|"+s.Group+"|", s.Counters)
 		for from, n := range s.FedBy {
 			if n != 0 {
-				incr["f|"+from+"|"+s.Group] += n
+				incr["f|"+from+"|"+s.Group] = SatAdd(incr["f|"+from+"|"+s.Group], n)
 			}
 		}
 	}
@@ -136,7 +136,7 @@ func decodeBucket(start time.Time, fields map[string]int64) Bucket {
 	counter := func(c *Counters, name string, v int64) {
 		for _, f := range counterFields(c) {
 			if f.name == name {
-				*f.ptr += v
+				*f.ptr = SatAdd(*f.ptr, v)
 				return
 			}
 		}
@@ -155,7 +155,7 @@ func decodeBucket(start time.Time, fields map[string]int64) Bucket {
 		case k == "va":
 			b.ViewersAssisted = v
 		case parts[0] == "vd" && len(parts) == 2:
-			b.ViewersDirect += v
+			b.ViewersDirect = SatAdd(b.ViewersDirect, v)
 		case parts[0] == "t" && len(parts) == 2:
 			counter(&b.Counters, parts[1], v)
 		case parts[0] == "r" && len(parts) == 3:
@@ -196,7 +196,7 @@ func (b *Bucket) Merge(o Bucket) {
 		}
 		for _, f := range o.Feeds {
 			if i, ok := at[[2]string{f.From, f.To}]; ok {
-				b.Feeds[i].Bytes += f.Bytes
+				b.Feeds[i].Bytes = SatAdd(b.Feeds[i].Bytes, f.Bytes)
 			} else {
 				at[[2]string{f.From, f.To}] = len(b.Feeds)
 				b.Feeds = append(b.Feeds, f)

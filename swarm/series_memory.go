@@ -62,7 +62,7 @@ func (m *Memory) AddSample(_ context.Context, channel string, at time.Time, s Sa
 		}
 		for f, v := range incr {
 			if _, ok := b[f]; ok || len(b) < maxBucketFields {
-				b[f] += v
+				b[f] = SatAdd(b[f], v)
 			}
 		}
 		for f, v := range set {

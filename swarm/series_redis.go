@@ -11,7 +11,7 @@ import (
 // ARGV[1], ARGV[2] their PEXPIRE (ms), ARGV[3] the field bound, ARGV[4] the number of
 // increments, then field, increment pairs, then field, value pairs for the gauges. A field
 // not yet in a full bucket is not added.
-var addSampleScript = redis.NewScript(`
+var addSampleScript = redis.NewScript(satIncr + `
 local bound, nincr = tonumber(ARGV[3]), tonumber(ARGV[4])
 for k = 1, #KEYS do
   local key = KEYS[k]
@@ -20,7 +20,7 @@ for k = 1, #KEYS do
     local f, v = ARGV[i], ARGV[i+1]
     if n < bound or redis.call('HEXISTS', key, f) == 1 then
       if i < 5 + 2*nincr then
-        redis.call('HINCRBY', key, f, v)
+        satincr(key, f, v)
       else
         redis.call('HSET', key, f, v)
       end

@@ -50,21 +50,22 @@ type Counters struct {
 	TrackerRefused int64 `json:"tracker_refused,omitempty"`
 }
 
-// Add adds o to c field by field.
+// MaxCounter is where stored counters saturate: 2^53, the largest integer every reader
+// (Redis's Lua, JavaScript dashboards) holds exactly. A counter never wraps.
+const MaxCounter = 1 << 53
+
+// SatAdd returns a+b within [-MaxCounter, MaxCounter]: it saturates, never overflows.
+func SatAdd(a, b int64) int64 {
+	a, b = min(max(a, -MaxCounter), MaxCounter), min(max(b, -MaxCounter), MaxCounter)
+	return min(max(a+b, -MaxCounter), MaxCounter) // |a+b| <= 2^54: no overflow
+}
+
+// Add adds o to c field by field, saturating at ±MaxCounter.
 func (c *Counters) Add(o Counters) {
-	c.BytesFromGateway += o.BytesFromGateway
-	c.BytesFromPeers += o.BytesFromPeers
-	c.BytesUploaded += o.BytesUploaded
-	c.SegmentsFromGateway += o.SegmentsFromGateway
-	c.SegmentsFromPeers += o.SegmentsFromPeers
-	c.IntegrityFailures += o.IntegrityFailures
-	c.NeighbourFailures += o.NeighbourFailures
-	c.GatewayEgressBytes += o.GatewayEgressBytes
-	c.Stalls += o.Stalls
-	c.Startups += o.Startups
-	c.StartupMillis += o.StartupMillis
-	c.PeersBanned += o.PeersBanned
-	c.TrackerRefused += o.TrackerRefused
+	dst, src := counterFields(c), counterFields(&o)
+	for i := range dst {
+		*dst[i].ptr = SatAdd(*dst[i].ptr, *src[i].ptr)
+	}
 }
 
 // Sub subtracts o from c field by field.
@@ -96,6 +97,27 @@ func (c Counters) Offload() float64 {
 		return 0
 	}
 	return float64(c.BytesFromPeers) / float64(total)
+}
+
+// ConfirmedPeerBytes is the part of BytesFromPeers that the uploads reported in the same
+// scope corroborate: min(BytesFromPeers, BytesUploaded). An honest uploader counts every
+// byte it sends, aborted transfers included, so honest swarms have uploads ≥ receipts.
+func (c Counters) ConfirmedPeerBytes() int64 { return max(min(c.BytesFromPeers, c.BytesUploaded), 0) }
+
+// UnconfirmedPeerBytes is the part of BytesFromPeers no reported upload corroborates.
+func (c Counters) UnconfirmedPeerBytes() int64 {
+	return max(c.BytesFromPeers-c.ConfirmedPeerBytes(), 0)
+}
+
+// ConfirmedOffload is Offload with peer bytes counted only as far as uploads corroborate
+// them (ConfirmedPeerBytes).
+func (c Counters) ConfirmedOffload() float64 {
+	peers := c.ConfirmedPeerBytes()
+	total := peers + max(c.BytesFromGateway, 0)
+	if total <= 0 {
+		return 0
+	}
+	return float64(peers) / float64(total)
 }
 
 // ChannelStats is what the registry knows of one channel.

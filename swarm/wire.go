@@ -51,8 +51,11 @@ type StatsResponse struct {
 // ChannelReport is one channel's line in StatsResponse.
 type ChannelReport struct {
 	ChannelStats
-	// Offload is BytesFromPeers / (BytesFromPeers + BytesFromGateway).
+	// Offload is P / (P + BytesFromGateway), P the peer bytes uploads corroborate
+	// (Counters.ConfirmedOffload).
 	Offload float64 `json:"offload"`
+	// UnconfirmedPeerBytes is the part of BytesFromPeers no reported upload corroborates.
+	UnconfirmedPeerBytes int64 `json:"unconfirmed_peer_bytes"`
 }
 
 // ErrBadRequest marks a request that fails validation.

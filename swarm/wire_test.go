@@ -35,3 +35,14 @@ func TestReportStatsValidation(t *testing.T) {
 		assert.ErrorIs(t, r.Validate(), ErrBadRequest, name)
 	}
 }
+
+// TestConfirmedOffload: peer bytes count as far as uploads corroborate them; the rest is
+// shown apart.
+func TestConfirmedOffload(t *testing.T) {
+	honest := Counters{BytesFromPeers: 900, BytesUploaded: 950, BytesFromGateway: 100}
+	assert.InDelta(t, 0.9, honest.ConfirmedOffload(), 1e-9)
+	assert.Zero(t, honest.UnconfirmedPeerBytes())
+	inflated := Counters{BytesFromPeers: 1e15, BytesUploaded: 950, BytesFromGateway: 100}
+	assert.InDelta(t, 950.0/1050, inflated.ConfirmedOffload(), 1e-9)
+	assert.Equal(t, int64(1e15-950), inflated.UnconfirmedPeerBytes())
+}

@@ -27,6 +27,9 @@ type Figures struct {
 	// they would have cost at Config.PricePerGB.
 	BytesSaved int64   `json:"bytes_saved"`
 	MoneySaved float64 `json:"money_saved"`
+	// UnconfirmedPeerBytes is the part of the peer bytes since the channel began that no
+	// reported upload corroborates (swarm.Counters.UnconfirmedPeerBytes).
+	UnconfirmedPeerBytes int64 `json:"unconfirmed_peer_bytes"`
 }
 
 // ChannelFigures are one channel's figures.

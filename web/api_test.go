@@ -152,6 +152,7 @@ func TestAPITwoGatewaysOneRedis(t *testing.T) {
 		assert.Equal(t, int64(1), tv.Stalls)
 		assert.Equal(t, int64(1400/3), tv.StartupMillis)
 		assert.Equal(t, int64(9000), tv.BytesSaved)
+		assert.Equal(t, int64(9000), tv.UnconfirmedPeerBytes, "no upload reported corroborates them")
 		assert.InDelta(t, 9000/1e9*0.05, tv.MoneySaved, 1e-12)
 		assert.Positive(t, tv.GatewayMbps)
 		assert.Equal(t, tv.Offload, ov.Total.Offload)

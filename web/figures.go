@@ -60,6 +60,7 @@ func (d *Dashboard) overview(ctx context.Context) (Overview, error) {
 		t.ViewersAssisted += f.ViewersAssisted
 		t.ViewersDirect += f.ViewersDirect
 		t.BytesSaved += f.BytesSaved
+		t.UnconfirmedPeerBytes += f.UnconfirmedPeerBytes
 		t.MoneySaved += f.MoneySaved
 	}
 	ov.Total.Offload = sum.Offload()
@@ -97,6 +98,7 @@ func (d *Dashboard) figures(ctx context.Context, name string, now time.Time) (Fi
 		Stalls: w.Stalls, StartupMillis: meanMillis(w.StartupMillis, w.Startups),
 		IntegrityFailures: w.IntegrityFailures, PeersBanned: w.PeersBanned, TrackerRefused: w.TrackerRefused,
 		BytesSaved: st.BytesFromPeers, MoneySaved: float64(st.BytesFromPeers) / 1e9 * d.cfg.PricePerGB,
+		UnconfirmedPeerBytes: st.UnconfirmedPeerBytes(),
 	}
 	return f, w.Counters, nil
 }

@@ -24,7 +24,7 @@ import (
 type gatewayOpts struct {
 	addr, redisURL, redisCA, maxBytes, peerKey, signKey, currency, logLevel, peerAddrs, originAddrs, adminToken *string
 	segDur, drain                                                                                               *time.Duration
-	window, seeders                                                                                             *int
+	window, seeders, peersPerAddr                                                                               *int
 	trackerRate, joinRate, peerRate, price                                                                      *float64
 	channels                                                                                                    listFlag
 	latency                                                                                                     *latencyFlags
@@ -45,6 +45,7 @@ func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
 	o.trackerRate = fs.Float64("tracker-rate", 2000, "tracker calls per second one client address may make, all its proxies together (burst twice that; each proxy's own calls are limited too); more get 429")
 	o.joinRate = fs.Float64("join-rate", 100, "new proxies per second one client address may bring (burst ten times that); more get 429")
 	o.peerRate = fs.Float64("peer-rate", 1, "tracker calls per second one proxy may make (burst 10); more get 429")
+	o.peersPerAddr = fs.Int("peers-per-address", 500, "proxies one client address may have in the swarm at once (open event streams); more get 429")
 	o.peerAddrs = fs.String("peer-addrs", "public", "neighbour addresses proxies may advertise and dial: public (the internet), private (also RFC 1918, 100.64/10 and IPv6 ULA: viewers on a LAN or site) or loopback (also 127/8 and ::1: every proxy on this machine); link-local never")
 	o.originAddrs = fs.String("origin-addrs", "public", "addresses origin fetches (playlists, segments, keys, redirects) may reach besides those of the class of each channel's own configured origin: public, private (also RFC 1918, 100.64/10 and IPv6 ULA) or loopback (also 127/8 and ::1); checked on the address dialled; link-local (169.254/16, fe80::/10) never; http and https only, at most 5 redirects")
 	o.seeders = fs.Int("seeders", 1, "proxies of each cell (rendition and locality group) that fetch each segment from the gateway (1-8)")
@@ -156,7 +157,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	cfg := gateway.Config{WindowSegments: *o.window, Logger: log, SignKey: []byte(*o.signKey), PeerKey: []byte(*o.peerKey), AdminToken: *o.adminToken,
-		TrackerRate: *o.trackerRate, JoinRate: *o.joinRate, PeerRate: *o.peerRate, Seeders: *o.seeders, SegmentDuration: *o.segDur}
+		TrackerRate: *o.trackerRate, JoinRate: *o.joinRate, PeerRate: *o.peerRate, PeersPerAddress: *o.peersPerAddr, Seeders: *o.seeders, SegmentDuration: *o.segDur}
 	if cfg.PeerAddrs, err = swarm.ParseAddrPolicy(*o.peerAddrs); err != nil {
 		return fmt.Errorf("--peer-addrs: %w", err)
 	}
@@ -184,6 +185,9 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if *o.joinRate <= 0 {
 		return fmt.Errorf("--join-rate %g: want a positive rate", *o.joinRate)
+	}
+	if *o.peersPerAddr <= 0 {
+		return fmt.Errorf("--peers-per-address %d: want a positive number of proxies", *o.peersPerAddr)
 	}
 	if *o.peerRate <= 0 {
 		return fmt.Errorf("--peer-rate %g: want a positive rate", *o.peerRate)

@@ -236,7 +236,9 @@ func startHostile(t *testing.T, b hostileBehaviour) *hostileRun {
 
 	r.watch = newSegmentWatch(r.gw.url, hostileProxies)
 	for i := range hostileProxies {
-		p, err := newPeerNode(t.Context(), "127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: r.gw.url, Logger: quiet})
+		// Each honest proxy on a host of its own (127/8 is loopback): reporters on one
+		// address count as one (tracker bans).
+		p, err := newPeerNode(t.Context(), "127.0.0.1:0", fmt.Sprintf("127.0.0.%d:0", 2+i), peerassist.Config{GatewayURL: r.gw.url, Logger: quiet})
 		require.NoError(t, err)
 		rec := &recorder{next: p.handler, gw: r.gw.url, channel: hostileChannel, seen: make(chan struct{}, 1000)}
 		p.handler = rec

@@ -50,6 +50,12 @@ func (t *Tracker) handleEvents(c echo.Context) error {
 	if id == "" {
 		id = newPeerID()
 	}
+	if !t.idents.open(ip, id, t.cfg.PeersPerAddress) {
+		t.limits.refused[RefusedIdentities].Add(1)
+		t.countRefusal(sub.Channel)
+		return refusal(c, RefusedIdentities)
+	}
+	defer t.idents.close(ip, id)
 	p := swarm.Peer{ID: id, Channel: sub.Channel, Group: sub.Group, PublicIP: ip, Leech: sub.Leech}
 	if !sub.Leech {
 		if p.Addr, err = advertisedAddr(sub.Addr, ip, t.cfg.PeerAddrs); err != nil {
@@ -138,9 +144,10 @@ func (t *Tracker) token(p swarm.Peer) string {
 func refusal(c echo.Context, r Reason) error {
 	c.Response().Header().Set("Retry-After", strconv.Itoa(1))
 	msg := map[Reason]string{
-		RefusedJoins:   "too many new peers from this address",
-		RefusedPeer:    "too many calls from this peer",
-		RefusedAddress: "too many calls from this address",
+		RefusedJoins:      "too many new peers from this address",
+		RefusedPeer:       "too many calls from this peer",
+		RefusedAddress:    "too many calls from this address",
+		RefusedIdentities: "too many peers from this address at once",
 	}[r]
 	return echo.NewHTTPError(http.StatusTooManyRequests, msg)
 }

@@ -18,15 +18,16 @@ type Reason int
 
 // Reasons for a refusal (429).
 const (
-	RefusedJoins   Reason = iota // too many new peers from one address
-	RefusedPeer                  // too many calls from one peer
-	RefusedAddress               // too many calls from one address, all peers together
+	RefusedJoins      Reason = iota // too many new peers from one address
+	RefusedPeer                     // too many calls from one peer
+	RefusedAddress                  // too many calls from one address, all peers together
+	RefusedIdentities               // too many peer identities (open streams) from one address
 	numReasons
 )
 
 // String names the reason as metrics label it.
 func (r Reason) String() string {
-	return [...]string{"joins", "peer", "address"}[r]
+	return [...]string{"joins", "peer", "address", "identities"}[r]
 }
 
 // maxBuckets bounds the token buckets one limiter keeps; past it they are all forgotten at
@@ -85,4 +86,45 @@ func (l *limits) admit(addr, id string) (Reason, bool) {
 		l.refused[r].Add(1)
 	}
 	return r, ok
+}
+
+// identities counts the open event streams of each client address by peer identity: one
+// address may hold at most a ceiling of identities at once. Only open streams are kept, so
+// it is bounded by the streams the gateway serves.
+type identities struct {
+	mu     sync.Mutex                // guards byAddr
+	byAddr map[string]map[string]int // address -> peer ID -> its open streams
+}
+
+// open counts a stream of peer id from addr, unless addr holds ceiling other identities
+// already; it reports whether the stream may open (then close must follow).
+func (n *identities) open(addr, id string, ceiling int) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.byAddr == nil {
+		n.byAddr = map[string]map[string]int{}
+	}
+	ids := n.byAddr[addr]
+	if ids[id] == 0 && len(ids) >= ceiling {
+		return false
+	}
+	if ids == nil {
+		ids = map[string]int{}
+		n.byAddr[addr] = ids
+	}
+	ids[id]++
+	return true
+}
+
+// close uncounts a stream that open admitted.
+func (n *identities) close(addr, id string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ids := n.byAddr[addr]
+	if ids[id]--; ids[id] <= 0 {
+		delete(ids, id)
+	}
+	if len(ids) == 0 {
+		delete(n.byAddr, addr)
+	}
 }

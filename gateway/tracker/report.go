@@ -3,6 +3,7 @@ package tracker
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"time"
 
@@ -14,6 +15,9 @@ import (
 // handleReport is POST PathReport: a peer's counter deltas, the neighbours it caught, and
 // whether it leaves.
 func (t *Tracker) handleReport(c echo.Context) error {
+	// A body trickled in holds a connection: bound the time to read it. Per request, not
+	// http.Server.ReadTimeout, which would also cut the long-lived event streams.
+	_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(t.cfg.ReportReadTimeout))
 	var req swarm.ReportRequest
 	if err := (&echo.DefaultBinder{}).BindBody(c, &req); err != nil {
 		return status(errors.Join(swarm.ErrBadRequest, errors.New("body: malformed JSON")))
@@ -32,34 +36,49 @@ func (t *Tracker) handleReport(c echo.Context) error {
 		return refusal(c, reason)
 	}
 	ctx := c.Request().Context()
-	if !req.Stats.IsZero() {
-		if err := t.reg.AddStats(ctx, req.Channel, req.Stats); err != nil {
-			return status(err)
+	p, _, _ := t.reg.Peer(ctx, req.Channel, req.PeerID)
+	if counted, cut, warn := t.meter.clamp(req.Channel, req.PeerID, p.Renditions, req, now); cut {
+		if warn {
+			t.log.Warn("a report over what its peer could have played or uploaded: cut", "channel", req.Channel,
+				"peer", req.PeerID, "addr", c.RealIP(), "reported", req.Stats, "counted", counted.Stats)
 		}
+		req.Stats, req.Renditions, req.FedBy = counted.Stats, counted.Renditions, counted.FedBy
 	}
-	if !req.Stats.IsZero() || len(req.Renditions) > 0 || len(req.FedBy) > 0 {
+	// A stats failure blocks neither the judgement nor the leave: the proxy resends the
+	// deltas (503), and a leaving peer has left.
+	var statsErr error
+	if !req.Stats.IsZero() {
+		statsErr = t.reg.AddStats(ctx, req.Channel, req.Stats)
+	}
+	if statsErr == nil && (!req.Stats.IsZero() || len(req.Renditions) > 0 || len(req.FedBy) > 0) {
 		// The totals are in; the time series is best effort (the dashboard's, not the
 		// bill's): a failure here does not make the proxy send the same deltas again.
-		p, _, _ := t.reg.Peer(ctx, req.Channel, req.PeerID)
 		sample := swarm.Sample{Group: p.Group, Counters: req.Stats, Renditions: req.Renditions, FedBy: req.FedBy}
 		if err := t.reg.AddSample(ctx, req.Channel, now, sample); err != nil {
 			t.log.Debug("stats sample not recorded", "channel", req.Channel, "err", err)
 		}
 	}
-	t.judge(ctx, req, now)
+	t.judge(ctx, req, c.RealIP(), now)
 	if req.Leave {
 		t.hub.kick(req.PeerID)
 		if err := t.reg.Leave(ctx, req.Channel, req.PeerID); err != nil {
 			return status(err)
 		}
 	}
+	if statsErr != nil {
+		return status(statsErr)
+	}
 	return c.NoContent(http.StatusNoContent)
 }
 
-// judge weighs the reports a peer made of its neighbours: each counts only when this
-// gateway's plans sent the reporter to the reported peer lately (see bans); the second
-// such reporter bans the reported peer.
-func (t *Tracker) judge(ctx context.Context, req swarm.ReportRequest, now time.Time) {
+// judge weighs the reports a peer, calling from ip, made of its neighbours: each counts
+// only when this gateway's plans sent the reporter to the reported peer lately (see bans);
+// reporters on a second address ban the reported peer.
+func (t *Tracker) judge(ctx context.Context, req swarm.ReportRequest, ip string, now time.Time) {
+	if len(req.Banned) == 0 {
+		return
+	}
+	from := reporterAddress(ctx, t.reg, req.Channel, req.PeerID, ip)
 	for _, bad := range req.Banned {
 		if bad == req.PeerID {
 			continue
@@ -74,7 +93,7 @@ func (t *Tracker) judge(ctx context.Context, req swarm.ReportRequest, now time.T
 		}
 		t.log.Warn("a peer reports a neighbour (bad bytes, a redirect or failures in a row)", "channel", req.Channel,
 			"reporter", req.PeerID, "peer", bad, "addr", p.Addr)
-		if !t.bans.report(req.Channel, bad, p.Addr, req.PeerID, now) {
+		if !t.bans.report(req.Channel, bad, p.Addr, req.PeerID, from, now) {
 			continue
 		}
 		t.log.Warn("peer banned as an uploader: reported by several peers it fed", "channel", req.Channel, "peer", bad, "addr", p.Addr, "for", bannedFor)
@@ -85,4 +104,19 @@ func (t *Tracker) judge(ctx context.Context, req swarm.ReportRequest, now time.T
 			t.log.Warn("registry not updated for a banned peer", "channel", req.Channel, "peer", bad, "err", err)
 		}
 	}
+}
+
+// reporterAddress is the address a reporter counts as (see bans): the host it advertises
+// as an uploader — under the public address policy its own public address, under private
+// or loopback its LAN host — else the address its calls come from.
+func reporterAddress(ctx context.Context, reg Registry, channel, id, ip string) string {
+	p, ok, err := reg.Peer(ctx, channel, id)
+	if err != nil || !ok || p.Leech || p.Addr == "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(p.Addr)
+	if err != nil {
+		return ip
+	}
+	return host
 }

@@ -62,8 +62,13 @@ type Config struct {
 	PeerAddrs swarm.AddrPolicy
 	// MaxStreams bounds the event streams this gateway serves at once. Default 50,000.
 	MaxStreams int
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// PeersPerAddress bounds the peer identities (open event streams) one client address
+	// may hold at once; more get 429 (reason "identities"). Default 500: a large office.
+	PeersPerAddress int
+	// ReportReadTimeout bounds the time to read a report's body. Default 10 s.
+	ReportReadTimeout time.Duration
+	Logger            *slog.Logger
+	Now               func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -90,6 +95,12 @@ func (c *Config) setDefaults() {
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = 50_000
 	}
+	if c.PeersPerAddress <= 0 {
+		c.PeersPerAddress = 500
+	}
+	if c.ReportReadTimeout <= 0 {
+		c.ReportReadTimeout = 10 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -107,6 +118,8 @@ type Tracker struct {
 	log     *slog.Logger
 	hub     *hub
 	limits  *limits
+	idents  identities
+	meter   meter
 	bans    bans
 	streams atomic.Int64 // event streams being served
 
@@ -119,6 +132,7 @@ func New(cfg Config, reg Registry) *Tracker {
 	cfg.setDefaults()
 	t := &Tracker{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "tracker")}
 	t.hub = newHub(t)
+	t.meter.interval = cfg.ReportInterval
 	t.limits = &limits{
 		joins:     newLimiter(cfg.JoinRate, int(10*cfg.JoinRate), cfg.Now),
 		peers:     newLimiter(cfg.PeerRate, 10, cfg.Now),
@@ -190,6 +204,7 @@ func (t *Tracker) refresh(ctx context.Context) {
 // Published tells the tracker that its gateway listed a segment: every stream of the
 // rendition gets a segment event.
 func (t *Tracker) Published(channel string, ev swarm.SegmentEvent) {
+	t.meter.published(channel, ev)
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return
@@ -202,11 +217,12 @@ type Stats struct {
 	Streams int               // event streams open
 	Refused [numReasons]int64 // calls refused, by Reason
 	Dropped int64             // segment events dropped for full queues
+	Clamped int64             // reports cut to what their peer could have played or uploaded
 }
 
 // Snapshot returns the tracker's counters.
 func (t *Tracker) Snapshot() Stats {
-	st := Stats{Streams: t.hub.len(), Dropped: t.hub.dropped.Load()}
+	st := Stats{Streams: t.hub.len(), Dropped: t.hub.dropped.Load(), Clamped: t.meter.clamped.Load()}
 	for r := range st.Refused {
 		st.Refused[r] = t.limits.refused[r].Load()
 	}
@@ -221,14 +237,19 @@ func (t *Tracker) admit(channel, addr, id string) (Reason, bool) {
 		t.cfg.Called(channel)
 	}
 	if !ok {
-		t.mu.Lock()
-		if t.refused == nil {
-			t.refused = map[string]int64{}
-		}
-		t.refused[channel]++
-		t.mu.Unlock()
+		t.countRefusal(channel)
 	}
 	return r, ok
+}
+
+// countRefusal counts a refusal for the channel's stats (see flush).
+func (t *Tracker) countRefusal(channel string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.refused == nil {
+		t.refused = map[string]int64{}
+	}
+	t.refused[channel]++
 }
 
 // flush adds the refusals not yet counted to their channels' stats (totals and buckets).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -31,6 +32,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg Config) *fixture {
 	t.Helper()
+	return newFixtureWith(t, cfg, nil)
+}
+
+// newFixtureWith is newFixture with the tracker on wrap(the registry) when wrap is set.
+func newFixtureWith(t *testing.T, cfg Config, wrap func(*swarm.Memory) Registry) *fixture {
+	t.Helper()
 	reg := swarm.NewMemory(swarm.Options{})
 	if cfg.Served == nil {
 		cfg.Served = func(ch string) bool { return ch == "tv" }
@@ -39,7 +46,11 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	if cfg.PeerAddrs == swarm.AddrPublic {
 		cfg.PeerAddrs = swarm.AddrLoopback // the fixture's peers are on this machine
 	}
-	tr := New(cfg, reg)
+	var on Registry = reg
+	if wrap != nil {
+		on = wrap(reg)
+	}
+	tr := New(cfg, on)
 	e := echo.New()
 	tr.Register(e)
 	srv := httptest.NewServer(e)
@@ -194,6 +205,7 @@ func TestResumeKeepsIDAndSlot(t *testing.T) {
 
 func TestReportAndLeave(t *testing.T) {
 	f := newFixture(t, Config{})
+	f.list(8, 1000, 2000)
 	a, _ := f.open(sub(7001), "", "")
 	a.plan(t)
 	id, tok := a.hello.PeerID, a.hello.Token
@@ -219,15 +231,16 @@ func TestReportAndLeave(t *testing.T) {
 	assert.Zero(t, st.ActivePeers)
 }
 
-// TestReportsNeedEvidence: reports ban a peer only when two reporters this gateway's plans
-// sent to it say so; reports of a peer a reporter was never sent to are ignored.
+// TestReportsNeedEvidence: reports ban a peer only when reporters on two addresses this
+// gateway's plans sent to it say so; reports of a peer a reporter was never sent to are
+// ignored.
 func TestReportsNeedEvidence(t *testing.T) {
 	f := newFixture(t, Config{})
 	victim, _ := f.open(sub(7001), "", "")
 	victim.plan(t)
 	var others []*stream
-	for i := range 2 {
-		s, _ := f.open(sub(7002+i), "", "")
+	for i := range 2 { // honest reporters on two hosts (127/8 is loopback)
+		s, _ := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: fmt.Sprintf("127.0.0.%d:%d", 2+i, 7002+i)}, "", "")
 		p := s.plan(t)
 		require.Equal(t, victim.hello.PeerID, p.Stripes[0].Sources[0].ID)
 		others = append(others, s)
@@ -264,7 +277,7 @@ func TestOneAddressManyPeers(t *testing.T) {
 		now time.Time
 	}{now: time.Unix(1_000_000, 0)}
 	now := func() time.Time { clock.Lock(); defer clock.Unlock(); return clock.now }
-	f := newFixture(t, Config{Now: now, JoinRate: 100})
+	f := newFixture(t, Config{Now: now, JoinRate: 100, PeersPerAddress: 1000})
 	var ids, toks []string
 	for i := range 1000 {
 		q := sub(10000 + i).Query()
@@ -450,4 +463,139 @@ func TestAddressPolicy(t *testing.T) {
 	assert.Equal(t, "private", leech.hello.AddrPolicy)
 	_, err := advertisedAddr("127.0.0.1:7000", me, swarm.AddrPublic)
 	assert.ErrorContains(t, err, "--peer-addrs public")
+}
+
+// TestSlowReportBodyTimedOut: a report body trickled in does not hold its connection past
+// the report read timeout.
+func TestSlowReportBodyTimedOut(t *testing.T) {
+	f := newFixture(t, Config{ReportReadTimeout: 300 * time.Millisecond})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", swarm.PathReport)
+	require.NoError(t, err)
+	ended := make(chan struct{})
+	go func() { // trickle a byte every 100 ms, for up to 5 s
+		defer close(ended)
+		for range 50 {
+			time.Sleep(100 * time.Millisecond) // the trickle itself, not synchronisation
+			if _, err := conn.Write([]byte(" ")); err != nil {
+				return
+			}
+		}
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	_, _ = io.ReadAll(conn) // the answer, then the close
+	assert.Less(t, time.Since(start), 3*time.Second, "the connection is released well before the trickle ends")
+	conn.Close()
+	<-ended
+}
+
+// TestIdentitiesPerAddress: one address holds at most PeersPerAddress identities at once;
+// more are refused (429, reason identities) and counted; one that ends frees its place, and
+// a peer resuming its own identity is not a new one.
+func TestIdentitiesPerAddress(t *testing.T) {
+	f := newFixture(t, Config{PeersPerAddress: 3})
+	var open []*stream
+	for i := range 3 {
+		s, code := f.open(sub(7001+i), "", "")
+		require.Equal(t, http.StatusOK, code, "identity %d", i)
+		open = append(open, s)
+	}
+	_, code := f.open(sub(7009), "", "")
+	assert.Equal(t, http.StatusTooManyRequests, code, "a 4th identity from one address")
+	assert.Equal(t, int64(1), f.tr.Snapshot().Refused[RefusedIdentities])
+	again, code := f.open(sub(7001), open[0].hello.PeerID, open[0].hello.Token)
+	require.Equal(t, http.StatusOK, code, "a peer resuming its own identity")
+	<-open[0].closed // replaced by its resumed stream
+	again.resp.Body.Close()
+	for range 100 { // the closed stream's place frees as its handler returns
+		if _, code = f.open(sub(7010), "", ""); code == http.StatusOK {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	assert.Equal(t, http.StatusOK, code, "a place freed by a stream that ended")
+}
+
+// TestTwoIdentitiesOneAddressCannotBan: two identities a client made on one address, both
+// sent to an honest uploader by their plans, report it: one address is one reporter, no ban.
+func TestTwoIdentitiesOneAddressCannotBan(t *testing.T) {
+	f := newFixture(t, Config{})
+	victim, _ := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: "127.0.0.2:7001"}, "", "")
+	victim.plan(t)
+	for i := range 2 {
+		s, _ := f.open(sub(7002+i), "", "")
+		require.Equal(t, victim.hello.PeerID, s.plan(t).Stripes[0].Sources[0].ID)
+		require.Equal(t, http.StatusNoContent, f.report(swarm.ReportRequest{PeerID: s.hello.PeerID, Token: s.hello.Token,
+			Channel: "tv", Banned: []string{victim.hello.PeerID}}))
+	}
+	_, ok, err := f.reg.Peer(t.Context(), "tv", victim.hello.PeerID)
+	require.NoError(t, err)
+	assert.True(t, ok, "two identities of one address: not banned")
+	_, code := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: "127.0.0.2:7001"}, "", "")
+	assert.Equal(t, http.StatusOK, code, "its address is not refused")
+}
+
+// failingStats is a registry whose stats are down and everything else works.
+type failingStats struct{ *swarm.Memory }
+
+func (failingStats) AddStats(context.Context, string, swarm.Counters) error {
+	return swarm.ErrUnavailable
+}
+
+// TestStatsFailureDoesNotBlockLeave: a report whose stats cannot be recorded still leaves
+// (the proxy is told 503, to send its deltas again).
+func TestStatsFailureDoesNotBlockLeave(t *testing.T) {
+	f := newFixtureWith(t, Config{}, func(m *swarm.Memory) Registry { return failingStats{m} })
+	f.list(8, 1000, 2000)
+	a, _ := f.open(sub(7001), "", "")
+	a.plan(t)
+	assert.Equal(t, http.StatusServiceUnavailable, f.report(swarm.ReportRequest{PeerID: a.hello.PeerID, Token: a.hello.Token,
+		Channel: "tv", Stats: swarm.Counters{BytesFromGateway: 100}, Leave: true}))
+	<-a.closed
+	_, ok, err := f.reg.Peer(t.Context(), "tv", a.hello.PeerID)
+	require.NoError(t, err)
+	assert.False(t, ok, "left although its stats were not recorded")
+}
+
+// list has the tracker told of n segments of r0 of size bytes and durMS each.
+func (f *fixture) list(n int, size, durMS int64) {
+	for i := range n {
+		f.tr.Published("tv", swarm.SegmentEvent{Rendition: "r0", Seq: uint64(i), Size: size, DurationMS: durMS})
+	}
+}
+
+// TestReportsBounded: deltas over what a peer could have played (one window of listed
+// segments and two report intervals at the listed rate, with slack) or uploaded (a small
+// multiple) are cut, not refused, and counted; near int64's max too.
+func TestReportsBounded(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.list(8, 1000, 2000) // 500 B/s, a window of 8,000 B
+	a, _ := f.open(sub(7001), "", "")
+	a.plan(t)
+	const huge = 1 << 62
+	assert.Equal(t, http.StatusNoContent, f.report(swarm.ReportRequest{PeerID: a.hello.PeerID, Token: a.hello.Token, Channel: "tv",
+		Stats: swarm.Counters{BytesFromPeers: huge, BytesFromGateway: huge, BytesUploaded: huge, SegmentsFromPeers: huge,
+			Stalls: huge, Startups: huge, StartupMillis: huge, NeighbourFailures: huge},
+		Renditions: map[string]swarm.Counters{"r0": {BytesFromPeers: huge}}, FedBy: map[string]int64{"": huge}}))
+	st, err := f.reg.Stats(t.Context(), "tv")
+	require.NoError(t, err)
+	limit := int64(1.25 * (8000 + 500*20)) // slack × (window + two 10 s intervals)
+	assert.LessOrEqual(t, st.BytesFromPeers+st.BytesFromGateway, limit)
+	assert.Positive(t, st.BytesFromPeers)
+	assert.LessOrEqual(t, st.BytesUploaded, 8*limit)
+	assert.LessOrEqual(t, st.SegmentsFromPeers, int64(24))
+	assert.LessOrEqual(t, st.Stalls, st.SegmentsFromPeers)
+	assert.Equal(t, int64(1), f.tr.Snapshot().Clamped)
+	// An honest report within the listing passes untouched.
+	b, _ := f.open(sub(7002), "", "")
+	b.plan(t)
+	honest := swarm.Counters{BytesFromPeers: 6000, BytesFromGateway: 2000, BytesUploaded: 7000, SegmentsFromPeers: 6, SegmentsFromGateway: 2, Startups: 1, StartupMillis: 900}
+	assert.Equal(t, http.StatusNoContent, f.report(swarm.ReportRequest{PeerID: b.hello.PeerID, Token: b.hello.Token, Channel: "tv", Stats: honest}))
+	assert.Equal(t, int64(1), f.tr.Snapshot().Clamped, "an honest report is not cut")
+	st2, err := f.reg.Stats(t.Context(), "tv")
+	require.NoError(t, err)
+	assert.Equal(t, st.BytesFromPeers+6000, st2.BytesFromPeers)
 }

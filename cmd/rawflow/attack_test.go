@@ -1,0 +1,164 @@
+//go:build e2e
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/gateway"
+	"github.com/rawflow/rawflow/internal/redistest"
+	"github.com/rawflow/rawflow/loadtest/simplayer"
+	"github.com/rawflow/rawflow/peerassist"
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// TestStatsAttack (issue #17): against a live swarm of 8 simulated viewers on real Redis,
+// one client inflates its reports, sends deltas near int64's max, reports the honest
+// uploaders its two identities' plans named, and opens identities until refused. The
+// gateway's offload stays within 0.05 of what the honest viewers measured, no honest
+// uploader is banned, and the honest players see no error.
+func TestStatsAttack(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); waitStopped(t, &wg, 15*time.Second) })
+	quiet := slog.New(slog.DiscardHandler)
+	reg, err := swarm.OpenRedis(redistest.Start(t), swarm.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { reg.Close() })
+	origin, err := newDemoOrigin()
+	require.NoError(t, err)
+	wg.Go(func() { _ = origin.run(ctx) })
+	const ceiling = 16
+	gw, err := newGatewayNode("127.0.0.1:0", gateway.Config{PeerAddrs: swarm.AddrLoopback, Logger: quiet, ReportInterval: time.Second,
+		PollInterval: 500 * time.Millisecond, PeersPerAddress: ceiling,
+		Channels: []gateway.ChannelConfig{{Name: hostileChannel, Sources: []string{origin.url}}}}, reg)
+	require.NoError(t, err)
+	wg.Go(func() { assert.NoError(t, gw.run(ctx)) })
+	waitHTTP(t, gw.url+"/readyz", 20*time.Second)
+
+	var peers []*peerNode
+	var players []*simplayer.Player
+	for i := range 8 {
+		p, perr := newPeerNode(t.Context(), "127.0.0.1:0", fmt.Sprintf("127.0.0.%d:0", 2+i), peerassist.Config{GatewayURL: gw.url, Logger: quiet})
+		require.NoError(t, perr)
+		wg.Go(func() { assert.NoError(t, p.run(ctx)) })
+		pl := simplayer.New(simplayer.Config{URL: p.url + "/live/" + hostileChannel + "/index.m3u8"})
+		wg.Go(func() { _ = pl.Run(ctx) })
+		peers, players = append(peers, p), append(players, pl)
+	}
+	sleepCtx(ctx, 15*time.Second) // the swarm forms
+
+	// Two identities of the attacker, on one address, each with its plan.
+	type ident struct {
+		hello swarm.Hello
+		plan  swarm.Plan
+	}
+	openStream := func(leech bool) (int, *ident) {
+		sub := swarm.Subscription{Channel: hostileChannel, Renditions: []string{""}, Leech: leech}
+		if !leech {
+			sub.Addr = "127.0.0.1:9"
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, gw.url+swarm.PathEvents+"?"+sub.Query().Encode(), nil)
+		resp, derr := http.DefaultClient.Do(req)
+		require.NoError(t, derr)
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		id := &ident{}
+		r := swarm.NewEventReader(resp.Body)
+		for range 10 {
+			ev, rerr := r.Next()
+			require.NoError(t, rerr)
+			switch ev.Name {
+			case swarm.EventHello:
+				require.NoError(t, json.Unmarshal(ev.Data, &id.hello))
+			case swarm.EventPlan:
+				require.NoError(t, json.Unmarshal(ev.Data, &id.plan))
+			}
+			if id.plan.Stripes != nil {
+				break
+			}
+		}
+		return resp.StatusCode, id
+	}
+	report := func(id *ident, rep swarm.ReportRequest) {
+		rep.PeerID, rep.Token, rep.Channel = id.hello.PeerID, id.hello.Token, hostileChannel
+		body, _ := json.Marshal(rep)
+		resp, perr := http.Post(gw.url+swarm.PathReport, "application/json", bytes.NewReader(body))
+		require.NoError(t, perr)
+		resp.Body.Close()
+	}
+	_, a := openStream(false)
+	_, b := openStream(false)
+	require.NotNil(t, a)
+	require.NotNil(t, b)
+	// Inflate, then overflow.
+	report(a, swarm.ReportRequest{Stats: swarm.Counters{BytesFromPeers: 1e15, BytesUploaded: 1e15, SegmentsFromPeers: 1e6}})
+	report(a, swarm.ReportRequest{Stats: swarm.Counters{BytesFromPeers: math.MaxInt64 - 1, BytesFromGateway: math.MaxInt64 - 1,
+		BytesUploaded: math.MaxInt64 - 1, Stalls: math.MaxInt64 - 1}})
+	// Two identities report every honest uploader their plans named.
+	for _, id := range []*ident{a, b} {
+		var victims []string
+		for _, sp := range id.plan.Stripes {
+			for _, src := range sp.Sources {
+				victims = append(victims, src.ID)
+			}
+		}
+		report(id, swarm.ReportRequest{Banned: victims})
+	}
+	// Sybil joins: identities until refused.
+	refused := false
+	for range 4 * ceiling {
+		code, id := openStream(true)
+		if id == nil {
+			refused = code == http.StatusTooManyRequests
+			break
+		}
+	}
+	assert.True(t, refused, "identities past the ceiling are refused")
+	st, err := reg.Stats(ctx, hostileChannel)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, st.ActivePeers, ceiling+8, "active peers bounded (honest proxies share 127.0.0.1 for their calls)")
+
+	sleepCtx(ctx, 40*time.Second)
+	var honest swarm.Counters
+	for _, p := range peers {
+		honest.Add(p.proxy.Status().Channels[hostileChannel].Counters)
+	}
+	var stats swarm.StatsResponse
+	resp, err := http.Get(gw.url + swarm.PathStats)
+	require.NoError(t, err)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&stats))
+	resp.Body.Close()
+	got := stats.Channels[hostileChannel]
+	t.Logf("honest offload %.3f (%+v); gateway offload %.3f, unconfirmed %d, banned %d", honest.Offload(), honest, got.Offload,
+		got.UnconfirmedPeerBytes, got.PeersBanned)
+	assert.InDelta(t, honest.Offload(), got.Offload, 0.05, "the gateway's offload is the honest viewers'")
+	assert.Zero(t, got.PeersBanned, "no honest uploader banned")
+	assert.Greater(t, honest.Offload(), 0.5, "the swarm keeps its offload")
+	for i, pl := range players {
+		assert.Zero(t, pl.Result().Errors, "player %d", i)
+	}
+}
+
+// sleepCtx waits d or until ctx ends: the swarm plays in real time.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
