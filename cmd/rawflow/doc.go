@@ -6,7 +6,8 @@
 //	flags.go      flags, RAWFLOW_* environment variables and --config files, in one place
 //	gateway.go    rawflow gateway: config, registry, SIGHUP reload, drain
 //	peer.go       rawflow peer
-//	demo.go       rawflow demo
+//	demo.go       rawflow demo (its simulated audience is package loadtest's)
+//	open.go       demo --open: the default browser
 //	swarm.go      rawflow swarm (package loadtest runs it)
 //	nodes.go      a gateway (with the dashboard on one router) and a proxy bound to their listeners
 //	dashboard.go  the gateway and its registry as web.Stats

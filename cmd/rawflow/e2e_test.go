@@ -248,7 +248,9 @@ func TestDemo(t *testing.T) {
 	defer cancel()
 	out := &lineWriter{lines: make(chan string, 100)}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--peers", "2"}, out, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--peers", "2", "--proxy-port", "0", "--viewers", "0"}, out, io.Discard)
+	}()
 	var proxyURL string
 	for proxyURL == "" {
 		select {

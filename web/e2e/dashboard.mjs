@@ -8,6 +8,10 @@
 //   MIN_GENERATIONS  live overview events the page must receive (default 2)
 //   CHANNEL          channel to select (default: the overview's first, if any)
 //   CHROMIUM         the browser (default /usr/bin/chromium)
+//   WANT_OFFLOAD, WANT_ASSISTED  first wait until the page shows (all channels) an offload above
+//                    WANT_OFFLOAD (a share, 0-1) and at least WANT_ASSISTED assisted viewers, read
+//                    from the tiles as rendered, within WANT_WITHIN_MS (default 30000) of the
+//                    script's start; WANT_SCREENSHOT: a PNG of the page at that moment
 //
 // Prints one JSON line with what it found; exits 0 on success, 1 with {"ok":false,"error":…}.
 import { chromium } from 'playwright-core';
@@ -124,6 +128,30 @@ async function checkExport(page, channel) {
   return { status: res.status, content_type: res.headers.get('content-type'), rows: body.trim().split(/\r?\n/).length - 1 };
 }
 
+// wantFigures waits until the tiles show (as text, and as data-value) an offload above
+// WANT_OFFLOAD and at least WANT_ASSISTED assisted viewers, for all channels.
+async function wantFigures(page) {
+  const minOffload = Number(env.WANT_OFFLOAD || 0), minAssisted = Number(env.WANT_ASSISTED || 0);
+  const within = Number(env.WANT_WITHIN_MS || 30000) - (Date.now() - started);
+  const number = (text) => Number.parseFloat(String(text).replace(/,/g, ''));
+  const seen = await until(`the page shows offload > ${minOffload} and ≥ ${minAssisted} assisted viewers`, Math.max(within, 0), async () => {
+    const s = await page.evaluate(() => ({
+      channel: document.querySelector('#channel').value,
+      offload: document.querySelector('[data-metric="offload"]').textContent,
+      offloadValue: document.querySelector('[data-metric="offload"]').getAttribute('data-value'),
+      assisted: document.querySelector('[data-metric="viewers_assisted"]').textContent,
+      assistedValue: document.querySelector('[data-metric="viewers_assisted"]').getAttribute('data-value'),
+    }));
+    check(s.channel === '', `select#channel is ${JSON.stringify(s.channel)}, want all channels`);
+    check(/^\d+(\.\d)? %$/.test(s.offload), `offload shows ${JSON.stringify(s.offload)}`);
+    check(number(s.offload) / 100 > minOffload && Number(s.offloadValue) > minOffload, `offload shows ${s.offload} (${s.offloadValue})`);
+    check(number(s.assisted) >= minAssisted && Number(s.assistedValue) >= minAssisted, `assisted viewers show ${s.assisted} (${s.assistedValue})`);
+    return s;
+  }, 500);
+  if (env.WANT_SCREENSHOT) await page.screenshot({ path: env.WANT_SCREENSHOT, fullPage: true });
+  return { offload: seen.offload, viewers_assisted: seen.assisted, after_ms: Date.now() - started };
+}
+
 async function dashboard(context) {
   const page = await context.newPage();
   const problems = report.console_errors = [];
@@ -142,6 +170,7 @@ async function dashboard(context) {
   const res = await page.goto(BASE + '/', { waitUntil: 'load', timeout: 10000 });
   check(res && res.ok(), `GET /: ${res && res.status()}`);
   const ov = await until('window.__rawflow.overview', 10000, () => page.evaluate(() => window.__rawflow && window.__rawflow.overview));
+  if (env.WANT_OFFLOAD || env.WANT_ASSISTED) report.wanted = await wantFigures(page);
   const names = ov.channels.map((c) => c.name);
   const options = await page.$$eval('#channel option', (os) => os.map((o) => o.value));
   check(JSON.stringify(options) === JSON.stringify(['', ...names]), `select#channel options ${JSON.stringify(options)}, channels ${JSON.stringify(names)}`);

@@ -50,13 +50,21 @@ type Result struct {
 		Advanced    float64 `json:"advanced"`
 		NonFatal    int     `json:"non_fatal"`
 	} `json:"preview"`
+	// Wanted is what the page showed once it met WANT_OFFLOAD and WANT_ASSISTED (nil when
+	// they were not set): the tiles' text, and the script's time then.
+	Wanted *struct {
+		Offload         string `json:"offload"`
+		ViewersAssisted string `json:"viewers_assisted"`
+		AfterMS         int64  `json:"after_ms"`
+	} `json:"wanted"`
 	ElapsedMS int64 `json:"elapsed_ms"`
 	// Raw is the whole line, for logs and artifacts.
 	Raw json.RawMessage `json:"-"`
 }
 
 // RunBrowser runs web/e2e/dashboard.mjs with env added to the process environment
-// (DASHBOARD_URL, PREVIEW_URL, SCREENSHOT, MIN_GENERATIONS, CHANNEL; see the script) and
+// (DASHBOARD_URL, PREVIEW_URL, SCREENSHOT, MIN_GENERATIONS, CHANNEL, WANT_OFFLOAD, …; see the
+// script) and
 // returns its report. A failed check fails t. When node, chromium or node_modules (make deps)
 // are missing it skips t, unless CI or RAWFLOW_REQUIRE_TOOLS is set: then it fails t.
 func RunBrowser(t testing.TB, env map[string]string) Result {
