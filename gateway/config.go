@@ -87,6 +87,10 @@ type Config struct {
 	// each channel's own configured origin (see ingest.OriginConfig): the zero value, public
 	// addresses only. Link-local addresses are never fetched.
 	OriginAddrs swarm.AddrPolicy
+	// PlayerOrigins are the web origins (scheme://host[:port]) whose pages may play
+	// through viewers' proxies (the broadcaster's player pages): announced to proxies in
+	// their Hello. Proxies refuse other pages, except the gateway's own (its dashboard).
+	PlayerOrigins []string
 	// Seeders is how many proxies of each cell fetch each segment from the gateway (the
 	// roots of its stripe, see swarm.Roster). Default 1, at most swarm.MaxSeeders.
 	Seeders int
@@ -194,6 +198,14 @@ func (c *Config) Validate() error {
 			case !web && u.Port() == "":
 				return fmt.Errorf("channel %q: source %q has no port", ch.Name, src)
 			}
+		}
+	}
+	if len(c.PlayerOrigins) > swarm.MaxAllowOrigins {
+		return fmt.Errorf("%d player origins: at most %d", len(c.PlayerOrigins), swarm.MaxAllowOrigins)
+	}
+	for _, o := range c.PlayerOrigins {
+		if _, ok := swarm.ParseOrigin(o); !ok {
+			return fmt.Errorf("player origin %q: want scheme://host[:port] (http or https, no path)", o)
 		}
 	}
 	if c.SegmentDuration%time.Second != 0 || c.SegmentDuration < time.Second || c.SegmentDuration > 30*time.Second {

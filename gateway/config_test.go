@@ -23,6 +23,19 @@ func TestWindowRefused(t *testing.T) {
 	}
 }
 
+// TestPlayerOriginsChecked: a player origin that is not scheme://host[:port] is refused at
+// start, with the value in the message.
+func TestPlayerOriginsChecked(t *testing.T) {
+	chans := []ChannelConfig{{Name: "tv", Sources: []string{"http://127.0.0.1:1/x.m3u8"}}}
+	for _, o := range []string{"*", "player.example", "https://player.example/page", "ftp://player.example"} {
+		_, err := New(Config{PlayerOrigins: []string{o}, Channels: chans}, swarm.NewMemory(swarm.Options{}))
+		require.ErrorContains(t, err, "player origin \""+o+"\"", o)
+	}
+	s, err := New(Config{PlayerOrigins: []string{"https://player.example", "http://127.0.0.1:3000"}, Channels: chans}, swarm.NewMemory(swarm.Options{}))
+	require.NoError(t, err)
+	require.NotNil(t, s)
+}
+
 // TestChannelBytesBoundWholeChannel: --max-channel-bytes bounds a multivariant channel as a
 // whole, split evenly across its renditions, not each rendition.
 func TestChannelBytesBoundWholeChannel(t *testing.T) {

@@ -134,23 +134,11 @@ type origins struct {
 	announced []origin
 }
 
-// origin is a web origin, normalised: scheme, lower-case host, port (the scheme's default
-// when the URL gives none).
-type origin struct{ scheme, host, port string }
+// origin is a web origin, normalised.
+type origin = swarm.Origin
 
 // parseOrigin reads a web origin, scheme://host[:port], as a browser sends it in Origin.
-func parseOrigin(s string) (origin, bool) {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return origin{}, false
-	}
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	}
-	return origin{scheme: u.Scheme, host: strings.ToLower(u.Hostname()), port: port}, true
-}
+func parseOrigin(s string) (origin, bool) { return swarm.ParseOrigin(s) }
 
 // newOrigins returns the origins allowed: the configured ones ("*": any) and the gateway's
 // own, gw. When the gateway is on this machine (a loopback or unspecified host), a page
@@ -167,7 +155,7 @@ func newOrigins(configured []string, gw *url.URL) *origins {
 	}
 	if g, ok := parseOrigin(gw.Scheme + "://" + gw.Host); ok {
 		o.fixed = append(o.fixed, g)
-		if ip := net.ParseIP(g.host); g.host == "localhost" || (ip != nil && (ip.IsLoopback() || ip.IsUnspecified())) {
+		if ip := net.ParseIP(g.Host); g.Host == "localhost" || (ip != nil && (ip.IsLoopback() || ip.IsUnspecified())) {
 			o.loopback = &g
 		}
 	}
@@ -177,7 +165,7 @@ func newOrigins(configured []string, gw *url.URL) *origins {
 // announce replaces the origins the gateway announced (invalid ones are ignored).
 func (o *origins) announce(list []string) {
 	var ann []origin
-	for _, s := range list[:min(len(list), maxAnnouncedOrigins)] {
+	for _, s := range list[:min(len(list), swarm.MaxAllowOrigins)] {
 		if or, ok := parseOrigin(s); ok {
 			ann = append(ann, or)
 		}
@@ -186,9 +174,6 @@ func (o *origins) announce(list []string) {
 	defer o.mu.Unlock()
 	o.announced = ann
 }
-
-// maxAnnouncedOrigins bounds the origins one Hello may announce.
-const maxAnnouncedOrigins = 32
 
 // allowed reports whether a page of the web origin s (an Origin header) may read the
 // player port's answers.
@@ -200,8 +185,8 @@ func (o *origins) allowed(s string) bool {
 	if !ok {
 		return false
 	}
-	if o.loopback != nil && or.port == o.loopback.port && or.scheme == o.loopback.scheme {
-		if ip := net.ParseIP(or.host); or.host == "localhost" || (ip != nil && ip.IsLoopback()) {
+	if o.loopback != nil && or.Port == o.loopback.Port && or.Scheme == o.loopback.Scheme {
+		if ip := net.ParseIP(or.Host); or.Host == "localhost" || (ip != nil && ip.IsLoopback()) {
 			return true
 		}
 	}

@@ -26,7 +26,7 @@ type gatewayOpts struct {
 	segDur, drain                                                                                               *time.Duration
 	window, seeders, peersPerAddr                                                                               *int
 	trackerRate, joinRate, peerRate, price                                                                      *float64
-	channels                                                                                                    listFlag
+	channels, playerOrigins                                                                                     listFlag
 	latency                                                                                                     *latencyFlags
 }
 
@@ -48,6 +48,7 @@ func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
 	o.peersPerAddr = fs.Int("peers-per-address", 500, "proxies one client address may have in the swarm at once (open event streams); more get 429")
 	o.peerAddrs = fs.String("peer-addrs", "public", "neighbour addresses proxies may advertise and dial: public (the internet), private (also RFC 1918, 100.64/10 and IPv6 ULA: viewers on a LAN or site) or loopback (also 127/8 and ::1: every proxy on this machine); link-local never")
 	o.originAddrs = fs.String("origin-addrs", "public", "addresses origin fetches (playlists, segments, keys, redirects) may reach besides those of the class of each channel's own configured origin: public, private (also RFC 1918, 100.64/10 and IPv6 ULA) or loopback (also 127/8 and ::1); checked on the address dialled; link-local (169.254/16, fe80::/10) never; http and https only, at most 5 redirects")
+	fs.Var(&o.playerOrigins, "player-origin", "a web origin (scheme://host[:port]) whose pages may play through viewers' proxies (the broadcaster's player page); repeatable, at most 32; announced to proxies, which refuse other pages (the gateway's own dashboard always may)")
 	o.seeders = fs.Int("seeders", 1, "proxies of each cell (rendition and locality group) that fetch each segment from the gateway (1-8)")
 	o.maxBytes = fs.String("max-channel-bytes", "256MiB", "bytes held per channel, split evenly across the renditions of a multivariant one (each keeps at least its newest segment)")
 	o.peerKey = fs.String("peer-key", "", "secret that signs the peers' tracker tokens; gateways sharing a Redis must share it; empty: random at start (peers rejoin after a restart)")
@@ -157,7 +158,8 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	cfg := gateway.Config{WindowSegments: *o.window, Logger: log, SignKey: []byte(*o.signKey), PeerKey: []byte(*o.peerKey), AdminToken: *o.adminToken,
-		TrackerRate: *o.trackerRate, JoinRate: *o.joinRate, PeerRate: *o.peerRate, PeersPerAddress: *o.peersPerAddr, Seeders: *o.seeders, SegmentDuration: *o.segDur}
+		TrackerRate: *o.trackerRate, JoinRate: *o.joinRate, PeerRate: *o.peerRate, PeersPerAddress: *o.peersPerAddr, Seeders: *o.seeders, SegmentDuration: *o.segDur,
+		PlayerOrigins: o.playerOrigins}
 	if cfg.PeerAddrs, err = swarm.ParseAddrPolicy(*o.peerAddrs); err != nil {
 		return fmt.Errorf("--peer-addrs: %w", err)
 	}

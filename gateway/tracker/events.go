@@ -103,7 +103,7 @@ func (t *Tracker) stream(c echo.Context, s *subscriber) error {
 	t.hub.add(s)
 	t.hub.planFromCache(s) // queued: written with the hello, in one flush
 	hello, _ := json.Marshal(swarm.Hello{PeerID: s.peer.ID, Token: t.token(s.peer), ReportMS: t.cfg.ReportInterval.Milliseconds(),
-		AddrPolicy: t.cfg.PeerAddrs.String()})
+		AddrPolicy: t.cfg.PeerAddrs.String(), AllowOrigins: t.cfg.AllowOrigins})
 	if !write(encodeEvent(swarm.EventHello, hello)) || len(s.out) == 0 && rc.Flush() != nil {
 		return nil
 	}

@@ -60,6 +60,9 @@ type Config struct {
 	// PeerAddrs is which addresses a peer may advertise as its neighbour port (and
 	// proxies may dial: Hello announces it). The zero value admits public addresses only.
 	PeerAddrs swarm.AddrPolicy
+	// AllowOrigins are the web origins whose pages may play through proxies, announced in
+	// every Hello (at most swarm.MaxAllowOrigins).
+	AllowOrigins []string
 	// MaxStreams bounds the event streams this gateway serves at once. Default 50,000.
 	MaxStreams int
 	// PeersPerAddress bounds the peer identities (open event streams) one client address

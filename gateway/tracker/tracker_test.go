@@ -455,12 +455,13 @@ func TestAddressPolicy(t *testing.T) {
 	}
 	// A loopback peer under a private policy: refused with a message that names the flag.
 	// Over the wire, so that the policy reaches the handler; the hello says the policy.
-	f := newFixture(t, Config{PeerAddrs: swarm.AddrPrivate})
+	f := newFixture(t, Config{PeerAddrs: swarm.AddrPrivate, AllowOrigins: []string{"https://player.example"}})
 	_, code := f.open(sub(7000), "", "")
 	assert.Equal(t, http.StatusBadRequest, code, "127.0.0.1 is not a neighbour under private")
 	leech, code := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Leech: true}, "", "")
 	require.Equal(t, http.StatusOK, code, "a leech advertises nothing and may join")
 	assert.Equal(t, "private", leech.hello.AddrPolicy)
+	assert.Equal(t, []string{"https://player.example"}, leech.hello.AllowOrigins, "the broadcaster's player pages, announced")
 	_, err := advertisedAddr("127.0.0.1:7000", me, swarm.AddrPublic)
 	assert.ErrorContains(t, err, "--peer-addrs public")
 }
