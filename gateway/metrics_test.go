@@ -205,7 +205,7 @@ func BenchmarkCount(b *testing.B) {
 
 func TestGatewayMetrics(t *testing.T) {
 	gw, base := statsGateway(t, swarm.NewMemory(swarm.Options{}))
-	join(t, base, swarm.Subscription{Channel: "tv", Addr: ":9001"}, swarm.ReportRequest{Stats: swarm.Counters{BytesFromGateway: 100, BytesFromPeers: 300, Stalls: 2}})
+	join(t, base, swarm.Subscription{Channel: "tv", Addr: ":9001"}, swarm.ReportRequest{Stats: swarm.Counters{BytesFromGateway: 100, BytesFromPeers: 300, BytesUploaded: 300, Stalls: 2}})
 	gw.channelMap()["tv"].egress.Add(700)
 	gw.channelMap()["tv"].direct.seen("10.0.0.9", time.Now())
 	gw.flushEgress(t.Context())
@@ -222,7 +222,8 @@ func TestGatewayMetrics(t *testing.T) {
 		`rawflow_swarm_bytes_total{channel="tv",source="peers"} 300`,
 		`rawflow_swarm_bytes_total{channel="tv",source="gateway"} 100`,
 		`rawflow_swarm_stalls_total{channel="tv"} 2`,
-		`rawflow_swarm_offload_ratio{channel="tv"} 0.75`,
+		`rawflow_swarm_bytes_total{channel="tv",source="uploaded"} 300`,
+		`rawflow_swarm_offload_ratio{channel="tv"} 0.75`, // confirmed by the upload
 		`rawflow_ingest_source_errors_total{channel="tv"} 0`,
 	} {
 		assert.Contains(t, body, line+"\n")

@@ -93,7 +93,7 @@ func (s *Server) recentOffload(ctx context.Context, name string, now time.Time) 
 	for _, b := range bs {
 		sum.Merge(b)
 	}
-	return sum.Offload(), nil
+	return sum.ConfirmedOffload(), nil
 }
 
 // directWindow is how long a player address counts as a viewer after its last playlist

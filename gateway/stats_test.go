@@ -44,11 +44,11 @@ func TestStatsTwoGatewaysOneRedis(t *testing.T) {
 	gw2, base2 := statsGateway(t, open())
 
 	join(t, base1, swarm.Subscription{Channel: "tv", Addr: ":9001", Group: "paris"}, swarm.ReportRequest{
-		Stats:      swarm.Counters{BytesFromGateway: 1000, BytesFromPeers: 3000, Stalls: 1, Startups: 2, StartupMillis: 1000},
+		Stats:      swarm.Counters{BytesFromGateway: 1000, BytesFromPeers: 3000, BytesUploaded: 7000, Stalls: 1, Startups: 2, StartupMillis: 1000},
 		Renditions: map[string]swarm.Counters{"r0": {BytesFromGateway: 1000, BytesFromPeers: 3000}},
 		FedBy:      map[string]int64{"lyon": 2000, "paris": 1000}})
 	join(t, base2, swarm.Subscription{Channel: "tv", Addr: ":9002", Group: "lyon"}, swarm.ReportRequest{
-		Stats: swarm.Counters{BytesFromPeers: 6000, Startups: 1, StartupMillis: 400}, FedBy: map[string]int64{"paris": 6000}})
+		Stats: swarm.Counters{BytesFromPeers: 6000, BytesUploaded: 2000, Startups: 1, StartupMillis: 400}, FedBy: map[string]int64{"paris": 6000}})
 	gw1.channelMap()["tv"].egress.Add(700)
 	gw2.channelMap()["tv"].egress.Add(300)
 	gw1.flushEgress(t.Context())
@@ -72,12 +72,12 @@ func TestStatsTwoGatewaysOneRedis(t *testing.T) {
 	for _, b := range bs {
 		sum.Merge(b)
 	}
-	assert.Equal(t, swarm.Counters{BytesFromGateway: 1000, BytesFromPeers: 9000, GatewayEgressBytes: 1000,
+	assert.Equal(t, swarm.Counters{BytesFromGateway: 1000, BytesFromPeers: 9000, BytesUploaded: 9000, GatewayEgressBytes: 1000,
 		Stalls: 1, Startups: 3, StartupMillis: 1400}, sum.Counters)
 	assert.Equal(t, map[string]swarm.Counters{"r0": {BytesFromGateway: 1000, BytesFromPeers: 3000}}, sum.Renditions,
 		"the gateways' egress has no rendition here: no ingest ran")
-	assert.Equal(t, map[string]swarm.Counters{"lyon": {BytesFromPeers: 6000, Startups: 1, StartupMillis: 400},
-		"paris": {BytesFromGateway: 1000, BytesFromPeers: 3000, Stalls: 1, Startups: 2, StartupMillis: 1000}}, sum.Groups)
+	assert.Equal(t, map[string]swarm.Counters{"lyon": {BytesFromPeers: 6000, BytesUploaded: 2000, Startups: 1, StartupMillis: 400},
+		"paris": {BytesFromGateway: 1000, BytesFromPeers: 3000, BytesUploaded: 7000, Stalls: 1, Startups: 2, StartupMillis: 1000}}, sum.Groups)
 	assert.Equal(t, []swarm.Feed{{From: "lyon", To: "paris", Bytes: 2000}, {From: "paris", To: "lyon", Bytes: 6000}, {From: "paris", To: "paris", Bytes: 1000}}, sum.Feeds)
 	assert.Equal(t, int64(2), sum.ViewersAssisted)
 	assert.Equal(t, int64(3), sum.ViewersDirect, "each gateway's direct players add up")

@@ -7,7 +7,9 @@ import "github.com/rawflow/rawflow/swarm"
 
 // Figures are a channel's (or all channels') headline numbers.
 type Figures struct {
-	// Offload is the share of player bytes peers carried over the last minute.
+	// Offload is the share of player bytes peers carried over the last minute. Here and in
+	// every figure of the API, peer bytes count only as far as reported uploads corroborate
+	// them (swarm.Counters.ConfirmedPeerBytes): one client's claims alone move nothing.
 	Offload float64 `json:"offload"`
 	// GatewayMbps and PeerMbps are the rates of the last minute.
 	GatewayMbps float64 `json:"gateway_mbps"`
@@ -23,7 +25,7 @@ type Figures struct {
 	IntegrityFailures int64 `json:"integrity_failures"`
 	PeersBanned       int64 `json:"peers_banned"`
 	TrackerRefused    int64 `json:"tracker_refused"`
-	// BytesSaved is the bytes peers carried since the channel began; MoneySaved is what
+	// BytesSaved is the (confirmed) bytes peers carried since the channel began; MoneySaved is what
 	// they would have cost at Config.PricePerGB.
 	BytesSaved int64   `json:"bytes_saved"`
 	MoneySaved float64 `json:"money_saved"`
@@ -52,7 +54,7 @@ type Overview struct {
 type Point struct {
 	T                 int64   `json:"t"` // the step's start, unix seconds
 	GatewayBytes      int64   `json:"gateway_bytes"`
-	PeerBytes         int64   `json:"peer_bytes"`
+	PeerBytes         int64   `json:"peer_bytes"` // confirmed: min(reported, UploadedBytes)
 	UploadedBytes     int64   `json:"uploaded_bytes"`
 	Offload           float64 `json:"offload"`
 	GatewayMbps       float64 `json:"gateway_mbps"`
@@ -80,7 +82,7 @@ type Series struct {
 type Split struct {
 	Name         string  `json:"name"`
 	GatewayBytes int64   `json:"gateway_bytes"`
-	PeerBytes    int64   `json:"peer_bytes"`
+	PeerBytes    int64   `json:"peer_bytes"` // reported, cut by the range's confirmed share
 	Offload      float64 `json:"offload"`
 }
 

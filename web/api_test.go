@@ -131,9 +131,11 @@ func TestAPITwoGatewaysOneRedis(t *testing.T) {
 	}
 	reg1, reg2 := open(), open()
 	gw1, gw2 := reported{reg1, t}, reported{reg2, t}
-	gw1.announce("a", "paris", swarm.Counters{BytesFromGateway: 1000, BytesFromPeers: 3000, Stalls: 1, Startups: 2, StartupMillis: 1000},
+	// Paris uploaded 6000 to lyon and 1000 to itself, lyon 2000 to paris: every peer byte is
+	// corroborated by an upload.
+	gw1.announce("a", "paris", swarm.Counters{BytesFromGateway: 1000, BytesFromPeers: 3000, BytesUploaded: 7000, Stalls: 1, Startups: 2, StartupMillis: 1000},
 		map[string]swarm.Counters{"r0": {BytesFromGateway: 1000, BytesFromPeers: 3000}}, map[string]int64{"lyon": 2000, "paris": 1000})
-	gw2.announce("b", "lyon", swarm.Counters{BytesFromPeers: 6000, Startups: 1, StartupMillis: 400}, nil, map[string]int64{"paris": 6000})
+	gw2.announce("b", "lyon", swarm.Counters{BytesFromPeers: 6000, BytesUploaded: 2000, Startups: 1, StartupMillis: 400}, nil, map[string]int64{"paris": 6000})
 	gw1.egress(700)
 	gw2.egress(300)
 	gw1.viewers("gw1", 2, 1)
@@ -152,7 +154,7 @@ func TestAPITwoGatewaysOneRedis(t *testing.T) {
 		assert.Equal(t, int64(1), tv.Stalls)
 		assert.Equal(t, int64(1400/3), tv.StartupMillis)
 		assert.Equal(t, int64(9000), tv.BytesSaved)
-		assert.Equal(t, int64(9000), tv.UnconfirmedPeerBytes, "no upload reported corroborates them")
+		assert.Zero(t, tv.UnconfirmedPeerBytes, "uploads corroborate every peer byte")
 		assert.InDelta(t, 9000/1e9*0.05, tv.MoneySaved, 1e-12)
 		assert.Positive(t, tv.GatewayMbps)
 		assert.Equal(t, tv.Offload, ov.Total.Offload)
@@ -179,10 +181,53 @@ func TestAPITwoGatewaysOneRedis(t *testing.T) {
 	}
 }
 
+// TestAPIFiguresNeedUploads: a client that reports peer bytes nobody uploaded (a leech
+// claiming 1e15 bytes) moves none of the dashboard's figures: offload, bytes and money
+// saved, the series and the breakdown count peer bytes only as far as uploads corroborate
+// them, and the claim shows as unconfirmed.
+func TestAPIFiguresNeedUploads(t *testing.T) {
+	reg := swarm.NewMemory(swarm.Options{})
+	gw := reported{reg, t}
+	gw.announce("a", "paris", swarm.Counters{BytesFromGateway: 1000, BytesFromPeers: 3000}, map[string]swarm.Counters{"r0": {BytesFromGateway: 1000, BytesFromPeers: 3000}}, nil)
+	gw.announce("b", "paris", swarm.Counters{BytesUploaded: 3000}, nil, nil)
+	gw.egress(1000)
+	base := serveDashboard(t, registryStats{reg, []string{"tv"}}, web.Config{PricePerGB: 0.05})
+	honest := func() (web.Overview, web.Breakdown) {
+		var ov web.Overview
+		getJSON(t, base+"/api/v1/overview", &ov)
+		var bd web.Breakdown
+		getJSON(t, base+"/api/v1/channels/tv/breakdown", &bd)
+		return ov, bd
+	}
+	before, bdBefore := honest()
+	require.InDelta(t, 0.75, before.Total.Offload, 1e-9)
+
+	const claim = int64(1e15)
+	gw.announce("c", "paris", swarm.Counters{BytesFromPeers: claim}, map[string]swarm.Counters{"r0": {BytesFromPeers: claim}}, nil)
+	ov, bd := honest()
+	tv := ov.Channels[0]
+	assert.InDelta(t, 0.75, ov.Total.Offload, 1e-9, "the lie does not raise the headline")
+	assert.InDelta(t, 0.75, tv.Offload, 1e-9)
+	assert.Equal(t, int64(3000), tv.BytesSaved)
+	assert.InDelta(t, 3000/1e9*0.05, tv.MoneySaved, 1e-12)
+	assert.Equal(t, claim, tv.UnconfirmedPeerBytes, "the claim is shown as unconfirmed")
+	var series web.Series
+	getJSON(t, base+"/api/v1/channels/tv/series", &series)
+	var peerBytes int64
+	for _, p := range series.Points {
+		peerBytes += p.PeerBytes
+		assert.LessOrEqual(t, p.Offload, 0.75+1e-9)
+	}
+	assert.Equal(t, int64(3000), peerBytes)
+	require.Len(t, bd.Renditions, 1)
+	assert.InDelta(t, bdBefore.Renditions[0].Offload, bd.Renditions[0].Offload, 0.01, "rendition rows are cut to the confirmed share")
+	assert.InDelta(t, 3000, bd.Renditions[0].PeerBytes, 10)
+}
+
 func TestAPIExportAndEvents(t *testing.T) {
 	reg := swarm.NewMemory(swarm.Options{})
 	gw := reported{reg, t}
-	gw.announce("a", "", swarm.Counters{BytesFromGateway: 10, BytesFromPeers: 30}, nil, nil)
+	gw.announce("a", "", swarm.Counters{BytesFromGateway: 10, BytesFromPeers: 30, BytesUploaded: 30}, nil, nil)
 	gw.egress(10)
 	base := serveDashboard(t, registryStats{reg, []string{"tv"}}, web.Config{EventsInterval: 50 * time.Millisecond})
 
@@ -193,7 +238,7 @@ func TestAPIExportAndEvents(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(body), "\n")
 	assert.Equal(t, "time,gateway_bytes,peer_bytes,uploaded_bytes,offload,viewers_assisted,viewers_direct,stalls,startups,startup_ms,integrity_failures,peers_banned,tracker_refused", lines[0])
 	assert.Len(t, lines, 1+3, "one row per minute of the range")
-	assert.Contains(t, body, ",10,30,0,0.7500,")
+	assert.Contains(t, body, ",10,30,30,0.7500,")
 
 	for _, bad := range []string{"?from=x", "?from=100&to=50", "?step=-1", "?from=0&to=99999999"} {
 		for _, route := range []string{"series", "breakdown", "export.csv"} {

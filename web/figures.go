@@ -63,7 +63,7 @@ func (d *Dashboard) overview(ctx context.Context) (Overview, error) {
 		t.UnconfirmedPeerBytes += f.UnconfirmedPeerBytes
 		t.MoneySaved += f.MoneySaved
 	}
-	ov.Total.Offload = sum.Offload()
+	ov.Total.Offload = sum.ConfirmedOffload()
 	ov.Total.Stalls, ov.Total.IntegrityFailures, ov.Total.PeersBanned = sum.Stalls, sum.IntegrityFailures, sum.PeersBanned
 	ov.Total.TrackerRefused = sum.TrackerRefused
 	ov.Total.StartupMillis = meanMillis(sum.StartupMillis, sum.Startups)
@@ -93,11 +93,11 @@ func (d *Dashboard) figures(ctx context.Context, name string, now time.Time) (Fi
 		w.ViewersDirect = max(bs[len(bs)-1].ViewersDirect, bs[len(bs)-2].ViewersDirect)
 	}
 	f := Figures{
-		Offload: w.Offload(), GatewayMbps: mbps(w.GatewayEgressBytes, span), PeerMbps: mbps(w.BytesFromPeers, span),
+		Offload: w.ConfirmedOffload(), GatewayMbps: mbps(w.GatewayEgressBytes, span), PeerMbps: mbps(w.ConfirmedPeerBytes(), span),
 		ViewersAssisted: int64(st.ActivePeers), ViewersDirect: w.ViewersDirect,
 		Stalls: w.Stalls, StartupMillis: meanMillis(w.StartupMillis, w.Startups),
 		IntegrityFailures: w.IntegrityFailures, PeersBanned: w.PeersBanned, TrackerRefused: w.TrackerRefused,
-		BytesSaved: st.BytesFromPeers, MoneySaved: float64(st.BytesFromPeers) / 1e9 * d.cfg.PricePerGB,
+		BytesSaved: st.ConfirmedPeerBytes(), MoneySaved: float64(st.ConfirmedPeerBytes()) / 1e9 * d.cfg.PricePerGB,
 		UnconfirmedPeerBytes: st.UnconfirmedPeerBytes(),
 	}
 	return f, w.Counters, nil
@@ -154,9 +154,9 @@ func (d *Dashboard) series(ctx context.Context, name string, from, to time.Time,
 	}
 	out := Series{Channel: name, From: from.Unix(), To: to.Unix(), Step: int64(step / time.Second), Points: make([]Point, len(bs))}
 	for i, b := range bs {
-		out.Points[i] = Point{T: b.Start.Unix(), GatewayBytes: b.GatewayEgressBytes, PeerBytes: b.BytesFromPeers,
-			UploadedBytes: b.BytesUploaded, Offload: b.Offload(), GatewayMbps: mbps(b.GatewayEgressBytes, step),
-			PeerMbps: mbps(b.BytesFromPeers, step), ViewersAssisted: b.ViewersAssisted, ViewersDirect: b.ViewersDirect,
+		out.Points[i] = Point{T: b.Start.Unix(), GatewayBytes: b.GatewayEgressBytes, PeerBytes: b.ConfirmedPeerBytes(),
+			UploadedBytes: b.BytesUploaded, Offload: b.ConfirmedOffload(), GatewayMbps: mbps(b.GatewayEgressBytes, step),
+			PeerMbps: mbps(b.ConfirmedPeerBytes(), step), ViewersAssisted: b.ViewersAssisted, ViewersDirect: b.ViewersDirect,
 			Stalls: b.Stalls, Startups: b.Startups, StartupMillis: meanMillis(b.StartupMillis, b.Startups),
 			IntegrityFailures: b.IntegrityFailures, PeersBanned: b.PeersBanned, TrackerRefused: b.TrackerRefused}
 	}
@@ -174,10 +174,17 @@ func (d *Dashboard) breakdown(ctx context.Context, name string, from, to time.Ti
 	for _, b := range bs {
 		all.Merge(b)
 	}
+	// Proxies report uploads per channel only: each row's peer bytes are cut by the share
+	// of the range's peer bytes that uploads corroborate.
+	share := 1.0
+	if all.BytesFromPeers > 0 {
+		share = float64(all.ConfirmedPeerBytes()) / float64(all.BytesFromPeers)
+	}
 	splits := func(m map[string]swarm.Counters, gatewayBytes func(swarm.Counters) int64) []Split {
 		out := []Split{}
 		for n, c := range m {
-			out = append(out, Split{Name: n, GatewayBytes: gatewayBytes(c), PeerBytes: c.BytesFromPeers, Offload: c.Offload()})
+			split := swarm.Counters{BytesFromGateway: gatewayBytes(c), BytesFromPeers: int64(float64(c.BytesFromPeers) * share)}
+			out = append(out, Split{Name: n, GatewayBytes: split.BytesFromGateway, PeerBytes: split.BytesFromPeers, Offload: split.Offload()})
 		}
 		slices.SortFunc(out, func(a, b Split) int { return cmp.Compare(a.Name, b.Name) })
 		return out
