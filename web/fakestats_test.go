@@ -56,7 +56,7 @@ func (fakeStats) Totals(_ context.Context, channel string) (swarm.ChannelStats, 
 		return swarm.ChannelStats{}, fmt.Errorf("%w %q", web.ErrUnknownChannel, channel)
 	}
 	saved := fx.bytesSaved + time.Now().Unix()/10%100*1_000_000
-	return swarm.ChannelStats{ActivePeers: fx.activePeers, Counters: swarm.Counters{BytesFromPeers: saved}}, nil
+	return swarm.ChannelStats{ActivePeers: fx.activePeers, Counters: swarm.Counters{BytesFromPeers: saved, BytesUploaded: saved}}, nil
 }
 
 // Buckets makes up the buckets of the range, aligned on step as the registries align them.

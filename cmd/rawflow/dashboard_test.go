@@ -132,7 +132,7 @@ func TestDashboardSharesGatewayRouter(t *testing.T) {
 	require.NoError(t, err)
 	front := httptest.NewServer(h)
 	t.Cleanup(front.Close)
-	require.NoError(t, reg.AddStats(t.Context(), "tv", swarm.Counters{BytesFromPeers: 2e9}))
+	require.NoError(t, reg.AddStats(t.Context(), "tv", swarm.Counters{BytesFromPeers: 2e9, BytesUploaded: 2e9}))
 
 	do := func(method, path string) *http.Response {
 		req, rerr := http.NewRequestWithContext(t.Context(), method, front.URL+path, nil)
