@@ -22,6 +22,7 @@ import (
 	"github.com/rawflow/rawflow/loadtest/simplayer"
 	"github.com/rawflow/rawflow/peerassist"
 	"github.com/rawflow/rawflow/swarm"
+	"github.com/rawflow/rawflow/web"
 )
 
 // TestStatsAttack (issue #17): against a live swarm of 8 simulated viewers on real Redis,
@@ -149,6 +150,17 @@ func TestStatsAttack(t *testing.T) {
 		got.UnconfirmedPeerBytes, got.PeersBanned)
 	assert.InDelta(t, honest.Offload(), got.Offload, 0.05, "the gateway's offload is the honest viewers'")
 	assert.Zero(t, got.PeersBanned, "no honest uploader banned")
+	// The dashboard's headline (the last minute) and its savings (all time) are not inflated.
+	var ov web.Overview
+	resp, err = http.Get(gw.url + "/api/v1/overview")
+	require.NoError(t, err)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ov))
+	resp.Body.Close()
+	t.Logf("dashboard: offload %.3f, bytes saved %d (honest viewers got %d from peers)", ov.Total.Offload, ov.Total.BytesSaved, honest.BytesFromPeers)
+	assert.LessOrEqual(t, ov.Total.Offload, honest.Offload()+0.05, "the dashboard's offload")
+	// The attacker's MaxInt64 claims are cut to what a peer could have played since its last
+	// report (here about one window, ~0.6 MB, per identity that claimed): a few per cent.
+	assert.LessOrEqual(t, ov.Total.BytesSaved, honest.BytesFromPeers+honest.BytesFromPeers/10, "the dashboard's savings")
 	assert.Greater(t, honest.Offload(), 0.5, "the swarm keeps its offload")
 	for i, pl := range players {
 		assert.Zero(t, pl.Result().Errors, "player %d", i)
