@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -112,4 +113,15 @@ func TestRestartWithoutRegistryNeverGoesBack(t *testing.T) {
 	next := after.segments()[0]
 	assert.Greater(t, next.Seq, last.Seq, "the media sequence never goes back")
 	assert.GreaterOrEqual(t, next.DiscSeq, last.DiscSeq, "nor the discontinuity sequence")
+	assert.Less(t, last.Seq, uint64(math.MaxInt32), "32-bit players read the numbers")
+}
+
+// TestClockNumbersFit32Bits: the wall-clock numbers stay below 2^31 (GStreamer reads
+// EXT-X-MEDIA-SEQUENCE as a 32-bit signed integer) until 2043, and rise four per second.
+func TestClockNumbersFit32Bits(t *testing.T) {
+	at := func(y int) uint64 { return clockNumber(time.Date(y, time.January, 1, 0, 0, 0, 0, time.UTC)) }
+	assert.Less(t, at(2043), uint64(math.MaxInt32))
+	now := time.Now()
+	assert.Equal(t, clockNumber(now)+4, clockNumber(now.Add(time.Second)))
+	assert.Zero(t, clockNumber(time.Time{}), "no clock: no base")
 }

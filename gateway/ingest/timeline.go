@@ -52,7 +52,7 @@ type timeline struct {
 	numbered bool   // a segment was numbered since start
 	restored bool   // the timeline was restored: the next segment starts a discontinuity
 	// base is the least number of the first segment of a timeline that was not restored:
-	// the Unix time in milliseconds at start, less the segments listed at once (see
+	// clockNumber at start, less the segments listed at once (see
 	// restore, first).
 	base uint64
 	// hint is the origin's own number of the next segment (HLS), or 0.
@@ -66,19 +66,22 @@ type timeline struct {
 // line saying so.
 //
 // A rendition without a recorded timeline (a new stream, or a registry in memory: a
-// restarted gateway without --redis remembers nothing) numbers from the Unix time in
-// milliseconds (see first): its newest segment's number is never above the time in
-// milliseconds when it was numbered, as long as segments come at most one per millisecond,
-// so a gateway restarted later never numbers lower than, nor as, before — provided the
-// clock does not go back. The discontinuity sequence starts there too. A zero now means
-// no such base (an MPEG-TS stream numbers from its own clock).
+// restarted gateway without --redis remembers nothing) numbers from the wall clock, in
+// quarter seconds since 2026-01-01 UTC (clockNumber): its newest segment at start takes
+// that number. Segments come at most one a second (the gateway cuts at least 1 s; HLS
+// origins' segments are longer), four times slower than the clock's numbers, so a gateway
+// restarted later never lists a media sequence below the one it listed before — provided
+// the clock does not go back; a restart more than ~2 s later (with 2 s segments and a
+// window of 6) numbers every segment above all it listed before, so players skip ahead
+// rather than see a number again. The numbers stay below 2^31 until 2043: some players
+// (GStreamer's HLS parser) read EXT-X-MEDIA-SEQUENCE as a 32-bit signed integer. The
+// discontinuity sequence starts there too. A zero now means no such base (an MPEG-TS
+// stream numbers from its own clock).
 func (t *timeline) restore(ctx context.Context, now time.Time) {
 	if t.fleet == nil {
 		return
 	}
-	if ms := now.UnixMilli(); ms > 0 {
-		t.base = uint64(ms)
-	}
+	t.base = clockNumber(now)
 	for attempt := range 5 {
 		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		saved, ok, err := t.fleet.LoadTimeline(lctx, t.channel, t.rendition)
@@ -101,9 +104,22 @@ func (t *timeline) restore(ctx context.Context, now time.Time) {
 	t.log.Error("starting without the saved timeline: media sequence numbers may repeat")
 }
 
+// clockEpoch and clockUnit define the numbers a timeline without a record starts from.
+var clockEpoch = time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+const clockUnit = 250 * time.Millisecond
+
+// clockNumber is now in clockUnits since clockEpoch, at least 1; 0 for a zero now.
+func clockNumber(now time.Time) uint64 {
+	if now.IsZero() {
+		return 0
+	}
+	return uint64(max(now.Sub(clockEpoch)/clockUnit, 1))
+}
+
 // clockSlack is how far below the wall-clock base an origin's own numbering may be and
 // still be kept: an upstream gateway numbers from its clock too.
-const clockSlack = uint64(24 * time.Hour / time.Millisecond)
+const clockSlack = uint64(24 * time.Hour / clockUnit)
 
 // first says that the n segments to come are listed at once, at start: a timeline that
 // numbers from the clock numbers the newest of them with its base.
