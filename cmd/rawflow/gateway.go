@@ -36,7 +36,7 @@ func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
 		"SIGHUP reloads the channels (--channel, --latency, --channel-latency) from --config; those given on the\n"+
 		"command line or in the environment stay as they were at start (they cannot change).", stderr)
 	o := &gatewayOpts{}
-	o.addr = fs.String("listen", ":8080", "listen address: plain HTTP, or HTTPS with --tls-cert")
+	o.addr = fs.String("listen", ":8080", "listen address: plain HTTP, or HTTPS with --tls-cert or --acme-domain")
 	fs.Var(&o.channels, "channel", "NAME=SOURCE[,SOURCE…], repeatable; SOURCE is an HLS playlist URL, a continuous MPEG-TS stream (http(s)://…, udp://[@]HOST:PORT[?iface=NAME], srt://HOST:PORT[?streamid=ID], srt://:PORT?mode=listener) or 'demo'; later sources take over when earlier ones fail")
 	o.redisURL = fs.String("redis", "", "Redis URL for the registry and stats: redis://[:PASSWORD@]HOST:PORT/DB (rediss:// for TLS); Sentinel: add ?master_name=NAME[&addr=HOST:PORT…]; Cluster: add ?cluster=1[&addr=HOST:PORT…] (README, Registry); empty: in memory")
 	o.redisCA = fs.String("redis-ca", "", "PEM file of the CAs to trust for a rediss:// Redis; empty: the system's")
@@ -199,7 +199,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if *o.seeders < 1 || *o.seeders > swarm.MaxSeeders {
 		return fmt.Errorf("--seeders %d: want 1-%d", *o.seeders, swarm.MaxSeeders)
 	}
-	https, err := o.tls.open()
+	https, err := o.tls.open(log)
 	if err != nil {
 		return err
 	}

@@ -106,3 +106,21 @@ func TestRedirect(t *testing.T) {
 		assert.Equal(t, tc.want, rec.Header().Get("Location"), tc)
 	}
 }
+
+func TestACMEConfigValidate(t *testing.T) {
+	ok := ACMEConfig{Domains: []string{"gw.example.com"}, CacheDir: t.TempDir()}
+	require.NoError(t, ok.Validate())
+	for name, tweak := range map[string]func(*ACMEConfig){
+		"no domain":      func(c *ACMEConfig) { c.Domains = nil },
+		"IP address":     func(c *ACMEConfig) { c.Domains = []string{"127.0.0.1"} },
+		"IPv6 address":   func(c *ACMEConfig) { c.Domains = []string{"[::1]"} },
+		"no dot":         func(c *ACMEConfig) { c.Domains = []string{"localhost"} },
+		"odd characters": func(c *ACMEConfig) { c.Domains = []string{"gw.example.com/x"} },
+		"no cache":       func(c *ACMEConfig) { c.CacheDir = "" },
+		"plain http":     func(c *ACMEConfig) { c.DirectoryURL = "http://acme.example/dir" },
+	} {
+		c := ok
+		tweak(&c)
+		assert.Error(t, c.Validate(), name)
+	}
+}
