@@ -1,6 +1,7 @@
 package peerassist
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,8 +15,13 @@ import (
 // Config is the proxy's configuration. The zero value of every field but GatewayURL means
 // its default; setDefaults applies them and Validate checks the result.
 type Config struct {
-	// GatewayURL is the gateway's base URL, e.g. http://gw.example:8080.
+	// GatewayURL is the gateway's base URL, e.g. http://gw.example:8080, or
+	// https://gw.example for a gateway serving HTTPS, whose certificate every request to it
+	// (event streams, reports, playlists, segments) verifies against GatewayRoots.
 	GatewayURL string
+	// GatewayRoots are the certificate authorities trusted for an https:// gateway; nil
+	// means the system's.
+	GatewayRoots *x509.CertPool
 	// AdvertiseAddr is the neighbour port's address as host:port for other proxies to dial;
 	// an empty host means "the address the gateway sees". Empty with NoUpload.
 	AdvertiseAddr string

@@ -2,6 +2,7 @@ package peerassist
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -48,10 +49,11 @@ type Proxy struct {
 	dials      atomic.Int64  // connections opened, to the gateway and to neighbours
 	// stalePlaylists counts playlists served from the proxy's copy during a gateway outage,
 	// tokenRefused segment requests refused on a signed channel, addrRefused neighbour
-	// addresses the policy refused to dial.
-	stalePlaylists, tokenRefused, addrRefused atomic.Int64
-	upRate                                    *rate.Limiter // nil: no upload limit
-	wake                                      chan struct{} // a member needs its loop started
+	// addresses the policy refused to dial, certRefused gateway requests given up because
+	// the gateway's certificate did not verify.
+	stalePlaylists, tokenRefused, addrRefused, certRefused atomic.Int64
+	upRate                                                 *rate.Limiter // nil: no upload limit
+	wake                                                   chan struct{} // a member needs its loop started
 
 	metrics http.Handler         // GET /metrics on the player port (metrics.go)
 	startup prometheus.Histogram // rawflow_peer_startup_seconds
@@ -87,7 +89,9 @@ func New(cfg Config) (*Proxy, error) {
 		news:    make(chan struct{}),
 		origins: newOrigins(cfg.AllowOrigins, gw),
 	}
-	p.gwHTTP = &http.Client{Transport: p.transport(cfg.GatewayTimeout, gatewayConns)}
+	gwTransport := p.transport(cfg.GatewayTimeout, gatewayConns)
+	gwTransport.TLSClientConfig = &tls.Config{RootCAs: cfg.GatewayRoots, MinVersion: tls.VersionTLS12}
+	p.gwHTTP = &http.Client{Transport: certGuard{rt: gwTransport, p: p}}
 	p.peerHTTP = &http.Client{Timeout: cfg.NeighbourBudget, Transport: p.transport(cfg.NeighbourBudget, neighbourConns),
 		// Never follow a neighbour's redirect: it could point proxies anywhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -331,6 +335,7 @@ func (p *Proxy) Status() Status {
 	}
 	st.Connections = p.dials.Load()
 	st.StalePlaylists, st.TokenRefused, st.AddrRefused = p.stalePlaylists.Load(), p.tokenRefused.Load(), p.addrRefused.Load()
+	st.GatewayCertRefused = p.certRefused.Load()
 	return st
 }
 

@@ -204,6 +204,9 @@ type Status struct {
 	StalePlaylists int64 `json:"stale_playlists"`
 	TokenRefused   int64 `json:"token_refused"`
 	AddrRefused    int64 `json:"addr_refused"`
+	// GatewayCertRefused counts the requests to an https:// gateway given up because its
+	// certificate did not verify (Config.GatewayRoots): nothing is fetched from it then.
+	GatewayCertRefused int64 `json:"gateway_cert_refused"`
 }
 
 // ChannelStatus is one channel's part of Status. Its counters include what the players

@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -256,8 +257,15 @@ func (fx *faultFixture) startPeers(gwURL string, n int) faultPeers {
 // of its output is printed if the test failed.
 func (fx *faultFixture) start(name string, args ...string) *faultProc {
 	fx.t.Helper()
+	return fx.startProgram(name, fx.bin, nil, args...)
+}
+
+// startProgram is start for any program, with env added to the test's environment.
+func (fx *faultFixture) startProgram(name, bin string, env []string, args ...string) *faultProc {
+	fx.t.Helper()
 	p := &faultProc{out: &procOutput{}, done: make(chan struct{})}
-	p.cmd = exec.CommandContext(fx.ctx, fx.bin, args...)
+	p.cmd = exec.CommandContext(fx.ctx, bin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	require.NoError(fx.t, p.cmd.Start())
 	go func() { _ = p.cmd.Wait(); close(p.done) }()

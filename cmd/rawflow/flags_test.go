@@ -76,6 +76,15 @@ func TestBadInvocations(t *testing.T) {
 		"swarm bad churn":    {"swarm", "--churn", "1.5"},
 		"swarm bad variant":  {"swarm", "--variants", "0,x"},
 		"swarm bad rtt":      {"swarm", "--gateway-rtt", "-1s"},
+		"cert without key":   {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=demo", "--tls-cert", "cert.pem"},
+		"missing cert files": {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=demo", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"},
+		"cert and acme":      {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=demo", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--acme-domain", "gw.example.com"},
+		"acme for an IP":     {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=demo", "--acme-domain", "127.0.0.1", "--acme-cache", "/tmp/x"},
+		"acme plain dir":     {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=demo", "--acme-domain", "gw.example.com", "--acme-cache", "/tmp/x", "--acme-dir", "http://acme.example/dir"},
+		"acme email alone":   {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=demo", "--acme-email", "ops@example.com"},
+		"http-listen alone":  {"gateway", "--listen", "127.0.0.1:0", "--channel", "tv=demo", "--http-listen", "127.0.0.1:0"},
+		"gateway-ca on http": {"peer", "--gateway", "http://127.0.0.1:1", "--gateway-ca", "ca.pem"},
+		"missing gateway-ca": {"peer", "--gateway", "https://127.0.0.1:1", "--gateway-ca", "/nonexistent/ca.pem"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {

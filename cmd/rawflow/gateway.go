@@ -28,6 +28,7 @@ type gatewayOpts struct {
 	trackerRate, joinRate, peerRate, price                                                                      *float64
 	channels, playerOrigins                                                                                     listFlag
 	latency                                                                                                     *latencyFlags
+	tls                                                                                                         *tlsOpts
 }
 
 func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
@@ -35,7 +36,7 @@ func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
 		"SIGHUP reloads the channels (--channel, --latency, --channel-latency) from --config; those given on the\n"+
 		"command line or in the environment stay as they were at start (they cannot change).", stderr)
 	o := &gatewayOpts{}
-	o.addr = fs.String("listen", ":8080", "HTTP listen address")
+	o.addr = fs.String("listen", ":8080", "listen address: plain HTTP, or HTTPS with --tls-cert or --acme-domain")
 	fs.Var(&o.channels, "channel", "NAME=SOURCE[,SOURCE…], repeatable; SOURCE is an HLS playlist URL, a continuous MPEG-TS stream (http(s)://…, udp://[@]HOST:PORT[?iface=NAME], srt://HOST:PORT[?streamid=ID], srt://:PORT?mode=listener) or 'demo'; later sources take over when earlier ones fail")
 	o.redisURL = fs.String("redis", "", "Redis URL for the registry and stats: redis://[:PASSWORD@]HOST:PORT/DB (rediss:// for TLS); Sentinel: add ?master_name=NAME[&addr=HOST:PORT…]; Cluster: add ?cluster=1[&addr=HOST:PORT…] (README, Registry); empty: in memory")
 	o.redisCA = fs.String("redis-ca", "", "PEM file of the CAs to trust for a rediss:// Redis; empty: the system's")
@@ -58,6 +59,7 @@ func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
 	o.currency = fs.String("currency", "USD", "currency code of --price-per-gb")
 	o.drain = fs.Duration("drain", 0, "on SIGTERM or SIGINT: answer /readyz 503 and go on serving this long (so load balancers take the gateway out), then stop accepting and give in-flight responses up to 5s")
 	o.logLevel = fs.String("log-level", "info", "debug, info, warn or error")
+	o.tls = addTLSFlags(fs)
 	return fs, o
 }
 
@@ -197,6 +199,10 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if *o.seeders < 1 || *o.seeders > swarm.MaxSeeders {
 		return fmt.Errorf("--seeders %d: want 1-%d", *o.seeders, swarm.MaxSeeders)
 	}
+	https, err := o.tls.open(log)
+	if err != nil {
+		return err
+	}
 	reg, err := openRegistry(*o.redisURL, swarm.Options{TLSCAFile: *o.redisCA})
 	if err != nil {
 		return err
@@ -207,14 +213,24 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	g.drain, g.dashboard = *o.drain, dash
+	if https != nil {
+		g.useTLS(https.config)
+		g.certFiles = https.files
+		beside, err := https.runners(port(g.ln.Addr()))
+		if err != nil {
+			return err
+		}
+		extra = append(extra, beside...)
+	}
 	log.Info("gateway listening", "url", g.url, "channels", len(cfg.Channels), "redis", *o.redisURL != "")
 	reload := func(ctx context.Context) error { return reloadChannels(ctx, args, g, &demos, log) }
 	return runAll(ctx, append(extra, g.run, reload)...)
 }
 
 // reloadChannels sets the gateway's channels anew from the flags (args, the environment and
-// --config read again) at each SIGHUP, until ctx ends. Flags other than the channels' are
-// read once, at start. A set that does not parse or validate is logged and changes nothing.
+// --config read again) at each SIGHUP, until ctx ends, and reads a --tls-cert certificate
+// again. Flags other than the channels' are read once, at start. A set that does not parse
+// or validate is logged and changes nothing; so is a certificate that does not load.
 func reloadChannels(ctx context.Context, args []string, g *gatewayNode, demos *demoSources, log *slog.Logger) error {
 	hup, stop := notifyReload()
 	defer stop()
@@ -226,6 +242,7 @@ func reloadChannels(ctx context.Context, args []string, g *gatewayNode, demos *d
 			return nil
 		case <-hup:
 		}
+		reloadCertificate(g, log)
 		if fixed := fixedChannelFlags(args); len(fixed) > 0 {
 			log.Warn("a reload reads the channels from --config only: these come from the command line or the environment and stay as they are", "flags", fixed)
 		}
@@ -250,6 +267,18 @@ func reloadChannels(ctx context.Context, args []string, g *gatewayNode, demos *d
 		*demos = next
 		log.Info("channels reloaded", "channels", len(chs), "added", added, "changed", changed, "removed", removed)
 	}
+}
+
+// reloadCertificate reads the gateway's certificate files again, if it has any.
+func reloadCertificate(g *gatewayNode, log *slog.Logger) {
+	if g.certFiles == nil {
+		return
+	}
+	if err := g.certFiles.Reload(); err != nil {
+		log.Error("certificate not reloaded; the gateway goes on with the one it has", "err", err)
+		return
+	}
+	log.Info("certificate reloaded", "not_after", g.certFiles.Certificate().Leaf.NotAfter)
 }
 
 // latencyUsage documents --latency.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rawflow/rawflow/gateway"
+	"github.com/rawflow/rawflow/gateway/certs"
 	"github.com/rawflow/rawflow/gateway/demosource"
 	"github.com/rawflow/rawflow/internal/httpx"
 	"github.com/rawflow/rawflow/peerassist"
@@ -55,7 +57,12 @@ type gatewayNode struct {
 	srv *gateway.Server
 	reg gateway.Registry
 	ln  net.Listener
-	url string // base URL, http://host:port
+	url string // base URL, http://host:port (https:// with tls)
+	// tls, when set, makes the listener serve HTTPS with it (useTLS); nil: plain HTTP.
+	tls *tls.Config
+	// certFiles is the certificate tls serves when it comes from files (reloaded on
+	// SIGHUP); nil otherwise.
+	certFiles *certs.Files
 	// dashboard configures the dashboard (package web); its zero value means web's defaults.
 	dashboard web.Config
 	wrap      func(http.Handler) http.Handler // nil, or middleware around the node's handler
@@ -73,6 +80,12 @@ func newGatewayNode(addr string, cfg gateway.Config, reg gateway.Registry) (*gat
 		return nil, err
 	}
 	return &gatewayNode{srv: srv, reg: reg, ln: ln, url: "http://" + ln.Addr().String()}, nil
+}
+
+// useTLS makes the node serve HTTPS with cfg.
+func (g *gatewayNode) useTLS(cfg *tls.Config) {
+	g.tls = cfg
+	g.url = "https://" + g.ln.Addr().String()
 }
 
 // handler is the node's one router: the gateway's routes (and its error handler) and the
@@ -117,7 +130,7 @@ func (g *gatewayNode) run(ctx context.Context) error {
 		stop()
 		return nil
 	}
-	return runAll(runCtx, g.srv.Run, drainer, func(ctx context.Context) error { return httpx.Serve(ctx, g.ln, h, nil) })
+	return runAll(runCtx, g.srv.Run, drainer, func(ctx context.Context) error { return httpx.ServeTLS(ctx, g.ln, h, g.tls, nil) })
 }
 
 // peerNode is a proxy on its two ports (peerassist.Node), with each port's handler in a

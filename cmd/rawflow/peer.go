@@ -2,16 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
+	"github.com/rawflow/rawflow/internal/httpx"
 	"github.com/rawflow/rawflow/peerassist"
 )
 
 func runPeer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("peer", "The peer-assist proxy for one viewer machine: play http://LISTEN/live/CHANNEL/index.m3u8.", stderr)
-	gw := fs.String("gateway", "", "gateway base URL, e.g. http://gateway:8080 (required)")
+	gw := fs.String("gateway", "", "gateway base URL, e.g. http://gateway:8080 or https://gateway.example (required); an https gateway's certificate is verified")
+	gatewayCA := fs.String("gateway-ca", "", "PEM file of CAs to trust for an https:// gateway, besides the system's (a private CA)")
 	playerAddr := fs.String("listen", "127.0.0.1:8081", "player port: where the player plays from")
 	neighbourAddr := fs.String("peer-listen", ":8082", "neighbour port: where other proxies fetch from")
 	advertise := fs.String("advertise", "", "neighbour address to advertise (host:port); default: the neighbour port, as the gateway sees this machine")
@@ -40,6 +45,9 @@ func runPeer(ctx context.Context, args []string, stderr io.Writer) error {
 	if *grace <= 0 {
 		return fmt.Errorf("--outage-grace %s: want a positive duration", *grace)
 	}
+	if cfg.GatewayRoots, err = gatewayRoots(*gw, *gatewayCA); err != nil {
+		return err
+	}
 	if cfg.CacheBytes, err = parseSize(*cacheSize); err != nil {
 		return fmt.Errorf("--cache-size: %w", err)
 	}
@@ -54,4 +62,17 @@ func runPeer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("peer-assist proxy listening", "player", n.url, "gateway", *gw)
 	return n.run(ctx)
+}
+
+// gatewayRoots returns the roots a proxy trusts for its gateway: the system's, plus caFile's
+// when set, which is only for an https:// gateway.
+func gatewayRoots(gatewayURL, caFile string) (*x509.CertPool, error) {
+	if caFile != "" && !strings.HasPrefix(strings.ToLower(gatewayURL), "https://") {
+		return nil, errors.New("--gateway-ca is for an https:// --gateway")
+	}
+	roots, err := httpx.Roots(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--gateway-ca: %w", err)
+	}
+	return roots, nil
 }

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -16,9 +17,22 @@ const shutdownGrace = 5 * time.Second
 // (nil: never), the server closes at once, cutting the connections it has, a crash as far
 // as its clients can tell. Either way it closes ln.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, kill <-chan struct{}) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second}
+	return ServeTLS(ctx, ln, h, nil, kill)
+}
+
+// ServeTLS is Serve over TLS with cfg (nil: plain HTTP, as Serve). HTTP/2 is offered when
+// cfg's NextProtos list "h2" (or list nothing). The TLS handshake is bounded like a request
+// header (ReadHeaderTimeout).
+func ServeTLS(ctx context.Context, ln net.Listener, h http.Handler, cfg *tls.Config, kill <-chan struct{}) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second, TLSConfig: cfg}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if cfg != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificates come from cfg
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
