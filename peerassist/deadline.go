@@ -62,16 +62,20 @@ func (ph *playhead) served(seq uint64, d time.Duration, now time.Time) {
 }
 
 // deadline returns when the player will need segment seq, and false when the playhead is
-// unknown. A segment at or before the last one served is needed now.
+// unknown. A segment at or before the last one served is needed now; a later one when the
+// buffer runs dry, plus the segments between.
 func (ph *playhead) deadline(seq uint64, now time.Time) (time.Time, bool) {
-	at, known, _ := ph.need(seq, now)
+	at, known, _ := ph.need(seq, now, false)
 	return at, known
 }
 
 // need is deadline, and says too whether at is when the inferred buffer runs dry before
 // segment seq (one after the last served) rather than "now" for one already served (a
-// retry, a range request, a seek back), which no delivery can meet (see qoe.go).
-func (ph *playhead) need(seq uint64, now time.Time) (at time.Time, known, dry bool) {
+// retry, a range request, a seek back), which no delivery can meet (see qoe.go). asked says
+// the player itself asks for seq: one more than a segment ahead of the next is a jump (a
+// player that fell out of the live window and skipped to its sync point, a seek ahead),
+// needed when the buffer runs dry, not after segments it will never play.
+func (ph *playhead) need(seq uint64, now time.Time, asked bool) (at time.Time, known, dry bool) {
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
 	if !ph.started || ph.gone(now) {
@@ -80,7 +84,11 @@ func (ph *playhead) need(seq uint64, now time.Time) (at time.Time, known, dry bo
 	if seq <= ph.lastSeq {
 		return now, true, false
 	}
-	return later(ph.dryAt, now).Add(time.Duration(seq-ph.lastSeq-1) * ph.avg), true, true
+	ahead := seq - ph.lastSeq - 1
+	if asked && ahead > 1 {
+		ahead = 0
+	}
+	return later(ph.dryAt, now).Add(time.Duration(ahead) * ph.avg), true, true
 }
 
 // gone reports whether the player left (ph.mu held): nothing served for more than two

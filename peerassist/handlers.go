@@ -294,7 +294,7 @@ func (p *Proxy) needBy(r *http.Request, m *member, info segInfo) (at time.Time, 
 	if info.dur == 0 { // an init section: needed before any media
 		return now, false
 	}
-	if at, known, dry := ph.need(info.seq, now); known {
+	if at, known, dry := ph.need(info.seq, now, true); known {
 		return at, dry
 	}
 	return now, false

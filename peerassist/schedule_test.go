@@ -37,6 +37,16 @@ func TestPlayheadDeadlines(t *testing.T) {
 	at, _ = ph.deadline(14, t0.Add(7*time.Second))
 	assert.Equal(t, t0.Add(9*time.Second), at)
 
+	// The player itself asks for a segment ahead: one after the next is a parallel fetch
+	// (needed a duration after the next); further on is a jump (a skip to the live sync
+	// point), needed when the buffer runs dry, not after the segments it skipped.
+	at, _, _ = ph.need(15, t0.Add(7*time.Second), true)
+	assert.Equal(t, t0.Add(11*time.Second), at, "parallel fetch")
+	at, _, _ = ph.need(20, t0.Add(7*time.Second), true)
+	assert.Equal(t, t0.Add(9*time.Second), at, "a skip ahead is needed when the buffer runs dry")
+	at, _ = ph.deadline(20, t0.Add(7*time.Second))
+	assert.Equal(t, t0.Add(21*time.Second), at, "a prefetch counts the segments between")
+
 	// A jump (seek, switch) starts over.
 	ph.served(40, 2*time.Second, t0.Add(8*time.Second))
 	at, _ = ph.deadline(41, t0.Add(8*time.Second))
