@@ -89,6 +89,16 @@ func (s *Server) handleSegment(c echo.Context) error {
 	if seg == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "no such segment")
 	}
+	if seg.Kind != ingest.KindKey && c.Request().Method == http.MethodGet {
+		if !s.held.admit(c.Request(), cellSegment{channel: ch.name, rendition: c.Param("rendition"), name: seg.Name}, s.cfg.Now()) {
+			s.count(ch.name, "held")
+			h := c.Response().Header()
+			h.Set("Retry-After", "1")
+			h.Set(swarm.HeldHeader, "1")
+			return echo.NewHTTPError(http.StatusServiceUnavailable, "the cell is getting this segment: wait for the swarm")
+		}
+		defer s.held.transfer()()
+	}
 	s.count(ch.name, "segment")
 	if seg.Data == nil { // VOD: fetched on demand
 		if seg, err = s.onDemand(c.Request().Context(), ch, r, seg); err != nil {
