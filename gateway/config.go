@@ -65,6 +65,11 @@ type Config struct {
 	// saturated: then a cell member's fetch of a segment its cell's root is getting is
 	// refused (held.go). Default 8; negative: never.
 	BusyTransfers int
+	// EgressLimit is the gateway's uplink in bytes per second, when known: segment bytes
+	// are paced to 85 % of it, a cell root's first (pace.go), and bytes started at 90 % of
+	// it within a second make the uplink count as saturated too (held.go). 0: unknown, no
+	// pacing.
+	EgressLimit int64
 	// ReportInterval is how often proxies report their counters. Default 10 s.
 	ReportInterval time.Duration
 	// StatsFlushInterval is how often the gateway adds its own egress to the registry's

@@ -65,7 +65,7 @@ func TestMemberFetchHeldWhileSaturated(t *testing.T) {
 
 // TestHoldBackNever: BusyTransfers negative (--busy-transfers 0) never holds back.
 func TestHoldBackNever(t *testing.T) {
-	h := newHoldBack(-1)
+	h := newHoldBack(-1, 0)
 	for range 100 {
 		h.transfer()
 	}
@@ -76,4 +76,22 @@ func TestHoldBackNever(t *testing.T) {
 	r.Header.Set(swarm.FetchHeader, swarm.FetchMember)
 	r.Header.Set(swarm.NeedHeader, "9000")
 	assert.True(t, h.admit(r, k, time.Unix(1e9, 0)))
+}
+
+// TestHoldBackByRate: with EgressLimit, segment bytes started at 90 % of it within the
+// last second make the uplink saturated; two seconds later it is not.
+func TestHoldBackByRate(t *testing.T) {
+	h := newHoldBack(-1, 1000)
+	t0 := time.Unix(1e9, 0)
+	r, _ := http.NewRequest(http.MethodGet, "/", nil)
+	k := cellSegment{channel: "tv", name: "s"}
+	r.Header.Set(swarm.FetchHeader, swarm.FetchRoot)
+	require.True(t, h.admit(r, k, t0))
+	r.Header.Set(swarm.FetchHeader, swarm.FetchMember)
+	r.Header.Set(swarm.NeedHeader, "9000")
+	h.sent(800, t0)
+	assert.True(t, h.admit(r, k, t0), "80 %: not saturated")
+	h.sent(200, t0.Add(500*time.Millisecond))
+	assert.False(t, h.admit(r, k, t0.Add(600*time.Millisecond)), "100 % within the second: held back")
+	assert.True(t, h.admit(r, k, t0.Add(2500*time.Millisecond)), "two seconds later: served")
 }
