@@ -23,7 +23,8 @@
 #   scarce-direct    the same cap and SCARCE_RAMP; VIEWERS viewers per site play the gateway
 #                    directly (no proxies): the baseline.
 # Environment: WAN_DELAY (one way, default 20ms), WAN_RATE (each way, default 20mbit),
-# CAP_COPIES (default 5), GW_QUEUE (packets queued per site at the gateway's link, default
+# CAP_COPIES (default 5), TELL_CAP (default 1: a capped gateway is told its cap, --egress-limit;
+# 0: not), GW_QUEUE (packets queued per site at the gateway's link, default
 # 30), SEEDERS (gateway --seeders, default 1), RAMP, SCARCE_RAMP, SCENARIOS (default all four,
 # in that order), LOG_LEVEL (the swarms', default error), DELAY=netem|wire (default netem when
 # the kernel has it; wire is a userspace delay line between TUN devices, for kernels built
@@ -42,6 +43,7 @@ WAN_RATE=${WAN_RATE:-20mbit}
 CAP_COPIES=${CAP_COPIES:-5}
 GW_QUEUE=${GW_QUEUE:-30}
 SEEDERS=${SEEDERS:-1}
+TELL_CAP=${TELL_CAP:-1}
 RAMP=${RAMP:-}
 SCARCE_RAMP=${SCARCE_RAMP:-}
 LOG_LEVEL=${LOG_LEVEL:-error}
@@ -209,15 +211,17 @@ CGO_ENABLED=0 go build -o "$work/rawflow" ./cmd/rawflow
 bin=$work/rawflow
 
 gw_pid=""
-start_gateway() { # LOG
+start_gateway() { # LOG [FLAG…]
+  local log=$1
+  shift
   ip netns exec $NS_GW "$bin" gateway --listen $GW_IP:8080 --channel tv=demo --seeders "$SEEDERS" --peer-addrs private \
-    --log-level warn >"$1" 2>&1 &
+    --log-level warn "$@" >"$log" 2>&1 &
   gw_pid=$!
   for _ in $(seq 200); do
     ip netns exec $NS_GW curl -fsS "$GW/live/tv/index.m3u8?rawflow=peer" 2>/dev/null | grep -q 'SIZE=' && return 0
     sleep 0.1
   done
-  echo "the gateway listed no segment in 20 s:"; cat "$1"; exit 1
+  echo "the gateway listed no segment in 20 s:"; cat "$log"; exit 1
 }
 stop_gateway() { kill "$gw_pid"; wait "$gw_pid" 2>/dev/null || true; }
 gwget() { ip netns exec $NS_GW curl -fsS --max-time 5 "$GW$1"; }
@@ -252,7 +256,7 @@ demand_kbit=$((kbit * VIEWERS * 2))
 {
   echo "stream: segments of $seg_bytes bytes on average every $seg_s s: $kbit kbit/s"
   echo "gateway egress cap in the scarce-uplink scenarios: $CAP_COPIES copies = ${cap_kbit} kbit/s (the audience's demand: $((VIEWERS * 2)) viewers = ${demand_kbit} kbit/s)"
-  echo "WAN links: $WAN_DELAY each way ($DELAY), $WAN_RATE each way; $VIEWERS viewers per site; $DUR per scenario; ramp ${RAMP:-default (a tenth of the run)}, scarce-* ramp $SCARCE_RAMP; --seeders $SEEDERS; gateway link queue $GW_QUEUE packets"
+  echo "WAN links: $WAN_DELAY each way ($DELAY), $WAN_RATE each way; $VIEWERS viewers per site; $DUR per scenario; ramp ${RAMP:-default (a tenth of the run)}, scarce-* ramp $SCARCE_RAMP; --seeders $SEEDERS; gateway link queue $GW_QUEUE packets; capped gateway told its cap (--egress-limit): $([ "$TELL_CAP" = 0 ] && echo no || echo yes)"
   [ "$cap_kbit" -lt "$demand_kbit" ] || echo "(the cap is above the audience's demand: the capped scenarios are not scarce; more VIEWERS or a lower CAP_COPIES)"
 } | tee "$out/setup.txt"
 
@@ -279,7 +283,12 @@ scenario() {
       echo "# $n"; tc -n "${n%%:*}" qdisc show dev "${n#*:}"; tc -n "${n%%:*}" class show dev "${n#*:}"
     done
   } >>"$out/tc.txt"
-  start_gateway "$out/$name-gateway.log"
+  # A capped gateway is told its uplink (--egress-limit), as its operator would (TELL_CAP).
+  if [ "$cap" = "$UNCAPPED" ] || [ "$TELL_CAP" = 0 ]; then
+    start_gateway "$out/$name-gateway.log"
+  else
+    start_gateway "$out/$name-gateway.log" --egress-limit "$cap"
+  fi
   watch_sizes "$work/$name-sizes" &
   local watcher=$!
   probe $NS_A "$out/$name-rtt-siteA.txt" &

@@ -61,6 +61,15 @@ type Config struct {
 	// after that. Defaults 30 s and 32 KB/s (256 kbit/s).
 	WriteTimeout time.Duration
 	MinWriteRate int64
+	// BusyTransfers is how many segment transfers under way make the uplink count as
+	// saturated: then a cell member's fetch of a segment its cell's root is getting is
+	// refused (held.go). Default 8; negative: never.
+	BusyTransfers int
+	// EgressLimit is the gateway's uplink in bytes per second, when known: segment bytes
+	// are paced to 85 % of it, a cell root's first (pace.go), and bytes started at 90 % of
+	// it within a second make the uplink count as saturated too (held.go). 0: unknown, no
+	// pacing.
+	EgressLimit int64
 	// ReportInterval is how often proxies report their counters. Default 10 s.
 	ReportInterval time.Duration
 	// StatsFlushInterval is how often the gateway adds its own egress to the registry's
@@ -152,6 +161,9 @@ func (c *Config) setDefaults() {
 	def(&c.WriteTimeout, 30*time.Second)
 	if c.MinWriteRate <= 0 {
 		c.MinWriteRate = 32 << 10
+	}
+	if c.BusyTransfers == 0 {
+		c.BusyTransfers = 8
 	}
 	def(&c.ReportInterval, 10*time.Second)
 	def(&c.StatsFlushInterval, 2*time.Second)

@@ -57,7 +57,7 @@ func (s *Server) metricsSnapshot() []channelMetrics {
 // returns the handler of GET /metrics.
 func (s *Server) newMetrics() http.Handler {
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rawflow_gateway_requests_total",
-		Help: "Requests served, by kind: playlist, segment, tracker."}, []string{"channel", "kind"})
+		Help: "Requests served, by kind: playlist, segment, tracker, held (a member's segment fetch held back while the uplink is saturated)."}, []string{"channel", "kind"})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s.requests, newGatewayCollector(s.metricsSnapshot), newTrackerCollector(s.tracker.Snapshot),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

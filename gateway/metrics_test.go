@@ -27,7 +27,7 @@ var gatewayFamilies = map[string]string{
 	"rawflow_gateway_segment_events_dropped_total":  "counter [] Segment events not sent to a stream that did not keep up (its proxy reads the playlist instead).",
 	"rawflow_gateway_tracker_reports_clamped_total": "counter [] Proxy reports cut to what the proxy could have played or uploaded since its last report.",
 	"rawflow_gateway_tracker_refused_total":         "counter [reason] Tracker calls refused (429), by reason: joins (new proxies from one address), peer (calls of one proxy), address (all calls of one address), identities (proxies one address holds at once).",
-	"rawflow_gateway_requests_total":                "counter [channel kind] Requests served, by kind: playlist, segment, tracker.",
+	"rawflow_gateway_requests_total":                "counter [channel kind] Requests served, by kind: playlist, segment, tracker, held (a member's segment fetch held back while the uplink is saturated).",
 	"rawflow_gateway_segments_listed_total":         "counter [channel] Segments the gateway listed.",
 	"rawflow_gateway_viewers":                       "gauge [channel kind] Viewers: assisted (proxies registered, fleet-wide), direct (players of this gateway, last 30 s).",
 	"rawflow_gateway_window_bytes":                  "gauge [channel] Bytes of segments held in RAM.",

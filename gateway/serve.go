@@ -89,6 +89,17 @@ func (s *Server) handleSegment(c echo.Context) error {
 	if seg == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "no such segment")
 	}
+	if seg.Kind != ingest.KindKey && c.Request().Method == http.MethodGet {
+		if !s.held.admit(c.Request(), cellSegment{channel: ch.name, rendition: c.Param("rendition"), name: seg.Name}, s.cfg.Now()) {
+			s.count(ch.name, "held")
+			h := c.Response().Header()
+			h.Set("Retry-After", "1")
+			h.Set(swarm.HeldHeader, "1")
+			return echo.NewHTTPError(http.StatusServiceUnavailable, "the cell is getting this segment: wait for the swarm")
+		}
+		defer s.held.transfer()()
+		s.held.sent(int64(len(seg.Data)), s.cfg.Now())
+	}
 	s.count(ch.name, "segment")
 	if seg.Data == nil { // VOD: fetched on demand
 		if seg, err = s.onDemand(c.Request().Context(), ch, r, seg); err != nil {
@@ -108,7 +119,11 @@ func (s *Server) handleSegment(c echo.Context) error {
 	atRate := time.Duration(float64(len(seg.Data)) / float64(s.cfg.MinWriteRate) * float64(time.Second))
 	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout + atRate)) // the socket's clock, not cfg.Now
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
-	httpx.ServeBytes(c.Response(), c.Request(), seg.Data)
+	var w http.ResponseWriter = c.Response()
+	if s.pacer != nil && seg.Kind != ingest.KindKey {
+		w = &pacedWriter{ResponseWriter: w, ctx: c.Request().Context(), p: s.pacer, high: c.Request().Header.Get(swarm.FetchHeader) == swarm.FetchRoot}
+	}
+	httpx.ServeBytes(w, c.Request(), seg.Data)
 	if c.Request().Method == http.MethodGet && seg.Kind != ingest.KindKey {
 		ch.egress.Add(c.Response().Size)
 		r.egress.Add(c.Response().Size)

@@ -45,6 +45,8 @@ type Server struct {
 	requests *prometheus.CounterVec
 	draining atomic.Bool // set by Drain: readiness fails, serving goes on
 	flushMu  sync.Mutex  // held by flushEgress
+	held     *holdBack   // members' copies held back while the uplink is saturated (held.go)
+	pacer    *pacer      // segment bytes paced to EgressLimit, roots first (pace.go); nil: none
 }
 
 // New builds a gateway from cfg. reg is the registry it shares with its fleet
@@ -55,7 +57,7 @@ func New(cfg Config, reg Registry) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "gateway"),
-		id: newGatewayID(), reloaded: make(chan struct{}, 1)}
+		id: newGatewayID(), reloaded: make(chan struct{}, 1), held: newHoldBack(cfg.BusyTransfers, cfg.EgressLimit), pacer: newPacer(cfg.EgressLimit, time.Now)}
 	s.tracker = tracker.New(tracker.Config{Served: func(ch string) bool { return s.channelMap()[ch] != nil },
 		Called:  func(ch string) { s.count(ch, "tracker") },
 		PeerKey: cfg.PeerKey, Seeders: cfg.Seeders, ReportInterval: cfg.ReportInterval, JoinRate: cfg.JoinRate, PeerRate: cfg.PeerRate, PeersPerAddress: cfg.PeersPerAddress,

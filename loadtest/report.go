@@ -51,6 +51,8 @@ type Report struct {
 	IntegrityFailures int64   `json:"integrity_failures"`
 	NeighbourFailures int64   `json:"neighbour_failures"`
 	RangeCompletions  int64   `json:"range_completions"`
+	GatewayResumes    int64   `json:"gateway_resumes"`
+	Held              int64   `json:"held"`
 	QuietSpells       int     `json:"quiet_spells"`
 }
 
@@ -114,6 +116,8 @@ func (b *bench) report(elapsed time.Duration) Report {
 			r.TrackerRefused += ch.TrackerRefused
 			roots += ch.Roots
 			r.RangeCompletions += ch.RangeCompletions
+			r.GatewayResumes += ch.GatewayResumes
+			r.Held += ch.Held
 		}
 	}
 	if total := r.BytesFromPeers + r.BytesFromGateway; total > 0 {

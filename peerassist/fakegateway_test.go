@@ -28,6 +28,9 @@ type fakeGateway struct {
 	// onSegment, if set, is called with the path below /live/tv/ of every segment request
 	// before it is answered.
 	onSegment func(name string)
+	// intercept, if set, sees every segment request first, and answers it when it returns
+	// true.
+	intercept func(w http.ResponseWriter, r *http.Request) bool
 
 	mu         sync.Mutex // guards the following fields
 	reject     bool       // answer calls with credentials 401
@@ -192,6 +195,9 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if g.onSegment != nil {
 			g.onSegment(strings.TrimPrefix(r.URL.Path, "/live/tv/"))
+		}
+		if g.intercept != nil && g.intercept(w, r) {
+			return
 		}
 		b, ok := g.data[strings.TrimPrefix(r.URL.Path, "/live/tv/")]
 		if !ok {

@@ -198,7 +198,10 @@ func (p *Proxy) fetch(ctx context.Context, m *member, info segInfo, at time.Time
 }
 
 // load is the ladder below the cache: the swarm until the gateway must take over to land
-// by the deadline, then the gateway (completing any partial neighbour transfer).
+// by the deadline, then the gateway (completing any partial neighbour transfer). A gateway
+// whose uplink is saturated may hold back a member's fetch of a segment its cell's root is
+// getting (errHeld): then the swarm again, until the player needs the segment within
+// swarm.UrgentNeed, and the gateway once more, asking plainly (never refused).
 func (p *Proxy) load(ctx context.Context, m *member, info segInfo, dl *deadline) (*segment, error) {
 	// Re-check the cache: a flight for this digest may have finished between the caller's
 	// miss and this flight's start.
@@ -206,13 +209,32 @@ func (p *Proxy) load(ctx context.Context, m *member, info segInfo, dl *deadline)
 		return s, nil
 	}
 	sctx, stop, urgent := p.swarmRung(ctx, dl, info.size)
-	defer stop()
-	s, part := p.fromSwarm(sctx, m, info, urgent)
+	s, part, ask := p.fromSwarm(sctx, m, info, urgent)
+	stop()
 	if s != nil {
 		p.keep(s)
 		return s, nil
 	}
-	s, err := p.fromGateway(ctx, m, info, part)
+	ask.dl = dl
+	s, err := p.fromGateway(ctx, m, info, part, ask)
+	if errors.Is(err, errHeld) {
+		m.stats.held.Add(1)
+		hctx, cancel := dl.before(ctx, swarm.UrgentNeed, p.cfg.Now)
+		var more partial
+		s, more = p.fromNeighbours(hctx, m, ask.sources, info, p.cfg.NeighbourStall)
+		if s == nil {
+			<-hctx.Done() // sources that failed at once: the swarm's root may still deliver to them
+		}
+		cancel()
+		if s != nil {
+			p.keep(s)
+			return s, nil
+		}
+		if len(more.data) > len(part.data) {
+			part = more
+		}
+		s, err = p.fromGateway(ctx, m, info, part, gatewayAsk{})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -254,22 +276,24 @@ const (
 // fromSwarm gets the segment through the member's plan: nothing when the proxy is the root
 // of the segment's stripe (it fetches from the gateway for its cell) or has no plan; else
 // from the stripe's sources in order. It returns the longest partial neighbour transfer
-// too, for the gateway to complete.
-func (p *Proxy) fromSwarm(ctx context.Context, m *member, info segInfo, urgent bool) (*segment, partial) {
+// too, for the gateway to complete, and how to present the fetch to the gateway.
+func (p *Proxy) fromSwarm(ctx context.Context, m *member, info segInfo, urgent bool) (*segment, partial, gatewayAsk) {
 	plan, ok := m.plan(ctx, info.rendition, planWait)
 	if !ok {
-		return nil, partial{}
+		return nil, partial{}, gatewayAsk{}
 	}
 	sp := plan.Stripes[swarm.StripeOf(info.seq)]
 	if sp.Root {
 		m.stats.roots.Add(1)
-		return nil, partial{}
+		return nil, partial{}, gatewayAsk{role: swarm.FetchRoot, group: p.cfg.Group}
 	}
+	ask := gatewayAsk{role: swarm.FetchMember, group: p.cfg.Group, sources: sp.Sources}
 	stall := p.cfg.NeighbourStall
 	if urgent {
 		stall = min(stall, urgentStall)
 	}
-	return p.fromNeighbours(ctx, m, sp.Sources, info, stall)
+	s, part := p.fromNeighbours(ctx, m, sp.Sources, info, stall)
+	return s, part, ask
 }
 
 // poll fetches the playlists of the renditions a player plays, so that new segments are
@@ -331,7 +355,8 @@ func (p *Proxy) Status() Status {
 		st.Totals.Add(c)
 		st.Channels[name] = ChannelStatus{Counters: c, CacheHits: m.stats.cacheHits.Load(), PeerID: m.peerID(),
 			Offload: c.Offload(), TrackerRequests: m.stats.trackerRequests.Load(), TrackerRefused: m.stats.trackerRefused.Load(),
-			Roots: m.stats.roots.Load(), RangeCompletions: m.stats.rangeCompletions.Load()}
+			Roots: m.stats.roots.Load(), RangeCompletions: m.stats.rangeCompletions.Load(),
+			GatewayResumes: m.stats.gatewayResumes.Load(), Held: m.stats.held.Load()}
 	}
 	st.Connections = p.dials.Load()
 	st.StalePlaylists, st.TokenRefused, st.AddrRefused = p.stalePlaylists.Load(), p.tokenRefused.Load(), p.addrRefused.Load()

@@ -31,6 +31,8 @@ type counters struct {
 	trackerRefused   atomic.Int64 // of which the gateway refused for their rate (429)
 	roots            atomic.Int64 // segments this proxy fetched from the gateway as its stripe's root
 	rangeCompletions atomic.Int64 // partial neighbour transfers completed from the gateway
+	gatewayResumes   atomic.Int64 // gateway transfers cut short and resumed with Range
+	held             atomic.Int64 // fetches the gateway held back (errHeld): the swarm delivered or the gateway did later
 
 	split breakdown
 }
@@ -217,11 +219,15 @@ type ChannelStatus struct {
 	// TrackerRequests counts the event streams opened and the reports sent, TrackerRefused
 	// those the gateway refused for their rate; Roots the segments this proxy fetched from
 	// the gateway as its stripe's root; RangeCompletions the partial neighbour transfers the
-	// gateway completed with a Range request.
+	// gateway completed with a Range request; GatewayResumes the gateway transfers cut short
+	// and resumed with Range; Held the fetches the gateway held back while its uplink was
+	// saturated (the cell's root was getting the segment).
 	TrackerRequests  int64 `json:"tracker_requests"`
 	TrackerRefused   int64 `json:"tracker_refused"`
 	Roots            int64 `json:"roots"`
 	RangeCompletions int64 `json:"range_completions"`
+	GatewayResumes   int64 `json:"gateway_resumes"`
+	Held             int64 `json:"held"`
 	// PeerID is the ID the gateway issued; empty until the stream's hello.
 	PeerID  string  `json:"peer_id"`
 	Offload float64 `json:"offload"`

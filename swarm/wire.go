@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 )
 
 // The tracker API, served by the gateway under /api/v1/swarm/ and called by proxies (see
@@ -21,6 +22,24 @@ const (
 	// NeighbourSegmentPath is the prefix of the neighbour port's segment route; the digest
 	// (hex) follows it.
 	NeighbourSegmentPath = "/peer/v1/segments/"
+	// FetchHeader, on a proxy's segment request to the gateway, says why it asks:
+	// FetchRoot (the plan makes it its cell's root for the segment's stripe: its cell's one
+	// copy) or FetchMember (a member of a cell whose swarm did not deliver in time, see
+	// NeedHeader). A request without it (a player, a leech with no plan) is never refused.
+	FetchHeader = "RawFlow-Fetch"
+	FetchRoot   = "root"
+	FetchMember = "member"
+	// GroupHeader, with FetchHeader, names the requester's locality group (its cell).
+	GroupHeader = "RawFlow-Group"
+	// NeedHeader, with FetchMember, is the time left until the requester's player needs the
+	// segment, in milliseconds.
+	NeedHeader = "RawFlow-Need"
+	// HeldHeader is set on a 503 the gateway answers a member's fetch with while its uplink
+	// is saturated and its cell's root is getting (or got) the segment: wait for the swarm,
+	// and ask again with less than UrgentNeed left if it has not delivered by then.
+	HeldHeader = "RawFlow-Held"
+	// UrgentNeed: a member's fetch with less than this left (NeedHeader) is never refused.
+	UrgentNeed = 1500 * time.Millisecond
 	// MaxRequestBytes bounds every tracker request body.
 	MaxRequestBytes = 16 << 10
 	// MaxBannedReports bounds AnnounceRequest.Banned.

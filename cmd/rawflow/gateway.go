@@ -22,13 +22,13 @@ import (
 
 // gatewayOpts are the gateway's flags.
 type gatewayOpts struct {
-	addr, redisURL, redisCA, maxBytes, peerKey, signKey, currency, logLevel, peerAddrs, originAddrs, adminToken *string
-	segDur, drain                                                                                               *time.Duration
-	window, seeders, peersPerAddr                                                                               *int
-	trackerRate, joinRate, peerRate, price                                                                      *float64
-	channels, playerOrigins                                                                                     listFlag
-	latency                                                                                                     *latencyFlags
-	tls                                                                                                         *tlsOpts
+	addr, redisURL, redisCA, maxBytes, peerKey, signKey, currency, logLevel, peerAddrs, originAddrs, adminToken, egressLimit *string
+	segDur, drain                                                                                                            *time.Duration
+	window, seeders, peersPerAddr, busyTransfers                                                                             *int
+	trackerRate, joinRate, peerRate, price                                                                                   *float64
+	channels, playerOrigins                                                                                                  listFlag
+	latency                                                                                                                  *latencyFlags
+	tls                                                                                                                      *tlsOpts
 }
 
 func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
@@ -51,6 +51,8 @@ func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
 	o.originAddrs = fs.String("origin-addrs", "public", "addresses origin fetches (playlists, segments, keys, redirects) may reach besides those of the class of each channel's own configured origin: public, private (also RFC 1918, 100.64/10 and IPv6 ULA) or loopback (also 127/8 and ::1); checked on the address dialled; link-local (169.254/16, fe80::/10) never; http and https only, at most 5 redirects")
 	fs.Var(&o.playerOrigins, "player-origin", "a web origin (scheme://host[:port]) whose pages may play through viewers' proxies (the broadcaster's player page); repeatable, at most 32; announced to proxies, which refuse other pages (the gateway's own dashboard always may)")
 	o.seeders = fs.Int("seeders", 1, "proxies of each cell (rendition and locality group) that fetch each segment from the gateway (1-8)")
+	o.busyTransfers = fs.Int("busy-transfers", 8, "segment transfers under way from which the gateway's uplink counts as saturated: it then refuses (503, RawFlow-Held) a proxy's fallback fetch of a segment its cell's root is getting, unless its player needs it within 1.5 s; 0: only --egress-limit says when")
+	o.egressLimit = fs.String("egress-limit", "", "the gateway's uplink, e.g. 100Mbit or 12MB (per second), when known: segment bytes are paced to 85 % of it, a cell root's first, so that its link's queue stays short, and bytes started at 90 % of it within a second make the uplink count as saturated (see --busy-transfers); empty: unknown, no pacing")
 	o.maxBytes = fs.String("max-channel-bytes", "256MiB", "bytes held per channel, split evenly across the renditions of a multivariant one (each keeps at least its newest segment)")
 	o.peerKey = fs.String("peer-key", "", "secret that signs the peers' tracker tokens; gateways sharing a Redis must share it; empty: random at start (peers rejoin after a restart)")
 	o.signKey = fs.String("sign-key", "", "secret for signed viewer URLs: /live requests then need ?token= (see 'rawflow token'); empty: open")
@@ -161,7 +163,15 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cfg := gateway.Config{WindowSegments: *o.window, Logger: log, SignKey: []byte(*o.signKey), PeerKey: []byte(*o.peerKey), AdminToken: *o.adminToken,
 		TrackerRate: *o.trackerRate, JoinRate: *o.joinRate, PeerRate: *o.peerRate, PeersPerAddress: *o.peersPerAddr, Seeders: *o.seeders, SegmentDuration: *o.segDur,
-		PlayerOrigins: o.playerOrigins}
+		PlayerOrigins: o.playerOrigins, BusyTransfers: *o.busyTransfers}
+	if cfg.BusyTransfers == 0 {
+		cfg.BusyTransfers = -1 // never
+	}
+	if *o.egressLimit != "" {
+		if cfg.EgressLimit, err = parseRate(*o.egressLimit); err != nil {
+			return fmt.Errorf("--egress-limit: %w", err)
+		}
+	}
 	if cfg.PeerAddrs, err = swarm.ParseAddrPolicy(*o.peerAddrs); err != nil {
 		return fmt.Errorf("--peer-addrs: %w", err)
 	}

@@ -206,6 +206,7 @@ func printReport(w io.Writer, r loadtest.Report) {
 	row("cpu", "%.1f s, %.2f cores (this process)", r.CPUS, r.CPUCores)
 	row("integrity / neighbour failures", "%d / %d", r.IntegrityFailures, r.NeighbourFailures)
 	row("partial transfers completed by Range", "%d", r.RangeCompletions)
+	row("gateway transfers resumed by Range / fetches held back", "%d / %d", r.GatewayResumes, r.Held)
 	row("uplinks gone quiet", "%d", r.QuietSpells)
 	row("players not started / request errors", "%d / %d", r.NotStarted, r.PlayerErrors)
 	_ = tw.Flush()

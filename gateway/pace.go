@@ -1,0 +1,103 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Pacing segment bytes to a known uplink (EgressLimit). Written as fast as sockets take
+// them, the segments of a busy gateway pile up in its link's queue: every packet (a
+// playlist, an event, a root's segment) waits behind them, the queue overflows, TCP backs
+// off for seconds, transfers stall and are asked again, and bytes the kernel had taken are
+// thrown away with their connections. Paced at paceShare of the uplink, the queue stays
+// short; and a cell's root (swarm.FetchRoot: one copy for its whole cell) goes first.
+
+// paceShare is the share of EgressLimit that segment bytes are paced to: the rest carries
+// headers, playlists, event streams and the tracker.
+const paceShare = 0.85
+
+// Pacing grain: bytes are granted paceChunk at a time while the bytes already granted
+// leave the link within paceAhead.
+const (
+	paceChunk = 16 << 10
+	paceAhead = 40 * time.Millisecond
+	paceRetry = 5 * time.Millisecond // how often a waiter behind a root's bytes looks again
+)
+
+// pacer grants segment bytes at rate, a root's first.
+type pacer struct {
+	rate float64 // bytes per second
+	now  func() time.Time
+	mu   sync.Mutex // guards the following fields
+	free time.Time  // when the bytes granted so far will have left at rate
+	high int        // roots waiting
+}
+
+func newPacer(limit int64, now func() time.Time) *pacer {
+	if limit <= 0 {
+		return nil
+	}
+	return &pacer{rate: paceShare * float64(limit), now: now}
+}
+
+// wait returns when n more bytes may be written (high: a root's), or ctx's error.
+func (p *pacer) wait(ctx context.Context, n int, high bool) error {
+	if high {
+		p.mu.Lock()
+		p.high++
+		p.mu.Unlock()
+		defer func() { p.mu.Lock(); p.high--; p.mu.Unlock() }()
+	}
+	for {
+		p.mu.Lock()
+		now := p.now()
+		if p.free.Before(now) {
+			p.free = now
+		}
+		backlog := p.free.Sub(now)
+		if backlog <= paceAhead && (high || p.high == 0) {
+			p.free = p.free.Add(time.Duration(float64(n) / p.rate * float64(time.Second)))
+			p.mu.Unlock()
+			return nil
+		}
+		d := max(paceRetry, backlog-paceAhead)
+		p.mu.Unlock()
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// pacedWriter writes a response body through a pacer.
+type pacedWriter struct {
+	http.ResponseWriter
+	ctx  context.Context
+	p    *pacer
+	high bool
+}
+
+func (w *pacedWriter) Write(b []byte) (int, error) {
+	written := 0
+	for len(b) > 0 {
+		n := min(len(b), paceChunk)
+		if err := w.p.wait(w.ctx, n, w.high); err != nil {
+			return written, err
+		}
+		m, err := w.ResponseWriter.Write(b[:n])
+		written += m
+		if err != nil {
+			return written, err
+		}
+		b = b[n:]
+	}
+	return written, nil
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *pacedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
