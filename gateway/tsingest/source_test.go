@@ -49,7 +49,9 @@ func collectSegments(ctx context.Context, src string, n int) ([]Segment, error) 
 	// An encoder that listens (SRT) may not listen yet: retry for a while.
 	var rc io.ReadCloser
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if rc, err = Open(ctx, u, SourceConfig{Timeout: 2 * time.Second}); err == nil {
+		// The silence bound is generous: an encoder started a moment ago on a loaded machine
+		// may take seconds to send its first packet (TestOpenErrors tests the bound).
+		if rc, err = Open(ctx, u, SourceConfig{Timeout: 10 * time.Second}); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
