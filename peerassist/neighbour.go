@@ -154,7 +154,10 @@ func (p *Proxy) getNeighbour(ctx context.Context, m *member, src swarm.Source, i
 	addr := src.Addr
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
-	case code == http.StatusNotFound, code == http.StatusServiceUnavailable:
+	case code == http.StatusNotFound, code == http.StatusServiceUnavailable,
+		// Refused: a neighbour that joined a moment ago may not have read the hello that
+		// brings its swarm keys yet; one that never will costs a round trip, as a 404 does.
+		code == http.StatusUnauthorized, code == http.StatusForbidden:
 		return nil, true, fmt.Errorf("neighbour %s: %s: %w", addr, resp.Status, errNotNow)
 	case code/100 == 3: // a proxy never redirects: this one would point us elsewhere
 		return nil, true, fmt.Errorf("neighbour %s: %s: %w", addr, resp.Status, errHostile)
