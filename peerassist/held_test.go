@@ -49,7 +49,7 @@ func TestHeldFetchWaitsForTheSwarm(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	gw.setSources(swarm.Source{ID: "parent", Addr: parent})
+	gw.setSources(swarm.Source{ID: "parent", Addr: parent, Cert: testCertFP})
 	p := startProxy(t, gw, func(c *Config) {
 		c.Group = "siteA"
 		c.NeighbourBudget = 100 * time.Millisecond // the first swarm rung ends early
@@ -78,35 +78,47 @@ func TestHeldFetchWaitsForTheSwarm(t *testing.T) {
 // gateway again, plainly (never refused), and the player gets the segment: a refusal
 // never leaves a player without it.
 func TestHeldFetchEndsAtTheGateway(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	dead := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	gw := newFakeGateway(1)
-	seg := gw.window.Segments[0]
-	var mu sync.Mutex
-	var roles []string
-	gw.intercept = func(w http.ResponseWriter, r *http.Request) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		roles = append(roles, r.Header.Get(swarm.FetchHeader))
-		if r.Header.Get(swarm.FetchHeader) != swarm.FetchMember {
-			return false
-		}
-		w.Header().Set(swarm.HeldHeader, "1")
-		http.Error(w, "the cell is getting it", http.StatusServiceUnavailable)
-		return true
+	for _, tc := range []struct {
+		name   string
+		buffer string // the player's CMCD bl, ms
+	}{
+		// 2 s of buffer: the wait after the refusal ends 1.5 s before the player needs it.
+		{"urgent soon", "2000"},
+		// 30 s of buffer: the wait ends after a swarm rung (NeighbourBudget), well inside
+		// the fetch's own bound, not 1.5 s before the player needs it.
+		{"buffer beyond the fetch's bound", "30000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			dead := ln.Addr().String()
+			require.NoError(t, ln.Close())
+			gw := newFakeGateway(1)
+			seg := gw.window.Segments[0]
+			var mu sync.Mutex
+			var roles []string
+			gw.intercept = func(w http.ResponseWriter, r *http.Request) bool {
+				mu.Lock()
+				defer mu.Unlock()
+				roles = append(roles, r.Header.Get(swarm.FetchHeader))
+				if r.Header.Get(swarm.FetchHeader) != swarm.FetchMember {
+					return false
+				}
+				w.Header().Set(swarm.HeldHeader, "1")
+				http.Error(w, "the cell is getting it", http.StatusServiceUnavailable)
+				return true
+			}
+			gw.setSources(source(dead))
+			p := startProxy(t, gw, func(c *Config) { c.NeighbourBudget, c.GatewayTimeout = 500*time.Millisecond, 2*time.Second })
+			resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name+"?CMCD=bl%3D"+tc.buffer)
+			require.Equal(t, http.StatusOK, resp.StatusCode, body)
+			assert.Equal(t, string(gw.data[seg.Name]), body)
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, []string{swarm.FetchMember, ""}, roles, "held back, then asked plainly")
+			assert.Equal(t, int64(1), p.Status().Channels["tv"].Held)
+		})
 	}
-	gw.setSources(source(dead))
-	p := startProxy(t, gw, nil)
-	// 2 s of buffer: the wait after the refusal ends 1.5 s before the player needs it.
-	resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name+"?CMCD=bl%3D2000")
-	require.Equal(t, http.StatusOK, resp.StatusCode, body)
-	assert.Equal(t, string(gw.data[seg.Name]), body)
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []string{swarm.FetchMember, ""}, roles, "held back, then asked plainly")
-	assert.Equal(t, int64(1), p.Status().Channels["tv"].Held)
 }
 
 // TestRootFetchSaysSo: the root of a segment's stripe tells the gateway it fetches for its
