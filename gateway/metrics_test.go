@@ -205,7 +205,7 @@ func BenchmarkCount(b *testing.B) {
 
 func TestGatewayMetrics(t *testing.T) {
 	gw, base := statsGateway(t, swarm.NewMemory(swarm.Options{}))
-	join(t, base, swarm.Subscription{Channel: "tv", Cert: fakeCert, Addr: ":9001"}, swarm.ReportRequest{Stats: swarm.Counters{BytesFromGateway: 100, BytesFromPeers: 300, BytesUploaded: 300, Stalls: 2}})
+	join(t, base, swarm.Subscription{Channel: "tv", Addr: ":9001"}, swarm.ReportRequest{Stats: swarm.Counters{BytesFromGateway: 100, BytesFromPeers: 300, BytesUploaded: 300, Stalls: 2}})
 	gw.channelMap()["tv"].egress.Add(700)
 	gw.channelMap()["tv"].direct.seen("10.0.0.9", time.Now())
 	gw.flushEgress(t.Context())
@@ -233,6 +233,3 @@ func TestGatewayMetrics(t *testing.T) {
 	_, body = get(t, base+"/metrics")
 	assert.NotContains(t, body, `channel="other"`)
 }
-
-// fakeCert is a neighbour port's certificate fingerprint, as a subscription gives it.
-var fakeCert = strings.Repeat("c", 64)

@@ -43,11 +43,11 @@ func TestStatsTwoGatewaysOneRedis(t *testing.T) {
 	gw1, base1 := statsGateway(t, reg)
 	gw2, base2 := statsGateway(t, open())
 
-	join(t, base1, swarm.Subscription{Channel: "tv", Cert: fakeCert, Addr: ":9001", Group: "paris"}, swarm.ReportRequest{
+	join(t, base1, swarm.Subscription{Channel: "tv", Addr: ":9001", Group: "paris"}, swarm.ReportRequest{
 		Stats:      swarm.Counters{BytesFromGateway: 1000, BytesFromPeers: 3000, BytesUploaded: 7000, Stalls: 1, Startups: 2, StartupMillis: 1000},
 		Renditions: map[string]swarm.Counters{"r0": {BytesFromGateway: 1000, BytesFromPeers: 3000}},
 		FedBy:      map[string]int64{"lyon": 2000, "paris": 1000}})
-	join(t, base2, swarm.Subscription{Channel: "tv", Cert: fakeCert, Addr: ":9002", Group: "lyon"}, swarm.ReportRequest{
+	join(t, base2, swarm.Subscription{Channel: "tv", Addr: ":9002", Group: "lyon"}, swarm.ReportRequest{
 		Stats: swarm.Counters{BytesFromPeers: 6000, BytesUploaded: 2000, Startups: 1, StartupMillis: 400}, FedBy: map[string]int64{"paris": 6000}})
 	gw1.channelMap()["tv"].egress.Add(700)
 	gw2.channelMap()["tv"].egress.Add(300)

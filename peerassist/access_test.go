@@ -107,8 +107,8 @@ func TestAddressPolicyRefusesDial(t *testing.T) {
 	}()
 	gw := newFakeGateway(3)
 	gw.addrPolicy = "public"
-	gw.setSources(swarm.Source{ID: strings.Repeat("1", 32), Addr: ln.Addr().String(), Cert: testCertFP},
-		swarm.Source{ID: strings.Repeat("2", 32), Addr: "169.254.169.254:80", Cert: testCertFP})
+	gw.setSources(swarm.Source{ID: strings.Repeat("1", 32), Addr: ln.Addr().String()},
+		swarm.Source{ID: strings.Repeat("2", 32), Addr: "169.254.169.254:80"})
 	p := startProxy(t, gw, nil)
 	seg := gw.window.Segments[1]
 	resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name+"?CMCD=bl%3D10000")

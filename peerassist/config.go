@@ -1,7 +1,6 @@
 package peerassist
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -26,9 +25,6 @@ type Config struct {
 	// AdvertiseAddr is the neighbour port's address as host:port for other proxies to dial;
 	// an empty host means "the address the gateway sees". Empty with NoUpload.
 	AdvertiseAddr string
-	// NeighbourCert is the neighbour port's TLS certificate; nil means a fresh self-signed
-	// one (NewNeighbourCert).
-	NeighbourCert *tls.Certificate
 	// Group is the locality group (site) the proxy belongs to; empty means none.
 	Group string
 	// CacheBytes bounds the segment cache. Default 256 MiB.
@@ -134,15 +130,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("cache of %d bytes cannot hold one segment of up to %d bytes", c.CacheBytes, c.MaxSegmentBytes)
 	}
 	return nil
-}
-
-// neighbourCert returns the neighbour port's certificate and its fingerprint: NeighbourCert,
-// else a fresh one.
-func (c *Config) neighbourCert() (tls.Certificate, string, error) {
-	if c.NeighbourCert == nil || len(c.NeighbourCert.Certificate) == 0 {
-		return NewNeighbourCert()
-	}
-	return *c.NeighbourCert, swarm.Fingerprint(c.NeighbourCert.Certificate[0]), nil
 }
 
 // checkNeighbourAddr checks, before the proxy dials it, an address a plan gave for a

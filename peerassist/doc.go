@@ -13,10 +13,9 @@
 // group), the rest get it from them. Neighbours are chosen by locality, state and measured
 // throughput (choose.go). Bytes from a neighbour reach the player only after they match the
 // gateway's digest; a neighbour that fails or lies is skipped for a while and counted. The
-// neighbour port serves other proxies only what this proxy holds (or is fetching), over TLS
-// with a certificate whose fingerprint the plans carry, and only to requests signed with a
-// swarm key the gateway gave for the channel (peerlink.go); a proxy whose uploads keep
-// missing their deadline stops offering them for a while (uplink.go). The proxy reaches the tracker through swarm.Client and reports its counters
+// neighbour port serves other proxies only what this proxy holds (or is fetching), and a
+// proxy whose uploads keep missing their deadline stops offering them for a while
+// (uplink.go). The proxy reaches the tracker through swarm.Client and reports its counters
 // with every announce, split by rendition and by the group of the neighbours that fed it
 // (stats.go), with what its players experienced: startups and stalls (qoe.go).
 package peerassist

@@ -78,9 +78,7 @@ func (g *fakeGateway) setSources(srcs ...swarm.Source) {
 }
 
 // source is a neighbour at addr in plans.
-func source(addr string) swarm.Source {
-	return swarm.Source{ID: "n1" + addr, Addr: addr, Cert: testCertFP}
-}
+func source(addr string) swarm.Source { return swarm.Source{ID: "n1" + addr, Addr: addr} }
 
 // planEvent encodes the plan of rendition r (g.mu held).
 func (g *fakeGateway) planEvent(r string) []byte {
@@ -238,8 +236,7 @@ func (g *fakeGateway) events(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	ch := make(chan []byte, 16)
 	g.mu.Lock()
-	hello, _ := json.Marshal(swarm.Hello{PeerID: strings.Repeat("a", 32), Token: "tok-1", ReportMS: 60000, AddrPolicy: g.addrPolicy, AllowOrigins: g.origins,
-		SwarmKeys: swarm.ChannelKeys(testPeerKey, "tv", time.Now())})
+	hello, _ := json.Marshal(swarm.Hello{PeerID: strings.Repeat("a", 32), Token: "tok-1", ReportMS: 60000, AddrPolicy: g.addrPolicy, AllowOrigins: g.origins})
 	_, _ = fmt.Fprintf(w, "event: hello\ndata: %s\n\n", hello)
 	for _, rd := range sub.Renditions {
 		_, _ = w.Write(g.planEvent(rd))

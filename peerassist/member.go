@@ -46,10 +46,9 @@ type member struct {
 
 	mu          sync.Mutex // guards the following fields
 	id          string
-	peerToken   string                     // authenticates reports as id (see tracker.TokenTTL)
-	reportEvery time.Duration              // as the gateway asks
-	banned      []string                   // peers caught sending bad bytes, to report
-	keys        map[int64]swarm.ChannelKey // the channel's swarm keys, by window (peerlink.go)
+	peerToken   string        // authenticates reports as id (see tracker.TokenTTL)
+	reportEvery time.Duration // as the gateway asks
+	banned      []string      // peers caught sending bad bytes, to report
 	known       map[string]segInfo
 	byDigest    map[playlist.Digest]segInfo // the same, by digest: what the neighbour port may pull through
 	gen         uint64
@@ -186,17 +185,6 @@ func (m *member) knownDigest(d playlist.Digest) (segInfo, bool) {
 	return info, ok
 }
 
-// serves reports whether seg may go to a neighbour admitted to m's channel: it is a
-// segment of the channel, or one the gateway listed to m (two channels may carry the same
-// bytes).
-func (m *member) serves(seg *segment) bool {
-	if seg.channel == m.channel {
-		return true
-	}
-	_, ok := m.knownDigest(seg.digest)
-	return ok
-}
-
 // head returns the playhead of the rendition's player.
 func (m *member) head(rendition string) *playhead {
 	m.mu.Lock()
@@ -318,51 +306,18 @@ func (m *member) credentials() (id, token string) {
 }
 
 // joined records the peer the gateway admitted, and how often to report.
-func (m *member) joined(h swarm.Hello, now time.Time) {
+func (m *member) joined(h swarm.Hello) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.id, m.peerToken = h.PeerID, h.Token
-	m.takeKeys(h.SwarmKeys, now)
 	m.reportEvery = max(time.Duration(h.ReportMS)*time.Millisecond, time.Second)
 }
 
-// refreshToken takes a fresh peer token and fresh swarm keys.
-func (m *member) refreshToken(token string, keys []swarm.ChannelKey, now time.Time) {
+// refreshToken takes a fresh peer token.
+func (m *member) refreshToken(token string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.peerToken = token
-	m.takeKeys(keys, now)
-}
-
-// takeKeys records the swarm keys the gateway gave (at most a few windows ahead) and
-// forgets those of windows past (m.mu held).
-func (m *member) takeKeys(keys []swarm.ChannelKey, now time.Time) {
-	if m.keys == nil {
-		m.keys = map[int64]swarm.ChannelKey{}
-	}
-	oldest, newest := swarm.WindowOf(now.Add(-swarm.CredentialSkew)), swarm.WindowOf(now)+maxKeyWindowsAhead
-	for _, k := range keys {
-		if swarm.ValidChannelKey(k) && k.Window >= oldest && k.Window <= newest {
-			m.keys[k.Window] = k
-		}
-	}
-	for w := range m.keys {
-		if w < oldest {
-			delete(m.keys, w)
-		}
-	}
-}
-
-// maxKeyWindowsAhead bounds how far ahead of the proxy's clock a swarm key it keeps may be
-// (the gateway gives the next window's; its clock may be ahead).
-const maxKeyWindowsAhead = 2
-
-// swarmKey returns the channel's swarm key for window, if the gateway gave it.
-func (m *member) swarmKey(window int64) (swarm.ChannelKey, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k, ok := m.keys[window]
-	return k, ok
 }
 
 // forget drops a peer ID the gateway no longer accepts (a restarted gateway with a key of

@@ -60,7 +60,7 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.S
 		if dl, ok := ctx.Deadline(); ok && i < len(sources)-1 {
 			wait = time.Until(dl) * 2 / 3
 		}
-		data, answered, err := p.getNeighbour(ctx, m, src, info, stall, wait)
+		data, answered, err := p.getNeighbour(ctx, src, info, stall, wait)
 		now := p.cfg.Now()
 		var skip time.Duration
 		switch {
@@ -100,10 +100,8 @@ const reportAfterFailures = 3
 // stall has failed; after a 103, the wait for the response is bounded by wait (0: by ctx
 // alone). From the first body byte on, a transfer that delivers no byte for stall is
 // abandoned, and on a stall or when ctx ends the bytes received so far are returned with
-// the error. answered reports whether a response (a 103 included) came. The link is TLS,
-// pinned to the certificate the plan names, and the request carries m's swarm credential
-// (peerlink.go).
-func (p *Proxy) getNeighbour(ctx context.Context, m *member, src swarm.Source, info segInfo, stall, wait time.Duration) (data []byte, answered bool, err error) {
+// the error. answered reports whether a response (a 103 included) came.
+func (p *Proxy) getNeighbour(ctx context.Context, src swarm.Source, info segInfo, stall, wait time.Duration) (data []byte, answered bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if err = p.checkPolicy(src.Addr); err != nil {
@@ -111,9 +109,6 @@ func (p *Proxy) getNeighbour(ctx context.Context, m *member, src swarm.Source, i
 	}
 	if err = p.cfg.checkNeighbourAddr(src.Addr); err != nil {
 		return nil, false, err
-	}
-	if !swarm.ValidCert(src.Cert) {
-		return nil, false, fmt.Errorf("neighbour %s: no certificate to pin: %w", src.Addr, errCertMismatch)
 	}
 	var mu sync.Mutex // guards header and hinted
 	hinted := false
@@ -130,16 +125,13 @@ func (p *Proxy) getNeighbour(ctx context.Context, m *member, src swarm.Source, i
 		}
 		return nil
 	}}
-	url := "https://" + src.Addr + swarm.NeighbourSegmentPath + info.digest.String()
+	url := "http://" + src.Addr + swarm.NeighbourSegmentPath + info.digest.String()
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
 	if err != nil {
 		return nil, false, err
 	}
-	if err = p.neighbourRequest(req, m); err != nil {
-		return nil, false, err
-	}
 	req.Header.Set(hopsHeader, strconv.Itoa(hopsOf(ctx)+1))
-	resp, err := p.peers.get(src.Cert).Do(req)
+	resp, err := p.peerHTTP.Do(req)
 	mu.Lock()
 	header.Stop()
 	answered = hinted
@@ -154,10 +146,7 @@ func (p *Proxy) getNeighbour(ctx context.Context, m *member, src swarm.Source, i
 	addr := src.Addr
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
-	case code == http.StatusNotFound, code == http.StatusServiceUnavailable,
-		// Refused: a neighbour that joined a moment ago may not have read the hello that
-		// brings its swarm keys yet; one that never will costs a round trip, as a 404 does.
-		code == http.StatusUnauthorized, code == http.StatusForbidden:
+	case code == http.StatusNotFound, code == http.StatusServiceUnavailable:
 		return nil, true, fmt.Errorf("neighbour %s: %s: %w", addr, resp.Status, errNotNow)
 	case code/100 == 3: // a proxy never redirects: this one would point us elsewhere
 		return nil, true, fmt.Errorf("neighbour %s: %s: %w", addr, resp.Status, errHostile)
@@ -253,15 +242,8 @@ const (
 // already under way here, or — for a segment the gateway listed to this proxy — by fetching
 // it through this proxy's own plan (pull-through: a member of a stripe's tree asks its
 // parent, which asks its own, up to the root, which fetches from the gateway), within
-// maxHops. It serves only a request whose swarm credential shows the gateway admitted its
-// sender to the channel (401 or 403 otherwise, before anything else), and only segments of
-// that channel. Uploads are capped and queued, and each is judged for the uplink
-// self-assessment.
+// maxHops. Uploads are capped and queued, and each is judged for the uplink self-assessment.
 func (p *Proxy) handleNeighbour(c echo.Context) error {
-	m, err := p.admitted(c)
-	if err != nil {
-		return err
-	}
 	d, err := playlist.ParseDigest(c.Param("digest"))
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "bad digest")
@@ -276,13 +258,14 @@ func (p *Proxy) handleNeighbour(c echo.Context) error {
 		// Not held yet: tell the asker this proxy is getting it, so that it waits rather
 		// than taking it for a dead neighbour.
 		c.Response().Writer.WriteHeader(http.StatusEarlyHints)
-		seg = p.held(c.Request().Context(), m, d, hops)
+		seg = p.held(c.Request().Context(), d, hops)
 	}
-	if seg == nil || !m.serves(seg) {
+	if seg == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "not held")
 	}
 	start := p.cfg.Now()
 	err = p.upload(c, seg.data)
+	m := p.member(seg.channel)
 	m.stats.bytesUploaded.Add(c.Response().Size)
 	_, td := m.playing(start)
 	missed := err != nil || p.cfg.Now().Sub(start) > max(time.Second, td/2)
@@ -292,10 +275,10 @@ func (p *Proxy) handleNeighbour(c echo.Context) error {
 	return err
 }
 
-// held returns the verified segment with digest d for a neighbour in m's channel: cached,
-// fetched already under way, or fetched now through m's plan when the gateway listed it to
-// m and the request came through fewer than maxHops hops; nil otherwise.
-func (p *Proxy) held(ctx context.Context, m *member, d playlist.Digest, hops int) *segment {
+// held returns the verified segment with digest d for a neighbour: cached, fetched already
+// under way, or fetched now through the plan when the gateway listed it to this proxy and
+// the request came through fewer than maxHops hops; nil otherwise.
+func (p *Proxy) held(ctx context.Context, d playlist.Digest, hops int) *segment {
 	if seg := p.cache.get(d); seg != nil {
 		return seg
 	}
@@ -309,7 +292,7 @@ func (p *Proxy) held(ctx context.Context, m *member, d playlist.Digest, hops int
 		return nil
 	}
 	kctx, cancelKnown := context.WithTimeout(ctx, unknownWait)
-	info, ok := p.awaitKnown(kctx, m, d)
+	m, info, ok := p.awaitKnown(kctx, d)
 	cancelKnown()
 	if !ok {
 		return nil

@@ -86,8 +86,7 @@ func (n *Node) Run(ctx context.Context) error {
 	return n.Serve(ctx, n.Proxy.PlayerHandler(), n.Proxy.NeighbourHandler())
 }
 
-// Serve is Run with the two ports' handlers given (the neighbour port over TLS, see
-// peerlink.go) (neighbour is unused without a neighbour
+// Serve is Run with the two ports' handlers given (neighbour is unused without a neighbour
 // port): a test passes the proxy's own, wrapped. When one part stops (a server fails, or
 // Kill), the others are stopped too; Serve returns the first error.
 func (n *Node) Serve(ctx context.Context, player, neighbour http.Handler) error {
@@ -96,9 +95,7 @@ func (n *Node) Serve(ctx context.Context, player, neighbour http.Handler) error 
 	parts := []func(context.Context) error{n.Proxy.Run,
 		func(ctx context.Context) error { return httpx.Serve(ctx, n.Player, player, n.killed) }}
 	if n.Neighbour != nil {
-		parts = append(parts, func(ctx context.Context) error {
-			return httpx.ServeTLS(ctx, n.Neighbour, neighbour, n.Proxy.NeighbourTLS(), n.killed)
-		})
+		parts = append(parts, func(ctx context.Context) error { return httpx.Serve(ctx, n.Neighbour, neighbour, n.killed) })
 	}
 	errs := make(chan error, len(parts))
 	var wg sync.WaitGroup

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -34,9 +33,7 @@ type Proxy struct {
 	log        *slog.Logger
 	gateway    *url.URL
 	gwHTTP     *http.Client
-	peers      peerClients     // to neighbours, one per certificate (peerlink.go)
-	cert       tls.Certificate // the neighbour port's
-	certFP     string          // its fingerprint
+	peerHTTP   *http.Client
 	tracker    *swarm.Client
 	cache      *cache
 	flights    flight.Group[playlist.Digest, *segment] // the fetches under way
@@ -54,10 +51,9 @@ type Proxy struct {
 	// tokenRefused segment requests refused on a signed channel, addrRefused neighbour
 	// addresses the policy refused to dial, certRefused gateway requests given up because
 	// the gateway's certificate did not verify.
-	// neighbourRefused neighbour requests refused for want of a swarm credential.
-	stalePlaylists, tokenRefused, addrRefused, certRefused, neighbourRefused atomic.Int64
-	upRate                                                                   *rate.Limiter // nil: no upload limit
-	wake                                                                     chan struct{} // a member needs its loop started
+	stalePlaylists, tokenRefused, addrRefused, certRefused atomic.Int64
+	upRate                                                 *rate.Limiter // nil: no upload limit
+	wake                                                   chan struct{} // a member needs its loop started
 
 	metrics http.Handler         // GET /metrics on the player port (metrics.go)
 	startup prometheus.Histogram // rawflow_peer_startup_seconds
@@ -96,17 +92,9 @@ func New(cfg Config) (*Proxy, error) {
 	gwTransport := p.transport(cfg.GatewayTimeout, gatewayConns)
 	gwTransport.TLSClientConfig = &tls.Config{RootCAs: cfg.GatewayRoots, MinVersion: tls.VersionTLS12}
 	p.gwHTTP = &http.Client{Transport: certGuard{rt: gwTransport, p: p}}
-	var err error
-	if p.cert, p.certFP, err = cfg.neighbourCert(); err != nil {
-		return nil, fmt.Errorf("neighbour certificate: %w", err)
-	}
-	p.peers = peerClients{byCert: map[string]*http.Client{}, newClient: func(pin *tls.Config) *http.Client {
-		t := p.transport(cfg.NeighbourBudget, neighbourConns)
-		t.TLSClientConfig, t.ForceAttemptHTTP2 = pin, false
-		return &http.Client{Timeout: cfg.NeighbourBudget, Transport: t,
-			// Never follow a neighbour's redirect: it could point proxies anywhere.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	}}
+	p.peerHTTP = &http.Client{Timeout: cfg.NeighbourBudget, Transport: p.transport(cfg.NeighbourBudget, neighbourConns),
+		// Never follow a neighbour's redirect: it could point proxies anywhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	p.tracker = swarm.NewClient(gw, p.gwHTTP, 2*time.Second)
 	p.newMetrics()
 	return p, nil
@@ -379,8 +367,25 @@ func (p *Proxy) Status() Status {
 	}
 	st.Connections = p.dials.Load()
 	st.StalePlaylists, st.TokenRefused, st.AddrRefused = p.stalePlaylists.Load(), p.tokenRefused.Load(), p.addrRefused.Load()
-	st.GatewayCertRefused, st.NeighbourRefused = p.certRefused.Load(), p.neighbourRefused.Load()
+	st.GatewayCertRefused = p.certRefused.Load()
 	return st
+}
+
+// knownDigest returns the member and what the gateway said of the segment with digest d,
+// if any member of the proxy knows it.
+func (p *Proxy) knownDigest(d playlist.Digest) (*member, segInfo, bool) {
+	p.mu.Lock()
+	ms := make([]*member, 0, len(p.members))
+	for _, m := range p.members {
+		ms = append(ms, m)
+	}
+	p.mu.Unlock()
+	for _, m := range ms {
+		if info, ok := m.knownDigest(d); ok {
+			return m, info, true
+		}
+	}
+	return nil, segInfo{}, false
 }
 
 // learnt wakes whoever waits for a segment to become known.
@@ -391,21 +396,21 @@ func (p *Proxy) learnt() {
 	p.news = make(chan struct{})
 }
 
-// awaitKnown returns what the gateway said to m of the segment with digest d, waiting until
-// ctx ends for m to learn of it: a neighbour may ask for a segment a moment before the
-// event that announces it reaches this proxy.
-func (p *Proxy) awaitKnown(ctx context.Context, m *member, d playlist.Digest) (segInfo, bool) {
+// awaitKnown returns the member and what the gateway said of the segment with digest d,
+// waiting until ctx ends for a member to learn of it: a neighbour may ask for a segment a
+// moment before the event that announces it reaches this proxy.
+func (p *Proxy) awaitKnown(ctx context.Context, d playlist.Digest) (*member, segInfo, bool) {
 	for {
 		p.newsMu.Lock()
 		news := p.news
 		p.newsMu.Unlock()
-		if info, ok := m.knownDigest(d); ok {
-			return info, true
+		if m, info, ok := p.knownDigest(d); ok {
+			return m, info, true
 		}
 		select {
 		case <-news:
 		case <-ctx.Done():
-			return segInfo{}, false
+			return nil, segInfo{}, false
 		}
 	}
 }

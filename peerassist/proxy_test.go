@@ -58,9 +58,7 @@ func startProxyOn(t testing.TB, gw *fakeGateway, tweak func(*Config), query stri
 	}
 	p, err := New(cfg)
 	require.NoError(t, err)
-	tp := &testProxy{Proxy: p, neighbour: httptest.NewUnstartedServer(p.NeighbourHandler()), gatewayOrigin: g.URL}
-	tp.neighbour.TLS = p.NeighbourTLS()
-	tp.neighbour.StartTLS()
+	tp := &testProxy{Proxy: p, neighbour: httptest.NewServer(p.NeighbourHandler()), gatewayOrigin: g.URL}
 	player := p.PlayerHandler()
 	tp.player = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tp.serving.Add(1)
@@ -111,12 +109,11 @@ func httpGet(t testing.TB, url string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-// neighbourFunc serves h as a neighbour port (TLS, with testCert) and returns its address.
 func neighbourFunc(t *testing.T, h http.HandlerFunc) string {
 	t.Helper()
-	s := tlsNeighbour(h)
+	s := httptest.NewServer(h)
 	t.Cleanup(s.Close)
-	return strings.TrimPrefix(s.URL, "https://")
+	return strings.TrimPrefix(s.URL, "http://")
 }
 
 // TestLadderFollowsPlan: a segment of a stripe the proxy is the root of comes from the
@@ -138,8 +135,8 @@ func TestLadderFollowsPlan(t *testing.T) {
 			}
 		}
 	})
-	gw.setSources(swarm.Source{ID: strings.Repeat("1", 32), Addr: parent, Cert: testCertFP, Group: "paris"},
-		swarm.Source{ID: strings.Repeat("2", 32), Addr: ancestor, Cert: testCertFP, Group: "paris"})
+	gw.setSources(swarm.Source{ID: strings.Repeat("1", 32), Addr: parent, Group: "paris"},
+		swarm.Source{ID: strings.Repeat("2", 32), Addr: ancestor, Group: "paris"})
 	p := startProxy(t, gw, nil)
 	seg := gw.window.Segments[1]
 	// The player has 10 s of buffer (CMCD): time for the swarm, no urgency.
@@ -181,7 +178,7 @@ func TestLadderPrefersVerifiedNeighbour(t *testing.T) {
 	assert.Equal(t, seg.Size, st.BytesFromPeers)
 
 	// Now this proxy serves it to its own neighbours.
-	resp, body = p.neighbourGet(t, swarm.NeighbourSegmentPath+seg.Digest.String())
+	resp, body = httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+seg.Digest.String())
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, string(gw.data[seg.Name]), body)
 	assert.Equal(t, seg.Size, p.Status().Channels["tv"].BytesUploaded)
@@ -312,7 +309,7 @@ func TestSharedFetch(t *testing.T) {
 	for i := range 3 {
 		wg.Go(func() { _, bodies[i] = httpGet(t, p.player.URL+"/live/tv/"+seg.Name) })
 	}
-	wg.Go(func() { _, bodies[3] = p.neighbourGet(t, swarm.NeighbourSegmentPath+d.String()) })
+	wg.Go(func() { _, bodies[3] = httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+d.String()) })
 	close(gw.release)
 	wg.Wait()
 	for _, b := range bodies {
@@ -329,25 +326,26 @@ func TestNeighbourPortPullsThrough(t *testing.T) {
 	p := startProxy(t, gw, nil)
 	seg := gw.window.Segments[0]
 	for range 2 {
-		resp, body := p.neighbourGet(t, swarm.NeighbourSegmentPath+seg.Digest.String())
+		resp, body := httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+seg.Digest.String())
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		assert.Equal(t, string(gw.data[seg.Name]), body)
 	}
 	assert.Equal(t, 1, gw.hitCount(seg.Name), "fetched once, then from the cache")
 
-	req := p.neighbourRequest(t, swarm.NeighbourSegmentPath+gw.window.Segments[1].Digest.String())
+	req, err := http.NewRequest(http.MethodGet, p.neighbour.URL+swarm.NeighbourSegmentPath+gw.window.Segments[1].Digest.String(), nil)
+	require.NoError(t, err)
 	req.Header.Set(hopsHeader, fmt.Sprint(maxHops))
-	resp, err := p.neighbourClient().Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "too many hops: not pulled through")
 	assert.Zero(t, gw.hitCount(gw.window.Segments[1].Name))
 
-	resp, _ = p.neighbourGet(t, swarm.NeighbourSegmentPath+playlist.Sum([]byte("unknown")).String())
+	resp, _ = httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+playlist.Sum([]byte("unknown")).String())
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "a segment the gateway never listed here")
-	resp, _ = p.neighbourGet(t, swarm.NeighbourSegmentPath+"..%2f..%2fetc")
+	resp, _ = httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+"..%2f..%2fetc")
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
-	resp, _ = p.neighbourGet(t, "/live/tv/index.m3u8")
+	resp, _ = httpGet(t, p.neighbour.URL+"/live/tv/index.m3u8")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 }
 
@@ -371,7 +369,7 @@ func TestReportsAndSegmentEvents(t *testing.T) {
 	p := startProxy(t, gw, nil)
 	subs := gw.subscriptions()
 	require.NotEmpty(t, subs)
-	assert.Equal(t, swarm.Subscription{Channel: "tv", Renditions: []string{""}, Addr: "127.0.0.1:1", Cert: p.CertFingerprint()}, subs[len(subs)-1])
+	assert.Equal(t, swarm.Subscription{Channel: "tv", Renditions: []string{""}, Addr: "127.0.0.1:1"}, subs[len(subs)-1])
 
 	b := []byte("a segment the playlist does not list yet")
 	d := playlist.Sum(b)
@@ -391,7 +389,7 @@ func TestReportsAndSegmentEvents(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the segment event was not learnt")
 		time.Sleep(5 * time.Millisecond)
 	}
-	resp, body := p.neighbourGet(t, swarm.NeighbourSegmentPath+d.String())
+	resp, body := httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+d.String())
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, string(b), body)
 
@@ -474,7 +472,7 @@ func TestRepeatedFailuresReported(t *testing.T) {
 	gw := newFakeGateway(reportAfterFailures)
 	failing := strings.Repeat("f", 32)
 	addr := neighbourFunc(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusInternalServerError) })
-	gw.setSources(swarm.Source{ID: failing, Addr: addr, Cert: testCertFP})
+	gw.setSources(swarm.Source{ID: failing, Addr: addr})
 	var mu sync.Mutex
 	now := time.Now()
 	p := startProxy(t, gw, func(c *Config) {
@@ -515,7 +513,7 @@ func TestRepeatedFailuresReported(t *testing.T) {
 func TestConnectionsReused(t *testing.T) {
 	gw := newFakeGateway(12)
 	var neighbourConns atomic.Int64
-	ns := tlsNeighbourUnstarted(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ns := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, s := range gw.window.Segments {
 			if r.URL.Path == swarm.NeighbourSegmentPath+s.Digest.String() {
 				_, _ = w.Write(gw.data[s.Name])
@@ -529,9 +527,9 @@ func TestConnectionsReused(t *testing.T) {
 			neighbourConns.Add(1)
 		}
 	}
-	ns.StartTLS()
+	ns.Start()
 	t.Cleanup(ns.Close)
-	gw.setSources(source(strings.TrimPrefix(ns.URL, "https://")))
+	gw.setSources(source(strings.TrimPrefix(ns.URL, "http://")))
 	p := startProxy(t, gw, nil)
 	opened := p.Status().Connections
 	get := func(s playlist.Segment) {

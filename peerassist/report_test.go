@@ -63,7 +63,7 @@ func TestReportSplitsByRendition(t *testing.T) {
 	get("r0/" + r0[0].Name) // root: from the gateway
 	get("r0/" + r0[1].Name)
 	lyonID := strings.Repeat("b", 32)
-	gw.setSources(swarm.Source{ID: lyonID, Addr: lyon, Cert: testCertFP, Group: "lyon"})
+	gw.setSources(swarm.Source{ID: lyonID, Addr: lyon, Group: "lyon"})
 	p.waitPlan(t, "r1", fromSource(lyonID))
 	get("r1/" + r1[0].Name) // from a neighbour of group lyon
 	get("r1/extra.ts")
@@ -186,7 +186,7 @@ func TestFedByRangeCompletion(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
-	gw.setSources(swarm.Source{ID: strings.Repeat("c", 32), Addr: addr, Cert: testCertFP, Group: "lyon"})
+	gw.setSources(swarm.Source{ID: strings.Repeat("c", 32), Addr: addr, Group: "lyon"})
 	p := startProxy(t, gw, nil)
 	joined := len(gw.reported())
 	resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name)

@@ -209,9 +209,6 @@ type Status struct {
 	// GatewayCertRefused counts the requests to an https:// gateway given up because its
 	// certificate did not verify (Config.GatewayRoots): nothing is fetched from it then.
 	GatewayCertRefused int64 `json:"gateway_cert_refused"`
-	// NeighbourRefused counts the neighbour port's requests refused for want of a valid
-	// swarm credential (401, 403): senders the gateway did not admit to the channel.
-	NeighbourRefused int64 `json:"neighbour_refused"`
 }
 
 // ChannelStatus is one channel's part of Status. Its counters include what the players

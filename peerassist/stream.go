@@ -40,7 +40,7 @@ func (m *member) stream(ctx context.Context, p *Proxy) {
 		advertising := p.advertising()
 		sub := swarm.Subscription{Channel: m.channel, Renditions: rs, Group: p.cfg.Group, Leech: !advertising}
 		if advertising {
-			sub.Addr, sub.Cert = p.cfg.AdvertiseAddr, p.certFP
+			sub.Addr = p.cfg.AdvertiseAddr
 		}
 		err := m.session(ctx, p, sub, &backoff)
 		m.subscribe(nil)
@@ -126,7 +126,7 @@ func (m *member) event(p *Proxy, ev swarm.Event, rs []string, backoff *time.Dura
 		if json.Unmarshal(ev.Data, &h) != nil || !swarm.ValidPeerID(h.PeerID) {
 			return
 		}
-		m.joined(h, p.cfg.Now())
+		m.joined(h)
 		p.joined(h)
 		m.subscribe(rs)
 		*backoff = streamBackoff
@@ -143,7 +143,7 @@ func (m *member) event(p *Proxy, ev swarm.Event, rs []string, backoff *time.Dura
 	case swarm.EventToken:
 		var te swarm.TokenEvent
 		if json.Unmarshal(ev.Data, &te) == nil && te.Token != "" {
-			m.refreshToken(te.Token, te.SwarmKeys, p.cfg.Now())
+			m.refreshToken(te.Token)
 		}
 	}
 }

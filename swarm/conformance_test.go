@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -89,7 +88,7 @@ func digest(n int) string { return fmt.Sprintf("%064x", n) }
 
 // peer returns peer number n of the env's channel.
 func (e *env) peer(n int) Peer {
-	return Peer{ID: peerID(n), Channel: e.ch, Addr: fmt.Sprintf("192.0.2.%d:7000", n%250+1), Cert: digest(1000 + n)}
+	return Peer{ID: peerID(n), Channel: e.ch, Addr: fmt.Sprintf("192.0.2.%d:7000", n%250+1)}
 }
 
 // joined returns peer n after joining it.
@@ -144,13 +143,12 @@ func testPeerExpiry(e *env) {
 	e.clock.Advance(time.Millisecond)
 	assert.Empty(e.t, e.roster("", ""), "expired at PeerTTL")
 	assert.Equal(e.t, 0, e.activePeers())
-	a.Addr, a.Cert = "198.51.100.7:9000", digest(77)
+	a.Addr = "198.51.100.7:9000"
 	e.join(a)
 	got, ok, err := e.reg.Peer(e.ctx, e.ch, a.ID)
 	require.NoError(e.t, err)
 	require.True(e.t, ok, "subscribing again registers it again")
 	assert.Equal(e.t, a.Addr, got.Addr, "with its new info")
-	assert.Equal(e.t, a.Cert, got.Cert, "its neighbour port's certificate too")
 }
 
 func testLeave(e *env) {
@@ -346,8 +344,6 @@ func (e *env) roster(rendition, group string) map[string]int {
 	require.NoError(e.t, err)
 	out := map[string]int{}
 	for _, m := range ms {
-		n, _ := strconv.ParseInt(m.ID, 16, 64)
-		assert.Equal(e.t, e.peer(int(n)).Cert, m.Cert, "a member's certificate, as it subscribed")
 		if m.Leech {
 			out[m.ID] = -1 - m.Slot
 		} else {

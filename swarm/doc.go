@@ -5,9 +5,7 @@
 // the swarm's shared state (live peers, who holds or is fetching which segment, per-channel
 // delivery counters), and Rank, the pure function that orders a segment's holders for an
 // asking peer. Lookup also elects who fetches each segment from the gateway: its seeders,
-// the peers of the asker's group with the highest SeedScore (rendezvous hashing). The peer
-// links' contract is in peerlink.go: certificate fingerprints, the channels' swarm keys and
-// the credential every neighbour request carries.
+// the peers of the asker's group with the highest SeedScore (rendezvous hashing).
 //
 // The registry has two implementations that pass one conformance suite: Memory, for a single
 // gateway, and Redis, for a fleet of gateways sharing one Redis. The Redis key layout and

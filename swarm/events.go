@@ -51,10 +51,7 @@ type Subscription struct {
 	Renditions []string
 	// Addr is the neighbour port as host:port; an empty or unspecified host means "the
 	// address you see my requests come from". Empty for a leech.
-	Addr string
-	// Cert is the fingerprint of the neighbour port's TLS certificate (Fingerprint): the
-	// plans give it to the proxies that dial the port. Required with Addr.
-	Cert  string
+	Addr  string
 	Group string
 	Leech bool
 }
@@ -68,9 +65,6 @@ func (s Subscription) Query() url.Values {
 	if s.Addr != "" {
 		q.Set("addr", s.Addr)
 	}
-	if s.Cert != "" {
-		q.Set("cert", s.Cert)
-	}
 	if s.Group != "" {
 		q.Set("group", s.Group)
 	}
@@ -83,7 +77,7 @@ func (s Subscription) Query() url.Values {
 // ParseSubscription decodes and validates an event stream's query.
 func ParseSubscription(q url.Values) (Subscription, error) {
 	s := Subscription{Channel: q.Get("channel"), Renditions: q["rendition"], Addr: q.Get("addr"),
-		Cert: q.Get("cert"), Group: q.Get("group"), Leech: q.Get("leech") == "1"}
+		Group: q.Get("group"), Leech: q.Get("leech") == "1"}
 	if !ValidChannel(s.Channel) {
 		return s, badf("channel %q: want 1-64 of A-Z a-z 0-9 _ -", s.Channel)
 	}
@@ -116,9 +110,6 @@ func ParseSubscription(q url.Values) (Subscription, error) {
 	if host != "" && net.ParseIP(host) == nil {
 		return s, badf("addr %q: host must be an IP address", s.Addr)
 	}
-	if !ValidCert(s.Cert) {
-		return s, badf("cert %q: want the SHA-256 of the neighbour port's certificate, 64 lower-case hex characters", s.Cert)
-	}
 	return s, nil
 }
 
@@ -136,10 +127,6 @@ type Hello struct {
 	// AllowOrigins are web origins (scheme://host[:port]) whose pages may play through a
 	// proxy's player port, besides the gateway's own and those its viewer allows.
 	AllowOrigins []string `json:"allow_origins,omitempty"`
-	// SwarmKeys are the channel's swarm keys of the window of the moment and the next:
-	// what the peer's neighbour requests are signed with, and what its neighbour port
-	// checks others' with (peerlink.go).
-	SwarmKeys []ChannelKey `json:"swarm_keys,omitempty"`
 }
 
 // SegmentEvent announces a segment the gateway just listed. Its digest is the same trust
@@ -153,10 +140,9 @@ type SegmentEvent struct {
 	DurationMS int64  `json:"duration_ms"`
 }
 
-// TokenEvent carries a fresh peer token, and fresh swarm keys.
+// TokenEvent carries a fresh peer token.
 type TokenEvent struct {
-	Token     string       `json:"token"`
-	SwarmKeys []ChannelKey `json:"swarm_keys,omitempty"`
+	Token string `json:"token"`
 }
 
 // ReportRequest carries a peer's counter deltas since its last accepted report (POST

@@ -37,12 +37,10 @@ type Member struct {
 	Slot int `json:"slot"`
 }
 
-// Source is a peer a member fetches a stripe's segments from: its neighbour port's address
-// and the fingerprint of the certificate that port presents (peerlink.go).
+// Source is a peer a member fetches a stripe's segments from.
 type Source struct {
 	ID    string `json:"id"`
 	Addr  string `json:"addr"`
-	Cert  string `json:"cert"`
 	Group string `json:"group,omitempty"`
 }
 
@@ -157,4 +155,4 @@ func (r *Roster) stripe(s, slot int, leech bool) StripePlan {
 	return sp
 }
 
-func source(p Peer) Source { return Source{ID: p.ID, Addr: p.Addr, Cert: p.Cert, Group: p.Group} }
+func source(p Peer) Source { return Source{ID: p.ID, Addr: p.Addr, Group: p.Group} }

@@ -13,8 +13,6 @@ type Peer struct {
 	Channel string `json:"channel"`
 	// Addr is the host:port other proxies dial to reach the peer's neighbour port.
 	Addr string `json:"addr"`
-	// Cert is the fingerprint of the TLS certificate the neighbour port presents.
-	Cert string `json:"cert,omitempty"`
 	// Group is the operator-chosen locality group (site); empty means none.
 	Group string `json:"group,omitempty"`
 	// PublicIP is the address the gateway observed the peer's requests come from.

@@ -225,7 +225,7 @@ func (b *bench) trackerPhase(ctx context.Context, progress func(string, ...any))
 	join := func(ctx context.Context, i int) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel() // the stream closes: the peer leaves
-		sub := swarm.Subscription{Channel: channel, Renditions: []string{""}, Cert: fakeCert, Addr: peers[i].addr}
+		sub := swarm.Subscription{Channel: channel, Renditions: []string{""}, Addr: peers[i].addr}
 		err := client.Events(ctx, sub, peers[i].id, peers[i].token, func(ev swarm.Event) error {
 			var h swarm.Hello
 			if err := json.Unmarshal(ev.Data, &h); err != nil {
@@ -283,6 +283,3 @@ func (b *bench) trackerPhase(ctx context.Context, progress func(string, ...any))
 	}
 	return errors.Join(errs...)
 }
-
-// fakeCert is the neighbour port certificate's fingerprint the simulated peers subscribe with.
-var fakeCert = strings.Repeat("c", 64)

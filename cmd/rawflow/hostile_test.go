@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -477,9 +476,8 @@ type hostilePeer struct {
 	gw      string // the gateway's base URL
 	tracker *swarm.Client
 	http    *http.Client
-	ln      net.Listener // TLS, with the certificate it subscribes with
-	addr    string       // advertised: the listener's 127.0.0.1:port
-	cert    string       // the fingerprint of its neighbour port's certificate
+	ln      net.Listener
+	addr    string // advertised: the listener's 127.0.0.1:port
 	// answer answers a segment request the peer's way; nil never answers.
 	answer func(ctx context.Context, h *hostilePeer, c net.Conn, seg hostileSeg)
 	// elsewhere is a server the tracker never lists, serving the right bytes.
@@ -508,11 +506,8 @@ func newHostilePeer(t *testing.T, gw string, answer func(context.Context, *hosti
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	cert, fp, err := peerassist.NewNeighbourCert()
-	require.NoError(t, err)
 	h := &hostilePeer{gw: gw, tracker: swarm.NewClient(base, &http.Client{}, 2*time.Second), http: &http.Client{Timeout: 5 * time.Second},
-		ln: tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}}), addr: ln.Addr().String(), cert: fp,
-		answer: answer, names: map[string]string{}, data: map[string][]byte{}}
+		ln: ln, addr: ln.Addr().String(), answer: answer, names: map[string]string{}, data: map[string][]byte{}}
 	h.elsewhere = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.elsewhereHits.Add(1)
 		seg, ok := h.segment(r.Context(), strings.TrimPrefix(r.URL.Path, swarm.NeighbourSegmentPath))
@@ -536,7 +531,7 @@ func (h *hostilePeer) run(ctx context.Context) {
 }
 
 func (h *hostilePeer) subscription() swarm.Subscription {
-	return swarm.Subscription{Channel: hostileChannel, Renditions: []string{""}, Addr: h.addr, Cert: h.cert}
+	return swarm.Subscription{Channel: hostileChannel, Renditions: []string{""}, Addr: h.addr}
 }
 
 // stream keeps the peer's event stream open, as the peer it first joined as.

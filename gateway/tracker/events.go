@@ -61,7 +61,6 @@ func (t *Tracker) handleEvents(c echo.Context) error {
 		if p.Addr, err = advertisedAddr(sub.Addr, ip, t.cfg.PeerAddrs); err != nil {
 			return status(err)
 		}
-		p.Cert = sub.Cert
 		if t.bans.isBanned(sub.Channel, p.Addr, now) {
 			return echo.NewHTTPError(http.StatusForbidden, "banned: neighbours reported bad bytes or repeated failures from "+p.Addr)
 		}
@@ -104,7 +103,7 @@ func (t *Tracker) stream(c echo.Context, s *subscriber) error {
 	t.hub.add(s)
 	t.hub.planFromCache(s) // queued: written with the hello, in one flush
 	hello, _ := json.Marshal(swarm.Hello{PeerID: s.peer.ID, Token: t.token(s.peer), ReportMS: t.cfg.ReportInterval.Milliseconds(),
-		AddrPolicy: t.cfg.PeerAddrs.String(), AllowOrigins: t.cfg.AllowOrigins, SwarmKeys: t.swarmKeys(s.peer)})
+		AddrPolicy: t.cfg.PeerAddrs.String(), AllowOrigins: t.cfg.AllowOrigins})
 	if !write(encodeEvent(swarm.EventHello, hello)) || len(s.out) == 0 && rc.Flush() != nil {
 		return nil
 	}
@@ -124,7 +123,7 @@ func (t *Tracker) stream(c echo.Context, s *subscriber) error {
 		case <-ping.C:
 			b = []byte(": ping\n\n")
 		case <-fresh.C:
-			tok, _ := json.Marshal(swarm.TokenEvent{Token: t.token(s.peer), SwarmKeys: t.swarmKeys(s.peer)})
+			tok, _ := json.Marshal(swarm.TokenEvent{Token: t.token(s.peer)})
 			b = encodeEvent(swarm.EventToken, tok)
 		}
 		if !write(b) {
@@ -139,13 +138,6 @@ func (t *Tracker) stream(c echo.Context, s *subscriber) error {
 // token issues a fresh peer token for p.
 func (t *Tracker) token(p swarm.Peer) string {
 	return Token(t.cfg.PeerKey, p.Channel, p.ID, t.cfg.Now().Add(TokenTTL))
-}
-
-// swarmKeys issues p's channel's swarm keys of the window of the moment and the next: its
-// admission to its neighbours' ports (swarm/peerlink.go). A stream that ends brings no
-// more, so a peer that left or was banned is refused by its neighbours within two windows.
-func (t *Tracker) swarmKeys(p swarm.Peer) []swarm.ChannelKey {
-	return swarm.ChannelKeys(t.cfg.PeerKey, p.Channel, t.cfg.Now())
 }
 
 // refusal answers a call the limits refused: 429, and when to try again.

@@ -141,14 +141,8 @@ func (f *fixture) report(req swarm.ReportRequest) int {
 }
 
 func sub(port int) swarm.Subscription {
-	return swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Cert: certOf(port), Addr: fmt.Sprintf(":%d", port)}
+	return swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: fmt.Sprintf(":%d", port)}
 }
-
-// fakeCert is a neighbour port's certificate fingerprint, as a subscription gives it.
-var fakeCert = certOf(1)
-
-// certOf is a fingerprint of its own for the neighbour port on port.
-func certOf(port int) string { return fmt.Sprintf("%064x", port) }
 
 func TestStreamGivesHelloPlansAndSegments(t *testing.T) {
 	f := newFixture(t, Config{})
@@ -156,11 +150,6 @@ func TestStreamGivesHelloPlansAndSegments(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	assert.True(t, swarm.ValidPeerID(a.hello.PeerID))
 	assert.Equal(t, int64(10_000), a.hello.ReportMS)
-	if keys := a.hello.SwarmKeys; assert.Len(t, keys, 2, "the swarm keys of this window and the next") {
-		now := time.Now()
-		assert.Contains(t, []int64{swarm.WindowOf(now), swarm.WindowOf(now) - 1}, keys[0].Window)
-		assert.Equal(t, swarm.ChannelKeys(f.tr.cfg.PeerKey, "tv", time.Unix(keys[0].Window*300, 0)), keys)
-	}
 	pa := a.plan(t)
 	assert.Equal(t, "r0", pa.Rendition)
 	assert.Equal(t, 0, pa.Slot)
@@ -176,7 +165,6 @@ func TestStreamGivesHelloPlansAndSegments(t *testing.T) {
 		require.Len(t, pb.Stripes[s].Sources, 1, "stripe %d", s)
 		assert.Equal(t, a.hello.PeerID, pb.Stripes[s].Sources[0].ID)
 		assert.Equal(t, "127.0.0.1:7001", pb.Stripes[s].Sources[0].Addr, "an unspecified host is the observed address")
-		assert.Equal(t, certOf(7001), pb.Stripes[s].Sources[0].Cert, "the certificate a's neighbour port presents")
 	}
 	pa = a.plan(t) // b joined: a gets stripe 1 from it now
 	assert.False(t, pa.Stripes[1].Root)
@@ -209,9 +197,9 @@ func TestResumeKeepsIDAndSlot(t *testing.T) {
 	other, _ := f.open(sub(7002), a.hello.PeerID, "1-forged")
 	assert.NotEqual(t, a.hello.PeerID, other.hello.PeerID, "a forged token gets a new peer, not the victim's")
 
-	_, code = f.open(swarm.Subscription{Channel: "radio", Cert: fakeCert, Addr: ":1"}, "", "")
+	_, code = f.open(swarm.Subscription{Channel: "radio", Addr: ":1"}, "", "")
 	assert.Equal(t, http.StatusNotFound, code)
-	_, code = f.open(swarm.Subscription{Channel: "tv", Cert: fakeCert, Addr: "8.8.8.8:1"}, "", "")
+	_, code = f.open(swarm.Subscription{Channel: "tv", Addr: "8.8.8.8:1"}, "", "")
 	assert.Equal(t, http.StatusBadRequest, code, "a public address other than its own")
 }
 
@@ -252,13 +240,13 @@ func TestReportsNeedEvidence(t *testing.T) {
 	victim.plan(t)
 	var others []*stream
 	for i := range 2 { // honest reporters on two hosts (127/8 is loopback)
-		s, _ := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Cert: fakeCert, Addr: fmt.Sprintf("127.0.0.%d:%d", 2+i, 7002+i)}, "", "")
+		s, _ := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: fmt.Sprintf("127.0.0.%d:%d", 2+i, 7002+i)}, "", "")
 		p := s.plan(t)
 		require.Equal(t, victim.hello.PeerID, p.Stripes[0].Sources[0].ID)
 		others = append(others, s)
 	}
 	// A peer in another group (cell) was never sent to the victim.
-	stranger, _ := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Cert: fakeCert, Addr: ":7009", Group: "far"}, "", "")
+	stranger, _ := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: ":7009", Group: "far"}, "", "")
 	stranger.plan(t)
 	accuse := func(s *stream) {
 		require.Equal(t, http.StatusNoContent, f.report(swarm.ReportRequest{PeerID: s.hello.PeerID, Token: s.hello.Token,
@@ -536,7 +524,7 @@ func TestIdentitiesPerAddress(t *testing.T) {
 // sent to an honest uploader by their plans, report it: one address is one reporter, no ban.
 func TestTwoIdentitiesOneAddressCannotBan(t *testing.T) {
 	f := newFixture(t, Config{})
-	victim, _ := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Cert: fakeCert, Addr: "127.0.0.2:7001"}, "", "")
+	victim, _ := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: "127.0.0.2:7001"}, "", "")
 	victim.plan(t)
 	for i := range 2 {
 		s, _ := f.open(sub(7002+i), "", "")
@@ -547,7 +535,7 @@ func TestTwoIdentitiesOneAddressCannotBan(t *testing.T) {
 	_, ok, err := f.reg.Peer(t.Context(), "tv", victim.hello.PeerID)
 	require.NoError(t, err)
 	assert.True(t, ok, "two identities of one address: not banned")
-	_, code := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Cert: fakeCert, Addr: "127.0.0.2:7001"}, "", "")
+	_, code := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: "127.0.0.2:7001"}, "", "")
 	assert.Equal(t, http.StatusOK, code, "its address is not refused")
 }
 
