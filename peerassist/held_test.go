@@ -49,7 +49,7 @@ func TestHeldFetchWaitsForTheSwarm(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	gw.setSources(swarm.Source{ID: "parent", Addr: parent, Cert: testCertFP})
+	gw.setSources(swarm.Source{ID: "parent", Addr: parent})
 	p := startProxy(t, gw, func(c *Config) {
 		c.Group = "siteA"
 		c.NeighbourBudget = 100 * time.Millisecond // the first swarm rung ends early
