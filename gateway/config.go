@@ -86,7 +86,7 @@ type Config struct {
 	// makes one call per report interval and one per stream it opens.
 	PeerRate float64
 	// PeersPerAddress is the proxies (open event streams) one client address may hold at
-	// once; more get 429. Default 500: a large office behind one NAT.
+	// once; more get 429. Default 2000: a campus or carrier-grade NAT behind one address.
 	PeersPerAddress int
 	// PeerAddrs is which neighbour addresses the swarm admits (swarm.AddrPolicy); the zero
 	// value is public addresses only. Proxies on one machine (the demo, tests) need
@@ -136,7 +136,7 @@ func (c *Config) setDefaults() {
 		c.PeerRate = 1
 	}
 	if c.PeersPerAddress <= 0 {
-		c.PeersPerAddress = 500
+		c.PeersPerAddress = 2000
 	}
 	if c.Seeders <= 0 {
 		c.Seeders = 1

@@ -46,7 +46,7 @@ func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
 	o.trackerRate = fs.Float64("tracker-rate", 2000, "tracker calls per second one client address may make, all its proxies together (burst twice that; each proxy's own calls are limited too); more get 429")
 	o.joinRate = fs.Float64("join-rate", 100, "new proxies per second one client address may bring (burst ten times that); more get 429")
 	o.peerRate = fs.Float64("peer-rate", 1, "tracker calls per second one proxy may make (burst 10); more get 429")
-	o.peersPerAddr = fs.Int("peers-per-address", 500, "proxies one client address may have in the swarm at once (open event streams); more get 429")
+	o.peersPerAddr = fs.Int("peers-per-address", 2000, "proxies one client address may have in the swarm at once (open event streams); more get 429")
 	o.peerAddrs = fs.String("peer-addrs", "public", "neighbour addresses proxies may advertise and dial: public (the internet), private (also RFC 1918, 100.64/10 and IPv6 ULA: viewers on a LAN or site) or loopback (also 127/8 and ::1: every proxy on this machine); link-local never")
 	o.originAddrs = fs.String("origin-addrs", "public", "addresses origin fetches (playlists, segments, keys, redirects) may reach besides those of the class of each channel's own configured origin: public, private (also RFC 1918, 100.64/10 and IPv6 ULA) or loopback (also 127/8 and ::1); checked on the address dialled; link-local (169.254/16, fe80::/10) never; http and https only, at most 5 redirects")
 	fs.Var(&o.playerOrigins, "player-origin", "a web origin (scheme://host[:port]) whose pages may play through viewers' proxies (the broadcaster's player page); repeatable, at most 32; announced to proxies, which refuse other pages (the gateway's own dashboard always may)")

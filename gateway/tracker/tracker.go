@@ -66,7 +66,8 @@ type Config struct {
 	// MaxStreams bounds the event streams this gateway serves at once. Default 50,000.
 	MaxStreams int
 	// PeersPerAddress bounds the peer identities (open event streams) one client address
-	// may hold at once; more get 429 (reason "identities"). Default 500: a large office.
+	// may hold at once; more get 429 (reason "identities"). Default 2000: a campus or a
+	// carrier-grade NAT (1,000 viewers of one channel behind one address must fit).
 	PeersPerAddress int
 	// ReportReadTimeout bounds the time to read a report's body. Default 10 s.
 	ReportReadTimeout time.Duration
@@ -99,7 +100,7 @@ func (c *Config) setDefaults() {
 		c.MaxStreams = 50_000
 	}
 	if c.PeersPerAddress <= 0 {
-		c.PeersPerAddress = 500
+		c.PeersPerAddress = 2000
 	}
 	if c.ReportReadTimeout <= 0 {
 		c.ReportReadTimeout = 10 * time.Second
