@@ -84,8 +84,8 @@ func TestHeldFetchEndsAtTheGateway(t *testing.T) {
 	}{
 		// 2 s of buffer: the wait after the refusal ends 1.5 s before the player needs it.
 		{"urgent soon", "2000"},
-		// 30 s of buffer: the wait ends after a swarm rung (NeighbourBudget), well inside
-		// the fetch's own bound, not 1.5 s before the player needs it.
+		// 30 s of buffer: the wait ends while the fetch's own bound leaves the gateway its
+		// turn (GatewayTimeout), not 1.5 s before the player needs it.
 		{"buffer beyond the fetch's bound", "30000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

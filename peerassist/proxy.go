@@ -189,9 +189,7 @@ func (p *Proxy) fetch(ctx context.Context, m *member, info segInfo, at time.Time
 		return s, nil
 	}
 	dl := p.deadlines.of(info.digest, at, p.cfg.Now())
-	// The swarm rung, a gateway ask, and when the gateway held it back, the swarm and the
-	// gateway once more (see load).
-	timeout := 2*(p.cfg.NeighbourBudget+p.cfg.GatewayTimeout) + 2*time.Second
+	timeout := p.cfg.NeighbourBudget + p.cfg.GatewayTimeout + 2*time.Second
 	f := p.flights.Do(ctx, info.digest, timeout, func(fctx context.Context) (*segment, error) {
 		defer p.deadlines.forget(info.digest, dl)
 		return p.load(fctx, m, info, dl) // caches what it gets before the flight ends
@@ -203,8 +201,8 @@ func (p *Proxy) fetch(ctx context.Context, m *member, info segInfo, at time.Time
 // by the deadline, then the gateway (completing any partial neighbour transfer). A gateway
 // whose uplink is saturated may hold back a member's fetch of a segment its cell's root is
 // getting (errHeld): then the swarm again, until the player needs the segment within
-// swarm.UrgentNeed (at most NeighbourBudget), and the gateway once more, asking plainly
-// (never refused).
+// swarm.UrgentNeed (leaving the gateway its turn within the fetch's bound), and the
+// gateway once more, asking plainly (never refused).
 func (p *Proxy) load(ctx context.Context, m *member, info segInfo, dl *deadline) (*segment, error) {
 	// Re-check the cache: a flight for this digest may have finished between the caller's
 	// miss and this flight's start.
@@ -222,11 +220,15 @@ func (p *Proxy) load(ctx context.Context, m *member, info segInfo, dl *deadline)
 	s, err := p.fromGateway(ctx, m, info, part, ask)
 	if errors.Is(err, errHeld) {
 		m.stats.held.Add(1)
-		// The swarm again, until the player needs the segment within UrgentNeed, but no
-		// longer than a swarm rung: the flight's own bound must leave the gateway its turn.
+		// The swarm again, until the player needs the segment within UrgentNeed, and never
+		// so long that the fetch's own bound leaves the gateway no time for its turn.
 		hctx, cancelDeadline := dl.before(ctx, swarm.UrgentNeed, p.cfg.Now)
-		hctx, cancelBudget := context.WithTimeout(hctx, p.cfg.NeighbourBudget)
-		cancel := func() { cancelBudget(); cancelDeadline() }
+		cancel := cancelDeadline
+		if end, ok := ctx.Deadline(); ok {
+			var cancelBound context.CancelFunc
+			hctx, cancelBound = context.WithDeadline(hctx, end.Add(-p.cfg.GatewayTimeout))
+			cancel = func() { cancelBound(); cancelDeadline() }
+		}
 		var more partial
 		s, more = p.fromNeighbours(hctx, m, ask.sources, info, p.cfg.NeighbourStall)
 		if s == nil {
