@@ -16,6 +16,7 @@ package peerassist
 // Hello), so that other web pages cannot read what the player port serves.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -68,7 +69,7 @@ func (ts *tokens) answered(token string, ok, refused bool, body []byte, now time
 		ts.signed = false
 	case ok:
 		// The gateway writes the token into a playlist's URIs only when URLs are signed.
-		if strings.Contains(string(body), "?token="+url.QueryEscape(token)) {
+		if bytes.Contains(body, []byte("?token="+url.QueryEscape(token))) {
 			ts.signed = true
 		}
 		ts.accept(token, now)
