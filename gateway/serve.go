@@ -98,13 +98,15 @@ func (s *Server) handleSegment(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusServiceUnavailable, "the cell is getting this segment: wait for the swarm")
 		}
 		defer s.held.transfer()()
-		s.held.sent(int64(len(seg.Data)), s.cfg.Now())
 	}
 	s.count(ch.name, "segment")
 	if seg.Data == nil { // VOD: fetched on demand
 		if seg, err = s.onDemand(c.Request().Context(), ch, r, seg); err != nil {
 			return err
 		}
+	}
+	if seg.Kind != ingest.KindKey && c.Request().Method == http.MethodGet {
+		s.held.sent(int64(len(seg.Data)), s.cfg.Now()) // a VOD segment's bytes are known only now
 	}
 	h := c.Response().Header()
 	// Shared, never modified header values: no allocation per request.
