@@ -218,6 +218,9 @@ func (p *Proxy) joined(h swarm.Hello) {
 	}
 	p.policy.Store(int32(policy))
 	p.origins.announce(h.AllowOrigins)
+	if p.link != nil {
+		p.link.SetICEServers(p.iceServers(h))
+	}
 }
 
 // errPolicy: a plan named a neighbour the gateway's address policy does not allow.

@@ -60,6 +60,7 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.S
 		if dl, ok := ctx.Deadline(); ok && i < len(sources)-1 {
 			wait = time.Until(dl) * 2 / 3
 		}
+		p.routes.note(m.channel, src)
 		data, answered, err := p.getNeighbour(ctx, src, info, stall, wait)
 		now := p.cfg.Now()
 		var skip time.Duration
@@ -73,10 +74,11 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.S
 			skip = p.cfg.BanFor
 			m.report(src.ID)
 			p.log.Warn("neighbour sent bad bytes or a redirect; banned and reported", "peer", src.ID, "addr", src.Addr, "err", err)
-		case errors.Is(err, errNotNow):
-		case answered && (errors.Is(err, errHeaderWait) || ctx.Err() != nil):
+		case errors.Is(err, errNotNow), errors.Is(err, errLinkPending):
+		case answered && (errors.Is(err, errHeaderWait) || ctx.Err() != nil || isTimeout(err)):
 			// The source said it was getting the segment (103), and is not done in the
-			// time we had: not its fault.
+			// time we had (our context's, or the transport's bound on the same budget,
+			// whichever fired first): not its fault.
 		default:
 			m.stats.neighbourFailures.Add(1)
 			skip = skipAfterFailure
@@ -104,12 +106,6 @@ const reportAfterFailures = 3
 func (p *Proxy) getNeighbour(ctx context.Context, src swarm.Source, info segInfo, stall, wait time.Duration) (data []byte, answered bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if err = p.checkPolicy(src.Addr); err != nil {
-		return nil, false, err
-	}
-	if err = p.cfg.checkNeighbourAddr(src.Addr); err != nil {
-		return nil, false, err
-	}
 	var mu sync.Mutex // guards header and hinted
 	hinted := false
 	header := time.AfterFunc(stall, func() { cancel(errStalled) })
@@ -125,7 +121,7 @@ func (p *Proxy) getNeighbour(ctx context.Context, src swarm.Source, info segInfo
 		}
 		return nil
 	}}
-	url := "http://" + src.Addr + swarm.NeighbourSegmentPath + info.digest.String()
+	url := "http://" + peerHost(src.ID) + swarm.NeighbourSegmentPath + info.digest.String()
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
 	if err != nil {
 		return nil, false, err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/loadtest"
+	"github.com/rawflow/rawflow/peerassist"
 	"github.com/rawflow/rawflow/swarm"
 )
 
@@ -37,6 +38,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	slowRate := fs.String("slow-rate", "256kbit", "upload cap of the slow viewers, per second")
 	variants := fs.String("variants", "", "variant indexes viewers play, round robin, e.g. 0,1,1 (multivariant channels)")
 	group := fs.String("group", "", "locality group of every proxy")
+	transport := fs.String("peer-transport", peerassist.TransportAuto, "how the proxies reach each other: auto, direct or ice (see rawflow peer -h)")
 	peerHost := fs.String("peer-host", "127.0.0.1", "address the proxies' neighbour ports listen on and advertise (other proxies dial it); 0.0.0.0: every address, advertised as the gateway sees this host")
 	cmcd := fs.Bool("cmcd", false, "players send CMCD (buffer length) with segment requests")
 	redisURL := fs.String("redis", "", "registry of the gateway started here (empty: in memory)")
@@ -49,7 +51,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg := loadtest.Config{GatewayURL: strings.TrimRight(*gw, "/"), Channel: *channel, Viewers: *viewers, Direct: *direct,
-		Duration: *duration, Ramp: *ramp, Churn: *churn, Slow: *slow, Group: *group, CMCD: *cmcd, PeerHost: *peerHost,
+		Duration: *duration, Ramp: *ramp, Churn: *churn, Slow: *slow, Group: *group, CMCD: *cmcd, PeerHost: *peerHost, PeerTransport: *transport,
 		Progress: func(r loadtest.Report) { printProgress(stderr, r) }}
 	switch {
 	case cfg.Viewers < 0 || cfg.Viewers > maxViewers:
