@@ -25,8 +25,9 @@ import (
 //
 // The path is decided ahead of the first fetch: when a plan names a source, a probe dials
 // its address (probeWait); if that fails the WebRTC link is set up at once. A fetch that
-// finds the link still coming up does not wait for it (errLinkPending: the next source or
-// the gateway serves that segment), so a first contact never costs a player its deadline.
+// finds the link still coming up joins the set-up within its stall bound; if the link is not
+// up by then, that is not the source's fault (errLinkPending): the next source or the
+// gateway serves that segment.
 
 // Transports a proxy uses for neighbours (Config.PeerTransport).
 const (
@@ -218,20 +219,19 @@ func (r *routes) dial(ctx context.Context, dialTCP func(context.Context, string,
 		}
 		return dialTCP(ctx, "tcp", rt.src.Addr)
 	}
-	k := key(rt.channel, id)
-	if !r.link.Connected(k) {
-		r.mu.Lock()
-		if cur := r.m[id]; cur != nil && !cur.busy {
-			select {
-			case r.probes <- id:
-				cur.busy = true
-			default:
-			}
-		}
-		r.mu.Unlock()
-		return nil, errLinkPending
+	// A link still coming up (set up when the plan named the source) is joined: the
+	// fetch's stall timer bounds the wait, and a link not up by then is not the source's
+	// fault (linkPending).
+	return r.link.Dial(ctx, key(rt.channel, id))
+}
+
+// linkPending reports whether a source is reached over WebRTC and its link is not up.
+func (r *routes) linkPending(id string) bool {
+	rt, ok := r.get(id)
+	if !ok || r.link == nil || !rt.src.ICE || rt.path != pathICE && r.mode != TransportICE {
+		return false
 	}
-	return r.link.Dial(ctx, k)
+	return !r.link.Connected(key(rt.channel, id))
 }
 
 // peerHost is the URL host of a neighbour's requests: its peer ID, hex-encoded after "x-"

@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -109,7 +110,8 @@ func (p *Proxy) getNeighbour(ctx context.Context, src swarm.Source, info segInfo
 	var mu sync.Mutex // guards header and hinted
 	hinted := false
 	header := time.AfterFunc(stall, func() { cancel(errStalled) })
-	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
+	var gotConn atomic.Bool
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }, Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if code == http.StatusEarlyHints && !hinted { // the neighbour is getting it: give it time
@@ -133,6 +135,9 @@ func (p *Proxy) getNeighbour(ctx context.Context, src swarm.Source, info segInfo
 	answered = hinted
 	mu.Unlock()
 	if err != nil {
+		if !gotConn.Load() && p.routes.linkPending(src.ID) {
+			return nil, false, fmt.Errorf("neighbour %s: %w", src.ID, errLinkPending) // not its fault
+		}
 		if c := context.Cause(ctx); errors.Is(c, errHeaderWait) || errors.Is(c, errStalled) {
 			err = c
 		}

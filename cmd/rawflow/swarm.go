@@ -205,6 +205,7 @@ func printReport(w io.Writer, r loadtest.Report) {
 	row("behind live", "%.1f s (direct: %.1f s; players start 3 segments from the end of their playlist)", r.LatencyS, r.DirectLatencyS)
 	row("tracker requests", "%.2f per viewer per segment; %d refused (429)", r.TrackerPerViewSeg, r.TrackerRefused)
 	row("connections", "%d opened by the proxies, %.1f per viewer", r.Connections, r.ConnsPerViewer)
+	row("WebRTC links", "%d set up (mean %.0f ms), %d failed; bytes received over them: %s", r.LinksConnected, r.LinkConnectMS, r.LinksFailed, byType(r.LinkBytesByType))
 	row("cpu", "%.1f s, %.2f cores (this process)", r.CPUS, r.CPUCores)
 	row("integrity / neighbour failures", "%d / %d", r.IntegrityFailures, r.NeighbourFailures)
 	row("partial transfers completed by Range", "%d", r.RangeCompletions)
@@ -212,4 +213,13 @@ func printReport(w io.Writer, r loadtest.Report) {
 	row("uplinks gone quiet", "%d", r.QuietSpells)
 	row("players not started / request errors", "%d / %d", r.NotStarted, r.PlayerErrors)
 	_ = tw.Flush()
+}
+
+// byType formats bytes by link type, in a fixed order.
+func byType(m map[string]int64) string {
+	var parts []string
+	for _, t := range []string{"host", "srflx", "prflx", "relay"} {
+		parts = append(parts, fmt.Sprintf("%s %d", t, m[t]))
+	}
+	return strings.Join(parts, ", ")
 }

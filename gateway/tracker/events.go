@@ -58,9 +58,11 @@ func (t *Tracker) handleEvents(c echo.Context) error {
 	defer t.idents.close(ip, id)
 	p := swarm.Peer{ID: id, Channel: sub.Channel, Group: sub.Group, PublicIP: ip, Leech: sub.Leech, ICE: sub.ICE}
 	if !sub.Leech && sub.Addr != "" {
-		if p.Addr, err = advertisedAddr(sub.Addr, ip, t.cfg.PeerAddrs); err != nil {
+		if p.Addr, err = advertisedAddr(sub.Addr, ip, t.cfg.PeerAddrs); err != nil && !sub.ICE {
 			return status(err)
 		}
+		// A proxy that takes WebRTC advertising an address neighbours may not dial (its LAN
+		// address behind a NAT, say) is reached over WebRTC only.
 	}
 	if !sub.Leech {
 		if key := banKey(p); t.bans.isBanned(sub.Channel, key, now) {

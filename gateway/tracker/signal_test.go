@@ -127,4 +127,17 @@ func TestICEOnlyPeerIsASource(t *testing.T) {
 	assert.Equal(t, swarm.Source{ID: b.hello.PeerID, Addr: "127.0.0.1:7002"}, pa.Stripes[1].Sources[0], "b takes no WebRTC")
 	_, code = f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}}, "", "")
 	assert.Equal(t, http.StatusBadRequest, code, "an uploader without WebRTC needs an address")
+
+	// An address the policy refuses (behind a NAT, a proxy's own address is a LAN one, which
+	// the public policy refuses; here, someone else's public address): over WebRTC the
+	// proxy still uploads, with no address given to anyone.
+	lan, code := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: "8.8.8.8:8082", ICE: true}, "", "")
+	require.Equal(t, http.StatusOK, code)
+	_, code = f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: "8.8.8.8:8082"}, "", "")
+	assert.Equal(t, http.StatusBadRequest, code, "without WebRTC, the policy refuses it as before")
+	p, ok, err := f.reg.Peer(t.Context(), "tv", lan.hello.PeerID)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Empty(t, p.Addr, "the LAN address is given to no one")
+	assert.True(t, p.ICE)
 }
