@@ -1,0 +1,333 @@
+package peerlink
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// router wires Links' Send to each other's HandleSignal, as the gateway does.
+type router struct {
+	mu    sync.Mutex
+	links map[string]*Link
+	drop  func(to string, s Signal) bool // nil: deliver everything
+}
+
+func (r *router) send(from string) func(context.Context, string, Signal) error {
+	return func(_ context.Context, to string, s Signal) error {
+		r.mu.Lock()
+		dst, drop := r.links[to], r.drop
+		r.mu.Unlock()
+		if dst == nil || (drop != nil && drop(to, s)) {
+			return nil // lost on the way, like a gateway that forwards to nobody
+		}
+		_ = dst.HandleSignal(from, s)
+		return nil
+	}
+}
+
+// newLink starts a Link named name on r, closed when the test ends.
+func (r *router) newLink(t testing.TB, name string, edit func(*Config)) *Link {
+	t.Helper()
+	cfg := Config{Send: r.send(name), IncludeLoopback: true, HandshakeTimeout: 5 * time.Second}
+	if edit != nil {
+		edit(&cfg)
+	}
+	l, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	if r.links == nil {
+		r.links = make(map[string]*Link)
+	}
+	r.links[name] = l
+	r.mu.Unlock()
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// pattern returns n bytes that differ from offset to offset.
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/251)
+	}
+	return b
+}
+
+// serveHTTP serves h on l's Listener until the test ends.
+func serveHTTP(t testing.TB, l *Link, h http.Handler) {
+	t.Helper()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(l.Listener())
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+}
+
+// client returns an HTTP client whose connections are streams Dialed from l to "b";
+// dials counts them.
+func client(t testing.TB, l *Link, dials *atomic.Int64) *http.Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			c, err := l.Dial(ctx, "b")
+			if err == nil && dials != nil {
+				dials.Add(1)
+			}
+			return c, err
+		},
+		MaxIdleConnsPerHost: 16,
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+}
+
+func get(t testing.TB, c *http.Client, url string) []byte {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+func TestHTTPOverStreams(t *testing.T) {
+	var r router
+	a, b := r.newLink(t, "a", nil), r.newLink(t, "b", nil)
+	big := pattern(2 << 20)
+	var remote atomic.Value
+	serveHTTP(t, b, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		remote.Store(req.RemoteAddr)
+		_, _ = w.Write(big)
+	}))
+	var dials atomic.Int64
+	c := client(t, a, &dials)
+
+	for i := range 10 {
+		if got := get(t, c, "http://b/seg.ts"); !bytes.Equal(got, big) {
+			t.Fatalf("request %d: got %d bytes, not the 2 MiB served", i, len(got))
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("keep-alive: %d streams dialed for 10 sequential requests, want 1", n)
+	}
+	if got := remote.Load(); got != "a" {
+		t.Errorf("server saw RemoteAddr %v, want the signalling key %q", got, "a")
+	}
+	sa, sb := a.Stats(), b.Stats()
+	if sa.Peers != 1 || sa.PeersUp[TypeHost] != 1 || sa.Connected != 1 {
+		t.Errorf("dialer stats: %+v, want one host peer connection", sa)
+	}
+	if sb.Peers != 1 || sb.PeersUp[TypeHost] != 1 {
+		t.Errorf("answerer stats: %+v, want one host peer connection", sb)
+	}
+	if sb.BytesSent[TypeHost] < 10*uint64(len(big)) || sa.BytesReceived[TypeHost] < 10*uint64(len(big)) {
+		t.Errorf("bytes by type: sent %v received %v", sb.BytesSent, sa.BytesReceived)
+	}
+	if sa.ConnectLastMs <= 0 || sa.ConnectHist == nil {
+		t.Errorf("connect time not recorded: %+v", sa)
+	}
+
+	// A second stream on the same peer connection, without signalling.
+	conn, err := a.Dial(t.Context(), "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ConnType(conn); got != TypeHost {
+		t.Errorf("ConnType on loopback = %q, want host", got)
+	}
+	conn.Close()
+	if a.Stats().Peers != 1 {
+		t.Errorf("a second Dial made another peer connection")
+	}
+	tcp, _ := net.Pipe()
+	defer tcp.Close()
+	if got := ConnType(tcp); got != "" {
+		t.Errorf("ConnType(non-peerlink) = %q", got)
+	}
+}
+
+func TestConcurrentRequests(t *testing.T) {
+	var r router
+	a, b := r.newLink(t, "a", nil), r.newLink(t, "b", nil)
+	body := pattern(256 << 10)
+	serveHTTP(t, b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write(body)
+	}))
+	c := client(t, a, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			resp, err := c.Get("http://b/x")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			got, err := io.ReadAll(resp.Body)
+			if err == nil && !bytes.Equal(got, body) {
+				err = errors.New("body differs")
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := a.Stats().Peers; n != 1 {
+		t.Errorf("%d peer connections for 8 parallel requests, want 1", n)
+	}
+}
+
+// streams returns a connected pair of raw streams: a's end and b's end.
+func streams(t *testing.T) (ac, bc net.Conn) {
+	var r router
+	a, b := r.newLink(t, "a", nil), r.newLink(t, "b", nil)
+	ac, err := a.Dial(t.Context(), "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err = b.Listener().Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ac.Close(); bc.Close() })
+	return ac, bc
+}
+
+func TestStreamSmallReadsAndEOF(t *testing.T) {
+	ac, bc := streams(t)
+	msg := pattern(40 << 10) // more than one message
+	if _, err := ac.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	ac.Close()
+	var got []byte
+	one := make([]byte, 7)
+	for {
+		n, err := bc.Read(one)
+		got = append(got, one[:n]...)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read after %d bytes: %v", len(got), err)
+		}
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("read %d bytes, want the %d written", len(got), len(msg))
+	}
+	if _, err := ac.Write([]byte("x")); err == nil {
+		t.Error("write after Close succeeded")
+	}
+}
+
+func TestStreamDeadlines(t *testing.T) {
+	ac, bc := streams(t)
+	_ = bc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	start := time.Now()
+	_, err := bc.Read(make([]byte, 1))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past deadline: %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("read deadline fired after %v", d)
+	}
+	// The deadline cleared, reads work again.
+	_ = bc.SetReadDeadline(time.Time{})
+	if _, err = ac.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = io.ReadFull(bc, make([]byte, 2)); err != nil {
+		t.Fatalf("read after clearing the deadline: %v", err)
+	}
+
+	// b stops reading: flow control blocks a's writer, and its deadline ends the write.
+	_ = ac.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+	n, err := ac.Write(make([]byte, 64<<20))
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("write to a reader that stopped: n=%d err=%v, want a timeout", n, err)
+	}
+	if n >= 16<<20 {
+		t.Errorf("wrote %d bytes into a stalled stream: flow control did not hold", n)
+	}
+}
+
+func TestDialFailures(t *testing.T) {
+	t.Run("no answer", func(t *testing.T) {
+		r := router{drop: func(string, Signal) bool { return true }}
+		a := r.newLink(t, "a", func(c *Config) { c.HandshakeTimeout = 300 * time.Millisecond })
+		r.newLink(t, "b", nil)
+		start := time.Now()
+		_, err := a.Dial(t.Context(), "b")
+		if !errors.Is(err, ErrHandshake) {
+			t.Fatalf("Dial with no answer: %v, want ErrHandshake", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("Dial took %v", d)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		if _, err := a.Dial(ctx, "b"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Dial with short ctx: %v", err)
+		}
+	})
+	t.Run("max peers", func(t *testing.T) {
+		var r router
+		a := r.newLink(t, "a", func(c *Config) { c.MaxPeers = 1 })
+		r.newLink(t, "b", nil)
+		r.newLink(t, "c", nil)
+		c, err := a.Dial(t.Context(), "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := a.Dial(t.Context(), "c"); !errors.Is(err, ErrTooManyPeers) {
+			t.Errorf("Dial past MaxPeers: %v", err)
+		}
+		if a.Stats().Refused != 1 {
+			t.Errorf("refused not counted: %+v", a.Stats())
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		var r router
+		a := r.newLink(t, "a", nil)
+		a.Close()
+		if _, err := a.Dial(t.Context(), "b"); !errors.Is(err, ErrClosed) {
+			t.Errorf("Dial after Close: %v", err)
+		}
+		if _, err := a.Listener().Accept(); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Accept after Close: %v", err)
+		}
+	})
+}
