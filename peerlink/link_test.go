@@ -31,7 +31,7 @@ func (r *router) send(from string) func(context.Context, string, Signal) error {
 		r.mu.Lock()
 		dst, drop := r.links[to], r.drop
 		r.mu.Unlock()
-		if dst == nil || (drop != nil && drop(to, s)) {
+		if (drop != nil && drop(to, s)) || dst == nil {
 			return nil // lost on the way, like a gateway that forwards to nobody
 		}
 		_ = dst.HandleSignal(from, s)
