@@ -65,6 +65,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// IncludeLoopback gathers loopback host candidates (tests on 127.0.0.1 only).
 	IncludeLoopback bool
+	// IPFilter, if set, keeps only the local addresses it returns true for when gathering
+	// host candidates (nil: every interface address).
+	IPFilter func(net.IP) bool
 	// UDPConn, if set, carries all of this Link's ICE traffic (one UDP port for every peer
 	// connection, e.g. a fixed firewall port). The Link closes it on Close. Nil means each
 	// peer connection gathers on its own ephemeral ports (PortMin..PortMax).
@@ -123,11 +126,17 @@ func New(cfg Config) (*Link, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	se := webrtc.SettingEngine{}
+	log := cfg.Logger.With("component", "peerlink")
+	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log: log}}
 	se.DetachDataChannels()
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	if cfg.IPFilter != nil {
+		se.SetIPFilter(cfg.IPFilter)
+	}
+	// A neighbour that vanishes is noticed within ~15 s (not pion's 30 s), ending its streams.
+	se.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)
 	if cfg.PortMin != 0 || cfg.PortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.PortMin, cfg.PortMax); err != nil {
 			return nil, fmt.Errorf("peerlink: port range: %w", err)
@@ -135,14 +144,14 @@ func New(cfg Config) (*Link, error) {
 	}
 	l := &Link{
 		cfg:      cfg,
-		log:      cfg.Logger.With("component", "peerlink"),
+		log:      log,
 		out:      make(map[string]*peer),
 		sessions: make(map[string]*peer),
 		in:       make(map[string]*peer),
 		pending:  make(map[string]int),
 	}
 	if cfg.UDPConn != nil {
-		l.mux = webrtc.NewICEUDPMux(nil, cfg.UDPConn)
+		l.mux = webrtc.NewICEUDPMux(pionLogs{log: log}.NewLogger("udpmux"), cfg.UDPConn)
 		se.SetICEUDPMux(l.mux)
 	}
 	l.api = webrtc.NewAPI(webrtc.WithSettingEngine(se))

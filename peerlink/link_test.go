@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,7 +43,11 @@ func (r *router) send(from string) func(context.Context, string, Signal) error {
 // newLink starts a Link named name on r, closed when the test ends.
 func (r *router) newLink(t testing.TB, name string, edit func(*Config)) *Link {
 	t.Helper()
-	cfg := Config{Send: r.send(name), IncludeLoopback: true, HandshakeTimeout: 5 * time.Second}
+	cfg := Config{
+		Send: r.send(name), IncludeLoopback: true, HandshakeTimeout: 5 * time.Second,
+		// Only 127.0.0.1: an unsignalled link-local IPv6 address would make a prflx pair.
+		IPFilter: net.IP.IsLoopback,
+	}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -330,4 +335,44 @@ func TestDialFailures(t *testing.T) {
 			t.Errorf("Accept after Close: %v", err)
 		}
 	})
+}
+
+func TestIdlePeerConnectionCloses(t *testing.T) {
+	var r router
+	a := r.newLink(t, "a", func(c *Config) { c.IdleTimeout = 200 * time.Millisecond })
+	b := r.newLink(t, "b", nil)
+	c, err := a.Dial(t.Context(), "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = b.Listener().Accept(); err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	p := a.out["b"]
+	a.mu.Unlock()
+	c.Close()
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("idle peer connection still open")
+	}
+	if s := a.Stats(); s.Peers != 0 {
+		t.Errorf("after idle close: %+v", s)
+	}
+
+	// The next Dial makes a new peer connection; closing the remote Link ends its stream.
+	c, err = a.Dial(t.Context(), "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n := a.Stats().Connected; n != 2 {
+		t.Errorf("%d peer connections made, want 2", n)
+	}
+	b.Close()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read from a closed remote: %v, want the stream to end", err)
+	}
 }
