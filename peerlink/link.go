@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/stun/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -88,14 +89,15 @@ var (
 
 // Link makes and accepts streams to remotes over WebRTC data channels.
 type Link struct {
-	cfg    Config
-	api    *webrtc.API
-	log    *slog.Logger
-	ctx    context.Context // canceled by Close; ends every peer's owner goroutine
-	cancel context.CancelFunc
-	mux    ice.UDPMux // nil without cfg.UDPConn
-	ln     *listener
-	stats  counters
+	cfg        Config
+	iceServers []webrtc.ICEServer
+	api        *webrtc.API
+	log        *slog.Logger
+	ctx        context.Context // canceled by Close; ends every peer's owner goroutine
+	cancel     context.CancelFunc
+	mux        ice.UDPMux // nil without cfg.UDPConn
+	ln         *listener
+	stats      counters
 
 	peersWG sync.WaitGroup // peer owner goroutines
 	connsWG sync.WaitGroup // stream reader goroutines
@@ -142,13 +144,23 @@ func New(cfg Config) (*Link, error) {
 			return nil, fmt.Errorf("peerlink: port range: %w", err)
 		}
 	}
+	servers := make([]webrtc.ICEServer, 0, len(cfg.ICEServers))
+	for _, s := range cfg.ICEServers {
+		for _, u := range s.URLs {
+			if _, err := stun.ParseURI(u); err != nil {
+				return nil, fmt.Errorf("peerlink: ICE server %q: %w", u, err)
+			}
+		}
+		servers = append(servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
 	l := &Link{
-		cfg:      cfg,
-		log:      log,
-		out:      make(map[string]*peer),
-		sessions: make(map[string]*peer),
-		in:       make(map[string]*peer),
-		pending:  make(map[string]int),
+		cfg:        cfg,
+		iceServers: servers,
+		log:        log,
+		out:        make(map[string]*peer),
+		sessions:   make(map[string]*peer),
+		in:         make(map[string]*peer),
+		pending:    make(map[string]int),
 	}
 	if cfg.UDPConn != nil {
 		l.mux = webrtc.NewICEUDPMux(pionLogs{log: log}.NewLogger("udpmux"), cfg.UDPConn)
@@ -195,6 +207,9 @@ func (l *Link) Dial(ctx context.Context, to string) (net.Conn, error) {
 		go p.run(p.ctx, "") //nolint:contextcheck // the peer connection is shared by later Dials and outlives this one
 	}
 	if err != nil {
+		if fresh {
+			p.abort()
+		}
 		return nil, fmt.Errorf("peerlink: dial %s: %w", to, err)
 	}
 	timer := time.NewTimer(l.cfg.HandshakeTimeout)

@@ -41,11 +41,7 @@ type peer struct {
 
 // newPeer makes a peer connection and counts it. l.mu must be held.
 func (l *Link) newPeer(remote, session string, outbound bool) (*peer, error) {
-	servers := make([]webrtc.ICEServer, 0, len(l.cfg.ICEServers))
-	for _, s := range l.cfg.ICEServers {
-		servers = append(servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
-	}
-	pc, err := l.api.NewPeerConnection(webrtc.Configuration{ICEServers: servers})
+	pc, err := l.api.NewPeerConnection(webrtc.Configuration{ICEServers: l.iceServers})
 	if err != nil {
 		return nil, fmt.Errorf("peerlink: new peer connection: %w", err)
 	}

@@ -3,6 +3,7 @@ package peerlink
 import (
 	"context"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,5 +100,34 @@ func TestServeSTUNIgnoresGarbage(t *testing.T) {
 	}
 	if res.Type != stun.BindingSuccess || res.TransactionID != req.TransactionID {
 		t.Errorf("first reply %v for transaction %x, want a success for %x", res.Type, res.TransactionID, req.TransactionID)
+	}
+}
+
+// TestICEGathersFromServeSTUN: pion's ICE agent, given ServeSTUN as its STUN server,
+// learns a server-reflexive candidate from it (on loopback, the host address itself).
+func TestICEGathersFromServeSTUN(t *testing.T) {
+	addr, _ := startSTUN(t)
+	offers := make(chan Signal, 1)
+	r := router{drop: func(_ string, s Signal) bool {
+		if s.Kind == KindOffer {
+			select {
+			case offers <- s:
+			default:
+			}
+		}
+		return false
+	}}
+	withSTUN := func(c *Config) { c.ICEServers = []ICEServer{{URLs: []string{"stun:" + addr.String()}}} }
+	a, _ := r.newLink(t, "a", withSTUN), r.newLink(t, "b", withSTUN)
+	conn, err := a.Dial(t.Context(), "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if offer := <-offers; !strings.Contains(offer.SDP, "typ srflx") {
+		t.Errorf("offer has no srflx candidate:\n%s", offer.SDP)
+	}
+	if _, err := New(Config{Send: r.send("x"), ICEServers: []ICEServer{{URLs: []string{"stun:"}}}}); err == nil {
+		t.Error("New accepted a malformed ICE server URL")
 	}
 }
