@@ -101,8 +101,8 @@ func (n *Node) Serve(ctx context.Context, player, neighbour http.Handler) error 
 	if ln := n.Proxy.LinkListener(); ln != nil && !n.Proxy.cfg.NoUpload { // the same handler, over WebRTC (links.go)
 		parts = append(parts, func(ctx context.Context) error {
 			err := httpx.Serve(ctx, ln, neighbour, n.killed)
-			if errors.Is(err, net.ErrClosed) && ctx.Err() != nil {
-				return nil // the proxy closed its links as it stopped
+			if ctx.Err() != nil && errors.Is(err, net.ErrClosed) {
+				err = nil // the proxy closed its links as it stopped
 			}
 			return err
 		})

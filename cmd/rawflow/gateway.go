@@ -215,7 +215,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stunSrv, iceServers, err := o.ice.open(log)
+	stunSrv, iceServers, err := o.ice.open(ctx, log)
 	if err != nil {
 		return err
 	}

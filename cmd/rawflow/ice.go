@@ -41,7 +41,7 @@ func (s *stun) run(ctx context.Context) error { return peerlink.ServeSTUN(ctx, s
 
 // open checks the flags and binds the STUN port. A taken default port is not an error: the
 // gateway goes on without (several gateways on one machine, or a STUN server there already).
-func (o *iceOpts) open(log *slog.Logger) (*stun, []swarm.ICEServer, error) {
+func (o *iceOpts) open(ctx context.Context, log *slog.Logger) (*stun, []swarm.ICEServer, error) {
 	servers, err := parseICEServers(o.servers)
 	if err != nil {
 		return nil, nil, err
@@ -52,7 +52,7 @@ func (o *iceOpts) open(log *slog.Logger) (*stun, []swarm.ICEServer, error) {
 	if *o.stunListen == "off" || *o.stunListen == "" {
 		return nil, servers, nil
 	}
-	pc, err := (&net.ListenConfig{}).ListenPacket(context.Background(), "udp", *o.stunListen)
+	pc, err := (&net.ListenConfig{}).ListenPacket(ctx, "udp", *o.stunListen)
 	if err != nil {
 		if *o.stunListen == defaultSTUN && errors.Is(err, syscall.EADDRINUSE) {
 			log.Warn("STUN port taken: the gateway answers no STUN (proxies behind NATs need an --ice-server then); give --stun-listen another port, or off", "addr", defaultSTUN)
