@@ -1,6 +1,11 @@
 package peerlink
 
-import "slices"
+import (
+	"fmt"
+
+	"github.com/pion/stun/v3"
+	"github.com/pion/webrtc/v4"
+)
 
 // Connected reports whether this Link's peer connection to remote to is up: a Dial then
 // opens a stream on it without signalling.
@@ -17,9 +22,25 @@ func (l *Link) Connected(to string) bool {
 }
 
 // SetICEServers sets the STUN and TURN servers of the peer connections made from now on
-// (a proxy learns them from the gateway after it starts).
-func (l *Link) SetICEServers(servers []ICEServer) {
+// (a proxy learns them from the gateway after it starts). A server whose URL does not
+// parse is left out, and reported.
+func (l *Link) SetICEServers(servers []ICEServer) error {
+	out := make([]webrtc.ICEServer, 0, len(servers))
+	var bad error
+	for _, s := range servers {
+		ok := len(s.URLs) > 0
+		for _, u := range s.URLs {
+			if _, err := stun.ParseURI(u); err != nil {
+				ok, bad = false, fmt.Errorf("peerlink: ICE server %q: %w", u, err)
+			}
+		}
+		if ok {
+			out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.cfg.ICEServers = slices.Clone(servers)
+	l.cfg.ICEServers = servers
+	l.iceServers = out
+	return bad
 }
