@@ -64,6 +64,10 @@ type Config struct {
 	// IdleTimeout closes a peer connection that has had no open stream for this long
 	// (0 means 60 s).
 	IdleTimeout time.Duration
+	// RelayOnly makes peer connections use TURN relay candidates only (false: every
+	// candidate type, the direct path preferred). For networks that must not reveal
+	// addresses, and for tests.
+	RelayOnly bool
 	// IncludeLoopback gathers loopback host candidates (tests on 127.0.0.1 only).
 	IncludeLoopback bool
 	// IPFilter, if set, keeps only the local addresses it returns true for when gathering

@@ -41,7 +41,11 @@ type peer struct {
 
 // newPeer makes a peer connection and counts it. l.mu must be held.
 func (l *Link) newPeer(remote, session string, outbound bool) (*peer, error) {
-	pc, err := l.api.NewPeerConnection(webrtc.Configuration{ICEServers: l.iceServers})
+	conf := webrtc.Configuration{ICEServers: l.iceServers}
+	if l.cfg.RelayOnly {
+		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := l.api.NewPeerConnection(conf)
 	if err != nil {
 		return nil, fmt.Errorf("peerlink: new peer connection: %w", err)
 	}
