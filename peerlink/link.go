@@ -222,7 +222,7 @@ func (l *Link) Dial(ctx context.Context, to string) (net.Conn, error) {
 	case <-w.ready:
 		return w.c, nil
 	case <-p.exited:
-		err = ErrHandshake
+		err = p.failure()
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-timer.C:
@@ -232,6 +232,7 @@ func (l *Link) Dial(ctx context.Context, to string) (net.Conn, error) {
 			// now, so that the next Dial starts afresh instead of joining it.
 			p.abort()
 			<-p.exited
+			err = p.failure()
 		}
 	}
 	w.abandon()
