@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // TestAcceptQueueFullClosesStreams: streams past a full Accept queue are closed and
@@ -75,4 +77,40 @@ func TestOffersPastMaxPeersIgnored(t *testing.T) {
 	if s := b.Stats(); s.Refused != 1 || s.Peers != 1 {
 		t.Errorf("stats of the full Link: %+v", s)
 	}
+}
+
+// TestCloseEndsEverything: after a real exchange, Close of both Links leaves none of their
+// goroutines, and their streams and listeners report closed.
+func TestCloseEndsEverything(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	var r router
+	a, b := r.newLink(t, "a", nil), r.newLink(t, "b", nil)
+	ac, err := a.Dial(t.Context(), "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err := b.Listener().Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = ac.Write(pattern(100 << 10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = io.ReadFull(bc, make([]byte, 100<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if err = a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err = b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = ac.Read(make([]byte, 1)); err == nil {
+		t.Error("read on a stream of a closed Link succeeded")
+	}
+	if _, err = b.Listener().Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after Close: %v", err)
+	}
+	ac.Close()
+	bc.Close()
 }

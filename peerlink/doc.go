@@ -50,6 +50,15 @@
 //
 // Close ends every peer connection and returns once none of the Link's goroutines is left.
 //
+// # Network
+//
+// Only UDP candidates, mDNS off. ICE servers come from Config.ICEServers (STUN, TURN with
+// credentials); RelayOnly restricts a Link to TURN relays. ICE gives up on a neighbour
+// that vanished after about 15 s, which ends its streams. Config.UDPConn puts every peer
+// connection of a Link on one UDP socket (pion's UDP mux); without it each peer
+// connection gathers on ephemeral ports (PortMin..PortMax). pion's own log lines go to
+// Config.Logger at debug level.
+//
 // ServeSTUN is the STUN Binding server the gateway runs (UDP :3478 by default), so peers
 // learn their public address without a third-party server.
 package peerlink

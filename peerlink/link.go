@@ -64,6 +64,10 @@ type Config struct {
 	// IdleTimeout closes a peer connection that has had no open stream for this long
 	// (0 means 60 s).
 	IdleTimeout time.Duration
+	// RelayOnly makes peer connections use TURN relay candidates only (false: every
+	// candidate type, the direct path preferred). For networks that must not reveal
+	// addresses, and for tests.
+	RelayOnly bool
 	// IncludeLoopback gathers loopback host candidates (tests on 127.0.0.1 only).
 	IncludeLoopback bool
 	// IPFilter, if set, keeps only the local addresses it returns true for when gathering
@@ -218,7 +222,7 @@ func (l *Link) Dial(ctx context.Context, to string) (net.Conn, error) {
 	case <-w.ready:
 		return w.c, nil
 	case <-p.exited:
-		err = ErrHandshake
+		err = p.failure()
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-timer.C:
@@ -228,6 +232,7 @@ func (l *Link) Dial(ctx context.Context, to string) (net.Conn, error) {
 			// now, so that the next Dial starts afresh instead of joining it.
 			p.abort()
 			<-p.exited
+			err = p.failure()
 		}
 	}
 	w.abandon()
@@ -344,43 +349,6 @@ func ConnType(c net.Conn) string {
 		return ""
 	}
 	return pc.peer.connType()
-}
-
-// listener hands out inbound streams.
-type listener struct {
-	l    *Link
-	ch   chan net.Conn
-	done chan struct{}
-	once sync.Once
-}
-
-func (ln *listener) Accept() (net.Conn, error) {
-	select {
-	case c := <-ln.ch:
-		return c, nil
-	case <-ln.done:
-		return nil, net.ErrClosed
-	}
-}
-
-// Close stops Accept; streams already accepted stay open until the Link closes.
-func (ln *listener) Close() error {
-	ln.once.Do(func() { close(ln.done) })
-	return nil
-}
-
-func (ln *listener) Addr() net.Addr { return Addr("local") }
-
-// offer queues an inbound stream for Accept, or closes it when the queue is full.
-func (ln *listener) offer(c net.Conn) {
-	select {
-	case <-ln.done:
-		c.Close()
-	case ln.ch <- c:
-	default:
-		ln.l.stats.dropped.Add(1)
-		c.Close()
-	}
 }
 
 func newSession() string {

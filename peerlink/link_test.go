@@ -232,6 +232,26 @@ func TestDialFailures(t *testing.T) {
 			t.Errorf("Dial with short ctx: %v", err)
 		}
 	})
+	t.Run("send fails", func(t *testing.T) {
+		var r router
+		unreachable := errors.New("gateway unreachable")
+		a, err := New(Config{
+			Send:            func(context.Context, string, Signal) error { return unreachable },
+			IncludeLoopback: true, IPFilter: net.IP.IsLoopback,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		r.newLink(t, "b", nil)
+		start := time.Now()
+		if _, err := a.Dial(t.Context(), "b"); !errors.Is(err, ErrHandshake) || !errors.Is(err, unreachable) {
+			t.Errorf("Dial when Send fails: %v, want ErrHandshake wrapping Send's error", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("Dial took %v to report a failed Send", d)
+		}
+	})
 	t.Run("max peers", func(t *testing.T) {
 		var r router
 		a := r.newLink(t, "a", func(c *Config) { c.MaxPeers = 1 })

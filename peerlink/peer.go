@@ -32,6 +32,7 @@ type peer struct {
 	failOnce sync.Once
 
 	mu       sync.Mutex // guards the following fields
+	err      error      // why the handshake failed
 	closed   bool
 	isUp     bool
 	typ      string // connection type, once known
@@ -41,7 +42,11 @@ type peer struct {
 
 // newPeer makes a peer connection and counts it. l.mu must be held.
 func (l *Link) newPeer(remote, session string, outbound bool) (*peer, error) {
-	pc, err := l.api.NewPeerConnection(webrtc.Configuration{ICEServers: l.iceServers})
+	conf := webrtc.Configuration{ICEServers: l.iceServers}
+	if l.cfg.RelayOnly {
+		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := l.api.NewPeerConnection(conf)
 	if err != nil {
 		return nil, fmt.Errorf("peerlink: new peer connection: %w", err)
 	}
@@ -96,6 +101,9 @@ func (p *peer) run(ctx context.Context, remoteSDP string) {
 	}
 	cancel()
 	if err != nil {
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
 		if l.ctx.Err() == nil {
 			l.stats.failed.Add(1)
 			l.log.Debug("peer connection failed", "remote", p.remote, "outbound", p.outbound, "err", err)
@@ -157,6 +165,17 @@ func (p *peer) negotiate(ctx context.Context, remoteSDP string) error {
 		return fmt.Errorf("answer: %w", err)
 	}
 	return nil
+}
+
+// failure is the error a Dial reports when the peer connection ended before its stream
+// opened.
+func (p *peer) failure() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		return ErrHandshake
+	}
+	return fmt.Errorf("%w: %w", ErrHandshake, p.err)
 }
 
 // markUp records the connection type and ends the inbound peer's pending count.

@@ -1,6 +1,7 @@
 package peerlink
 
 import (
+	"net"
 	"sync"
 	"time"
 
@@ -89,5 +90,42 @@ func (p *peer) connClosed() {
 	defer p.mu.Unlock()
 	if p.conns--; p.conns == 0 {
 		p.idleFrom = time.Now()
+	}
+}
+
+// listener hands out inbound streams.
+type listener struct {
+	l    *Link
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func (ln *listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-ln.ch:
+		return c, nil
+	case <-ln.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops Accept; streams already accepted stay open until the Link closes.
+func (ln *listener) Close() error {
+	ln.once.Do(func() { close(ln.done) })
+	return nil
+}
+
+func (ln *listener) Addr() net.Addr { return Addr("local") }
+
+// offer queues an inbound stream for Accept, or closes it when the queue is full.
+func (ln *listener) offer(c net.Conn) {
+	select {
+	case <-ln.done:
+		c.Close()
+	case ln.ch <- c:
+	default:
+		ln.l.stats.dropped.Add(1)
+		c.Close()
 	}
 }
