@@ -52,7 +52,13 @@ func (o *iceOpts) open(ctx context.Context, log *slog.Logger) (*stun, []swarm.IC
 	if *o.stunListen == "off" || *o.stunListen == "" {
 		return nil, servers, nil
 	}
-	pc, err := (&net.ListenConfig{}).ListenPacket(ctx, "udp", *o.stunListen)
+	// IPv4 (peers behind NATs are), unless an IPv6 address is given: on an IPv4 socket the
+	// server answers from the address each request came to (see peerlink.ServeSTUN).
+	network := "udp4"
+	if host, _, err := net.SplitHostPort(*o.stunListen); err == nil && strings.Contains(host, ":") {
+		network = "udp6"
+	}
+	pc, err := (&net.ListenConfig{}).ListenPacket(ctx, network, *o.stunListen)
 	if err != nil {
 		if *o.stunListen == defaultSTUN && errors.Is(err, syscall.EADDRINUSE) {
 			log.Warn("STUN port taken: the gateway answers no STUN (proxies behind NATs need an --ice-server then); give --stun-listen another port, or off", "addr", defaultSTUN)
