@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rawflow/rawflow/peerlink"
@@ -41,6 +42,9 @@ const (
 	probeWait = 2 * time.Second
 	// pathMemory is how long a decided path holds before it is probed again.
 	pathMemory = 10 * time.Minute
+	// linkRetry and maxLinkRetry space the set-ups of a link that does not come up.
+	linkRetry    = 15 * time.Second
+	maxLinkRetry = 5 * time.Minute
 	// maxProbes bounds the probes and link set-ups under way; more wait in probeQueue,
 	// and past it are dropped (a fetch decides then).
 	maxProbes  = 8
@@ -69,6 +73,10 @@ type route struct {
 	path    linkPath
 	decided time.Time
 	busy    bool // a probe or link set-up is under way
+	// fails counts the link set-ups in a row that did not come up; none is tried again
+	// before failedUntil.
+	fails       int
+	failedUntil time.Time
 }
 
 // routes keeps the sources' routes and runs the probes.
@@ -76,7 +84,8 @@ type routes struct {
 	p      *Proxy
 	link   *peerlink.Link // nil: TCP only
 	mode   string
-	probes chan string // peer IDs to probe
+	probes chan string  // peer IDs to probe
+	failed atomic.Int64 // link set-ups that did not come up
 
 	mu sync.Mutex // guards m
 	m  map[string]*route
@@ -111,7 +120,7 @@ func (r *routes) learn(channel string, p swarm.Plan) {
 			if r.link == nil || !src.ICE {
 				continue
 			}
-			if !rt.busy && (rt.path == pathUnknown || now.Sub(rt.decided) > pathMemory) {
+			if !rt.busy && (rt.path == pathUnknown || now.Sub(rt.decided) > pathMemory) && !now.Before(rt.failedUntil) {
 				select {
 				case r.probes <- src.ID:
 					rt.busy = true
@@ -157,21 +166,23 @@ func (r *routes) probe(ctx context.Context, id string) {
 			p = pathDirect
 		}
 	}
+	var failed bool
 	if p == pathICE {
-		r.connect(ctx, rt)
+		failed = !r.connect(ctx, rt)
 	}
-	r.decide(id, p)
+	r.decide(id, p, failed)
 }
 
 // connect sets up the WebRTC link to a source (a stream opened and closed: the link stays
-// up for the streams of the fetches that follow).
-func (r *routes) connect(ctx context.Context, rt route) {
+// up for the streams of the fetches that follow) and reports whether it came up.
+func (r *routes) connect(ctx context.Context, rt route) bool {
 	c, err := r.link.Dial(ctx, key(rt.channel, rt.src.ID))
 	if err != nil {
 		r.p.log.Debug("neighbour link not set up", "peer", rt.src.ID, "err", err)
-		return
+		return false
 	}
 	_ = c.Close()
+	return true
 }
 
 // get returns a copy of a source's route.
@@ -185,13 +196,25 @@ func (r *routes) get(id string) (route, bool) {
 	return *rt, true
 }
 
-// decide records a source's path.
-func (r *routes) decide(id string, p linkPath) {
+// decide records a source's path, and whether its link failed to come up: then no fetch
+// tries it for linkRetry, doubled at each failure in a row up to maxLinkRetry (two NATs
+// that map ports per destination, or a firewall, may never let it up).
+func (r *routes) decide(id string, p linkPath, failed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if rt := r.m[id]; rt != nil {
-		rt.path, rt.decided, rt.busy = p, r.p.cfg.Now(), false
+	rt := r.m[id]
+	if rt == nil {
+		return
 	}
+	now := r.p.cfg.Now()
+	rt.path, rt.decided, rt.busy = p, now, false
+	if !failed {
+		rt.fails, rt.failedUntil = 0, time.Time{}
+		return
+	}
+	rt.fails++
+	rt.failedUntil = now.Add(min(linkRetry<<min(rt.fails-1, 8), maxLinkRetry))
+	r.failed.Add(1)
 }
 
 // note records a source's route before a fetch from it (a source a fetch uses may come
@@ -209,26 +232,51 @@ func (r *routes) dial(ctx context.Context, dialTCP func(context.Context, string,
 	if !ok {
 		return nil, fmt.Errorf("neighbour %s: no plan names it", id)
 	}
-	useICE := r.link != nil && rt.src.ICE && (rt.path == pathICE || r.mode == TransportICE)
-	if !useICE {
-		if err := r.p.checkPolicy(rt.src.Addr); err != nil {
-			return nil, err
+	ice := r.link != nil && rt.src.ICE
+	if ice && (rt.path == pathICE || r.mode == TransportICE || rt.src.Addr == "") {
+		if now := r.p.cfg.Now(); now.Before(rt.failedUntil) {
+			return nil, fmt.Errorf("%w: it failed lately, again at %s", errLinkPending, rt.failedUntil.Format(time.TimeOnly))
 		}
-		if err := r.p.cfg.checkNeighbourAddr(rt.src.Addr); err != nil {
-			return nil, err
+		if !r.link.Connected(key(rt.channel, id)) {
+			r.queue(id) // the probe's set-up records how it ends
 		}
-		return dialTCP(ctx, "tcp", rt.src.Addr)
+		// A link still coming up is joined: the fetch's stall timer bounds the wait, and
+		// a link not up by then is not the source's fault (linkPending).
+		return r.link.Dial(ctx, key(rt.channel, id))
 	}
-	// A link still coming up (set up when the plan named the source) is joined: the
-	// fetch's stall timer bounds the wait, and a link not up by then is not the source's
-	// fault (linkPending).
-	return r.link.Dial(ctx, key(rt.channel, id))
+	if err := r.p.checkPolicy(rt.src.Addr); err != nil {
+		return nil, err
+	}
+	if err := r.p.cfg.checkNeighbourAddr(rt.src.Addr); err != nil {
+		return nil, err
+	}
+	c, err := dialTCP(ctx, "tcp", rt.src.Addr)
+	if err != nil && ice && rt.path == pathUnknown {
+		// The probe has not decided yet: an address that takes no connection is a NAT's,
+		// not the source's fault.
+		r.queue(id)
+		return nil, fmt.Errorf("%w: %w", errLinkPending, err)
+	}
+	return c, err
+}
+
+// queue queues a probe of a source unless one is under way.
+func (r *routes) queue(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rt := r.m[id]; rt != nil && !rt.busy {
+		select {
+		case r.probes <- id:
+			rt.busy = true
+		default:
+		}
+	}
 }
 
 // linkPending reports whether a source is reached over WebRTC and its link is not up.
 func (r *routes) linkPending(id string) bool {
 	rt, ok := r.get(id)
-	if !ok || r.link == nil || !rt.src.ICE || rt.path != pathICE && r.mode != TransportICE {
+	if !ok || r.link == nil || !rt.src.ICE || rt.path != pathICE && r.mode != TransportICE && rt.src.Addr != "" {
 		return false
 	}
 	return !r.link.Connected(key(rt.channel, id))
