@@ -24,11 +24,13 @@ import (
 // the gateway's signalling. Either way the same HTTP request goes to the same neighbour
 // handler, and the same digest check judges the bytes: one scheduler, one integrity check.
 //
-// The path is decided ahead of the first fetch: when a plan names a source, a probe dials
-// its address (probeWait); if that fails the WebRTC link is set up at once. A fetch that
-// finds the link still coming up joins the set-up within its stall bound; if the link is not
-// up by then, that is not the source's fault (errLinkPending): the next source or the
-// gateway serves that segment.
+// A source with an address is fetched over TCP, as on a LAN; when a connect to it fails
+// (its address is a NAT's), a probe dials it again (probeWait) and, failing that, sets up
+// the WebRTC link; the fetch meanwhile goes to the next rung, and the failure is not held
+// against the source (errLinkPending). A source reached over WebRTC only (no address) gets
+// its link set up as soon as a plan names it. A fetch that finds a link still coming up
+// joins the set-up within its stall bound; a link not up by then is not the source's
+// fault either: the next source or the gateway serves that segment.
 
 // Transports a proxy uses for neighbours (Config.PeerTransport).
 const (
@@ -98,7 +100,9 @@ func newRoutes(p *Proxy, link *peerlink.Link, mode string) *routes {
 // key is the peerlink key of a source: its channel and peer ID.
 func key(channel, id string) string { return channel + "/" + id }
 
-// learn records the sources a plan names, and queues a probe for each new one.
+// learn records the sources a plan names, and queues the link set-up of each new one
+// reached over WebRTC only (no address, or TransportICE). A source with an address is
+// fetched over TCP until a connect fails (see dial): a LAN pays nothing for WebRTC.
 func (r *routes) learn(channel string, p swarm.Plan) {
 	now := r.p.cfg.Now()
 	r.mu.Lock()
@@ -117,7 +121,7 @@ func (r *routes) learn(channel string, p swarm.Plan) {
 				rt.path = pathUnknown
 			}
 			rt.channel, rt.src = channel, src
-			if r.link == nil || !src.ICE {
+			if r.link == nil || !src.ICE || src.Addr != "" && r.mode != TransportICE {
 				continue
 			}
 			if !rt.busy && (rt.path == pathUnknown || now.Sub(rt.decided) > pathMemory) && !now.Before(rt.failedUntil) {

@@ -76,7 +76,7 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.S
 			m.report(src.ID)
 			p.log.Warn("neighbour sent bad bytes or a redirect; banned and reported", "peer", src.ID, "addr", src.Addr, "err", err)
 		case errors.Is(err, errNotNow), errors.Is(err, errLinkPending):
-		case answered && (errors.Is(err, errHeaderWait) || ctx.Err() != nil || isTimeout(err)):
+		case answered && (errors.Is(err, errHeaderWait) || ctx.Err() != nil):
 			// The source said it was getting the segment (103), and is not done in the
 			// time we had (our context's, or the transport's bound on the same budget,
 			// whichever fired first): not its fault.
