@@ -75,8 +75,14 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.S
 			skip = p.cfg.BanFor
 			m.report(src.ID)
 			p.log.Warn("neighbour sent bad bytes or a redirect; banned and reported", "peer", src.ID, "addr", src.Addr, "err", err)
-		case errors.Is(err, errNotNow), errors.Is(err, errLinkPending):
-		case answered && (errors.Is(err, errHeaderWait) || ctx.Err() != nil):
+		case errors.Is(err, errLinkPending):
+			// Not its fault (a NAT's address, a link still coming up), but the next
+			// fetches should not wait for it either: skipped as after a failure, not
+			// counted, never reported.
+			p.neigh.rest(src.ID, skipAfterFailure, now)
+			continue
+		case errors.Is(err, errNotNow):
+		case answered && (errors.Is(err, errHeaderWait) || ctx.Err() != nil || isTimeout(err)):
 			// The source said it was getting the segment (103), and is not done in the
 			// time we had (our context's, or the transport's bound on the same budget,
 			// whichever fired first): not its fault.
