@@ -55,7 +55,12 @@ func TestSTUNRepliesFromTheAddressAsked(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- ServeSTUN(ctx, pc) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeSTUN: %v", err)
+		}
+	}()
 	port := pc.LocalAddr().(*net.UDPAddr).Port
 	c, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: port})
 	if err != nil {

@@ -55,7 +55,7 @@ func (o *iceOpts) open(ctx context.Context, log *slog.Logger) (*stun, []swarm.IC
 	// IPv4 (peers behind NATs are), unless an IPv6 address is given: on an IPv4 socket the
 	// server answers from the address each request came to (see peerlink.ServeSTUN).
 	network := "udp4"
-	if host, _, err := net.SplitHostPort(*o.stunListen); err == nil && strings.Contains(host, ":") {
+	if host, _, perr := net.SplitHostPort(*o.stunListen); perr == nil && strings.Contains(host, ":") {
 		network = "udp6"
 	}
 	pc, err := (&net.ListenConfig{}).ListenPacket(ctx, network, *o.stunListen)
