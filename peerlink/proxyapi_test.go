@@ -57,8 +57,8 @@ func TestSTUNRepliesFromTheAddressAsked(t *testing.T) {
 	go func() { done <- ServeSTUN(ctx, pc) }()
 	defer func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("ServeSTUN: %v", err)
+		if serr := <-done; serr != nil {
+			t.Errorf("ServeSTUN: %v", serr)
 		}
 	}()
 	port := pc.LocalAddr().(*net.UDPAddr).Port
