@@ -28,8 +28,9 @@ test: deps web vet lint
 ## deps: apt-get install the Debian packages the tests need, only those missing: gcc (go test
 ## -race needs cgo), redis-server and redis-tools (redis-cli builds the test Redis Cluster),
 ## ffmpeg (origins and players), nodejs, npm and chromium (the dashboard's browser tests),
-## nginx-light (deploy: `nginx -t` on the load balancer's configuration; bench/edge.sh) and
-## systemd (deploy: systemd-analyze verify and security on the units); then npm ci (hls.js,
+## nginx-light (deploy: `nginx -t` on the load balancer's configuration; bench/edge.sh),
+## systemd (deploy: systemd-analyze verify and security on the units), iproute2 and iptables
+## (TestNATSites: network namespaces and NAT routers; it skips without them); then npm ci (hls.js,
 ## playwright-core) when node_modules is missing or stale, and the pinned golangci-lint.
 deps:
 	@missing=""; \
@@ -42,6 +43,8 @@ deps:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v nginx >/dev/null || missing="$$missing nginx-light"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v iptables >/dev/null || missing="$$missing iptables"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

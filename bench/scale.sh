@@ -20,7 +20,8 @@
 #                gateway (the origin, on the built-in source); VIEWERS viewers, half on each
 #                edge, form one swarm.
 #
-# Environment: VIEWERS, RELAY_VIEWERS, DURATION, RAMP, LOG_LEVEL (the swarms', default error).
+# Environment: VIEWERS, RELAY_VIEWERS, DURATION, RAMP, LOG_LEVEL (the swarms', default error),
+# SWARM_FLAGS (more flags for every `rawflow swarm`, e.g. --peer-transport direct).
 # It prints one line per scenario and keeps the raw output under bench/results/scale-DATE/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,7 @@ RELAY_VIEWERS=${RELAY_VIEWERS:-500}
 DURATION=${DURATION:-90s}
 RAMP=${RAMP:-10s}
 LOG_LEVEL=${LOG_LEVEL:-error}
+SWARM_FLAGS=${SWARM_FLAGS:-}
 SCENARIOS=${*:-one-gateway relay fleet}
 for sc in $SCENARIOS; do
   case $sc in one-gateway | relay | fleet) ;;
@@ -60,12 +62,13 @@ redis_cmds() { redis-cli -p "$1" info stats | awk -F: '/^total_commands_processe
 # redis_cpu PORT: the Redis server's CPU seconds (user + system) so far.
 redis_cpu() { redis-cli -p "$1" info cpu | awk -F: '/^used_cpu_(user|sys):/{s += $2} END {printf "%.3f\n", s}'; }
 
-start_redis() { # start_redis NAME: a Redis on a free port, no persistence; prints its port
-  local port; port=$(free_port)
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$out/$1-redis.log" 2>&1 &
+start_redis() { # start_redis NAME: a Redis on a free port, no persistence; sets rp to its port
+  # (not printed for $(…): a subshell's pids would not reach cleanup, and every run left
+  # its Redis running)
+  rp=$(free_port)
+  redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$out/$1-redis.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-  echo "$port"
+  for _ in $(seq 50); do redis-cli -p "$rp" ping >/dev/null 2>&1 && break; sleep 0.1; done
 }
 start_gateway() { # start_gateway NAME PORT ARGS…: a gateway process; sets gw_pid
   local name=$1 port=$2; shift 2
@@ -79,7 +82,7 @@ swarm() { # swarm NAME URL VIEWERS: swarm runs against URL, 500 viewers each at 
   for i in $(seq "$parts"); do
     local k=$(( n / (parts - i + 1) )); n=$((n - k))
     "$rf" swarm --gateway "$2" --channel tv --viewers "$k" --direct 1 --duration "$DURATION" --ramp "$RAMP" \
-      --log-level "$LOG_LEVEL" --json >"$out/$1-$i.json" 2>"$out/$1-$i.log" &
+      --log-level "$LOG_LEVEL" --json $SWARM_FLAGS >"$out/$1-$i.json" 2>"$out/$1-$i.log" &
     ps+=($!)
   done
   for i in "${ps[@]}"; do wait "$i"; done
@@ -101,7 +104,7 @@ summary() { # summary FILE: the report's headline figures
 for sc in $SCENARIOS; do
   case $sc in
   one-gateway)
-    rp=$(start_redis one-gateway)
+    start_redis one-gateway
     gp=$(free_port)
     start_gateway one-gateway-gateway "$gp" --channel tv=demo --redis "redis://127.0.0.1:$rp"
     c0=$(cpu_ticks "$gw_pid"); r0=$(redis_cmds "$rp"); u0=$(redis_cpu "$rp"); t0=$(date +%s.%N)
@@ -157,7 +160,7 @@ EOF
       "$(echo "$peers / ($peers + $media)" | bc -l)" "$direct_media" | tee -a "$out/summary.txt"
     ;;
   fleet)
-    rp=$(start_redis fleet)
+    start_redis fleet
     op=$(free_port); e1=$(free_port); e2=$(free_port)
     start_gateway fleet-origin "$op" --channel tv=demo
     start_gateway fleet-edge1 "$e1" --channel "tv=http://127.0.0.1:$op/live/tv/index.m3u8" --redis "redis://127.0.0.1:$rp"

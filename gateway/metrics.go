@@ -148,8 +148,8 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 // snapshot per scrape: what it refused and why, its open streams, the segment events it
 // dropped for streams that did not keep up.
 type trackerCollector struct {
-	snapshot                           func() tracker.Stats
-	refused, streams, dropped, clamped *prometheus.Desc
+	snapshot                                    func() tracker.Stats
+	refused, streams, dropped, clamped, signals *prometheus.Desc
 }
 
 func newTrackerCollector(snapshot func() tracker.Stats) *trackerCollector {
@@ -162,6 +162,9 @@ func newTrackerCollector(snapshot func() tracker.Stats) *trackerCollector {
 			"Segment events not sent to a stream that did not keep up (its proxy reads the playlist instead).", nil, nil),
 		clamped: prometheus.NewDesc("rawflow_gateway_tracker_reports_clamped_total",
 			"Proxy reports cut to what the proxy could have played or uploaded since its last report.", nil, nil),
+		signals: prometheus.NewDesc("rawflow_gateway_tracker_signals_total",
+			"WebRTC signals (offers and answers) proxies sent, by result: relayed, unpaired (no plan pairs the two, or no offer to answer), elsewhere (the recipient has no stream on this gateway), full (its queue was full).",
+			[]string{"result"}, nil),
 	}
 }
 
@@ -171,6 +174,7 @@ func (c *trackerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.streams
 	ch <- c.dropped
 	ch <- c.clamped
+	ch <- c.signals
 }
 
 // Collect implements prometheus.Collector.
@@ -182,4 +186,7 @@ func (c *trackerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.streams, prometheus.GaugeValue, float64(st.Streams))
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped))
 	ch <- prometheus.MustNewConstMetric(c.clamped, prometheus.CounterValue, float64(st.Clamped))
+	for r, n := range st.Signals {
+		ch <- prometheus.MustNewConstMetric(c.signals, prometheus.CounterValue, float64(n), tracker.SignalResult(r).String())
+	}
 }

@@ -61,7 +61,8 @@ func New(cfg Config, reg Registry) (*Server, error) {
 	s.tracker = tracker.New(tracker.Config{Served: func(ch string) bool { return s.channelMap()[ch] != nil },
 		Called:  func(ch string) { s.count(ch, "tracker") },
 		PeerKey: cfg.PeerKey, Seeders: cfg.Seeders, ReportInterval: cfg.ReportInterval, JoinRate: cfg.JoinRate, PeerRate: cfg.PeerRate, PeersPerAddress: cfg.PeersPerAddress,
-		AddressRate: cfg.TrackerRate, PeerAddrs: cfg.PeerAddrs, AllowOrigins: cfg.PlayerOrigins, Logger: cfg.Logger, Now: cfg.Now}, reg)
+		AddressRate: cfg.TrackerRate, PeerAddrs: cfg.PeerAddrs, AllowOrigins: cfg.PlayerOrigins, Logger: cfg.Logger, Now: cfg.Now,
+		STUNPort: cfg.STUNPort, ICEServers: cfg.ICEServers, TURNSecret: cfg.TURNSecret}, reg)
 	chans := map[string]*channel{}
 	for _, cc := range cfg.Channels {
 		chans[cc.Name] = newChannel(cc, &cfg)

@@ -37,6 +37,8 @@ type Config struct {
 	// Variants are the variant indexes the players pick in a multivariant playlist, round
 	// robin; empty means the first variant.
 	Variants []int
+	// PeerTransport is the proxies' (peerassist.Config.PeerTransport); empty: auto.
+	PeerTransport string
 	// Group is the locality group of every proxy; empty means none.
 	Group string
 	// PeerHost is the IP the proxies' neighbour ports listen on and advertise; empty means

@@ -54,6 +54,13 @@ type Report struct {
 	GatewayResumes    int64   `json:"gateway_resumes"`
 	Held              int64   `json:"held"`
 	QuietSpells       int     `json:"quiet_spells"`
+	// Links are the proxies' WebRTC links (peerlink): set up and failed, the mean time to
+	// set one up (ICE and DTLS), and the bytes received over them by how they travel
+	// (host, srflx, prflx, relay); the rest of BytesFromPeers came over TCP.
+	LinksConnected  uint64           `json:"links_connected"`
+	LinksFailed     uint64           `json:"links_failed"`
+	LinkConnectMS   float64          `json:"ice_connect_ms"`
+	LinkBytesByType map[string]int64 `json:"link_bytes_received"`
 }
 
 // report sums what every viewer measured so far.
@@ -64,6 +71,7 @@ func (b *bench) report(elapsed time.Duration) Report {
 	var joins, directJoins []time.Duration
 	var latency, directLatency time.Duration
 	var segmentsFromGateway, roots, tracker, played int64
+	var connectMS float64
 	assisted := 0
 	for _, v := range b.viewers {
 		res := v.player.Result()
@@ -110,6 +118,17 @@ func (b *bench) report(elapsed time.Duration) Report {
 		r.NeighbourFailures += c.NeighbourFailures
 		r.QuietSpells += st.QuietSpells
 		r.Connections += st.Connections
+		if l := st.Links; l != nil {
+			r.LinksConnected += l.Connected
+			r.LinksFailed += l.Failed
+			connectMS += l.ConnectMeanMs * float64(l.Connected)
+			for t, n := range l.BytesReceived {
+				if r.LinkBytesByType == nil {
+					r.LinkBytesByType = map[string]int64{}
+				}
+				r.LinkBytesByType[t] += int64(n)
+			}
+		}
 		assisted++
 		for _, ch := range st.Channels {
 			tracker += ch.TrackerRequests
@@ -132,6 +151,9 @@ func (b *bench) report(elapsed time.Duration) Report {
 	}
 	if played > 0 {
 		r.TrackerPerViewSeg = float64(tracker) / float64(played)
+	}
+	if r.LinksConnected > 0 {
+		r.LinkConnectMS = connectMS / float64(r.LinksConnected)
 	}
 	if assisted > 0 {
 		r.ConnsPerViewer = float64(r.Connections) / float64(assisted)

@@ -135,7 +135,7 @@ func (b *bench) join(ctx context.Context, direct, slow bool, n int) error {
 	vctx, stop := context.WithCancel(ctx)
 	v.stop = stop
 	if !direct {
-		pcfg := peerassist.Config{GatewayURL: b.cfg.GatewayURL, Group: b.cfg.Group,
+		pcfg := peerassist.Config{GatewayURL: b.cfg.GatewayURL, Group: b.cfg.Group, PeerTransport: b.cfg.PeerTransport,
 			Logger: b.cfg.Logger.With("viewer", n)}
 		if slow {
 			pcfg.UploadLimit = b.cfg.SlowRate

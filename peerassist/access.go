@@ -218,6 +218,11 @@ func (p *Proxy) joined(h swarm.Hello) {
 	}
 	p.policy.Store(int32(policy))
 	p.origins.announce(h.AllowOrigins)
+	if p.link != nil {
+		if err := p.link.SetICEServers(p.iceServers(h)); err != nil {
+			p.log.Warn("the gateway announced an ICE server that does not parse; left out", "err", err)
+		}
+	}
 }
 
 // errPolicy: a plan named a neighbour the gateway's address policy does not allow.

@@ -57,6 +57,16 @@ func (n *neighbours) usable(id string, now time.Time) bool {
 	return s == nil || !now.Before(s.skipUntil)
 }
 
+// rest skips neighbour id for d without counting a failure against it: a link to it that
+// is not up (not its fault), which its next fetches should not wait for either.
+func (n *neighbours) rest(id string, d time.Duration, now time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if s := n.state(id); s.skipUntil.Before(now.Add(d)) {
+		s.skipUntil = now.Add(d)
+	}
+}
+
 // done records a transfer from neighbour id: delivered (a whole verified segment), or a
 // failure to skip it for skip. It returns the neighbour's failures in a row.
 func (n *neighbours) done(id string, delivered bool, skip time.Duration, now time.Time) int {

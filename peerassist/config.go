@@ -61,6 +61,10 @@ type Config struct {
 	// serves its copy while the gateway cannot be reached (at least three target
 	// durations). Default 20 s.
 	OutageGrace time.Duration
+	// PeerTransport is how neighbours are reached: TransportAuto (the default: TCP where a
+	// source's address can be dialled, else a WebRTC link set up through the gateway),
+	// TransportDirect (TCP only) or TransportICE (WebRTC for every source that takes it).
+	PeerTransport string
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -93,6 +97,9 @@ func (c *Config) setDefaults() {
 	if c.MaxUploads <= 0 {
 		c.MaxUploads = 8
 	}
+	if c.PeerTransport == "" {
+		c.PeerTransport = TransportAuto
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -110,7 +117,7 @@ func (c *Config) Validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("gateway %q is not an http(s) URL", c.GatewayURL)
 	}
-	if !c.NoUpload {
+	if !c.NoUpload && (c.PeerTransport != TransportICE || c.AdvertiseAddr != "") {
 		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
 			return fmt.Errorf("advertise address %q: %w", c.AdvertiseAddr, err)
 		}
@@ -122,6 +129,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Group != "" && !swarm.ValidGroup(c.Group) {
 		return fmt.Errorf("group %q: want at most 64 of letters, digits, '-', '_' and '.'", c.Group)
+	}
+	switch c.PeerTransport {
+	case TransportAuto, TransportDirect, TransportICE:
+	default:
+		return fmt.Errorf("peer transport %q: want %s, %s or %s", c.PeerTransport, TransportAuto, TransportDirect, TransportICE)
 	}
 	if c.UploadLimit < 0 {
 		return fmt.Errorf("upload limit %d: want a positive rate or 0 for none", c.UploadLimit)

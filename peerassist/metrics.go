@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rawflow/rawflow/peerlink"
 )
 
 // The proxy's Prometheus metrics (GET /metrics on the player port), read at scrape time
@@ -59,6 +61,7 @@ type proxyCollector struct {
 	snapshot func() proxyMetrics
 
 	bytes, segments, integrityFailures, neighbourFailures, stalls, cacheBytes, neighbours *prometheus.Desc
+	links, linkBytes, linkResults                                                         *prometheus.Desc
 }
 
 func newProxyCollector(snapshot func() proxyMetrics) *proxyCollector {
@@ -77,13 +80,22 @@ func newProxyCollector(snapshot func() proxyMetrics) *proxyCollector {
 		cacheBytes:        prometheus.NewDesc("rawflow_peer_cache_bytes", "Bytes in the segment cache.", nil, nil),
 		neighbours: prometheus.NewDesc("rawflow_peer_neighbours",
 			"Neighbours the proxy knows (across its channels).", channel, nil),
+		links: prometheus.NewDesc("rawflow_peer_links",
+			"WebRTC links to neighbours up now, by how they travel: host (a direct UDP path), srflx or prflx (through NATs, addresses found by STUN or by the peer), relay (through TURN).",
+			[]string{"type"}, nil),
+		linkBytes: prometheus.NewDesc("rawflow_peer_link_bytes_total",
+			"Bytes over WebRTC links (HTTP requests and responses), by link type and direction (sent, received).",
+			[]string{"type", "direction"}, nil),
+		linkResults: prometheus.NewDesc("rawflow_peer_link_setups_total",
+			"WebRTC links set up, by result: connected, failed (no answer, ICE or DTLS did not complete), refused (too many links).",
+			[]string{"result"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *proxyCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.bytes, c.segments, c.integrityFailures, c.neighbourFailures,
-		c.stalls, c.cacheBytes, c.neighbours} {
+		c.stalls, c.cacheBytes, c.neighbours, c.links, c.linkBytes, c.linkResults} {
 		ch <- d
 	}
 }
@@ -92,6 +104,16 @@ func (c *proxyCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 	m := c.snapshot()
 	ch <- prometheus.MustNewConstMetric(c.cacheBytes, prometheus.GaugeValue, float64(m.status.CacheBytes))
+	if l := m.status.Links; l != nil {
+		for _, t := range []string{peerlink.TypeHost, peerlink.TypeSrflx, peerlink.TypePrflx, peerlink.TypeRelay} {
+			ch <- prometheus.MustNewConstMetric(c.links, prometheus.GaugeValue, float64(l.PeersUp[t]), t)
+			ch <- prometheus.MustNewConstMetric(c.linkBytes, prometheus.CounterValue, float64(l.BytesSent[t]), t, "sent")
+			ch <- prometheus.MustNewConstMetric(c.linkBytes, prometheus.CounterValue, float64(l.BytesReceived[t]), t, "received")
+		}
+		ch <- prometheus.MustNewConstMetric(c.linkResults, prometheus.CounterValue, float64(l.Connected), "connected")
+		ch <- prometheus.MustNewConstMetric(c.linkResults, prometheus.CounterValue, float64(l.Failed), "failed")
+		ch <- prometheus.MustNewConstMetric(c.linkResults, prometheus.CounterValue, float64(l.Refused), "refused")
+	}
 	for name, st := range m.status.Channels {
 		counter := func(d *prometheus.Desc, v int64, labels ...string) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{name}, labels...)...)

@@ -76,6 +76,9 @@ var proxyFamilies = map[string]string{
 	"rawflow_peer_segments_total":           "counter [channel source] Segments served to the player, by source: cache, peers, gateway.",
 	"rawflow_peer_stalls_total":             "counter [channel] Player stalls seen from its requests.",
 	"rawflow_peer_startup_seconds":          "histogram [] Player startup: first playlist request to first segment delivered.",
+	"rawflow_peer_links":                    "gauge [type] WebRTC links to neighbours up now, by how they travel: host (a direct UDP path), srflx or prflx (through NATs, addresses found by STUN or by the peer), relay (through TURN).",
+	"rawflow_peer_link_bytes_total":         "counter [direction type] Bytes over WebRTC links (HTTP requests and responses), by link type and direction (sent, received).",
+	"rawflow_peer_link_setups_total":        "counter [result] WebRTC links set up, by result: connected, failed (no answer, ICE or DTLS did not complete), refused (too many links).",
 }
 
 // scrape parses url's text exposition into its families by name.
@@ -221,6 +224,16 @@ func TestProxyMetricsMatchStatus(t *testing.T) {
 		`rawflow_peer_neighbours{channel="tv"}`:                      float64(snaps[0].neighbours),
 		`rawflow_peer_cache_bytes`:                                   float64(snaps[0].status.CacheBytes),
 	}
+	links := snaps[0].status.Links
+	require.NotNil(t, links)
+	for _, typ := range []string{"host", "srflx", "prflx", "relay"} {
+		want[`rawflow_peer_links{type="`+typ+`"}`] = float64(links.PeersUp[typ])
+		want[`rawflow_peer_link_bytes_total{direction="sent",type="`+typ+`"}`] = float64(links.BytesSent[typ])
+		want[`rawflow_peer_link_bytes_total{direction="received",type="`+typ+`"}`] = float64(links.BytesReceived[typ])
+	}
+	want[`rawflow_peer_link_setups_total{result="connected"}`] = float64(links.Connected)
+	want[`rawflow_peer_link_setups_total{result="failed"}`] = float64(links.Failed)
+	want[`rawflow_peer_link_setups_total{result="refused"}`] = float64(links.Refused)
 	assert.Equal(t, want, flatten(got))
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -60,6 +61,7 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.S
 		if dl, ok := ctx.Deadline(); ok && i < len(sources)-1 {
 			wait = time.Until(dl) * 2 / 3
 		}
+		p.routes.note(m.channel, src)
 		data, answered, err := p.getNeighbour(ctx, src, info, stall, wait)
 		now := p.cfg.Now()
 		var skip time.Duration
@@ -73,10 +75,17 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.S
 			skip = p.cfg.BanFor
 			m.report(src.ID)
 			p.log.Warn("neighbour sent bad bytes or a redirect; banned and reported", "peer", src.ID, "addr", src.Addr, "err", err)
+		case errors.Is(err, errLinkPending):
+			// Not its fault (a NAT's address, a link still coming up), but the next
+			// fetches should not wait for it either: skipped as after a failure, not
+			// counted, never reported.
+			p.neigh.rest(src.ID, skipAfterFailure, now)
+			continue
 		case errors.Is(err, errNotNow):
-		case answered && (errors.Is(err, errHeaderWait) || ctx.Err() != nil):
+		case answered && (errors.Is(err, errHeaderWait) || ctx.Err() != nil || isTimeout(err)):
 			// The source said it was getting the segment (103), and is not done in the
-			// time we had: not its fault.
+			// time we had (our context's, or the transport's bound on the same budget,
+			// whichever fired first): not its fault.
 		default:
 			m.stats.neighbourFailures.Add(1)
 			skip = skipAfterFailure
@@ -104,16 +113,11 @@ const reportAfterFailures = 3
 func (p *Proxy) getNeighbour(ctx context.Context, src swarm.Source, info segInfo, stall, wait time.Duration) (data []byte, answered bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if err = p.checkPolicy(src.Addr); err != nil {
-		return nil, false, err
-	}
-	if err = p.cfg.checkNeighbourAddr(src.Addr); err != nil {
-		return nil, false, err
-	}
 	var mu sync.Mutex // guards header and hinted
 	hinted := false
 	header := time.AfterFunc(stall, func() { cancel(errStalled) })
-	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
+	var gotConn atomic.Bool
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }, Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if code == http.StatusEarlyHints && !hinted { // the neighbour is getting it: give it time
@@ -125,7 +129,7 @@ func (p *Proxy) getNeighbour(ctx context.Context, src swarm.Source, info segInfo
 		}
 		return nil
 	}}
-	url := "http://" + src.Addr + swarm.NeighbourSegmentPath + info.digest.String()
+	url := "http://" + peerHost(src.ID) + swarm.NeighbourSegmentPath + info.digest.String()
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
 	if err != nil {
 		return nil, false, err
@@ -137,6 +141,9 @@ func (p *Proxy) getNeighbour(ctx context.Context, src swarm.Source, info segInfo
 	answered = hinted
 	mu.Unlock()
 	if err != nil {
+		if !gotConn.Load() && p.routes.linkPending(src.ID) {
+			return nil, false, fmt.Errorf("neighbour %s: %w", src.ID, errLinkPending) // not its fault
+		}
 		if c := context.Cause(ctx); errors.Is(c, errHeaderWait) || errors.Is(c, errStalled) {
 			err = c
 		}

@@ -2,6 +2,7 @@ package peerassist
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -39,7 +40,7 @@ type Node struct {
 func Listen(ctx context.Context, playerAddr, neighbourAddr string, cfg Config) (*Node, error) {
 	n := &Node{killed: make(chan struct{})}
 	var lc net.ListenConfig
-	if !cfg.NoUpload {
+	if !cfg.NoUpload && cfg.PeerTransport != TransportICE { // over WebRTC only: no port to open
 		ln, err := lc.Listen(ctx, "tcp", neighbourAddr)
 		if err != nil {
 			return nil, fmt.Errorf("neighbour listener: %w", err)
@@ -96,6 +97,15 @@ func (n *Node) Serve(ctx context.Context, player, neighbour http.Handler) error 
 		func(ctx context.Context) error { return httpx.Serve(ctx, n.Player, player, n.killed) }}
 	if n.Neighbour != nil {
 		parts = append(parts, func(ctx context.Context) error { return httpx.Serve(ctx, n.Neighbour, neighbour, n.killed) })
+	}
+	if ln := n.Proxy.LinkListener(); ln != nil && !n.Proxy.cfg.NoUpload { // the same handler, over WebRTC (links.go)
+		parts = append(parts, func(ctx context.Context) error {
+			err := httpx.Serve(ctx, ln, neighbour, n.killed)
+			if ctx.Err() != nil && errors.Is(err, net.ErrClosed) {
+				err = nil // the proxy closed its links as it stopped
+			}
+			return err
+		})
 	}
 	errs := make(chan error, len(parts))
 	var wg sync.WaitGroup

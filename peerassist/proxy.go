@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rawflow/rawflow/internal/flight"
+	"github.com/rawflow/rawflow/peerlink"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -34,6 +36,8 @@ type Proxy struct {
 	gateway    *url.URL
 	gwHTTP     *http.Client
 	peerHTTP   *http.Client
+	link       *peerlink.Link // WebRTC links to neighbours; nil with PeerTransport direct
+	routes     *routes        // how each source is reached (links.go)
 	tracker    *swarm.Client
 	cache      *cache
 	flights    flight.Group[playlist.Digest, *segment] // the fetches under way
@@ -92,7 +96,23 @@ func New(cfg Config) (*Proxy, error) {
 	gwTransport := p.transport(cfg.GatewayTimeout, gatewayConns)
 	gwTransport.TLSClientConfig = &tls.Config{RootCAs: cfg.GatewayRoots, MinVersion: tls.VersionTLS12}
 	p.gwHTTP = &http.Client{Transport: certGuard{rt: gwTransport, p: p}}
-	p.peerHTTP = &http.Client{Timeout: cfg.NeighbourBudget, Transport: p.transport(cfg.NeighbourBudget, neighbourConns),
+	if cfg.PeerTransport != TransportDirect {
+		var err error
+		if p.link, err = peerlink.New(peerlink.Config{Send: p.signal, Logger: p.log, IncludeLoopback: loopbackHost(gw.Hostname())}); err != nil {
+			return nil, fmt.Errorf("peer links: %w", err)
+		}
+	}
+	p.routes = newRoutes(p, p.link, cfg.PeerTransport)
+	peerTransport := p.transport(cfg.NeighbourBudget, neighbourConns)
+	dialTCP := peerTransport.DialContext
+	peerTransport.DialContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		return p.routes.dial(ctx, dialTCP, host)
+	}
+	p.peerHTTP = &http.Client{Timeout: cfg.NeighbourBudget, Transport: peerTransport,
 		// Never follow a neighbour's redirect: it could point proxies anywhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	p.tracker = swarm.NewClient(gw, p.gwHTTP, 2*time.Second)
@@ -131,6 +151,10 @@ func (p *Proxy) transport(header time.Duration, conns int) *http.Transport {
 func (p *Proxy) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if p.link != nil {
+		defer p.link.Close() // after every member has left (deferred calls run last first)
+	}
+	wg.Go(func() { p.routes.run(ctx) })
 	for {
 		select {
 		case <-ctx.Done():
@@ -369,6 +393,10 @@ func (p *Proxy) Status() Status {
 	}
 	st.Connections = p.dials.Load()
 	st.StalePlaylists, st.TokenRefused, st.AddrRefused = p.stalePlaylists.Load(), p.tokenRefused.Load(), p.addrRefused.Load()
+	if p.link != nil {
+		ls := p.link.Stats()
+		st.Links = &ls
+	}
 	st.GatewayCertRefused = p.certRefused.Load()
 	return st
 }

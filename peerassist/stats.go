@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/rawflow/rawflow/peerlink"
 	"github.com/rawflow/rawflow/swarm"
 )
 
@@ -209,6 +210,8 @@ type Status struct {
 	// GatewayCertRefused counts the requests to an https:// gateway given up because its
 	// certificate did not verify (Config.GatewayRoots): nothing is fetched from it then.
 	GatewayCertRefused int64 `json:"gateway_cert_refused"`
+	// Links are the WebRTC links to neighbours (links.go); nil with PeerTransport direct.
+	Links *peerlink.Stats `json:"links,omitempty"`
 }
 
 // ChannelStatus is one channel's part of Status. Its counters include what the players

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/rawflow/rawflow/peerlink"
 	"github.com/rawflow/rawflow/swarm"
 )
 
@@ -38,7 +39,8 @@ func (m *member) stream(ctx context.Context, p *Proxy) {
 		}
 		rs = rs[:min(len(rs), swarm.MaxRenditionsPerPeer)]
 		advertising := p.advertising()
-		sub := swarm.Subscription{Channel: m.channel, Renditions: rs, Group: p.cfg.Group, Leech: !advertising}
+		sub := swarm.Subscription{Channel: m.channel, Renditions: rs, Group: p.cfg.Group, Leech: !advertising,
+			ICE: advertising && p.link != nil}
 		if advertising {
 			sub.Addr = p.cfg.AdvertiseAddr
 		}
@@ -134,6 +136,15 @@ func (m *member) event(p *Proxy, ev swarm.Event, rs []string, backoff *time.Dura
 		var plan swarm.Plan
 		if json.Unmarshal(ev.Data, &plan) == nil {
 			m.setPlan(plan)
+			p.routes.learn(m.channel, plan)
+		}
+	case swarm.EventSignal:
+		var se swarm.SignalEvent
+		if p.link != nil && json.Unmarshal(ev.Data, &se) == nil && swarm.ValidPeerID(se.From) {
+			sig := peerlink.Signal{Session: se.Session, Kind: se.Kind, SDP: se.SDP}
+			if err := p.link.HandleSignal(key(m.channel, se.From), sig); err != nil {
+				p.log.Debug("neighbour's signal refused", "peer", se.From, "err", err)
+			}
 		}
 	case swarm.EventSegment:
 		var se swarm.SegmentEvent

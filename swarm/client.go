@@ -99,24 +99,34 @@ func (r resetting) Read(b []byte) (int, error) {
 
 // Report sends a peer's report.
 func (c *Client) Report(ctx context.Context, req ReportRequest) error {
+	return c.post(ctx, PathReport, req)
+}
+
+// Signal sends a WebRTC signal to another peer through the gateway (see signal.go).
+func (c *Client) Signal(ctx context.Context, req SignalRequest) error {
+	return c.post(ctx, PathSignal, req)
+}
+
+// post POSTs v as JSON to path and checks that the gateway took it.
+func (c *Client) post(ctx context.Context, path string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	body, err := json.Marshal(req)
+	body, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath(PathReport).String(), bytes.NewReader(body))
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath(path).String(), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(hr)
 	if err != nil {
-		return fmt.Errorf("tracker report: %w", err)
+		return fmt.Errorf("tracker %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return statusError(PathReport, resp)
+		return statusError(path, resp)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
 	return nil

@@ -21,6 +21,7 @@ import (
 //	event: plan     Plan: where the peer gets each stripe of a rendition; again when it changes
 //	event: segment  SegmentEvent: a segment the gateway just listed, digest included
 //	event: token    TokenEvent: a fresh peer token, before the last one expires
+//	event: signal   SignalEvent: a neighbour's WebRTC offer or answer (signal.go)
 //	: ping          a comment now and then, which keeps NATs and idle timers open
 //
 // The stream is the peer's membership: while it is open the gateway keeps the peer
@@ -54,6 +55,9 @@ type Subscription struct {
 	Addr  string
 	Group string
 	Leech bool
+	// ICE says the proxy can be reached over WebRTC (signal events): neighbours that cannot
+	// open a TCP connection to Addr (it is behind a NAT) connect that way.
+	ICE bool
 }
 
 // Query encodes the subscription as the event stream's query.
@@ -71,13 +75,16 @@ func (s Subscription) Query() url.Values {
 	if s.Leech {
 		q.Set("leech", "1")
 	}
+	if s.ICE {
+		q.Set("ice", "1")
+	}
 	return q
 }
 
 // ParseSubscription decodes and validates an event stream's query.
 func ParseSubscription(q url.Values) (Subscription, error) {
 	s := Subscription{Channel: q.Get("channel"), Renditions: q["rendition"], Addr: q.Get("addr"),
-		Group: q.Get("group"), Leech: q.Get("leech") == "1"}
+		Group: q.Get("group"), Leech: q.Get("leech") == "1", ICE: q.Get("ice") == "1"}
 	if !ValidChannel(s.Channel) {
 		return s, badf("channel %q: want 1-64 of A-Z a-z 0-9 _ -", s.Channel)
 	}
@@ -97,7 +104,7 @@ func ParseSubscription(q url.Values) (Subscription, error) {
 	if !ValidGroup(s.Group) {
 		return s, badf("group %q: want at most 64 of A-Z a-z 0-9 _ . -", s.Group)
 	}
-	if s.Leech {
+	if s.Leech || s.ICE && s.Addr == "" { // reached over WebRTC only
 		return s, nil
 	}
 	host, port, err := net.SplitHostPort(s.Addr)
@@ -127,6 +134,12 @@ type Hello struct {
 	// AllowOrigins are web origins (scheme://host[:port]) whose pages may play through a
 	// proxy's player port, besides the gateway's own and those its viewer allows.
 	AllowOrigins []string `json:"allow_origins,omitempty"`
+	// STUNPort is the UDP port on which the gateway's host answers STUN (0: it does not):
+	// a proxy finds its address as the internet sees it there (stun:GATEWAY-HOST:PORT).
+	STUNPort int `json:"stun_port,omitempty"`
+	// ICEServers are further STUN and TURN servers, a TURN server's credentials issued for
+	// this peer (at most MaxICEServers).
+	ICEServers []ICEServer `json:"ice_servers,omitempty"`
 }
 
 // SegmentEvent announces a segment the gateway just listed. Its digest is the same trust

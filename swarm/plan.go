@@ -42,6 +42,9 @@ type Source struct {
 	ID    string `json:"id"`
 	Addr  string `json:"addr"`
 	Group string `json:"group,omitempty"`
+	// ICE: the source can be reached over WebRTC, through the gateway's signalling, when
+	// its Addr cannot be dialled.
+	ICE bool `json:"ice,omitempty"`
 }
 
 // StripePlan says where a member gets the segments of one stripe: from the gateway when it
@@ -155,4 +158,4 @@ func (r *Roster) stripe(s, slot int, leech bool) StripePlan {
 	return sp
 }
 
-func source(p Peer) Source { return Source{ID: p.ID, Addr: p.Addr, Group: p.Group} }
+func source(p Peer) Source { return Source{ID: p.ID, Addr: p.Addr, Group: p.Group, ICE: p.ICE} }

@@ -23,6 +23,8 @@ type Peer struct {
 	// Renditions are the renditions the peer plays ("" for a channel's only media
 	// playlist): it is a member of the cell (channel, rendition, group) of each (Subscribe).
 	Renditions []string `json:"renditions,omitempty"`
+	// ICE: the peer can be reached over WebRTC (Subscription.ICE).
+	ICE bool `json:"ice,omitempty"`
 }
 
 // Counters are delivery counters reported by proxies (and, for GatewayEgressBytes, by

@@ -29,6 +29,7 @@ type gatewayOpts struct {
 	channels, playerOrigins                                                                                                  listFlag
 	latency                                                                                                                  *latencyFlags
 	tls                                                                                                                      *tlsOpts
+	ice                                                                                                                      iceOpts
 }
 
 func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
@@ -61,6 +62,7 @@ func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
 	o.currency = fs.String("currency", "USD", "currency code of --price-per-gb")
 	o.drain = fs.Duration("drain", 0, "on SIGTERM or SIGINT: answer /readyz 503 and go on serving this long (so load balancers take the gateway out), then stop accepting and give in-flight responses up to 5s")
 	o.logLevel = fs.String("log-level", "info", "debug, info, warn or error")
+	o.ice.register(fs)
 	o.tls = addTLSFlags(fs)
 	return fs, o
 }
@@ -212,6 +214,16 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	https, err := o.tls.open(log)
 	if err != nil {
 		return err
+	}
+	stunSrv, iceServers, err := o.ice.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	cfg.ICEServers, cfg.TURNSecret = iceServers, []byte(*o.ice.turnSecret)
+	if stunSrv != nil {
+		defer stunSrv.pc.Close()
+		cfg.STUNPort = stunSrv.port
+		extra = append(extra, stunSrv.run)
 	}
 	reg, err := openRegistry(*o.redisURL, swarm.Options{TLSCAFile: *o.redisCA})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rawflow/rawflow/gateway"
 	"github.com/rawflow/rawflow/loadtest"
+	"github.com/rawflow/rawflow/peerassist"
 	"github.com/rawflow/rawflow/swarm"
 )
 
@@ -37,6 +38,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	slowRate := fs.String("slow-rate", "256kbit", "upload cap of the slow viewers, per second")
 	variants := fs.String("variants", "", "variant indexes viewers play, round robin, e.g. 0,1,1 (multivariant channels)")
 	group := fs.String("group", "", "locality group of every proxy")
+	transport := fs.String("peer-transport", peerassist.TransportAuto, "how the proxies reach each other: auto, direct or ice (see rawflow peer -h)")
 	peerHost := fs.String("peer-host", "127.0.0.1", "address the proxies' neighbour ports listen on and advertise (other proxies dial it); 0.0.0.0: every address, advertised as the gateway sees this host")
 	cmcd := fs.Bool("cmcd", false, "players send CMCD (buffer length) with segment requests")
 	redisURL := fs.String("redis", "", "registry of the gateway started here (empty: in memory)")
@@ -49,7 +51,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg := loadtest.Config{GatewayURL: strings.TrimRight(*gw, "/"), Channel: *channel, Viewers: *viewers, Direct: *direct,
-		Duration: *duration, Ramp: *ramp, Churn: *churn, Slow: *slow, Group: *group, CMCD: *cmcd, PeerHost: *peerHost,
+		Duration: *duration, Ramp: *ramp, Churn: *churn, Slow: *slow, Group: *group, CMCD: *cmcd, PeerHost: *peerHost, PeerTransport: *transport,
 		Progress: func(r loadtest.Report) { printProgress(stderr, r) }}
 	switch {
 	case cfg.Viewers < 0 || cfg.Viewers > maxViewers:
@@ -203,6 +205,7 @@ func printReport(w io.Writer, r loadtest.Report) {
 	row("behind live", "%.1f s (direct: %.1f s; players start 3 segments from the end of their playlist)", r.LatencyS, r.DirectLatencyS)
 	row("tracker requests", "%.2f per viewer per segment; %d refused (429)", r.TrackerPerViewSeg, r.TrackerRefused)
 	row("connections", "%d opened by the proxies, %.1f per viewer", r.Connections, r.ConnsPerViewer)
+	row("WebRTC links", "%d set up (mean %.0f ms), %d failed; bytes received over them: %s", r.LinksConnected, r.LinkConnectMS, r.LinksFailed, byType(r.LinkBytesByType))
 	row("cpu", "%.1f s, %.2f cores (this process)", r.CPUS, r.CPUCores)
 	row("integrity / neighbour failures", "%d / %d", r.IntegrityFailures, r.NeighbourFailures)
 	row("partial transfers completed by Range", "%d", r.RangeCompletions)
@@ -210,4 +213,13 @@ func printReport(w io.Writer, r loadtest.Report) {
 	row("uplinks gone quiet", "%d", r.QuietSpells)
 	row("players not started / request errors", "%d / %d", r.NotStarted, r.PlayerErrors)
 	_ = tw.Flush()
+}
+
+// byType formats bytes by link type, in a fixed order.
+func byType(m map[string]int64) string {
+	var parts []string
+	for _, t := range []string{"host", "srflx", "prflx", "relay"} {
+		parts = append(parts, fmt.Sprintf("%s %d", t, m[t]))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -56,13 +56,17 @@ func (t *Tracker) handleEvents(c echo.Context) error {
 		return refusal(c, RefusedIdentities)
 	}
 	defer t.idents.close(ip, id)
-	p := swarm.Peer{ID: id, Channel: sub.Channel, Group: sub.Group, PublicIP: ip, Leech: sub.Leech}
-	if !sub.Leech {
-		if p.Addr, err = advertisedAddr(sub.Addr, ip, t.cfg.PeerAddrs); err != nil {
+	p := swarm.Peer{ID: id, Channel: sub.Channel, Group: sub.Group, PublicIP: ip, Leech: sub.Leech, ICE: sub.ICE}
+	if !sub.Leech && sub.Addr != "" {
+		if p.Addr, err = advertisedAddr(sub.Addr, ip, t.cfg.PeerAddrs); err != nil && !sub.ICE {
 			return status(err)
 		}
-		if t.bans.isBanned(sub.Channel, p.Addr, now) {
-			return echo.NewHTTPError(http.StatusForbidden, "banned: neighbours reported bad bytes or repeated failures from "+p.Addr)
+		// A proxy that takes WebRTC advertising an address neighbours may not dial (its LAN
+		// address behind a NAT, say) is reached over WebRTC only.
+	}
+	if !sub.Leech {
+		if key := banKey(p); t.bans.isBanned(sub.Channel, key, now) {
+			return echo.NewHTTPError(http.StatusForbidden, "banned: neighbours reported bad bytes or repeated failures from "+key)
 		}
 	}
 	if t.streams.Add(1) > int64(t.cfg.MaxStreams) {
@@ -103,7 +107,8 @@ func (t *Tracker) stream(c echo.Context, s *subscriber) error {
 	t.hub.add(s)
 	t.hub.planFromCache(s) // queued: written with the hello, in one flush
 	hello, _ := json.Marshal(swarm.Hello{PeerID: s.peer.ID, Token: t.token(s.peer), ReportMS: t.cfg.ReportInterval.Milliseconds(),
-		AddrPolicy: t.cfg.PeerAddrs.String(), AllowOrigins: t.cfg.AllowOrigins})
+		AddrPolicy: t.cfg.PeerAddrs.String(), AllowOrigins: t.cfg.AllowOrigins, STUNPort: t.cfg.STUNPort,
+		ICEServers: t.iceServers(s.peer.ID)})
 	if !write(encodeEvent(swarm.EventHello, hello)) || len(s.out) == 0 && rc.Flush() != nil {
 		return nil
 	}

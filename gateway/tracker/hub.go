@@ -71,6 +71,7 @@ type hub struct {
 	t       *Tracker
 	wake    chan struct{} // the planner has dirty cells
 	dropped atomic.Int64  // segment events dropped for full queues
+	signals [numSignalResults]atomic.Int64
 
 	mu       sync.Mutex // guards the following fields
 	subs     map[string]*subscriber
@@ -78,6 +79,7 @@ type hub struct {
 	streams  map[streamID]map[*subscriber]struct{}
 	departed map[string]departure      // peers whose stream ended, by ID
 	rosters  map[cellID][]swarm.Member // each planned cell's roster, as last read
+	offers   map[offerKey]time.Time    // offers relayed, for their answers (signal.go)
 }
 
 // departure is a peer whose stream ended, and when it leaves unless it comes back.
@@ -89,7 +91,7 @@ type departure struct {
 func newHub(t *Tracker) *hub {
 	return &hub{t: t, wake: make(chan struct{}, 1), subs: map[string]*subscriber{}, cells: map[cellID]*cellState{},
 		streams: map[streamID]map[*subscriber]struct{}{}, departed: map[string]departure{},
-		rosters: map[cellID][]swarm.Member{}}
+		rosters: map[cellID][]swarm.Member{}, offers: map[offerKey]time.Time{}}
 }
 
 func newSubscriber(p swarm.Peer, slots map[string]int) *subscriber {

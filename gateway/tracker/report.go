@@ -93,7 +93,7 @@ func (t *Tracker) judge(ctx context.Context, req swarm.ReportRequest, ip string,
 		}
 		t.log.Warn("a peer reports a neighbour (bad bytes, a redirect or failures in a row)", "channel", req.Channel,
 			"reporter", req.PeerID, "peer", bad, "addr", p.Addr)
-		if !t.bans.report(req.Channel, bad, p.Addr, req.PeerID, from, now) {
+		if !t.bans.report(req.Channel, bad, banKey(p), req.PeerID, from, now) {
 			continue
 		}
 		t.log.Warn("peer banned as an uploader: reported by several peers it fed", "channel", req.Channel, "peer", bad, "addr", p.Addr, "for", bannedFor)
@@ -104,6 +104,16 @@ func (t *Tracker) judge(ctx context.Context, req swarm.ReportRequest, ip string,
 			t.log.Warn("registry not updated for a banned peer", "channel", req.Channel, "peer", bad, "err", err)
 		}
 	}
+}
+
+// banKey is what a ban of p refuses as an uploader: its advertised address, or for a peer
+// reached over WebRTC only (no address) its public address: an identity is free, an
+// address is not.
+func banKey(p swarm.Peer) string {
+	if p.Addr == "" && p.PublicIP != "" {
+		return "ice:" + p.PublicIP
+	}
+	return p.Addr
 }
 
 // reporterAddress is the address a reporter counts as (see bans): the host it advertises

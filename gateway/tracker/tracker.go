@@ -63,6 +63,17 @@ type Config struct {
 	// AllowOrigins are the web origins whose pages may play through proxies, announced in
 	// every Hello (at most swarm.MaxAllowOrigins).
 	AllowOrigins []string
+	// STUNPort is the UDP port on which the gateway's host answers STUN, announced in every
+	// Hello; 0: none.
+	STUNPort int
+	// ICEServers are further STUN and TURN servers announced in every Hello (at most
+	// swarm.MaxICEServers). A TURN server (turn: or turns: URL) without a username gets
+	// credentials issued per peer from TURNSecret.
+	ICEServers []swarm.ICEServer
+	// TURNSecret is the secret shared with the TURN servers (coturn's static-auth-secret,
+	// "TURN REST API" credentials): a peer's username is EXPIRY:PEER-ID, its credential
+	// base64(HMAC-SHA1(secret, username)), valid for TURNCredentialTTL.
+	TURNSecret []byte
 	// MaxStreams bounds the event streams this gateway serves at once. Default 50,000.
 	MaxStreams int
 	// PeersPerAddress bounds the peer identities (open event streams) one client address
@@ -149,6 +160,7 @@ func New(cfg Config, reg Registry) *Tracker {
 func (t *Tracker) Register(e *echo.Echo) {
 	e.GET(swarm.PathEvents, t.handleEvents)
 	e.POST(swarm.PathReport, t.handleReport, middleware.BodyLimit(strconv.Itoa(swarm.MaxRequestBytes)))
+	e.POST(swarm.PathSignal, t.handleSignal, middleware.BodyLimit(strconv.Itoa(swarm.MaxRequestBytes)))
 }
 
 // Run keeps the registrations of this gateway's streams alive, plans their cells and adds
@@ -218,15 +230,19 @@ func (t *Tracker) Published(channel string, ev swarm.SegmentEvent) {
 
 // Stats are the tracker's own counters.
 type Stats struct {
-	Streams int               // event streams open
-	Refused [numReasons]int64 // calls refused, by Reason
-	Dropped int64             // segment events dropped for full queues
-	Clamped int64             // reports cut to what their peer could have played or uploaded
+	Streams int                     // event streams open
+	Refused [numReasons]int64       // calls refused, by Reason
+	Dropped int64                   // segment events dropped for full queues
+	Clamped int64                   // reports cut to what their peer could have played or uploaded
+	Signals [numSignalResults]int64 // signals, by what became of them (signal.go)
 }
 
 // Snapshot returns the tracker's counters.
 func (t *Tracker) Snapshot() Stats {
 	st := Stats{Streams: t.hub.len(), Dropped: t.hub.dropped.Load(), Clamped: t.meter.clamped.Load()}
+	for r := range st.Signals {
+		st.Signals[r] = t.hub.signals[r].Load()
+	}
 	for r := range st.Refused {
 		st.Refused[r] = t.limits.refused[r].Load()
 	}

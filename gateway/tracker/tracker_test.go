@@ -68,6 +68,7 @@ type stream struct {
 	hello  swarm.Hello
 	plans  chan swarm.Plan
 	segs   chan swarm.SegmentEvent
+	sigs   chan swarm.SignalEvent
 	closed chan struct{}
 }
 
@@ -86,7 +87,8 @@ func (f *fixture) open(sub swarm.Subscription, id, token string) (*stream, int) 
 		resp.Body.Close()
 		return nil, resp.StatusCode
 	}
-	s := &stream{resp: resp, plans: make(chan swarm.Plan, 64), segs: make(chan swarm.SegmentEvent, 64), closed: make(chan struct{})}
+	s := &stream{resp: resp, plans: make(chan swarm.Plan, 64), segs: make(chan swarm.SegmentEvent, 64),
+		sigs: make(chan swarm.SignalEvent, 64), closed: make(chan struct{})}
 	f.t.Cleanup(func() { resp.Body.Close() })
 	r := swarm.NewEventReader(resp.Body)
 	ev, err := r.Next()
@@ -110,6 +112,11 @@ func (f *fixture) open(sub swarm.Subscription, id, token string) (*stream, int) 
 				var se swarm.SegmentEvent
 				if json.Unmarshal(ev.Data, &se) == nil {
 					s.segs <- se
+				}
+			case swarm.EventSignal:
+				var se swarm.SignalEvent
+				if json.Unmarshal(ev.Data, &se) == nil {
+					s.sigs <- se
 				}
 			}
 		}

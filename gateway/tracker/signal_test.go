@@ -1,0 +1,143 @@
+package tracker
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha1" //nolint:gosec // coturn's REST credential
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// signal posts a signal from s to peer to and returns the status.
+func (f *fixture) signal(s *stream, to, session, kind, sdp string) int {
+	f.t.Helper()
+	body, err := json.Marshal(swarm.SignalRequest{PeerID: s.hello.PeerID, Channel: "tv", Token: s.hello.Token, To: to,
+		Signal: swarm.Signal{Session: session, Kind: kind, SDP: sdp}})
+	require.NoError(f.t, err)
+	resp, err := http.Post(f.url+swarm.PathSignal, "application/json", bytes.NewReader(body))
+	require.NoError(f.t, err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// nextSignal waits for s's next signal event.
+func (s *stream) nextSignal(t *testing.T) swarm.SignalEvent {
+	t.Helper()
+	select {
+	case ev := <-s.sigs:
+		return ev
+	case <-time.After(5 * time.Second):
+		t.Fatal("no signal within 5 s")
+		return swarm.SignalEvent{}
+	}
+}
+
+// TestSignalsOnlyBetweenPairedPeers: an offer reaches a source the dialer's plans named, its
+// answer reaches the dialer once; a peer the plans never paired with the recipient, a
+// second answer, an answer to no offer and a forged token get nothing through.
+func TestSignalsOnlyBetweenPairedPeers(t *testing.T) {
+	f := newFixture(t, Config{})
+	a, _ := f.open(sub(7001), "", "")
+	a.plan(t)
+	b, _ := f.open(sub(7002), "", "")
+	require.Equal(t, a.hello.PeerID, b.plan(t).Stripes[0].Sources[0].ID)
+	stranger, _ := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: ":7009", Group: "far"}, "", "")
+	stranger.plan(t)
+	session := strings.Repeat("5e", 16)
+
+	assert.Equal(t, http.StatusForbidden, f.signal(stranger, a.hello.PeerID, session, swarm.SignalOffer, "v=0 stranger"),
+		"no plan of the stranger's names a")
+	assert.Equal(t, http.StatusForbidden, f.signal(a, b.hello.PeerID, session, swarm.SignalAnswer, "v=0 early"),
+		"an answer to no offer")
+	require.Equal(t, http.StatusAccepted, f.signal(b, a.hello.PeerID, session, swarm.SignalOffer, "v=0 offer"))
+	ev := a.nextSignal(t)
+	assert.Equal(t, swarm.SignalEvent{From: b.hello.PeerID, Signal: swarm.Signal{Session: session, Kind: swarm.SignalOffer, SDP: "v=0 offer"}}, ev)
+	assert.Equal(t, http.StatusForbidden, f.signal(stranger, b.hello.PeerID, session, swarm.SignalAnswer, "v=0 hijack"),
+		"only the offer's recipient answers it")
+	require.Equal(t, http.StatusAccepted, f.signal(a, b.hello.PeerID, session, swarm.SignalAnswer, "v=0 answer"))
+	assert.Equal(t, "v=0 answer", b.nextSignal(t).SDP)
+	assert.Equal(t, http.StatusForbidden, f.signal(a, b.hello.PeerID, session, swarm.SignalAnswer, "v=0 again"),
+		"an offer is answered once")
+
+	forged := *b
+	forged.hello.Token = "1-forged"
+	assert.Equal(t, http.StatusUnauthorized, f.signal(&forged, a.hello.PeerID, session, swarm.SignalOffer, "v=0"))
+	assert.Equal(t, http.StatusBadRequest, f.signal(b, a.hello.PeerID, "nope", swarm.SignalOffer, "v=0"))
+	assert.Equal(t, http.StatusBadRequest, f.signal(b, a.hello.PeerID, session, "candidate", "v=0"))
+	assert.Equal(t, http.StatusBadRequest, f.signal(b, a.hello.PeerID, session, swarm.SignalOffer, strings.Repeat("x", swarm.MaxSDPBytes+1)))
+	assert.Equal(t, http.StatusBadRequest, f.signal(b, b.hello.PeerID, session, swarm.SignalOffer, "v=0"), "to itself")
+	select {
+	case ev := <-a.sigs:
+		t.Fatalf("a got a signal it should not have: %+v", ev)
+	default:
+	}
+
+	st := f.tr.Snapshot()
+	assert.Equal(t, int64(2), st.Signals[SignalRelayed])
+	assert.Equal(t, int64(4), st.Signals[SignalUnpaired])
+}
+
+// TestHelloNamesICEServers: the hello carries the gateway's STUN port and the configured
+// servers, a TURN server without a username with credentials for this peer that a TURN
+// server sharing the secret checks.
+func TestHelloNamesICEServers(t *testing.T) {
+	secret := []byte("turn-secret")
+	f := newFixture(t, Config{STUNPort: 3478, TURNSecret: secret, ICEServers: []swarm.ICEServer{
+		{URLs: []string{"stun:stun.example:3478"}},
+		{URLs: []string{"turn:turn.example:3478?transport=udp"}},
+		{URLs: []string{"turn:static.example:3478"}, Username: "u", Credential: "p"},
+	}})
+	a, _ := f.open(sub(7001), "", "")
+	h := a.hello
+	assert.Equal(t, 3478, h.STUNPort)
+	require.Len(t, h.ICEServers, 3)
+	assert.Empty(t, h.ICEServers[0].Username, "STUN needs no credentials")
+	user := h.ICEServers[1].Username
+	assert.True(t, strings.HasSuffix(user, ":"+h.PeerID), "username %q: EXPIRY:PEER-ID", user)
+	expiry, err := strconv.ParseInt(strings.TrimSuffix(user, ":"+h.PeerID), 10, 64)
+	require.NoError(t, err)
+	assert.InDelta(t, float64(time.Now().Add(TURNCredentialTTL).Unix()), float64(expiry), 60)
+	mac := hmac.New(sha1.New, secret) // coturn's check: base64(HMAC-SHA1(secret, username))
+	mac.Write([]byte(user))
+	assert.Equal(t, base64.StdEncoding.EncodeToString(mac.Sum(nil)), h.ICEServers[1].Credential)
+	assert.Equal(t, "u", h.ICEServers[2].Username, "given credentials are kept")
+}
+
+// TestICEOnlyPeerIsASource: a proxy reached over WebRTC only advertises no address; plans
+// name it with ICE and no address, and its neighbours' plans say which of them take WebRTC.
+func TestICEOnlyPeerIsASource(t *testing.T) {
+	f := newFixture(t, Config{})
+	a, code := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, ICE: true}, "", "")
+	require.Equal(t, http.StatusOK, code)
+	a.plan(t)
+	b, _ := f.open(sub(7002), "", "")
+	src := b.plan(t).Stripes[0].Sources[0]
+	assert.Equal(t, swarm.Source{ID: a.hello.PeerID, ICE: true}, src)
+	pa := a.plan(t)
+	assert.Equal(t, swarm.Source{ID: b.hello.PeerID, Addr: "127.0.0.1:7002"}, pa.Stripes[1].Sources[0], "b takes no WebRTC")
+	_, code = f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}}, "", "")
+	assert.Equal(t, http.StatusBadRequest, code, "an uploader without WebRTC needs an address")
+
+	// An address the policy refuses (behind a NAT, a proxy's own address is a LAN one, which
+	// the public policy refuses; here, someone else's public address): over WebRTC the
+	// proxy still uploads, with no address given to anyone.
+	lan, code := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: "8.8.8.8:8082", ICE: true}, "", "")
+	require.Equal(t, http.StatusOK, code)
+	_, code = f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: "8.8.8.8:8082"}, "", "")
+	assert.Equal(t, http.StatusBadRequest, code, "without WebRTC, the policy refuses it as before")
+	p, ok, err := f.reg.Peer(t.Context(), "tv", lan.hello.PeerID)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Empty(t, p.Addr, "the LAN address is given to no one")
+	assert.True(t, p.ICE)
+}
