@@ -57,8 +57,8 @@ type Proxy struct {
 	// the gateway's certificate did not verify, neighbourRefused neighbour requests without
 	// a swarm credential this proxy accepts.
 	stalePlaylists, tokenRefused, addrRefused, certRefused, neighbourRefused atomic.Int64
-	upRate                                                 *rate.Limiter // nil: no upload limit
-	wake                                                   chan struct{} // a member needs its loop started
+	upRate                                                                   *rate.Limiter // nil: no upload limit
+	wake                                                                     chan struct{} // a member needs its loop started
 
 	metrics http.Handler         // GET /metrics on the player port (metrics.go)
 	startup prometheus.Histogram // rawflow_peer_startup_seconds

@@ -51,8 +51,8 @@ func TestNeighbourCredentials(t *testing.T) {
 		"replayed later":  {v, path, now.Add(CredentialSkew + time.Second), ErrBadCredential},
 		"from the future": {v, path, now.Add(-CredentialSkew - time.Second), ErrBadCredential},
 	} {
-		_, err := CheckNeighbourRequest(theirs, c.v, c.path, c.at)
-		assert.ErrorIs(t, err, c.want, name)
+		_, cerr := CheckNeighbourRequest(theirs, c.v, c.path, c.at)
+		assert.ErrorIs(t, cerr, c.want, name)
 	}
 	other, ok := SignNeighbourRequest(func(w int64) (ChannelKey, bool) { return ChannelKeys([]byte("x"), "tv", now)[0], true }, "tv", path, now)
 	require.True(t, ok)
