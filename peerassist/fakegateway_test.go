@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
+	"github.com/stretchr/testify/require"
 )
 
 // fakeGateway serves a fixed window (proxies' form), its segments, and a tracker: event
@@ -236,7 +239,8 @@ func (g *fakeGateway) events(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	ch := make(chan []byte, 16)
 	g.mu.Lock()
-	hello, _ := json.Marshal(swarm.Hello{PeerID: strings.Repeat("a", 32), Token: "tok-1", ReportMS: 60000, AddrPolicy: g.addrPolicy, AllowOrigins: g.origins})
+	hello, _ := json.Marshal(swarm.Hello{PeerID: strings.Repeat("a", 32), Token: "tok-1", ReportMS: 60000, AddrPolicy: g.addrPolicy, AllowOrigins: g.origins,
+		SwarmKeys: swarm.ChannelKeys(fakePeerKey, "tv", time.Now()), TimeMS: time.Now().UnixMilli()})
 	_, _ = fmt.Fprintf(w, "event: hello\ndata: %s\n\n", hello)
 	for _, rd := range sub.Renditions {
 		_, _ = w.Write(g.planEvent(rd))
@@ -254,4 +258,35 @@ func (g *fakeGateway) events(w http.ResponseWriter, r *http.Request) {
 			w.(http.Flusher).Flush()
 		}
 	}
+}
+
+// fakePeerKey is the fake gateway's peer key: the swarm keys of its hellos derive from it.
+var fakePeerKey = []byte("fake gateway peer key")
+
+// asNeighbour signs req as a proxy the fake gateway admitted to channel tv.
+func asNeighbour(req *http.Request) *http.Request {
+	keys := swarm.ChannelKeys(fakePeerKey, "tv", time.Now())
+	cred, _ := swarm.SignNeighbourRequest(func(w int64) (swarm.ChannelKey, bool) {
+		for _, k := range keys {
+			if k.Window == w {
+				return k, true
+			}
+		}
+		return swarm.ChannelKey{}, false
+	}, "tv", req.URL.Path, time.Now())
+	req.Header.Set(swarm.NeighbourAuthHeader, cred)
+	return req
+}
+
+// neighbourGet GETs path on a neighbour port at base as an admitted proxy.
+func neighbourGet(t testing.TB, base, path string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+path, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(asNeighbour(req))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(b)
 }

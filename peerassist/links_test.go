@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,4 +34,71 @@ func TestUnreachableLinkBacksOff(t *testing.T) {
 	assert.LessOrEqual(t, signals, 2, "and not again for each segment")
 	require.NotNil(t, st.Links)
 	assert.Positive(t, st.Links.Failed)
+}
+
+// TestNeighbourPortAdmitsOnlySwarmMembers: the neighbour port serves a request signed with
+// the channel's swarm key of the moment (which the gateway gives the peers it admitted),
+// and refuses one without (401), one signed with a key the gateway did not issue, for a
+// channel this proxy does not follow, or replayed after the skew (403); refusals counted.
+func TestNeighbourPortAdmitsOnlySwarmMembers(t *testing.T) {
+	gw := newFakeGateway(1)
+	p := startProxy(t, gw, nil)
+	seg := gw.window.Segments[0]
+	path := swarm.NeighbourSegmentPath + seg.Digest.String()
+	resp, body := neighbourGet(t, p.neighbour.URL, path)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, string(gw.data[seg.Name]), body)
+
+	do := func(cred string) int {
+		req, err := http.NewRequest(http.MethodGet, p.neighbour.URL+path, nil)
+		require.NoError(t, err)
+		if cred != "" {
+			req.Header.Set(swarm.NeighbourAuthHeader, cred)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	sign := func(peerKey []byte, channel string, at time.Time) string {
+		k := swarm.ChannelKeys(peerKey, channel, at)[0]
+		cred, ok := swarm.SignNeighbourRequest(func(int64) (swarm.ChannelKey, bool) { return k, true }, channel, path, at)
+		require.True(t, ok)
+		return cred
+	}
+	now := time.Now()
+	assert.Equal(t, http.StatusUnauthorized, do(""), "no credential")
+	assert.Equal(t, http.StatusUnauthorized, do("tv garbage"), "a malformed one")
+	assert.Equal(t, http.StatusForbidden, do(sign([]byte("not the gateway's"), "tv", now)), "a key the gateway did not issue")
+	assert.Equal(t, http.StatusForbidden, do(sign(fakePeerKey, "radio", now)), "a channel this proxy does not follow")
+	assert.Equal(t, http.StatusForbidden, do(sign(fakePeerKey, "tv", now.Add(-swarm.CredentialSkew-5*time.Second))), "replayed later")
+	assert.Equal(t, http.StatusOK, do(sign(fakePeerKey, "tv", now)))
+	assert.Equal(t, int64(5), p.Status().NeighbourRefused)
+}
+
+// TestSwarmKeysFollowTheGateway: a hello replaces the member's swarm keys (a gateway that
+// restarted with another peer key issues other keys for the same windows), token events
+// add the next window's, at most maxSwarmKeys are kept, and the gateway's clock is used.
+func TestSwarmKeysFollowTheGateway(t *testing.T) {
+	m := newMember("tv")
+	now := time.Unix(1_800_000_000, 0)
+	gwNow := now.Add(90 * time.Second) // this machine's clock is 90 s behind the gateway's
+	old := swarm.ChannelKeys([]byte("old key"), "tv", gwNow)
+	m.joined(swarm.Hello{PeerID: strings.Repeat("a", 32), SwarmKeys: old, TimeMS: gwNow.UnixMilli()}, now)
+	assert.Equal(t, gwNow, m.gatewayNow(now))
+	fresh := swarm.ChannelKeys([]byte("new key"), "tv", gwNow)
+	m.joined(swarm.Hello{PeerID: strings.Repeat("b", 32), SwarmKeys: fresh, TimeMS: gwNow.UnixMilli()}, now)
+	k, ok := m.swarmKey(fresh[0].Window)
+	require.True(t, ok)
+	assert.Equal(t, fresh[0], k, "the restarted gateway's key, not the old one")
+	for i := range 5 {
+		at := gwNow.Add(time.Duration(i+1) * swarm.CredentialWindow)
+		m.refreshToken(swarm.TokenEvent{Token: "t", SwarmKeys: swarm.ChannelKeys([]byte("new key"), "tv", at), TimeMS: at.UnixMilli()}, now)
+	}
+	m.mu.Lock()
+	n := len(m.swarmKeys)
+	m.mu.Unlock()
+	assert.Equal(t, maxSwarmKeys, n)
+	_, ok = m.swarmKey(fresh[0].Window)
+	assert.False(t, ok, "the oldest keys are dropped")
 }

@@ -44,9 +44,13 @@ type member struct {
 	// learnt, when set, is called when a segment becomes known (m.mu held).
 	learnt func()
 
-	mu          sync.Mutex // guards the following fields
-	id          string
-	peerToken   string        // authenticates reports as id (see tracker.TokenTTL)
+	mu        sync.Mutex // guards the following fields
+	id        string
+	peerToken string // authenticates reports as id (see tracker.TokenTTL)
+	// swarmKeys admit this proxy to its neighbours' ports (swarm/admission.go), newest
+	// last; clockOffset is the gateway's clock less this machine's, as last heard.
+	swarmKeys   []swarm.ChannelKey
+	clockOffset time.Duration
 	reportEvery time.Duration // as the gateway asks
 	banned      []string      // peers caught sending bad bytes, to report
 	known       map[string]segInfo
@@ -305,19 +309,63 @@ func (m *member) credentials() (id, token string) {
 	return m.id, m.peerToken
 }
 
-// joined records the peer the gateway admitted, and how often to report.
-func (m *member) joined(h swarm.Hello) {
+// joined records the peer the gateway admitted, how often to report, and its swarm keys.
+func (m *member) joined(h swarm.Hello, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.id, m.peerToken = h.PeerID, h.Token
 	m.reportEvery = max(time.Duration(h.ReportMS)*time.Millisecond, time.Second)
+	m.swarmKeys = nil // a gateway restarted with another peer key issues other keys
+	m.takeKeys(h.SwarmKeys, h.TimeMS, now)
 }
 
-// refreshToken takes a fresh peer token.
-func (m *member) refreshToken(token string) {
+// refreshToken takes a fresh peer token and swarm keys.
+func (m *member) refreshToken(te swarm.TokenEvent, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.peerToken = token
+	m.peerToken = te.Token
+	m.takeKeys(te.SwarmKeys, te.TimeMS, now)
+}
+
+// maxSwarmKeys bounds the swarm keys a member keeps.
+const maxSwarmKeys = 4
+
+// takeKeys records swarm keys and the gateway's clock (m.mu held).
+func (m *member) takeKeys(keys []swarm.ChannelKey, timeMS int64, now time.Time) {
+	if timeMS > 0 {
+		m.clockOffset = time.UnixMilli(timeMS).Sub(now)
+	}
+	for _, k := range keys[:min(len(keys), swarm.MaxSwarmKeys)] {
+		if !swarm.ValidChannelKey(k) {
+			continue
+		}
+		if i := slices.IndexFunc(m.swarmKeys, func(o swarm.ChannelKey) bool { return o.Window == k.Window }); i >= 0 {
+			m.swarmKeys[i] = k // the gateway's word of the moment
+		} else {
+			m.swarmKeys = append(m.swarmKeys, k)
+		}
+	}
+	slices.SortFunc(m.swarmKeys, func(a, b swarm.ChannelKey) int { return cmp.Compare(a.Window, b.Window) })
+	m.swarmKeys = m.swarmKeys[max(0, len(m.swarmKeys)-maxSwarmKeys):]
+}
+
+// swarmKey returns the member's swarm key of a credential window.
+func (m *member) swarmKey(window int64) (swarm.ChannelKey, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range m.swarmKeys {
+		if k.Window == window {
+			return k, true
+		}
+	}
+	return swarm.ChannelKey{}, false
+}
+
+// gatewayNow is now on the gateway's clock, as last heard.
+func (m *member) gatewayNow(now time.Time) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return now.Add(m.clockOffset)
 }
 
 // forget drops a peer ID the gateway no longer accepts (a restarted gateway with a key of

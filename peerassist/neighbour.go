@@ -10,6 +10,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,7 +63,7 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.S
 			wait = time.Until(dl) * 2 / 3
 		}
 		p.routes.note(m.channel, src)
-		data, answered, err := p.getNeighbour(ctx, src, info, stall, wait)
+		data, answered, err := p.getNeighbour(ctx, m, src, info, stall, wait)
 		now := p.cfg.Now()
 		var skip time.Duration
 		switch {
@@ -110,7 +111,7 @@ const reportAfterFailures = 3
 // alone). From the first body byte on, a transfer that delivers no byte for stall is
 // abandoned, and on a stall or when ctx ends the bytes received so far are returned with
 // the error. answered reports whether a response (a 103 included) came.
-func (p *Proxy) getNeighbour(ctx context.Context, src swarm.Source, info segInfo, stall, wait time.Duration) (data []byte, answered bool, err error) {
+func (p *Proxy) getNeighbour(ctx context.Context, m *member, src swarm.Source, info segInfo, stall, wait time.Duration) (data []byte, answered bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var mu sync.Mutex // guards header and hinted
@@ -129,11 +130,16 @@ func (p *Proxy) getNeighbour(ctx context.Context, src swarm.Source, info segInfo
 		}
 		return nil
 	}}
-	url := "http://" + peerHost(src.ID) + swarm.NeighbourSegmentPath + info.digest.String()
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
+	path := swarm.NeighbourSegmentPath + info.digest.String()
+	cred, ok := swarm.SignNeighbourRequest(m.swarmKey, m.channel, path, m.gatewayNow(p.cfg.Now()))
+	if !ok { // no swarm key yet (no hello): no neighbour would serve this proxy
+		return nil, false, fmt.Errorf("neighbour %s: no swarm key: %w", src.ID, errNotNow)
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, "http://"+peerHost(src.ID)+path, nil)
 	if err != nil {
 		return nil, false, err
 	}
+	req.Header.Set(swarm.NeighbourAuthHeader, cred)
 	req.Header.Set(hopsHeader, strconv.Itoa(hopsOf(ctx)+1))
 	resp, err := p.peerHTTP.Do(req)
 	mu.Lock()
@@ -153,7 +159,8 @@ func (p *Proxy) getNeighbour(ctx context.Context, src swarm.Source, info segInfo
 	addr := src.Addr
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
-	case code == http.StatusNotFound, code == http.StatusServiceUnavailable:
+	case code == http.StatusNotFound, code == http.StatusServiceUnavailable,
+		code == http.StatusUnauthorized, code == http.StatusForbidden: // keys out of step: not its fault
 		return nil, true, fmt.Errorf("neighbour %s: %s: %w", addr, resp.Status, errNotNow)
 	case code/100 == 3: // a proxy never redirects: this one would point us elsewhere
 		return nil, true, fmt.Errorf("neighbour %s: %s: %w", addr, resp.Status, errHostile)
@@ -255,6 +262,15 @@ func (p *Proxy) handleNeighbour(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "bad digest")
 	}
+	channel, err := p.admit(c.Request())
+	if err != nil {
+		p.neighbourRefused.Add(1)
+		code := http.StatusForbidden
+		if errors.Is(err, swarm.ErrNoCredential) {
+			code = http.StatusUnauthorized
+		}
+		return echo.NewHTTPError(code, "neighbour ports serve proxies the gateway admitted to the channel: "+err.Error())
+	}
 	hops, _ := strconv.Atoi(c.Request().Header.Get(hopsHeader))
 	if !p.acquireUpload(c.Request().Context()) {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "too many uploads")
@@ -267,7 +283,7 @@ func (p *Proxy) handleNeighbour(c echo.Context) error {
 		c.Response().Writer.WriteHeader(http.StatusEarlyHints)
 		seg = p.held(c.Request().Context(), d, hops)
 	}
-	if seg == nil {
+	if seg == nil || seg.channel != channel {
 		return echo.NewHTTPError(http.StatusNotFound, "not held")
 	}
 	start := p.cfg.Now()
@@ -356,4 +372,27 @@ func (p *Proxy) upload(c echo.Context, data []byte) error {
 		data = data[n:]
 	}
 	return nil
+}
+
+// admit checks a neighbour request's swarm credential (swarm/admission.go) against this
+// proxy's keys of the channel it names, on the gateway's clock, and returns the channel.
+func (p *Proxy) admit(r *http.Request) (string, error) {
+	v := r.Header.Get(swarm.NeighbourAuthHeader)
+	channel, _, _ := strings.Cut(v, " ")
+	p.mu.Lock()
+	m := p.members[channel]
+	p.mu.Unlock()
+	if m == nil {
+		if v == "" {
+			return "", swarm.ErrNoCredential
+		}
+		return "", swarm.ErrBadCredential // not a channel this proxy follows
+	}
+	keys := func(ch string, w int64) (swarm.ChannelKey, bool) {
+		if ch != channel {
+			return swarm.ChannelKey{}, false
+		}
+		return m.swarmKey(w)
+	}
+	return swarm.CheckNeighbourRequest(keys, v, r.URL.Path, m.gatewayNow(p.cfg.Now()))
 }

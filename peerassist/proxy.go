@@ -54,10 +54,11 @@ type Proxy struct {
 	// stalePlaylists counts playlists served from the proxy's copy during a gateway outage,
 	// tokenRefused segment requests refused on a signed channel, addrRefused neighbour
 	// addresses the policy refused to dial, certRefused gateway requests given up because
-	// the gateway's certificate did not verify.
-	stalePlaylists, tokenRefused, addrRefused, certRefused atomic.Int64
-	upRate                                                 *rate.Limiter // nil: no upload limit
-	wake                                                   chan struct{} // a member needs its loop started
+	// the gateway's certificate did not verify, neighbourRefused neighbour requests without
+	// a swarm credential this proxy accepts.
+	stalePlaylists, tokenRefused, addrRefused, certRefused, neighbourRefused atomic.Int64
+	upRate                                                                   *rate.Limiter // nil: no upload limit
+	wake                                                                     chan struct{} // a member needs its loop started
 
 	metrics http.Handler         // GET /metrics on the player port (metrics.go)
 	startup prometheus.Histogram // rawflow_peer_startup_seconds
@@ -393,6 +394,7 @@ func (p *Proxy) Status() Status {
 	}
 	st.Connections = p.dials.Load()
 	st.StalePlaylists, st.TokenRefused, st.AddrRefused = p.stalePlaylists.Load(), p.tokenRefused.Load(), p.addrRefused.Load()
+	st.NeighbourRefused = p.neighbourRefused.Load()
 	if p.link != nil {
 		ls := p.link.Stats()
 		st.Links = &ls

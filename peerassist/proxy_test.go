@@ -178,7 +178,7 @@ func TestLadderPrefersVerifiedNeighbour(t *testing.T) {
 	assert.Equal(t, seg.Size, st.BytesFromPeers)
 
 	// Now this proxy serves it to its own neighbours.
-	resp, body = httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+seg.Digest.String())
+	resp, body = neighbourGet(t, p.neighbour.URL, swarm.NeighbourSegmentPath+seg.Digest.String())
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, string(gw.data[seg.Name]), body)
 	assert.Equal(t, seg.Size, p.Status().Channels["tv"].BytesUploaded)
@@ -309,7 +309,7 @@ func TestSharedFetch(t *testing.T) {
 	for i := range 3 {
 		wg.Go(func() { _, bodies[i] = httpGet(t, p.player.URL+"/live/tv/"+seg.Name) })
 	}
-	wg.Go(func() { _, bodies[3] = httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+d.String()) })
+	wg.Go(func() { _, bodies[3] = neighbourGet(t, p.neighbour.URL, swarm.NeighbourSegmentPath+d.String()) })
 	close(gw.release)
 	wg.Wait()
 	for _, b := range bodies {
@@ -326,7 +326,7 @@ func TestNeighbourPortPullsThrough(t *testing.T) {
 	p := startProxy(t, gw, nil)
 	seg := gw.window.Segments[0]
 	for range 2 {
-		resp, body := httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+seg.Digest.String())
+		resp, body := neighbourGet(t, p.neighbour.URL, swarm.NeighbourSegmentPath+seg.Digest.String())
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		assert.Equal(t, string(gw.data[seg.Name]), body)
 	}
@@ -335,15 +335,15 @@ func TestNeighbourPortPullsThrough(t *testing.T) {
 	req, err := http.NewRequest(http.MethodGet, p.neighbour.URL+swarm.NeighbourSegmentPath+gw.window.Segments[1].Digest.String(), nil)
 	require.NoError(t, err)
 	req.Header.Set(hopsHeader, fmt.Sprint(maxHops))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(asNeighbour(req))
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "too many hops: not pulled through")
 	assert.Zero(t, gw.hitCount(gw.window.Segments[1].Name))
 
-	resp, _ = httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+playlist.Sum([]byte("unknown")).String())
+	resp, _ = neighbourGet(t, p.neighbour.URL, swarm.NeighbourSegmentPath+playlist.Sum([]byte("unknown")).String())
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "a segment the gateway never listed here")
-	resp, _ = httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+"..%2f..%2fetc")
+	resp, _ = neighbourGet(t, p.neighbour.URL, swarm.NeighbourSegmentPath+"..%2f..%2fetc")
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	resp, _ = httpGet(t, p.neighbour.URL+"/live/tv/index.m3u8")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
@@ -389,7 +389,7 @@ func TestReportsAndSegmentEvents(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the segment event was not learnt")
 		time.Sleep(5 * time.Millisecond)
 	}
-	resp, body := httpGet(t, p.neighbour.URL+swarm.NeighbourSegmentPath+d.String())
+	resp, body := neighbourGet(t, p.neighbour.URL, swarm.NeighbourSegmentPath+d.String())
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, string(b), body)
 

@@ -210,6 +210,9 @@ type Status struct {
 	// GatewayCertRefused counts the requests to an https:// gateway given up because its
 	// certificate did not verify (Config.GatewayRoots): nothing is fetched from it then.
 	GatewayCertRefused int64 `json:"gateway_cert_refused"`
+	// NeighbourRefused counts the neighbour requests refused for want of a swarm credential
+	// this proxy accepts (swarm/admission.go): programs the gateway did not admit.
+	NeighbourRefused int64 `json:"neighbour_refused"`
 	// Links are the WebRTC links to neighbours (links.go); nil with PeerTransport direct.
 	Links *peerlink.Stats `json:"links,omitempty"`
 }

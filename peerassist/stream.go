@@ -128,7 +128,7 @@ func (m *member) event(p *Proxy, ev swarm.Event, rs []string, backoff *time.Dura
 		if json.Unmarshal(ev.Data, &h) != nil || !swarm.ValidPeerID(h.PeerID) {
 			return
 		}
-		m.joined(h)
+		m.joined(h, p.cfg.Now())
 		p.joined(h)
 		m.subscribe(rs)
 		*backoff = streamBackoff
@@ -154,7 +154,7 @@ func (m *member) event(p *Proxy, ev swarm.Event, rs []string, backoff *time.Dura
 	case swarm.EventToken:
 		var te swarm.TokenEvent
 		if json.Unmarshal(ev.Data, &te) == nil && te.Token != "" {
-			m.refreshToken(te.Token)
+			m.refreshToken(te, p.cfg.Now())
 		}
 	}
 }

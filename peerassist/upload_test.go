@@ -3,6 +3,7 @@ package peerassist
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -26,10 +27,12 @@ func TestUploadLimit(t *testing.T) {
 			require.NoError(t, err)
 			seg := &segment{digest: playlist.Sum(data), channel: "tv", data: data}
 			p.cache.add(seg)
+			p.member("tv").joined(swarm.Hello{PeerID: strings.Repeat("a", 32), SwarmKeys: swarm.ChannelKeys(fakePeerKey, "tv", time.Now()),
+				TimeMS: time.Now().UnixMilli()}, time.Now())
 			h := p.NeighbourHandler()
 			start := time.Now()
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, swarm.NeighbourSegmentPath+seg.digest.String(), nil))
+			h.ServeHTTP(rec, asNeighbour(httptest.NewRequest(http.MethodGet, swarm.NeighbourSegmentPath+seg.digest.String(), nil)))
 			elapsed := time.Since(start)
 			assert.Equal(t, http.StatusOK, rec.Code)
 			assert.Equal(t, data, rec.Body.Bytes())

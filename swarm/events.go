@@ -140,6 +140,12 @@ type Hello struct {
 	// ICEServers are further STUN and TURN servers, a TURN server's credentials issued for
 	// this peer (at most MaxICEServers).
 	ICEServers []ICEServer `json:"ice_servers,omitempty"`
+	// SwarmKeys admit the peer to its neighbours' ports (admission.go): the channel's keys
+	// of the credential window of the moment and the next.
+	SwarmKeys []ChannelKey `json:"swarm_keys,omitempty"`
+	// TimeMS is the gateway's clock (Unix milliseconds) as it sent the event: credentials
+	// are made and checked on it.
+	TimeMS int64 `json:"time_ms,omitempty"`
 }
 
 // SegmentEvent announces a segment the gateway just listed. Its digest is the same trust
@@ -153,9 +159,12 @@ type SegmentEvent struct {
 	DurationMS int64  `json:"duration_ms"`
 }
 
-// TokenEvent carries a fresh peer token.
+// TokenEvent carries a fresh peer token, the swarm keys of the moment and the gateway's
+// clock (as Hello).
 type TokenEvent struct {
-	Token string `json:"token"`
+	Token     string       `json:"token"`
+	SwarmKeys []ChannelKey `json:"swarm_keys,omitempty"`
+	TimeMS    int64        `json:"time_ms,omitempty"`
 }
 
 // ReportRequest carries a peer's counter deltas since its last accepted report (POST

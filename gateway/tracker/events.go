@@ -108,7 +108,8 @@ func (t *Tracker) stream(c echo.Context, s *subscriber) error {
 	t.hub.planFromCache(s) // queued: written with the hello, in one flush
 	hello, _ := json.Marshal(swarm.Hello{PeerID: s.peer.ID, Token: t.token(s.peer), ReportMS: t.cfg.ReportInterval.Milliseconds(),
 		AddrPolicy: t.cfg.PeerAddrs.String(), AllowOrigins: t.cfg.AllowOrigins, STUNPort: t.cfg.STUNPort,
-		ICEServers: t.iceServers(s.peer.ID)})
+		ICEServers: t.iceServers(s.peer.ID), SwarmKeys: swarm.ChannelKeys(t.cfg.PeerKey, s.peer.Channel, t.cfg.Now()),
+		TimeMS: t.cfg.Now().UnixMilli()})
 	if !write(encodeEvent(swarm.EventHello, hello)) || len(s.out) == 0 && rc.Flush() != nil {
 		return nil
 	}
@@ -128,7 +129,8 @@ func (t *Tracker) stream(c echo.Context, s *subscriber) error {
 		case <-ping.C:
 			b = []byte(": ping\n\n")
 		case <-fresh.C:
-			tok, _ := json.Marshal(swarm.TokenEvent{Token: t.token(s.peer)})
+			tok, _ := json.Marshal(swarm.TokenEvent{Token: t.token(s.peer),
+				SwarmKeys: swarm.ChannelKeys(t.cfg.PeerKey, s.peer.Channel, t.cfg.Now()), TimeMS: t.cfg.Now().UnixMilli()})
 			b = encodeEvent(swarm.EventToken, tok)
 		}
 		if !write(b) {
