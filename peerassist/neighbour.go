@@ -1,6 +1,7 @@
 package peerassist
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rawflow/rawflow/peerlink"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -63,13 +65,14 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.S
 			wait = time.Until(dl) * 2 / 3
 		}
 		p.routes.note(m.channel, src)
-		data, answered, err := p.getNeighbour(ctx, m, src, info, stall, wait)
+		var path string
+		data, answered, err := p.getNeighbour(ctx, m, src, info, stall, wait, &path)
 		now := p.cfg.Now()
 		var skip time.Duration
 		switch {
 		case err == nil:
 			p.neigh.done(src.ID, true, 0, now)
-			m.stats.got(delivery{rendition: info.rendition, peers: info.size, group: src.Group})
+			m.stats.got(delivery{rendition: info.rendition, peers: info.size, group: src.Group, path: path})
 			return &segment{digest: info.digest, channel: m.channel, data: data}, partial{}
 		case errors.Is(err, errIntegrity), errors.Is(err, errHostile):
 			m.stats.integrityFailures.Add(1)
@@ -111,14 +114,19 @@ const reportAfterFailures = 3
 // alone). From the first body byte on, a transfer that delivers no byte for stall is
 // abandoned, and on a stall or when ctx ends the bytes received so far are returned with
 // the error. answered reports whether a response (a 103 included) came.
-func (p *Proxy) getNeighbour(ctx context.Context, m *member, src swarm.Source, info segInfo, stall, wait time.Duration) (data []byte, answered bool, err error) {
+func (p *Proxy) getNeighbour(ctx context.Context, m *member, src swarm.Source, info segInfo, stall, wait time.Duration, via *string) (data []byte, answered bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var mu sync.Mutex // guards header and hinted
 	hinted := false
 	header := time.AfterFunc(stall, func() { cancel(errStalled) })
 	var gotConn atomic.Bool
-	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }, Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
+	trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
+		gotConn.Store(true)
+		mu.Lock()
+		defer mu.Unlock()
+		*via = cmp.Or(peerlink.ConnType(ci.Conn), "direct")
+	}, Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if code == http.StatusEarlyHints && !hinted { // the neighbour is getting it: give it time

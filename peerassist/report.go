@@ -35,12 +35,12 @@ var errNotJoined = errors.New("not joined")
 // feeding group, with the neighbours caught since the last report; leave ends the
 // membership. On failure the deltas stay pending: nothing is lost, they go with the next.
 func (m *member) sendReport(ctx context.Context, p *Proxy, leave bool) error {
-	snap, renditions, fedBy := m.stats.pending()
+	snap, renditions, fedBy, paths := m.stats.pending()
 	m.mu.Lock()
 	delta := snap
 	delta.Sub(m.reported)
 	req := swarm.ReportRequest{PeerID: m.id, Token: m.peerToken, Channel: m.channel, Stats: delta,
-		Banned: slices.Clone(m.banned), Renditions: renditions, FedBy: fedBy, Leave: leave}
+		Banned: slices.Clone(m.banned), Renditions: renditions, FedBy: fedBy, Paths: paths, Leave: leave}
 	m.mu.Unlock()
 	if req.PeerID == "" {
 		return errNotJoined
@@ -64,7 +64,7 @@ func (m *member) sendReport(ctx context.Context, p *Proxy, leave bool) error {
 	m.reported.Add(delta)
 	m.banned = slices.Delete(m.banned, 0, len(req.Banned))
 	m.mu.Unlock()
-	m.stats.accepted(renditions, fedBy)
+	m.stats.accepted(renditions, fedBy, paths)
 	return nil
 }
 

@@ -79,6 +79,7 @@ func TestReportSplitsByRendition(t *testing.T) {
 	failed := gw.reported()[joined]
 	assert.Equal(t, want, failed.Renditions)
 	assert.Equal(t, map[string]int64{"lyon": r1[0].Size}, failed.FedBy)
+	assert.Equal(t, map[string]int64{"direct": r1[0].Size}, failed.Paths, "over TCP to its neighbour port")
 	assertSplitsAddUp(t, failed)
 
 	get("r1/" + r1[1].Name) // while those deltas are pending
@@ -91,6 +92,7 @@ func TestReportSplitsByRendition(t *testing.T) {
 	want["r1"] = w1
 	assert.Equal(t, want, accepted.Renditions, "the failed announce's deltas, once, and the new ones")
 	assert.Equal(t, map[string]int64{"lyon": r1[0].Size + r1[1].Size}, accepted.FedBy)
+	assert.Equal(t, map[string]int64{"direct": r1[0].Size + r1[1].Size}, accepted.Paths)
 	assertSplitsAddUp(t, accepted)
 
 	require.NoError(t, m.sendReport(t.Context(), p.Proxy, false))
@@ -98,6 +100,7 @@ func TestReportSplitsByRendition(t *testing.T) {
 	assert.True(t, last.Stats.IsZero(), "nothing new: %+v", last.Stats)
 	assert.Empty(t, last.Renditions)
 	assert.Empty(t, last.FedBy)
+	assert.Empty(t, last.Paths)
 
 	// What the gateway accepted is what the proxy counted, nothing twice.
 	var sum swarm.Counters

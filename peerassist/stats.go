@@ -60,6 +60,7 @@ type delivery struct {
 	gateway   int64  // bytes from the gateway
 	peers     int64  // bytes from a neighbour
 	group     string // that neighbour's group ("" for none)
+	path      string // how its bytes travelled (swarm.PeerPaths)
 }
 
 // got counts a delivery. A segment the gateway had a hand in (completing a partial
@@ -83,20 +84,26 @@ func (c *counters) got(d delivery) {
 	b.addRendition(d.rendition, add)
 	if d.peers > 0 {
 		b.addFedBy(d.group, d.peers)
+		if swarm.ValidPeerPath(d.path) {
+			if b.paths == nil {
+				b.paths = map[string]int64{}
+			}
+			b.paths[d.path] += d.peers
+		}
 	}
 }
 
 // pending returns the counters' totals and the breakdowns not yet accepted, bounded as an
 // announce must be (see breakdown).
-func (c *counters) pending() (totals swarm.Counters, renditions map[string]swarm.Counters, fedBy map[string]int64) {
+func (c *counters) pending() (totals swarm.Counters, renditions map[string]swarm.Counters, fedBy, paths map[string]int64) {
 	b := &c.split
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return c.snapshot(), b.renditionsToReport(), maps.Clone(b.fedBy)
+	return c.snapshot(), b.renditionsToReport(), maps.Clone(b.fedBy), maps.Clone(b.paths)
 }
 
 // accepted removes what an accepted announce carried from the pending breakdowns.
-func (c *counters) accepted(renditions map[string]swarm.Counters, fedBy map[string]int64) {
+func (c *counters) accepted(renditions map[string]swarm.Counters, fedBy, paths map[string]int64) {
 	b := &c.split
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -108,11 +115,13 @@ func (c *counters) accepted(renditions map[string]swarm.Counters, fedBy map[stri
 			}
 		}
 	}
-	for g, sent := range fedBy {
-		if n, ok := b.fedBy[g]; ok && n > sent {
-			b.fedBy[g] = n - sent
-		} else {
-			delete(b.fedBy, g)
+	for _, m := range []struct{ pending, sent map[string]int64 }{{b.fedBy, fedBy}, {b.paths, paths}} {
+		for k, sent := range m.sent {
+			if n, ok := m.pending[k]; ok && n > sent {
+				m.pending[k] = n - sent
+			} else {
+				delete(m.pending, k)
+			}
 		}
 	}
 }
@@ -131,7 +140,8 @@ type breakdown struct {
 	mu         sync.Mutex // guards the following fields, and orders additions to the totals
 	renditions map[string]*pendingRendition
 	fedBy      map[string]int64
-	arrivals   uint64 // entries added to renditions so far
+	paths      map[string]int64 // peer bytes by how they travelled (swarm.PeerPaths: bounded)
+	arrivals   uint64           // entries added to renditions so far
 }
 
 type pendingRendition struct {

@@ -182,6 +182,8 @@ type ReportRequest struct {
 	Renditions map[string]Counters `json:"renditions,omitempty"`
 	// FedBy is the bytes of BytesFromPeers by the group of the neighbour that sent them.
 	FedBy map[string]int64 `json:"fed_by,omitempty"`
+	// Paths is the bytes of BytesFromPeers by how they travelled (PeerPaths).
+	Paths map[string]int64 `json:"paths,omitempty"`
 	// Leave says the peer is leaving: its membership ends with this report.
 	Leave bool `json:"leave,omitempty"`
 }

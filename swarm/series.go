@@ -40,6 +40,8 @@ type Sample struct {
 	Renditions map[string]Counters
 	// FedBy is the bytes the reporter got from peers, by the sending peer's group.
 	FedBy map[string]int64
+	// Paths is the bytes the reporter got from peers, by how they travelled (PeerPaths).
+	Paths map[string]int64
 	// Viewers, when set, records the viewer gauges.
 	Viewers *Viewers
 }
@@ -63,6 +65,8 @@ type Bucket struct {
 	Groups     map[string]Counters
 	// Feeds says which group's peers fed which group's, in bytes.
 	Feeds []Feed
+	// Paths says how the bytes each group's peers got from peers travelled.
+	Paths []PathBytes
 	// ViewersAssisted and ViewersDirect are the viewer gauges (the highest of the step).
 	ViewersAssisted int64
 	ViewersDirect   int64
@@ -72,6 +76,13 @@ type Bucket struct {
 type Feed struct {
 	From  string `json:"from"`
 	To    string `json:"to"`
+	Bytes int64  `json:"bytes"`
+}
+
+// PathBytes is the bytes the peers of Group got from peers over Path (PeerPaths).
+type PathBytes struct {
+	Path  string `json:"path"`
+	Group string `json:"group"`
 	Bytes int64  `json:"bytes"`
 }
 
@@ -92,6 +103,11 @@ func checkSample(channel string, s Sample) error {
 	for g := range s.FedBy {
 		if !groupRe.MatchString(g) {
 			return badf("sample: fed_by group %q", g)
+		}
+	}
+	for path := range s.Paths {
+		if !ValidPeerPath(path) {
+			return badf("sample: path %q", path)
 		}
 	}
 	if s.Viewers != nil && (strings.ContainsAny(s.Viewers.GatewayID, "|") || len(s.Viewers.GatewayID) > 64) {
@@ -120,6 +136,11 @@ func encodeSample(s Sample) (incr, set map[string]int64) {
 		for from, n := range s.FedBy {
 			if n != 0 {
 				incr["f|"+from+"|"+s.Group] = SatAdd(incr["f|"+from+"|"+s.Group], n)
+			}
+		}
+		for path, n := range s.Paths {
+			if n != 0 {
+				incr["p|"+path+"|"+s.Group] = SatAdd(incr["p|"+path+"|"+s.Group], n)
 			}
 		}
 	}
@@ -164,9 +185,12 @@ func decodeBucket(start time.Time, fields map[string]int64) Bucket {
 			into(&b.Groups, parts[1], parts[2], v)
 		case parts[0] == "f" && len(parts) == 3:
 			b.Feeds = append(b.Feeds, Feed{From: parts[1], To: parts[2], Bytes: v})
+		case parts[0] == "p" && len(parts) == 3:
+			b.Paths = append(b.Paths, PathBytes{Path: parts[1], Group: parts[2], Bytes: v})
 		}
 	}
 	sortFeeds(b.Feeds)
+	sortPaths(b.Paths)
 	return b
 }
 
@@ -203,6 +227,21 @@ func (b *Bucket) Merge(o Bucket) {
 			}
 		}
 		sortFeeds(b.Feeds)
+	}
+	if len(o.Paths) > 0 {
+		at := make(map[[2]string]int, len(b.Paths))
+		for i, pb := range b.Paths {
+			at[[2]string{pb.Path, pb.Group}] = i
+		}
+		for _, pb := range o.Paths {
+			if i, ok := at[[2]string{pb.Path, pb.Group}]; ok {
+				b.Paths[i].Bytes = SatAdd(b.Paths[i].Bytes, pb.Bytes)
+			} else {
+				at[[2]string{pb.Path, pb.Group}] = len(b.Paths)
+				b.Paths = append(b.Paths, pb)
+			}
+		}
+		sortPaths(b.Paths)
 	}
 	b.ViewersAssisted = max(b.ViewersAssisted, o.ViewersAssisted)
 	b.ViewersDirect = max(b.ViewersDirect, o.ViewersDirect)
@@ -247,3 +286,7 @@ func parseFields(h map[string]string) map[string]int64 {
 
 // String is for logs and test failures.
 func (f Feed) String() string { return fmt.Sprintf("%s→%s:%d", f.From, f.To, f.Bytes) }
+
+func sortPaths(ps []PathBytes) {
+	slices.SortFunc(ps, func(a, b PathBytes) int { return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Path, b.Path)) })
+}

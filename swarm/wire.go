@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -145,6 +146,14 @@ func (r ReportRequest) validateStats() error {
 	if len(r.FedBy) > MaxFedBy {
 		return badf("fed_by: want at most %d groups, got %d", MaxFedBy, len(r.FedBy))
 	}
+	if len(r.Paths) > len(PeerPaths) {
+		return badf("paths: want at most %d, got %d", len(PeerPaths), len(r.Paths))
+	}
+	for path, n := range r.Paths {
+		if !ValidPeerPath(path) || n < 0 {
+			return badf("paths: %q: want one of %v and a non-negative byte count", path, PeerPaths)
+		}
+	}
 	for g, n := range r.FedBy {
 		if !groupRe.MatchString(g) || n < 0 {
 			return badf("fed_by: %q: want a group name and a non-negative byte count", g)
@@ -152,3 +161,11 @@ func (r ReportRequest) validateStats() error {
 	}
 	return nil
 }
+
+// PeerPaths are how a neighbour's bytes can travel: direct (TCP to its neighbour port),
+// or a WebRTC link over a pair of ICE candidates — host (a direct UDP path), srflx and
+// prflx (through NATs), relay (through TURN).
+var PeerPaths = []string{"direct", "host", "srflx", "prflx", "relay"}
+
+// ValidPeerPath reports whether p is one of PeerPaths.
+func ValidPeerPath(p string) bool { return slices.Contains(PeerPaths, p) }

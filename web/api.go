@@ -87,12 +87,13 @@ type Split struct {
 }
 
 // Breakdown is GET /api/v1/channels/{channel}/breakdown: a channel's totals over a range,
-// by rendition, by group, and who fed whom.
+// by rendition, by group, who fed whom, and how each group's peer bytes travelled.
 type Breakdown struct {
-	Channel    string       `json:"channel"`
-	From       int64        `json:"from"`
-	To         int64        `json:"to"`
-	Renditions []Split      `json:"renditions"` // sorted by name
-	Groups     []Split      `json:"groups"`     // sorted by name
-	Feeds      []swarm.Feed `json:"feeds"`
+	Channel    string            `json:"channel"`
+	From       int64             `json:"from"`
+	To         int64             `json:"to"`
+	Renditions []Split           `json:"renditions"` // sorted by name
+	Groups     []Split           `json:"groups"`     // sorted by name
+	Feeds      []swarm.Feed      `json:"feeds"`
+	Paths      []swarm.PathBytes `json:"paths"` // sorted by group, then path
 }

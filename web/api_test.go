@@ -106,6 +106,11 @@ func (r reported) announce(id string, group string, c swarm.Counters, renditions
 	require.NoError(r.t, r.reg.AddSample(ctx, "tv", time.Now(), swarm.Sample{Group: group, Counters: c, Renditions: renditions, FedBy: fedBy}))
 }
 
+// paths records how a group's peer bytes travelled.
+func (r reported) paths(group string, paths map[string]int64) {
+	require.NoError(r.t, r.reg.AddSample(r.t.Context(), "tv", time.Now(), swarm.Sample{Group: group, Paths: paths}))
+}
+
 func (r reported) egress(n int64) {
 	ctx := r.t.Context()
 	c := swarm.Counters{GatewayEgressBytes: n}
@@ -136,6 +141,8 @@ func TestAPITwoGatewaysOneRedis(t *testing.T) {
 	gw1.announce("a", "paris", swarm.Counters{BytesFromGateway: 1000, BytesFromPeers: 3000, BytesUploaded: 7000, Stalls: 1, Startups: 2, StartupMillis: 1000},
 		map[string]swarm.Counters{"r0": {BytesFromGateway: 1000, BytesFromPeers: 3000}}, map[string]int64{"lyon": 2000, "paris": 1000})
 	gw2.announce("b", "lyon", swarm.Counters{BytesFromPeers: 6000, BytesUploaded: 2000, Startups: 1, StartupMillis: 400}, nil, map[string]int64{"paris": 6000})
+	gw1.paths("paris", map[string]int64{"direct": 2000, "srflx": 1000})
+	gw2.paths("lyon", map[string]int64{"relay": 6000})
 	gw1.egress(700)
 	gw2.egress(300)
 	gw1.viewers("gw1", 2, 1)
@@ -178,6 +185,8 @@ func TestAPITwoGatewaysOneRedis(t *testing.T) {
 		assert.Equal(t, []web.Split{{Name: "r0", GatewayBytes: 1000, PeerBytes: 3000, Offload: 0.75}}, bd.Renditions)
 		assert.Equal(t, []web.Split{{Name: "lyon", PeerBytes: 6000, Offload: 1}, {Name: "paris", GatewayBytes: 1000, PeerBytes: 3000, Offload: 0.75}}, bd.Groups)
 		assert.Equal(t, []swarm.Feed{{From: "lyon", To: "paris", Bytes: 2000}, {From: "paris", To: "lyon", Bytes: 6000}, {From: "paris", To: "paris", Bytes: 1000}}, bd.Feeds)
+		assert.Equal(t, []swarm.PathBytes{{Path: "relay", Group: "lyon", Bytes: 6000}, {Path: "direct", Group: "paris", Bytes: 2000},
+			{Path: "srflx", Group: "paris", Bytes: 1000}}, bd.Paths, "how each group's peer bytes travelled, across both gateways")
 	}
 }
 

@@ -69,6 +69,7 @@ func TestDashboardWithFakeAPI(t *testing.T) {
 	require.NotNil(t, res.Tables)
 	assert.Equal(t, 3, res.Tables.Groups)
 	assert.Equal(t, 5, res.Tables.Feeds)
+	assert.Equal(t, 4, res.Tables.Paths)
 	assert.Equal(t, 2, res.Tables.Renditions)
 	assert.Less(t, res.PageWeightBytes, int64(200_000), "the dashboard's load, API answers included")
 	if preview {

@@ -28,6 +28,7 @@ type fixture struct {
 	stalls, failures, peersBanned int64 // per minute, all in its first 10 s step
 	renditions, groups            map[string]float64
 	feeds                         map[[2]string]float64 // from, to: shares of the peer bytes
+	paths                         map[[2]string]float64 // path, group: shares of the peer bytes
 }
 
 var fixtures = map[string]fixture{
@@ -38,7 +39,8 @@ var fixtures = map[string]fixture{
 		renditions: map[string]float64{"r0": 0.75, "r1": 0.25},
 		groups:     map[string]float64{"paris": 0.5, "lyon": 0.35, "": 0.15},
 		feeds: map[[2]string]float64{{"paris", "paris"}: 0.45, {"paris", "lyon"}: 0.1, {"lyon", "lyon"}: 0.24,
-			{"", "paris"}: 0.14, {"paris", ""}: 0.07}},
+			{"", "paris"}: 0.14, {"paris", ""}: 0.07},
+		paths: map[[2]string]float64{{"direct", "paris"}: 0.4, {"srflx", "paris"}: 0.1, {"host", "lyon"}: 0.3, {"relay", ""}: 0.2}},
 }
 
 func (fakeStats) Channels() []string {
@@ -111,5 +113,11 @@ func (fx fixture) bucket(t time.Time, step time.Duration) swarm.Bucket {
 		b.Feeds = append(b.Feeds, swarm.Feed{From: ft[0], To: ft[1], Bytes: int64(peer * share)})
 	}
 	slices.SortFunc(b.Feeds, func(x, y swarm.Feed) int { return cmp.Or(cmp.Compare(x.From, y.From), cmp.Compare(x.To, y.To)) })
+	for pg, share := range fx.paths {
+		b.Paths = append(b.Paths, swarm.PathBytes{Path: pg[0], Group: pg[1], Bytes: int64(peer * share)})
+	}
+	slices.SortFunc(b.Paths, func(x, y swarm.PathBytes) int {
+		return cmp.Or(cmp.Compare(x.Group, y.Group), cmp.Compare(x.Path, y.Path))
+	})
 	return b
 }

@@ -196,5 +196,9 @@ func (d *Dashboard) breakdown(ctx context.Context, name string, from, to time.Ti
 	if feeds == nil {
 		feeds = []swarm.Feed{}
 	}
-	return Breakdown{Channel: name, From: from.Unix(), To: to.Unix(), Renditions: renditions, Groups: groups, Feeds: feeds}, nil
+	paths := all.Paths
+	if paths == nil {
+		paths = []swarm.PathBytes{}
+	}
+	return Breakdown{Channel: name, From: from.Unix(), To: to.Unix(), Renditions: renditions, Groups: groups, Feeds: feeds, Paths: paths}, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rawflow/rawflow/loadtest"
+	"github.com/rawflow/rawflow/web"
 )
 
 // natSite is one home site of TestNATSites: a NAT router namespace and the site's own.
@@ -226,4 +227,22 @@ func TestNATSites(t *testing.T) {
 		return
 	}
 	assert.Greater(t, cross["A>B"]+cross["B>A"], int64(2*64<<10), "cone sites A and B: IP bytes between them (direct peer links)")
+	// The swarm report and the dashboard say so too: peer bytes over WebRTC through NATs.
+	for i, s := range sites[:2] {
+		r := reports[i]
+		assert.Positive(t, r.LinkBytesByType["srflx"]+r.LinkBytesByType["prflx"], "site %s: bytes over links through NATs (swarm report)", s.name)
+	}
+	resp, err := inetHTTP.Get(gwURL + "/api/v1/channels/tv/breakdown")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var bd web.Breakdown
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&bd))
+	viaNAT := int64(0)
+	for _, p := range bd.Paths {
+		if p.Path == "srflx" || p.Path == "prflx" {
+			viaNAT += p.Bytes
+		}
+	}
+	t.Logf("dashboard: peer bytes by path %+v", bd.Paths)
+	assert.Positive(t, viaNAT, "the dashboard's breakdown shows peer bytes through NATs")
 }

@@ -147,6 +147,7 @@ func (m *meter) clamp(channel, id string, renditions []string, req swarm.ReportR
 	st.NeighbourFailures = min(st.NeighbourFailures, failFactor*allow)
 	cut = *st != before
 	out.Renditions, out.FedBy = fitRenditions(req.Renditions, *st), fitFedBy(req.FedBy, st.BytesFromPeers)
+	out.Paths = fitFedBy(req.Paths, st.BytesFromPeers)
 	if cut {
 		m.clamped.Add(1)
 		if now.Sub(c.warned) >= warnEvery {
@@ -203,7 +204,8 @@ func fitRenditions(rs map[string]swarm.Counters, total swarm.Counters) map[strin
 	return out
 }
 
-// fitFedBy cuts a report's bytes by feeding group to add up to no more than peers.
+// fitFedBy cuts a report's bytes by feeding group (or by path) to add up to no more than
+// peers.
 func fitFedBy(fed map[string]int64, peers int64) map[string]int64 {
 	var sum float64
 	for _, n := range fed {

@@ -42,18 +42,20 @@ func (t *Tracker) handleReport(c echo.Context) error {
 			t.log.Warn("a report over what its peer could have played or uploaded: cut", "channel", req.Channel,
 				"peer", req.PeerID, "addr", c.RealIP(), "reported", req.Stats, "counted", counted.Stats)
 		}
-		req.Stats, req.Renditions, req.FedBy = counted.Stats, counted.Renditions, counted.FedBy
+		req.Stats, req.Renditions, req.FedBy, req.Paths = counted.Stats, counted.Renditions, counted.FedBy, counted.Paths
 	}
+	// The breakdowns of the peer bytes never add up to more than the peer bytes counted.
+	req.FedBy, req.Paths = fitFedBy(req.FedBy, req.Stats.BytesFromPeers), fitFedBy(req.Paths, req.Stats.BytesFromPeers)
 	// A stats failure blocks neither the judgement nor the leave: the proxy resends the
 	// deltas (503), and a leaving peer has left.
 	var statsErr error
 	if !req.Stats.IsZero() {
 		statsErr = t.reg.AddStats(ctx, req.Channel, req.Stats)
 	}
-	if statsErr == nil && (!req.Stats.IsZero() || len(req.Renditions) > 0 || len(req.FedBy) > 0) {
+	if statsErr == nil && (!req.Stats.IsZero() || len(req.Renditions) > 0 || len(req.FedBy) > 0 || len(req.Paths) > 0) {
 		// The totals are in; the time series is best effort (the dashboard's, not the
 		// bill's): a failure here does not make the proxy send the same deltas again.
-		sample := swarm.Sample{Group: p.Group, Counters: req.Stats, Renditions: req.Renditions, FedBy: req.FedBy}
+		sample := swarm.Sample{Group: p.Group, Counters: req.Stats, Renditions: req.Renditions, FedBy: req.FedBy, Paths: req.Paths}
 		if err := t.reg.AddSample(ctx, req.Channel, now, sample); err != nil {
 			t.log.Debug("stats sample not recorded", "channel", req.Channel, "err", err)
 		}

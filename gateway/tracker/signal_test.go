@@ -141,3 +141,31 @@ func TestICEOnlyPeerIsASource(t *testing.T) {
 	assert.Empty(t, p.Addr, "the LAN address is given to no one")
 	assert.True(t, p.ICE)
 }
+
+// TestReportPathsBounded: a report's bytes by path never add up to more than the peer
+// bytes it counts, and an unknown path is refused.
+func TestReportPathsBounded(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.list(8, 1000, 2000)
+	a, _ := f.open(sub(7001), "", "")
+	a.plan(t)
+	id, tok := a.hello.PeerID, a.hello.Token
+	require.Equal(t, http.StatusNoContent, f.report(swarm.ReportRequest{PeerID: id, Token: tok, Channel: "tv",
+		Stats: swarm.Counters{BytesFromPeers: 300, BytesUploaded: 300}, Paths: map[string]int64{"direct": 1_000_000, "relay": 3_000_000}}))
+	assert.Equal(t, http.StatusBadRequest, f.report(swarm.ReportRequest{PeerID: id, Token: tok, Channel: "tv",
+		Paths: map[string]int64{"carrier-pigeon": 1}}))
+	now := time.Now()
+	bs, err := f.reg.Buckets(t.Context(), "tv", now.Add(-time.Minute), now.Add(time.Minute), 10*time.Second)
+	require.NoError(t, err)
+	var sum, relay int64
+	for _, b := range bs {
+		for _, p := range b.Paths {
+			sum += p.Bytes
+			if p.Path == "relay" {
+				relay += p.Bytes
+			}
+		}
+	}
+	assert.LessOrEqual(t, sum, int64(300))
+	assert.InDelta(t, 225, relay, 1, "cut in proportion")
+}

@@ -99,6 +99,7 @@ async function checkTables(page, channel) {
       breakdown: window.__rawflow.breakdown,
       groups: Array.from(document.querySelectorAll('#groups tr[data-group]'), (tr) => tr.dataset.group),
       feeds: Array.from(document.querySelectorAll('#feeds tr[data-from]'), (tr) => `${tr.dataset.from}>${tr.dataset.to}`),
+      paths: Array.from(document.querySelectorAll('#paths tr[data-path]'), (tr) => `${tr.dataset.group}:${tr.dataset.path}`),
       renditions: Array.from(document.querySelectorAll('#renditions tr[data-rendition]'), (tr) => tr.dataset.rendition),
     }));
     check(seen.breakdown && seen.breakdown.channel === channel, `the page's breakdown is not ${channel}'s yet`);
@@ -110,8 +111,9 @@ async function checkTables(page, channel) {
     };
     same('groups', seen.groups, want.groups.map((g) => g.name));
     same('feeds', seen.feeds, want.feeds.map((f) => `${f.from}>${f.to}`));
+    same('paths', seen.paths, want.paths.map((x) => `${x.group}:${x.path}`));
     same('renditions', seen.renditions, want.renditions.map((r) => r.name));
-    return { groups: seen.groups.length, feeds: seen.feeds.length, renditions: seen.renditions.length };
+    return { groups: seen.groups.length, feeds: seen.feeds.length, paths: seen.paths.length, renditions: seen.renditions.length };
   }, 500);
 }
 

@@ -209,16 +209,17 @@
     for (const f of fields) acc[f] += row[f] || 0;
   }
   function mergeBreakdowns(list, p) {
-    const groups = new Map(), feeds = new Map();
+    const groups = new Map(), feeds = new Map(), paths = new Map();
     for (const b of list) {
       for (const g of b.groups) addRow(groups, g.name, g, ['gateway_bytes', 'peer_bytes']);
       for (const f of b.feeds) addRow(feeds, f.from + '\n' + f.to, f, ['bytes']);
+      for (const x of b.paths || []) addRow(paths, x.group + '\n' + x.path, x, ['bytes']);
     }
     const withOffload = (g) => ({ ...g, offload: g.peer_bytes + g.gateway_bytes ? g.peer_bytes / (g.peer_bytes + g.gateway_bytes) : 0 });
     return {
       channel: '', from: p.from, to: p.to,
       renditions: list.flatMap((b) => b.renditions.map((r) => ({ ...r, channel: b.channel }))),
-      groups: Array.from(groups.values(), withOffload), feeds: Array.from(feeds.values()),
+      groups: Array.from(groups.values(), withOffload), feeds: Array.from(feeds.values()), paths: Array.from(paths.values()),
     };
   }
 
@@ -260,6 +261,9 @@
     a.download = `rawflow-${state.channel}-${state.range}.csv`;
   }
 
+  // How a neighbour's bytes travelled (swarm.PeerPaths).
+  const PATHS = { direct: 'TCP', host: 'WebRTC', srflx: 'WebRTC via NAT', prflx: 'WebRTC via NAT (peer)', relay: 'TURN relay' };
+
   function renderBreakdown(b) {
     const label = 'last ' + RANGES[state.range][2];
     for (const el of $$('.range-label')) el.textContent = label;
@@ -273,6 +277,12 @@
       attrs: { 'data-from': f.from, 'data-to': f.to },
       cells: [cell(named(f.from, 'ungrouped')), cell(named(f.to, 'ungrouped')), cell(fmt.bytes(f.bytes), 'num'),
         cell(bar(fed ? f.bytes / fed : 0, fmt.pct(fed ? f.bytes / fed : 0)))],
+    })), 4, 'No peer-to-peer transfers in this range');
+    const viaTotal = (b.paths || []).reduce((sum, x) => sum + x.bytes, 0);
+    fillTable('paths', [...(b.paths || [])].sort((a, z) => z.bytes - a.bytes).map((x) => ({
+      attrs: { 'data-group': x.group, 'data-path': x.path },
+      cells: [cell(named(x.group, 'ungrouped')), cell(PATHS[x.path] || x.path), cell(fmt.bytes(x.bytes), 'num'),
+        cell(bar(viaTotal ? x.bytes / viaTotal : 0, fmt.pct(viaTotal ? x.bytes / viaTotal : 0)))],
     })), 4, 'No peer-to-peer transfers in this range');
     fillTable('renditions', b.renditions.map((r) => ({
       attrs: r.channel === undefined ? { 'data-rendition': r.name } : { 'data-rendition': r.name, 'data-channel': r.channel },

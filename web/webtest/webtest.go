@@ -36,7 +36,7 @@ type Result struct {
 	PageWeightBytes int64            `json:"page_weight_bytes"`
 	PageRequests    map[string]int64 `json:"page_requests"`
 	// Tables counts the breakdown tables' rows, CSV describes the export link's answer.
-	Tables *struct{ Groups, Feeds, Renditions int } `json:"tables"`
+	Tables *struct{ Groups, Feeds, Paths, Renditions int } `json:"tables"`
 	CSV    *struct {
 		Status      int    `json:"status"`
 		ContentType string `json:"content_type"`
