@@ -86,6 +86,10 @@ func (s *Server) handleSegment(c echo.Context) error {
 		return err
 	}
 	seg := r.win.segment(c.Param("name"))
+	if seg == nil { // another gateway of the fleet may have listed it a moment ago
+		_, td := r.win.playlist(playlist.ForPlayers)
+		seg = r.win.awaitSegment(c.Request().Context(), c.Param("name"), min(time.Duration(max(td, 1))*time.Second, 4*time.Second))
+	}
 	if seg == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "no such segment")
 	}

@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +38,7 @@ type window struct {
 	refs      map[string]int        // init sections and keys: how many held segments refer to each
 	players   []byte                // rendered for players
 	proxies   []byte                // rendered for proxies (with digests)
+	news      chan struct{}         // closed, and replaced, when a segment is listed
 }
 
 var _ ingest.Window = (*window)(nil)
@@ -58,6 +62,7 @@ func newWindow(size int, maxBytes int64, latency LatencyMode) *window {
 		latency:  latency,
 		byName:   make(map[string]*ingest.Segment),
 		refs:     make(map[string]int),
+		news:     make(chan struct{}),
 	}
 	w.render()
 	return w
@@ -96,6 +101,8 @@ func (w *window) publish(now time.Time, seg *ingest.Segment) error {
 		}
 	}
 	w.appends++
+	close(w.news)
+	w.news = make(chan struct{})
 	w.listed = append(w.listed, seg)
 	w.byName[seg.Name] = seg
 	w.bytes += seg.Size
@@ -236,6 +243,36 @@ func (w *window) renderForm(f playlist.Form, header []string) []byte {
 		pw.MediaSequence, pw.DiscontinuitySequence = first.Seq, first.DiscSeq-discontinuity(first)
 	}
 	return playlist.Render(pw, f)
+}
+
+// aheadBy is how many segments past its newest a gateway waits for (awaitSegment).
+const aheadBy = 2
+
+// awaitSegment returns the named segment, like segment; a name whose number is at most
+// aheadBy past the newest listed one — a segment another gateway of the fleet listed a
+// moment earlier, asked for here by a client behind a load balancer without stickiness —
+// is waited for, until this gateway lists it, ctx ends or wait passes.
+func (w *window) awaitSegment(ctx context.Context, name string, wait time.Duration) *ingest.Segment {
+	n, _, _ := strings.Cut(name, "-")
+	seq, err := strconv.ParseUint(n, 10, 64)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		w.mu.RLock()
+		seg, news := w.byName[name], w.news
+		ahead := err == nil && len(w.listed) > 0 && seq > w.listed[len(w.listed)-1].Seq && seq <= w.listed[len(w.listed)-1].Seq+aheadBy
+		w.mu.RUnlock()
+		if seg != nil || !ahead {
+			return seg
+		}
+		select {
+		case <-news:
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+			return nil
+		}
+	}
 }
 
 // segment returns the named segment, listed or retired, or nil.

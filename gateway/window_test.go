@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"testing/synctest"
 	"time"
 	"weak"
 
@@ -150,4 +151,39 @@ func TestWindowForgetsEvictedSegments(t *testing.T) {
 	runtime.GC()
 	assert.Nil(t, first.Value(), "the evicted segment is still reachable")
 	runtime.KeepAlive(w) // the window itself stays reachable throughout
+}
+
+// TestSegmentAheadIsWaitedFor: a request for a segment just past the newest listed one (a
+// fleet's other gateway listed it first, and a load balancer sent the client here) waits
+// until this gateway lists it; one further ahead, or never listed in time, is not found.
+func TestSegmentAheadIsWaitedFor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newTestWindow(6, 1<<20)
+		for i := range 3 {
+			require.NoError(t, w.Publish(time.Now(), numbered(uint64(i), false, 0, payload(i, 100))))
+		}
+		next := numbered(3, false, 0, payload(3, 100))
+		got := make(chan *ingest.Segment, 1)
+		start := time.Now()
+		go func() { got <- w.awaitSegment(t.Context(), next.Name, 2*time.Second) }()
+		synctest.Wait()
+		select {
+		case <-got:
+			t.Fatal("answered before the segment was listed")
+		default:
+		}
+		time.Sleep(500 * time.Millisecond) // this gateway's poll lists it half a second later
+		require.NoError(t, w.Publish(time.Now(), next))
+		assert.Equal(t, next, <-got)
+		assert.Equal(t, 500*time.Millisecond, time.Since(start))
+
+		far := numbered(9, false, 0, payload(9, 100))
+		start = time.Now()
+		assert.Nil(t, w.awaitSegment(t.Context(), far.Name, 2*time.Second), "too far ahead: not waited for")
+		assert.Zero(t, time.Since(start))
+		never := numbered(4, false, 0, payload(40, 100))
+		assert.Nil(t, w.awaitSegment(t.Context(), never.Name, 2*time.Second))
+		assert.Equal(t, 2*time.Second, time.Since(start), "waited its bound, no more")
+		assert.Nil(t, w.awaitSegment(t.Context(), "junk", 2*time.Second))
+	})
 }

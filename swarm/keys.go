@@ -36,6 +36,8 @@ import (
 //	rawflow:{CH}:listinfo[:R]  HASH  digest -> "DISC DISCSEQ LISTEDMS" of the same segments; both
 //	                                 kept listingsGC after the last listing (the timeline
 //	                                 carries the numbering on)
+//	rawflow:fleet:peerkey      STRING the fleet's peer key (64 hex), set once by the first
+//	                                 gateway without --peer-key (FleetPeerKey); no expiry
 //
 // Liveness is decided by comparing a score with Options.Now, never by Redis's clock: a peer
 // is live while its peers score is greater than now. Writers prune what expired: Subscribe
@@ -108,3 +110,6 @@ func counterFields(c *Counters) []counterField {
 		{"tracker_refused", &c.TrackerRefused},
 	}
 }
+
+// fleetPeerKey is the key of the fleet's shared peer key.
+const fleetPeerKey = "rawflow:fleet:peerkey"

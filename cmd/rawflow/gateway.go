@@ -55,7 +55,7 @@ func gatewayFlags(stderr io.Writer) (*flag.FlagSet, *gatewayOpts) {
 	o.busyTransfers = fs.Int("busy-transfers", 8, "segment transfers under way from which the gateway's uplink counts as saturated: it then refuses (503, RawFlow-Held) a proxy's fallback fetch of a segment its cell's root is getting, unless its player needs it within 1.5 s; 0: only --egress-limit says when")
 	o.egressLimit = fs.String("egress-limit", "", "the gateway's uplink, e.g. 100Mbit or 12MB (per second), when known: segment bytes are paced to 85 % of it, a cell root's first, so that its link's queue stays short, and bytes started at 90 % of it within a second make the uplink count as saturated (see --busy-transfers); empty: unknown, no pacing")
 	o.maxBytes = fs.String("max-channel-bytes", "256MiB", "bytes held per channel, split evenly across the renditions of a multivariant one (each keeps at least its newest segment)")
-	o.peerKey = fs.String("peer-key", "", "secret that signs the peers' tracker tokens; gateways sharing a Redis must share it; empty: random at start (peers rejoin after a restart)")
+	o.peerKey = fs.String("peer-key", "", "secret that signs the peers' tracker tokens and the swarm keys that admit proxies to each other; empty: with --redis, one the gateways on that Redis share (stored there by the first), else random at start (peers rejoin after a restart)")
 	o.signKey = fs.String("sign-key", "", "secret for signed viewer URLs: /live requests then need ?token= (see 'rawflow token'); empty: open")
 	o.adminToken = fs.String("admin-token", "", "secret that guards /metrics, the stats API and the dashboard: requests need 'Authorization: Bearer TOKEN' (Prometheus) or HTTP Basic auth with TOKEN as the password, any user (browsers); players, proxies and /healthz, /readyz stay open; empty: all open (recommended: set it, or keep these routes off the internet)")
 	o.price = fs.Float64("price-per-gb", 0.02, "what delivery costs the broadcaster per GB, for the money the dashboard says peers saved")
@@ -230,6 +230,16 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer reg.Close()
+	if r, ok := reg.(*swarm.Redis); ok && len(cfg.PeerKey) == 0 {
+		// No --peer-key: the fleet's, so that its gateways' peers resume on any of them and
+		// are admitted to each other's neighbour ports.
+		kctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cfg.PeerKey, err = r.FleetPeerKey(kctx)
+		cancel()
+		if err != nil {
+			log.Warn("no fleet peer key from Redis: this gateway uses a random one (its proxies cannot fetch from other gateways' until it restarts with Redis up, or give --peer-key)", "err", err)
+		}
+	}
 	g, err := newGatewayNode(*o.addr, cfg, reg)
 	if err != nil {
 		return err
