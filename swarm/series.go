@@ -213,36 +213,8 @@ func (b *Bucket) Merge(o Bucket) {
 	}
 	mergeMap(&b.Renditions, o.Renditions)
 	mergeMap(&b.Groups, o.Groups)
-	if len(o.Feeds) > 0 {
-		at := make(map[[2]string]int, len(b.Feeds)) // linear, however many feeds a bucket has
-		for i, f := range b.Feeds {
-			at[[2]string{f.From, f.To}] = i
-		}
-		for _, f := range o.Feeds {
-			if i, ok := at[[2]string{f.From, f.To}]; ok {
-				b.Feeds[i].Bytes = SatAdd(b.Feeds[i].Bytes, f.Bytes)
-			} else {
-				at[[2]string{f.From, f.To}] = len(b.Feeds)
-				b.Feeds = append(b.Feeds, f)
-			}
-		}
-		sortFeeds(b.Feeds)
-	}
-	if len(o.Paths) > 0 {
-		at := make(map[[2]string]int, len(b.Paths))
-		for i, pb := range b.Paths {
-			at[[2]string{pb.Path, pb.Group}] = i
-		}
-		for _, pb := range o.Paths {
-			if i, ok := at[[2]string{pb.Path, pb.Group}]; ok {
-				b.Paths[i].Bytes = SatAdd(b.Paths[i].Bytes, pb.Bytes)
-			} else {
-				at[[2]string{pb.Path, pb.Group}] = len(b.Paths)
-				b.Paths = append(b.Paths, pb)
-			}
-		}
-		sortPaths(b.Paths)
-	}
+	mergeRows(&b.Feeds, o.Feeds, func(f *Feed) ([2]string, *int64) { return [2]string{f.From, f.To}, &f.Bytes }, sortFeeds)
+	mergeRows(&b.Paths, o.Paths, func(p *PathBytes) ([2]string, *int64) { return [2]string{p.Path, p.Group}, &p.Bytes }, sortPaths)
 	b.ViewersAssisted = max(b.ViewersAssisted, o.ViewersAssisted)
 	b.ViewersDirect = max(b.ViewersDirect, o.ViewersDirect)
 }
@@ -289,4 +261,28 @@ func (f Feed) String() string { return fmt.Sprintf("%s→%s:%d", f.From, f.To, f
 
 func sortPaths(ps []PathBytes) {
 	slices.SortFunc(ps, func(a, b PathBytes) int { return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Path, b.Path)) })
+}
+
+// mergeRows adds src's rows to dst's: a row of the same key adds its bytes, another is
+// appended; dst is sorted again. Linear, however many rows a bucket has.
+func mergeRows[T any](dst *[]T, src []T, row func(*T) ([2]string, *int64), sort func([]T)) {
+	if len(src) == 0 {
+		return
+	}
+	at := make(map[[2]string]int, len(*dst))
+	for i := range *dst {
+		k, _ := row(&(*dst)[i])
+		at[k] = i
+	}
+	for _, r := range src {
+		k, n := row(&r)
+		if i, ok := at[k]; ok {
+			_, bytes := row(&(*dst)[i])
+			*bytes = SatAdd(*bytes, *n)
+		} else {
+			at[k] = len(*dst)
+			*dst = append(*dst, r)
+		}
+	}
+	sort(*dst)
 }

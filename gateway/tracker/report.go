@@ -15,25 +15,10 @@ import (
 // handleReport is POST PathReport: a peer's counter deltas, the neighbours it caught, and
 // whether it leaves.
 func (t *Tracker) handleReport(c echo.Context) error {
-	// A body trickled in holds a connection: bound the time to read it. Per request, not
-	// http.Server.ReadTimeout, which would also cut the long-lived event streams.
-	_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(t.cfg.ReportReadTimeout))
 	var req swarm.ReportRequest
-	if err := (&echo.DefaultBinder{}).BindBody(c, &req); err != nil {
-		return status(errors.Join(swarm.ErrBadRequest, errors.New("body: malformed JSON")))
-	}
-	if err := req.Validate(); err != nil {
-		return status(err)
-	}
-	if !t.cfg.Served(req.Channel) {
-		return echo.NewHTTPError(http.StatusNotFound, "unknown channel "+req.Channel)
-	}
-	now := t.cfg.Now()
-	if err := checkToken(t.cfg.PeerKey, req.Channel, req.PeerID, req.Token, now); err != nil {
-		return status(err)
-	}
-	if reason, ok := t.admit(req.Channel, c.RealIP(), req.PeerID); !ok {
-		return refusal(c, reason)
+	now, err := t.peerCall(c, &req)
+	if err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	p, _, _ := t.reg.Peer(ctx, req.Channel, req.PeerID)
@@ -131,4 +116,33 @@ func reporterAddress(ctx context.Context, reg Registry, channel, id, ip string) 
 		return ip
 	}
 	return host
+}
+
+// peerCall is what a peer's POST goes through first (a report, a signal): its body read
+// within ReportReadTimeout (a body trickled in holds a connection; per request, not
+// http.Server.ReadTimeout, which would also cut the long-lived event streams) into req and
+// validated, its channel served, its peer token valid, the limits passed. It returns now.
+func (t *Tracker) peerCall(c echo.Context, req interface {
+	Validate() error
+	Caller() (channel, id, token string)
+}) (time.Time, error) {
+	_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(t.cfg.ReportReadTimeout))
+	if err := (&echo.DefaultBinder{}).BindBody(c, req); err != nil {
+		return time.Time{}, status(errors.Join(swarm.ErrBadRequest, errors.New("body: malformed JSON")))
+	}
+	if err := req.Validate(); err != nil {
+		return time.Time{}, status(err)
+	}
+	channel, id, token := req.Caller()
+	if !t.cfg.Served(channel) {
+		return time.Time{}, echo.NewHTTPError(http.StatusNotFound, "unknown channel "+channel)
+	}
+	now := t.cfg.Now()
+	if err := checkToken(t.cfg.PeerKey, channel, id, token, now); err != nil {
+		return time.Time{}, status(err)
+	}
+	if reason, ok := t.admit(channel, c.RealIP(), id); !ok {
+		return time.Time{}, refusal(c, reason)
+	}
+	return now, nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha1" //nolint:gosec // the TURN REST API's credential is HMAC-SHA1 (coturn's use-auth-secret)
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -54,23 +53,10 @@ type offerKey struct{ from, to, session string }
 
 // handleSignal is POST PathSignal.
 func (t *Tracker) handleSignal(c echo.Context) error {
-	_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(t.cfg.ReportReadTimeout))
 	var req swarm.SignalRequest
-	if err := (&echo.DefaultBinder{}).BindBody(c, &req); err != nil {
-		return status(errors.Join(swarm.ErrBadRequest, errors.New("body: malformed JSON")))
-	}
-	if err := req.Validate(); err != nil {
-		return status(err)
-	}
-	if !t.cfg.Served(req.Channel) {
-		return echo.NewHTTPError(http.StatusNotFound, "unknown channel "+req.Channel)
-	}
-	now := t.cfg.Now()
-	if err := checkToken(t.cfg.PeerKey, req.Channel, req.PeerID, req.Token, now); err != nil {
-		return status(err)
-	}
-	if reason, ok := t.admit(req.Channel, c.RealIP(), req.PeerID); !ok {
-		return refusal(c, reason)
+	now, err := t.peerCall(c, &req)
+	if err != nil {
+		return err
 	}
 	switch r := t.hub.relay(req, now); r {
 	case SignalRelayed:
