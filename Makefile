@@ -1,9 +1,10 @@
 # RawFlow build and test entry points. `make test` is the one command CI runs (.ci/run).
 
 GO ?= go
-# npm ci, when node_modules is missing or older than package-lock.json.
-NPM_CI = if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then \
-	  npm ci --no-audit --no-fund --loglevel=error && touch node_modules; fi
+# npm ci, when node_modules holds no install (npm writes node_modules/.package-lock.json
+# last) or one older than package-lock.json.
+NPM_CI = if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	  npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.package-lock.json; fi
 
 # golangci-lint, pinned: `make deps` installs this version into TOOLBIN (GOPATH/bin unless
 # set) when the one there is missing or another version. On a cold Go build cache the
