@@ -101,44 +101,8 @@ trap 'exit 130' INT TERM
 
 case ${DELAY:=auto} in auto | netem | wire) ;; *) echo "bench/sites.sh: DELAY=$DELAY: want netem or wire" >&2; exit 2 ;; esac
 
-# wire.py NS_A DEV_A NS_B DEV_B DELAY_MS: a point-to-point link between two TUN devices (one in
-# each namespace) that holds every packet DELAY_MS before passing it on. Rate limits stay in
-# the kernel (htb on each TUN device's egress).
-cat >"$work/wire.py" <<'EOF'
-import collections, ctypes, fcntl, os, select, struct, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
-def attach(ns, dev):
-    nsfd = os.open("/run/netns/" + ns, os.O_RDONLY)
-    if libc.setns(nsfd, 0x40000000) != 0:  # CLONE_NEWNET
-        raise OSError(ctypes.get_errno(), "setns " + ns)
-    os.close(nsfd)
-    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
-    fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", dev.encode(), 0x0001 | 0x1000))  # TUNSETIFF, IFF_TUN|IFF_NO_PI
-    return fd
-a = attach(sys.argv[1], sys.argv[2])
-b = attach(sys.argv[3], sys.argv[4])
-delay = float(sys.argv[5]) / 1000
-other = {a: b, b: a}
-queue = {a: collections.deque(), b: collections.deque()}
-print("ready", flush=True)
-while True:
-    heads = [q[0][0] for q in queue.values() if q]
-    timeout = max(0.0, min(heads) - time.monotonic()) if heads else None
-    ready, _, _ = select.select([a, b], [], [], timeout)
-    now = time.monotonic()
-    for fd in ready:
-        for _ in range(512):
-            try:
-                queue[fd].append((now + delay, os.read(fd, 65536)))
-            except BlockingIOError:
-                break
-    for fd, q in queue.items():
-        while q and q[0][0] <= now:
-            try:
-                os.write(other[fd], q.popleft()[1])
-            except OSError:
-                pass
-EOF
+# The WAN delay without netem: bench/wire.py, a userspace delay line between two TUN devices.
+cp bench/wire.py "$work/wire.py"
 
 ms() { # 20ms, 0.02s → 20
   case $1 in *ms) echo "${1%ms}" ;; *s) awk -v s="${1%s}" 'BEGIN{print s*1000}' ;; *) echo "$1" ;; esac
