@@ -156,7 +156,7 @@ func newOrigins(configured []string, gw *url.URL) *origins {
 	}
 	if g, ok := parseOrigin(gw.Scheme + "://" + gw.Host); ok {
 		o.fixed = append(o.fixed, g)
-		if ip := net.ParseIP(g.Host); g.Host == "localhost" || (ip != nil && (ip.IsLoopback() || ip.IsUnspecified())) {
+		if ip := net.ParseIP(g.Host); loopbackHost(g.Host) || ip != nil && ip.IsUnspecified() {
 			o.loopback = &g
 		}
 	}
@@ -187,7 +187,7 @@ func (o *origins) allowed(s string) bool {
 		return false
 	}
 	if o.loopback != nil && or.Port == o.loopback.Port && or.Scheme == o.loopback.Scheme {
-		if ip := net.ParseIP(or.Host); or.Host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		if loopbackHost(or.Host) {
 			return true
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rawflow/rawflow/peerlink"
@@ -86,8 +85,7 @@ type routes struct {
 	p      *Proxy
 	link   *peerlink.Link // nil: TCP only
 	mode   string
-	probes chan string  // peer IDs to probe
-	failed atomic.Int64 // link set-ups that did not come up
+	probes chan string // peer IDs to probe
 
 	mu sync.Mutex // guards m
 	m  map[string]*route
@@ -109,28 +107,33 @@ func (r *routes) learn(channel string, p swarm.Plan) {
 	defer r.mu.Unlock()
 	for _, sp := range p.Stripes {
 		for _, src := range sp.Sources {
-			rt := r.m[src.ID]
-			if rt == nil {
-				if len(r.m) >= maxNeighbourStates {
-					clear(r.m)
-				}
-				rt = &route{}
-				r.m[src.ID] = rt
-			}
-			if rt.src.Addr != src.Addr {
-				rt.path = pathUnknown
-			}
-			rt.channel, rt.src = channel, src
-			if r.link == nil || !src.ICE || src.Addr != "" && r.mode != TransportICE {
-				continue
-			}
-			if !rt.busy && (rt.path == pathUnknown || now.Sub(rt.decided) > pathMemory) && !now.Before(rt.failedUntil) {
-				select {
-				case r.probes <- src.ID:
-					rt.busy = true
-				default:
-				}
-			}
+			r.learnOne(channel, src, now)
+		}
+	}
+}
+
+// learnOne records one source (r.mu held).
+func (r *routes) learnOne(channel string, src swarm.Source, now time.Time) {
+	rt := r.m[src.ID]
+	if rt == nil {
+		if len(r.m) >= maxNeighbourStates {
+			clear(r.m)
+		}
+		rt = &route{}
+		r.m[src.ID] = rt
+	}
+	if rt.src.Addr != src.Addr {
+		rt.path = pathUnknown
+	}
+	rt.channel, rt.src = channel, src
+	if r.link == nil || !src.ICE || src.Addr != "" && r.mode != TransportICE {
+		return
+	}
+	if !rt.busy && (rt.path == pathUnknown || now.Sub(rt.decided) > pathMemory) && !now.Before(rt.failedUntil) {
+		select {
+		case r.probes <- src.ID:
+			rt.busy = true
+		default:
 		}
 	}
 }
@@ -218,13 +221,22 @@ func (r *routes) decide(id string, p linkPath, failed bool) {
 	}
 	rt.fails++
 	rt.failedUntil = now.Add(min(linkRetry<<min(rt.fails-1, 8), maxLinkRetry))
-	r.failed.Add(1)
 }
 
 // note records a source's route before a fetch from it (a source a fetch uses may come
 // from a plan this proxy has replaced since).
 func (r *routes) note(channel string, src swarm.Source) {
-	r.learn(channel, swarm.Plan{Stripes: []swarm.StripePlan{{Sources: []swarm.Source{src}}}})
+	now := r.p.cfg.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.learnOne(channel, src, now)
+}
+
+// overLink reports whether a source is reached over its WebRTC link: it takes WebRTC, and
+// the probe found its address takes no connection, or it has none, or the proxy uses
+// WebRTC only.
+func (r *routes) overLink(rt route) bool {
+	return r.link != nil && rt.src.ICE && (rt.path == pathICE || r.mode == TransportICE || rt.src.Addr == "")
 }
 
 // dial opens a connection to the neighbour named by a URL host made by peerHost: over TCP
@@ -236,8 +248,7 @@ func (r *routes) dial(ctx context.Context, dialTCP func(context.Context, string,
 	if !ok {
 		return nil, fmt.Errorf("neighbour %s: no plan names it", id)
 	}
-	ice := r.link != nil && rt.src.ICE
-	if ice && (rt.path == pathICE || r.mode == TransportICE || rt.src.Addr == "") {
+	if r.overLink(rt) {
 		if now := r.p.cfg.Now(); now.Before(rt.failedUntil) {
 			return nil, fmt.Errorf("%w: it failed lately, again at %s", errLinkPending, rt.failedUntil.Format(time.TimeOnly))
 		}
@@ -255,7 +266,7 @@ func (r *routes) dial(ctx context.Context, dialTCP func(context.Context, string,
 		return nil, err
 	}
 	c, err := dialTCP(ctx, "tcp", rt.src.Addr)
-	if err != nil && ice && rt.path == pathUnknown {
+	if err != nil && r.link != nil && rt.src.ICE && rt.path == pathUnknown {
 		// The probe has not decided yet: an address that takes no connection is a NAT's,
 		// not the source's fault.
 		r.queue(id)
@@ -280,10 +291,7 @@ func (r *routes) queue(id string) {
 // linkPending reports whether a source is reached over WebRTC and its link is not up.
 func (r *routes) linkPending(id string) bool {
 	rt, ok := r.get(id)
-	if !ok || r.link == nil || !rt.src.ICE || rt.path != pathICE && r.mode != TransportICE && rt.src.Addr != "" {
-		return false
-	}
-	return !r.link.Connected(key(rt.channel, id))
+	return ok && r.overLink(rt) && !r.link.Connected(key(rt.channel, id))
 }
 
 // peerHost is the URL host of a neighbour's requests: its peer ID, hex-encoded after "x-"

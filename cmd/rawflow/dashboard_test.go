@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,26 +48,14 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Skip("end to end: not in -short")
 	}
 	origin := hlstest.StartOrigin(t, 4)
-	gw := startStack(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PollInterval: 500 * time.Millisecond, StatsFlushInterval: 500 * time.Millisecond,
-		Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.URL}}}}, 0).gw
-	ctx, cancel := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	var peers []*peerNode
+	stk := startStack(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PollInterval: 500 * time.Millisecond, StatsFlushInterval: 500 * time.Millisecond,
+		Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.URL}}}}, 0)
+	gw := stk.gw
 	for _, group := range []string{"paris", "paris", "lyon"} {
-		p, err := newPeerNode(t.Context(), "127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url, Group: group})
-		require.NoError(t, err)
-		wg.Go(func() { assert.NoError(t, p.run(ctx)) })
-		peers = append(peers, p)
+		stk.add(t, peerassist.Config{Group: group})
 	}
-	var played sync.WaitGroup
-	for _, p := range peers {
-		played.Go(func() {
-			r := hlstest.Play(t.Context(), t, p.url+"/live/tv/index.m3u8", 14)
-			assert.NoError(t, r.Err, r.Stderr)
-		})
-	}
-	played.Wait()
+	peers := stk.peers
+	stk.playAll(t, 14)
 	st := gatewayStats(t, gw.url, "tv")
 	require.Positive(t, st.BytesFromPeers, "the two proxies of one group shared segments")
 	assert.Equal(t, int64(len(peers)), st.Startups, "one startup per player, seen by its proxy (ffmpeg asks for bytes=0-)")

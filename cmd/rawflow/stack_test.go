@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rawflow/rawflow/gateway"
+	"github.com/rawflow/rawflow/internal/hlstest"
 	"github.com/rawflow/rawflow/peerassist"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -19,9 +20,12 @@ import (
 // stack is a running gateway on an in-memory registry and its proxies, each proxy's player
 // port wrapped in a recorder. Everything stops when the test ends.
 type stack struct {
-	gw    *gatewayNode
-	peers []*peerNode
-	recs  []*recorder
+	gw      *gatewayNode
+	channel string
+	peers   []*peerNode
+	recs    []*recorder
+	ctx     context.Context // the proxies run until it ends
+	wg      *sync.WaitGroup // and are waited for
 }
 
 // startStack starts a gateway with cfg for one channel, waits until it is ready, and
@@ -35,16 +39,38 @@ func startStack(t *testing.T, cfg gateway.Config, n int) *stack {
 	require.NoError(t, err)
 	wg.Go(func() { assert.NoError(t, gw.run(ctx)) })
 	waitHTTP(t, gw.url+"/readyz", 20*time.Second)
-	st := &stack{gw: gw}
+	st := &stack{gw: gw, channel: cfg.Channels[0].Name, ctx: ctx, wg: &wg}
 	for range n {
-		p, err := newPeerNode(t.Context(), "127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url})
-		require.NoError(t, err)
-		rec := &recorder{next: p.handler, gw: gw.url, channel: cfg.Channels[0].Name, seen: make(chan struct{}, 1000)}
-		p.handler = rec
-		wg.Go(func() { assert.NoError(t, p.run(ctx)) })
-		st.peers, st.recs = append(st.peers, p), append(st.recs, rec)
+		st.add(t, peerassist.Config{})
 	}
 	return st
+}
+
+// add starts one more proxy on the stack's gateway, with pcfg (its GatewayURL set here).
+func (st *stack) add(t *testing.T, pcfg peerassist.Config) *peerNode {
+	t.Helper()
+	pcfg.GatewayURL = st.gw.url
+	p, err := newPeerNode(t.Context(), "127.0.0.1:0", "127.0.0.1:0", pcfg)
+	require.NoError(t, err)
+	rec := &recorder{next: p.handler, gw: st.gw.url, channel: st.channel, seen: make(chan struct{}, 1000)}
+	p.handler = rec
+	st.wg.Go(func() { assert.NoError(t, p.run(st.ctx)) })
+	st.peers, st.recs = append(st.peers, p), append(st.recs, rec)
+	return p
+}
+
+// playAll plays the channel through every proxy with ffmpeg for secs seconds, all at once,
+// and asserts that each played without an error.
+func (st *stack) playAll(t *testing.T, secs int) {
+	t.Helper()
+	var played sync.WaitGroup
+	for _, p := range st.peers {
+		played.Go(func() {
+			r := hlstest.Play(t.Context(), t, p.url+"/live/"+st.channel+"/index.m3u8", secs)
+			assert.NoError(t, r.Err, r.Stderr)
+		})
+	}
+	played.Wait()
 }
 
 // checkRecorders asserts that every proxy served segments, all of them the gateway's bytes.

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,27 +25,16 @@ func TestPeersOverWebRTC(t *testing.T) {
 		t.Skip("end to end: not in -short")
 	}
 	origin := hlstest.StartOrigin(t, 4)
-	gw := startStack(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PollInterval: 500 * time.Millisecond, StatsFlushInterval: 500 * time.Millisecond,
-		Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.URL}}}}, 0).gw
-	ctx, cancel := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	var peers []*peerNode
+	st := startStack(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PollInterval: 500 * time.Millisecond, StatsFlushInterval: 500 * time.Millisecond,
+		Channels: []gateway.ChannelConfig{{Name: "tv", Sources: []string{origin.URL}}}}, 0)
+	gw := st.gw
 	for range 3 {
-		p, err := newPeerNode(t.Context(), "127.0.0.1:0", "127.0.0.1:0", peerassist.Config{GatewayURL: gw.url, PeerTransport: peerassist.TransportICE})
-		require.NoError(t, err)
+		p := st.add(t, peerassist.Config{PeerTransport: peerassist.TransportICE})
 		require.Nil(t, p.node.Neighbour, "over WebRTC only: no neighbour port")
-		wg.Go(func() { assert.NoError(t, p.run(ctx)) })
-		peers = append(peers, p)
 	}
-	var played sync.WaitGroup
-	for _, p := range peers {
-		played.Go(func() {
-			r := hlstest.Play(t.Context(), t, p.url+"/live/tv/index.m3u8", 14)
-			assert.NoError(t, r.Err, r.Stderr)
-		})
-	}
-	played.Wait()
+	peers := st.peers
+	st.playAll(t, 14)
+	st.checkRecorders(t)
 	var fromPeers, overLinks int64
 	for _, p := range peers {
 		st := p.node.Proxy.Status()
