@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/stun/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -148,14 +147,9 @@ func New(cfg Config) (*Link, error) {
 			return nil, fmt.Errorf("peerlink: port range: %w", err)
 		}
 	}
-	servers := make([]webrtc.ICEServer, 0, len(cfg.ICEServers))
-	for _, s := range cfg.ICEServers {
-		for _, u := range s.URLs {
-			if _, err := stun.ParseURI(u); err != nil {
-				return nil, fmt.Errorf("peerlink: ICE server %q: %w", u, err)
-			}
-		}
-		servers = append(servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	servers, err := toWebRTC(cfg.ICEServers)
+	if err != nil {
+		return nil, err
 	}
 	l := &Link{
 		cfg:        cfg,

@@ -25,6 +25,17 @@ func (l *Link) Connected(to string) bool {
 // (a proxy learns them from the gateway after it starts). A server whose URL does not
 // parse is left out, and reported.
 func (l *Link) SetICEServers(servers []ICEServer) error {
+	out, bad := toWebRTC(servers)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cfg.ICEServers = servers
+	l.iceServers = out
+	return bad
+}
+
+// toWebRTC converts servers for pion, leaving out a server with a URL that does not parse;
+// the error names the last such URL.
+func toWebRTC(servers []ICEServer) ([]webrtc.ICEServer, error) {
 	out := make([]webrtc.ICEServer, 0, len(servers))
 	var bad error
 	for _, s := range servers {
@@ -38,9 +49,5 @@ func (l *Link) SetICEServers(servers []ICEServer) error {
 			out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 		}
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.cfg.ICEServers = servers
-	l.iceServers = out
-	return bad
+	return out, bad
 }
