@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
-	"github.com/stretchr/testify/require"
 )
 
 // fakeGateway serves a fixed window (proxies' form), its segments, and a tracker: event

@@ -272,7 +272,10 @@ func (r *routes) dial(ctx context.Context, dialTCP func(context.Context, string,
 		r.queue(id)
 		return nil, fmt.Errorf("%w: %w", errLinkPending, err)
 	}
-	return c, err
+	if err != nil || rt.src.Cert == "" {
+		return c, err
+	}
+	return dialPinned(ctx, c, rt.src.Cert)
 }
 
 // queue queues a probe of a source unless one is under way.

@@ -26,7 +26,8 @@ type Node struct {
 	URL string
 	// Player is the player port's listener.
 	Player net.Listener
-	// Neighbour is the neighbour port's listener; nil with Config.NoUpload.
+	// Neighbour is the neighbour port's listener (TCP: Run serves TLS on it, with
+	// Proxy.NeighbourTLS); nil with Config.NoUpload.
 	Neighbour net.Listener
 
 	killed   chan struct{} // closed by Kill
@@ -96,7 +97,9 @@ func (n *Node) Serve(ctx context.Context, player, neighbour http.Handler) error 
 	parts := []func(context.Context) error{n.Proxy.Run,
 		func(ctx context.Context) error { return httpx.Serve(ctx, n.Player, player, n.killed) }}
 	if n.Neighbour != nil {
-		parts = append(parts, func(ctx context.Context) error { return httpx.Serve(ctx, n.Neighbour, neighbour, n.killed) })
+		parts = append(parts, func(ctx context.Context) error {
+			return httpx.ServeTLS(ctx, n.Neighbour, neighbour, n.Proxy.NeighbourTLS(), n.killed)
+		})
 	}
 	if ln := n.Proxy.LinkListener(); ln != nil && !n.Proxy.cfg.NoUpload { // the same handler, over WebRTC (links.go)
 		parts = append(parts, func(ctx context.Context) error {

@@ -2,6 +2,7 @@ package peerassist
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"os"
@@ -25,9 +26,10 @@ func TestNodeNeighbourConnectionLimit(t *testing.T) {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	wg.Go(func() { _ = n.Run(ctx) })
 	addr := n.Neighbour.Addr().String()
-	url := "http://" + addr + swarm.NeighbourSegmentPath + "00"
+	url := "https://" + addr + swarm.NeighbourSegmentPath + "00"
+	pin := pinnedTLS(n.Proxy.CertFingerprint())
 	get := func(timeout time.Duration) error {
-		c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+		c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: pin}}
 		resp, err := c.Get(url)
 		if err == nil {
 			resp.Body.Close()
@@ -38,12 +40,9 @@ func TestNodeNeighbourConnectionLimit(t *testing.T) {
 
 	var held []net.Conn
 	for range maxNeighbourConns {
-		c, err := net.Dial("tcp", addr)
+		c, err := tls.Dial("tcp", addr, pin) // the server has accepted the connection once the handshake is done
 		require.NoError(t, err)
 		held = append(held, c)
-		// A byte of a request line: the server has accepted the connection once it reads it.
-		_, err = c.Write([]byte("G"))
-		require.NoError(t, err)
 	}
 	assert.Error(t, get(500*time.Millisecond), "one more connection waits")
 	for _, c := range held {

@@ -48,9 +48,11 @@ type Proxy struct {
 	origins    *origins      // web origins allowed to read the player port (access.go)
 	policy     atomic.Int32  // the neighbour address policy the gateway announced (swarm.AddrPolicy)
 	deadlines  deadlines
-	uploads    chan struct{} // semaphore of MaxUploads
-	queued     atomic.Int64  // uploads waiting for a slot
-	dials      atomic.Int64  // connections opened, to the gateway and to neighbours
+	uploads    chan struct{}   // semaphore of MaxUploads
+	queued     atomic.Int64    // uploads waiting for a slot
+	dials      atomic.Int64    // connections opened, to the gateway and to neighbours
+	cert       tls.Certificate // the neighbour port's (neighbourtls.go)
+	certFP     string          // its fingerprint; "" for a proxy that uploads nothing
 	// stalePlaylists counts playlists served from the proxy's copy during a gateway outage,
 	// tokenRefused segment requests refused on a signed channel, addrRefused neighbour
 	// addresses the policy refused to dial, certRefused gateway requests given up because
@@ -93,6 +95,12 @@ func New(cfg Config) (*Proxy, error) {
 		members: map[string]*member{},
 		news:    make(chan struct{}),
 		origins: newOrigins(cfg.AllowOrigins, gw),
+	}
+	if !cfg.NoUpload {
+		var err error
+		if p.cert, p.certFP, err = newNeighbourCert(); err != nil {
+			return nil, fmt.Errorf("neighbour certificate: %w", err)
+		}
 	}
 	gwTransport := p.transport(cfg.GatewayTimeout, gatewayConns)
 	gwTransport.TLSClientConfig = &tls.Config{RootCAs: cfg.GatewayRoots, MinVersion: tls.VersionTLS12}

@@ -369,7 +369,9 @@ func TestReportsAndSegmentEvents(t *testing.T) {
 	p := startProxy(t, gw, nil)
 	subs := gw.subscriptions()
 	require.NotEmpty(t, subs)
-	assert.Equal(t, swarm.Subscription{Channel: "tv", Renditions: []string{""}, Addr: "127.0.0.1:1", ICE: true}, subs[len(subs)-1])
+	assert.Equal(t, swarm.Subscription{Channel: "tv", Renditions: []string{""}, Addr: "127.0.0.1:1", ICE: true,
+		Cert: p.CertFingerprint()}, subs[len(subs)-1], "with the neighbour port's certificate")
+	assert.Len(t, p.CertFingerprint(), 64)
 
 	b := []byte("a segment the playlist does not list yet")
 	d := playlist.Sum(b)

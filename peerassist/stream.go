@@ -42,7 +42,7 @@ func (m *member) stream(ctx context.Context, p *Proxy) {
 		sub := swarm.Subscription{Channel: m.channel, Renditions: rs, Group: p.cfg.Group, Leech: !advertising,
 			ICE: advertising && p.link != nil}
 		if advertising {
-			sub.Addr = p.cfg.AdvertiseAddr
+			sub.Addr, sub.Cert = p.cfg.AdvertiseAddr, p.certFP
 		}
 		err := m.session(ctx, p, sub, &backoff)
 		m.subscribe(nil)

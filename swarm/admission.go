@@ -129,3 +129,13 @@ func CheckNeighbourRequest(keys func(channel string, window int64) (ChannelKey, 
 	}
 	return channel, nil
 }
+
+// CertFingerprint returns the fingerprint of a certificate given in DER, as subscriptions
+// and plans carry it (Subscription.Cert, Source.Cert): its SHA-256, 64 lower-case hex
+// digits. A proxy's neighbour port serves TLS with a certificate it made at start; the
+// gateway, which proxies trust for plans and digests already, vouches for it by passing
+// its fingerprint on, so no authority signs it.
+func CertFingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
+}

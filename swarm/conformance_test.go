@@ -313,7 +313,7 @@ func testList(e *env) {
 
 func testPeerRead(e *env) {
 	a := e.peer(1)
-	a.Group = "site-a"
+	a.Group, a.ICE, a.Cert = "site-a", true, digest(9) // every field survives the registry
 	_, ok, err := e.reg.Peer(e.ctx, e.ch, a.ID)
 	require.NoError(e.t, err)
 	assert.False(e.t, ok, "not joined")

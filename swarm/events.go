@@ -58,6 +58,10 @@ type Subscription struct {
 	// ICE says the proxy can be reached over WebRTC (signal events): neighbours that cannot
 	// open a TCP connection to Addr (it is behind a NAT) connect that way.
 	ICE bool
+	// Cert is the fingerprint (CertFingerprint) of the TLS certificate its neighbour port
+	// at Addr serves: neighbours dialling Addr accept that certificate only. Empty: the
+	// port speaks plain HTTP.
+	Cert string
 }
 
 // Query encodes the subscription as the event stream's query.
@@ -78,13 +82,16 @@ func (s Subscription) Query() url.Values {
 	if s.ICE {
 		q.Set("ice", "1")
 	}
+	if s.Cert != "" {
+		q.Set("cert", s.Cert)
+	}
 	return q
 }
 
 // ParseSubscription decodes and validates an event stream's query.
 func ParseSubscription(q url.Values) (Subscription, error) {
 	s := Subscription{Channel: q.Get("channel"), Renditions: q["rendition"], Addr: q.Get("addr"),
-		Group: q.Get("group"), Leech: q.Get("leech") == "1", ICE: q.Get("ice") == "1"}
+		Group: q.Get("group"), Leech: q.Get("leech") == "1", ICE: q.Get("ice") == "1", Cert: q.Get("cert")}
 	if !ValidChannel(s.Channel) {
 		return s, badf("channel %q: want 1-64 of A-Z a-z 0-9 _ -", s.Channel)
 	}
@@ -104,7 +111,11 @@ func ParseSubscription(q url.Values) (Subscription, error) {
 	if !ValidGroup(s.Group) {
 		return s, badf("group %q: want at most 64 of A-Z a-z 0-9 _ . -", s.Group)
 	}
+	if s.Cert != "" && !ValidDigest(s.Cert) {
+		return s, badf("cert %q: want the certificate's SHA-256, 64 hex digits", s.Cert)
+	}
 	if s.Leech || s.ICE && s.Addr == "" { // reached over WebRTC only
+		s.Cert = "" // no neighbour port to speak TLS on
 		return s, nil
 	}
 	host, port, err := net.SplitHostPort(s.Addr)

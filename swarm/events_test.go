@@ -33,7 +33,7 @@ func TestEventReader(t *testing.T) {
 }
 
 func TestSubscriptionQuery(t *testing.T) {
-	s := Subscription{Channel: "tv", Renditions: []string{"r1", "r0"}, Addr: ":7000", Group: "paris"}
+	s := Subscription{Channel: "tv", Renditions: []string{"r1", "r0"}, Addr: ":7000", Group: "paris", Cert: strings.Repeat("ab", 32)}
 	got, err := ParseSubscription(s.Query())
 	require.NoError(t, err)
 	s.Renditions = []string{"r0", "r1"}
@@ -41,6 +41,9 @@ func TestSubscriptionQuery(t *testing.T) {
 	leech, err := ParseSubscription(Subscription{Channel: "tv", Leech: true}.Query())
 	require.NoError(t, err)
 	assert.True(t, leech.Leech)
+	iceOnly, err := ParseSubscription(Subscription{Channel: "tv", ICE: true, Cert: strings.Repeat("ab", 32)}.Query())
+	require.NoError(t, err)
+	assert.Empty(t, iceOnly.Cert, "no neighbour port: no certificate")
 	for name, bad := range map[string]Subscription{
 		"channel":         {Channel: "t v", Addr: ":1"},
 		"rendition":       {Channel: "tv", Renditions: []string{"x"}, Addr: ":1"},
@@ -51,6 +54,8 @@ func TestSubscriptionQuery(t *testing.T) {
 		"host name":       {Channel: "tv", Addr: "example.com:80"},
 		"group":           {Channel: "tv", Addr: ":1", Group: "a b"},
 		"long group name": {Channel: "tv", Addr: ":1", Group: strings.Repeat("g", 65)},
+		"cert":            {Channel: "tv", Addr: ":1", Cert: "not-a-fingerprint"},
+		"cert upper case": {Channel: "tv", Addr: ":1", Cert: strings.Repeat("AB", 32)},
 	} {
 		_, err := ParseSubscription(bad.Query())
 		assert.ErrorIs(t, err, ErrBadRequest, name)

@@ -45,6 +45,9 @@ type Source struct {
 	// ICE: the source can be reached over WebRTC, through the gateway's signalling, when
 	// its Addr cannot be dialled.
 	ICE bool `json:"ice,omitempty"`
+	// Cert is the fingerprint of the TLS certificate the source's neighbour port at Addr
+	// serves (CertFingerprint): the only one a proxy dialling it accepts. Empty: plain HTTP.
+	Cert string `json:"cert,omitempty"`
 }
 
 // StripePlan says where a member gets the segments of one stripe: from the gateway when it
@@ -158,4 +161,6 @@ func (r *Roster) stripe(s, slot int, leech bool) StripePlan {
 	return sp
 }
 
-func source(p Peer) Source { return Source{ID: p.ID, Addr: p.Addr, Group: p.Group, ICE: p.ICE} }
+func source(p Peer) Source {
+	return Source{ID: p.ID, Addr: p.Addr, Group: p.Group, ICE: p.ICE, Cert: p.Cert}
+}

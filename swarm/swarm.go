@@ -25,6 +25,8 @@ type Peer struct {
 	Renditions []string `json:"renditions,omitempty"`
 	// ICE: the peer can be reached over WebRTC (Subscription.ICE).
 	ICE bool `json:"ice,omitempty"`
+	// Cert is the fingerprint of its neighbour port's TLS certificate (Subscription.Cert).
+	Cert string `json:"cert,omitempty"`
 }
 
 // Counters are delivery counters reported by proxies (and, for GatewayEgressBytes, by

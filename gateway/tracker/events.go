@@ -63,6 +63,9 @@ func (t *Tracker) handleEvents(c echo.Context) error {
 		}
 		// A proxy that takes WebRTC advertising an address neighbours may not dial (its LAN
 		// address behind a NAT, say) is reached over WebRTC only.
+		if p.Addr != "" {
+			p.Cert = sub.Cert
+		}
 	}
 	if !sub.Leech {
 		if key := banKey(p); t.bans.isBanned(sub.Channel, key, now) {

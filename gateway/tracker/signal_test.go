@@ -120,18 +120,22 @@ func TestICEOnlyPeerIsASource(t *testing.T) {
 	a, code := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, ICE: true}, "", "")
 	require.Equal(t, http.StatusOK, code)
 	a.plan(t)
-	b, _ := f.open(sub(7002), "", "")
+	cert := strings.Repeat("c0", 32)
+	bsub := sub(7002)
+	bsub.Cert = cert
+	b, _ := f.open(bsub, "", "")
 	src := b.plan(t).Stripes[0].Sources[0]
 	assert.Equal(t, swarm.Source{ID: a.hello.PeerID, ICE: true}, src)
 	pa := a.plan(t)
-	assert.Equal(t, swarm.Source{ID: b.hello.PeerID, Addr: "127.0.0.1:7002"}, pa.Stripes[1].Sources[0], "b takes no WebRTC")
+	assert.Equal(t, swarm.Source{ID: b.hello.PeerID, Addr: "127.0.0.1:7002", Cert: cert}, pa.Stripes[1].Sources[0],
+		"b takes no WebRTC; its neighbour port's certificate goes with its address")
 	_, code = f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}}, "", "")
 	assert.Equal(t, http.StatusBadRequest, code, "an uploader without WebRTC needs an address")
 
 	// An address the policy refuses (behind a NAT, a proxy's own address is a LAN one, which
 	// the public policy refuses; here, someone else's public address): over WebRTC the
 	// proxy still uploads, with no address given to anyone.
-	lan, code := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: "8.8.8.8:8082", ICE: true}, "", "")
+	lan, code := f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: "8.8.8.8:8082", ICE: true, Cert: cert}, "", "")
 	require.Equal(t, http.StatusOK, code)
 	_, code = f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: "8.8.8.8:8082"}, "", "")
 	assert.Equal(t, http.StatusBadRequest, code, "without WebRTC, the policy refuses it as before")
@@ -139,6 +143,7 @@ func TestICEOnlyPeerIsASource(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	assert.Empty(t, p.Addr, "the LAN address is given to no one")
+	assert.Empty(t, p.Cert, "nor a certificate for it")
 	assert.True(t, p.ICE)
 }
 
