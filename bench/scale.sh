@@ -21,7 +21,8 @@
 #                edge, form one swarm.
 #
 # Environment: VIEWERS, RELAY_VIEWERS, DURATION, RAMP, LOG_LEVEL (the swarms', default error),
-# SWARM_FLAGS (more flags for every `rawflow swarm`, e.g. --peer-transport direct).
+# SWARM_FLAGS (more flags for every `rawflow swarm`, e.g. --peer-transport direct), PROFILE=1
+# (each swarm process writes its CPU profile next to its output: go tool pprof FILE.prof).
 # It prints one line per scenario and keeps the raw output under bench/results/scale-DATE/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,7 @@ DURATION=${DURATION:-90s}
 RAMP=${RAMP:-10s}
 LOG_LEVEL=${LOG_LEVEL:-error}
 SWARM_FLAGS=${SWARM_FLAGS:-}
+PROFILE=${PROFILE:-}
 SCENARIOS=${*:-one-gateway relay fleet}
 for sc in $SCENARIOS; do
   case $sc in one-gateway | relay | fleet) ;;
@@ -80,9 +82,10 @@ start_gateway() { # start_gateway NAME PORT ARGS…: a gateway process; sets gw_
 swarm() { # swarm NAME URL VIEWERS: swarm runs against URL, 500 viewers each at most, all at once; merged report in $out/NAME.json
   local n=$3 parts=$(( ($3 + 499) / 500 )) i ps=()
   for i in $(seq "$parts"); do
-    local k=$(( n / (parts - i + 1) )); n=$((n - k))
+    local k=$(( n / (parts - i + 1) )) prof=(); n=$((n - k))
+    [[ -n $PROFILE ]] && prof=(--cpu-profile "$out/$1-$i.prof")
     "$rf" swarm --gateway "$2" --channel tv --viewers "$k" --direct 1 --duration "$DURATION" --ramp "$RAMP" \
-      --log-level "$LOG_LEVEL" --json $SWARM_FLAGS >"$out/$1-$i.json" 2>"$out/$1-$i.log" &
+      --log-level "$LOG_LEVEL" --json $SWARM_FLAGS "${prof[@]}" >"$out/$1-$i.json" 2>"$out/$1-$i.log" &
     ps+=($!)
   done
   for i in "${ps[@]}"; do wait "$i"; done

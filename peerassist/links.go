@@ -275,7 +275,7 @@ func (r *routes) dial(ctx context.Context, dialTCP func(context.Context, string,
 	if err != nil || rt.src.Cert == "" {
 		return c, err
 	}
-	return dialPinned(ctx, c, rt.src.Cert)
+	return r.p.dialPinned(ctx, c, rt.src.Cert)
 }
 
 // queue queues a probe of a source unless one is under way.

@@ -1,6 +1,7 @@
 package peerassist
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"net"
@@ -194,10 +195,92 @@ func TestNeighbourTLSOnly13(t *testing.T) {
 	old := &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12} //nolint:gosec // a test of the server's floor
 	_, err = tls.Dial("tcp", addr, old)
 	assert.Error(t, err, "TLS 1.2 refused")
-	c, err := tls.Dial("tcp", addr, pinnedTLS(p.CertFingerprint()))
+	c, err := tls.Dial("tcp", addr, pinnedTLS(p.CertFingerprint(), nil))
 	require.NoError(t, err)
 	defer c.Close()
 	assert.Equal(t, "http/1.1", c.ConnectionState().NegotiatedProtocol)
-	_, err = tls.Dial("tcp", addr, pinnedTLS(strings.Repeat("0", 64)))
+	_, err = tls.Dial("tcp", addr, pinnedTLS(strings.Repeat("0", 64), nil))
 	assert.ErrorIs(t, err, errCertMismatch)
+}
+
+// TestNeighbourSessionResumed: a second connection to a neighbour resumes the first's TLS
+// session, and the pin still holds on a resumed session: a cache that holds the session
+// does not make another certificate acceptable.
+func TestNeighbourSessionResumed(t *testing.T) {
+	p, err := New(Config{GatewayURL: "http://127.0.0.1:1", AdvertiseAddr: "127.0.0.1:1"})
+	require.NoError(t, err)
+	addr := tlsNeighbour(t, p)
+	sessions := tls.NewLRUClientSessionCache(4)
+	dial := func(fp string) (tls.ConnectionState, error) {
+		c, derr := tls.Dial("tcp", addr, pinnedTLS(fp, sessions))
+		if derr != nil {
+			return tls.ConnectionState{}, derr
+		}
+		defer c.Close()
+		// A request and its answer: the session ticket comes after the handshake.
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+swarm.NeighbourSegmentPath+strings.Repeat("0", 64), nil)
+		require.NoError(t, err)
+		require.NoError(t, req.Write(c))
+		resp, err := http.ReadResponse(bufio.NewReader(c), req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "no swarm credential")
+		return c.ConnectionState(), nil
+	}
+	first, err := dial(p.CertFingerprint())
+	require.NoError(t, err)
+	assert.False(t, first.DidResume)
+	second, err := dial(p.CertFingerprint())
+	require.NoError(t, err)
+	assert.True(t, second.DidResume, "the second connection resumes")
+	_, err = dial(strings.Repeat("0", 64))
+	assert.ErrorIs(t, err, errCertMismatch, "a resumed session is pinned too")
+}
+
+// BenchmarkNeighbourHandshake: what a neighbour connection's TLS handshake costs, client
+// and server together: Go's default key exchange (X25519 with ML-KEM-768) as the
+// baseline, the neighbour configuration (X25519 alone), and a resumed session.
+func BenchmarkNeighbourHandshake(b *testing.B) {
+	p, err := New(Config{GatewayURL: "http://127.0.0.1:1", AdvertiseAddr: "127.0.0.1:1"})
+	require.NoError(b, err)
+	for _, bc := range []struct {
+		name   string
+		curves []tls.CurveID
+		resume bool
+	}{{"default-curves", nil, false}, {"neighbour", neighbourCurves, false}, {"neighbour-resumed", neighbourCurves, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := p.NeighbourTLS()
+			srv.CurvePreferences = bc.curves
+			cli := pinnedTLS(p.CertFingerprint(), nil)
+			cli.CurvePreferences = bc.curves
+			if bc.resume {
+				cli.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+				cli.ServerName = "neighbour" // the cache's key: net.Pipe has no address
+			}
+			resumed := 0
+			for b.Loop() {
+				a, c := net.Pipe()
+				done := make(chan error, 1)
+				go func() {
+					s := tls.Server(a, srv)
+					err := s.Handshake()
+					if err == nil { // a byte each way: the client reads the session ticket
+						_, err = s.Write([]byte{1})
+					}
+					done <- err
+				}()
+				tc := tls.Client(c, cli)
+				require.NoError(b, tc.Handshake())
+				_, err := tc.Read(make([]byte, 1))
+				require.NoError(b, err)
+				require.NoError(b, <-done)
+				if tc.ConnectionState().DidResume {
+					resumed++
+				}
+				a.Close()
+				c.Close()
+			}
+			b.ReportMetric(float64(resumed)/float64(b.N), "resumed/op")
+		})
+	}
 }

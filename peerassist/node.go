@@ -15,7 +15,7 @@ import (
 
 // maxNeighbourConns bounds the connections the neighbour port serves at once; past it, new
 // ones wait in the kernel's backlog.
-const maxNeighbourConns = 64
+const maxNeighbourConns = 256
 
 // Node is a Proxy bound to its two ports: the player port, which players play, and the
 // neighbour port, which other proxies fetch from. Listen builds one; Run serves it.

@@ -27,7 +27,7 @@ func TestNodeNeighbourConnectionLimit(t *testing.T) {
 	wg.Go(func() { _ = n.Run(ctx) })
 	addr := n.Neighbour.Addr().String()
 	url := "https://" + addr + swarm.NeighbourSegmentPath + "00"
-	pin := pinnedTLS(n.Proxy.CertFingerprint())
+	pin := pinnedTLS(n.Proxy.CertFingerprint(), nil)
 	get := func(timeout time.Duration) error {
 		c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: pin}}
 		resp, err := c.Get(url)

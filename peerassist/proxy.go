@@ -31,28 +31,29 @@ var ErrTooManyChannels = errors.New("too many channels")
 // Proxy is the peer-assist proxy for one viewer machine. Players play its player port;
 // other proxies fetch from its neighbour port.
 type Proxy struct {
-	cfg        Config
-	log        *slog.Logger
-	gateway    *url.URL
-	gwHTTP     *http.Client
-	peerHTTP   *http.Client
-	link       *peerlink.Link // WebRTC links to neighbours; nil with PeerTransport direct
-	routes     *routes        // how each source is reached (links.go)
-	tracker    *swarm.Client
-	cache      *cache
-	flights    flight.Group[playlist.Digest, *segment] // the fetches under way
-	neigh      *neighbours
-	uplink     uplink
-	gwEstimate gatewayEstimate
-	gwHealth   gatewayHealth // playlist requests fall back on copies while the gateway is down
-	origins    *origins      // web origins allowed to read the player port (access.go)
-	policy     atomic.Int32  // the neighbour address policy the gateway announced (swarm.AddrPolicy)
-	deadlines  deadlines
-	uploads    chan struct{}   // semaphore of MaxUploads
-	queued     atomic.Int64    // uploads waiting for a slot
-	dials      atomic.Int64    // connections opened, to the gateway and to neighbours
-	cert       tls.Certificate // the neighbour port's (neighbourtls.go)
-	certFP     string          // its fingerprint; "" for a proxy that uploads nothing
+	cfg         Config
+	log         *slog.Logger
+	gateway     *url.URL
+	gwHTTP      *http.Client
+	peerHTTP    *http.Client
+	link        *peerlink.Link // WebRTC links to neighbours; nil with PeerTransport direct
+	routes      *routes        // how each source is reached (links.go)
+	tracker     *swarm.Client
+	cache       *cache
+	flights     flight.Group[playlist.Digest, *segment] // the fetches under way
+	neigh       *neighbours
+	uplink      uplink
+	gwEstimate  gatewayEstimate
+	gwHealth    gatewayHealth // playlist requests fall back on copies while the gateway is down
+	origins     *origins      // web origins allowed to read the player port (access.go)
+	policy      atomic.Int32  // the neighbour address policy the gateway announced (swarm.AddrPolicy)
+	deadlines   deadlines
+	uploads     chan struct{}          // semaphore of MaxUploads
+	queued      atomic.Int64           // uploads waiting for a slot
+	dials       atomic.Int64           // connections opened, to the gateway and to neighbours
+	cert        tls.Certificate        // the neighbour port's (neighbourtls.go)
+	certFP      string                 // its fingerprint; "" for a proxy that uploads nothing
+	tlsSessions tls.ClientSessionCache // neighbours' TLS sessions, to resume
 	// stalePlaylists counts playlists served from the proxy's copy during a gateway outage,
 	// tokenRefused segment requests refused on a signed channel, addrRefused neighbour
 	// addresses the policy refused to dial, certRefused gateway requests given up because
@@ -84,17 +85,18 @@ func New(cfg Config) (*Proxy, error) {
 		upRate = rate.NewLimiter(rate.Limit(cfg.UploadLimit), uploadChunk)
 	}
 	p := &Proxy{
-		upRate:  upRate,
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "peerassist"),
-		gateway: gw,
-		cache:   newCache(cfg.CacheBytes),
-		neigh:   newNeighbours(),
-		uploads: make(chan struct{}, cfg.MaxUploads),
-		wake:    make(chan struct{}, 1),
-		members: map[string]*member{},
-		news:    make(chan struct{}),
-		origins: newOrigins(cfg.AllowOrigins, gw),
+		upRate:      upRate,
+		cfg:         cfg,
+		log:         cfg.Logger.With("component", "peerassist"),
+		gateway:     gw,
+		cache:       newCache(cfg.CacheBytes),
+		neigh:       newNeighbours(),
+		uploads:     make(chan struct{}, cfg.MaxUploads),
+		wake:        make(chan struct{}, 1),
+		members:     map[string]*member{},
+		news:        make(chan struct{}),
+		tlsSessions: tls.NewLRUClientSessionCache(tlsSessions),
+		origins:     newOrigins(cfg.AllowOrigins, gw),
 	}
 	if !cfg.NoUpload {
 		var err error

@@ -113,7 +113,11 @@ func (p *Proxy) gatewaySegment(ctx context.Context, m *member, info segInfo, fro
 			byteRange, limit = fmt.Sprintf("bytes=%d-%d", at, info.size-1), info.size-at
 		}
 		data, err := p.gatewayRead(ctx, m.gatewayPath(info, p.cfg.Now()), byteRange, limit, ask)
-		got = append(got, data...)
+		if got == nil {
+			got = data // the whole segment, most often: no copy
+		} else {
+			got = append(got, data...)
+		}
 		if err == nil {
 			return got, nil
 		}

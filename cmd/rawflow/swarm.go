@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -47,6 +49,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rtt := fs.Duration("gateway-rtt", 0, "for the gateway started here: delay every response by this much, as if viewers were far from the gateway and near each other")
 	asJSON := fs.Bool("json", false, "print the final report as JSON")
 	logLevel := fs.String("log-level", "error", "debug, info, warn or error")
+	cpuProfile := fs.String("cpu-profile", "", "write this process's CPU profile (go tool pprof) to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -83,6 +86,13 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
+	if *cpuProfile != "" {
+		stop, perr := startCPUProfile(*cpuProfile)
+		if perr != nil {
+			return perr
+		}
+		defer stop()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var bg []func(context.Context) error
@@ -222,4 +232,20 @@ func byType(m map[string]int64) string {
 		parts = append(parts, fmt.Sprintf("%s %d", t, m[t]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// startCPUProfile profiles the process's CPU into path until the returned stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }

@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rawflow/rawflow/internal/httpx"
 	"github.com/rawflow/rawflow/playlist"
 )
 
@@ -135,7 +135,7 @@ func (p *Player) get(ctx context.Context, u *url.URL, timeout time.Duration, lim
 	if resp.StatusCode != http.StatusOK && (!ranged || resp.StatusCode != http.StatusPartialContent) {
 		return nil, nil, fmt.Errorf("%w: %s from %s", errStatus, resp.Status, u.Redacted())
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	body, err := httpx.ReadAll(resp.Body, resp.ContentLength, limit) // one allocation when the length is known
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", u.Redacted(), err)
 	}
