@@ -218,11 +218,11 @@ func TestNeighbourSessionResumed(t *testing.T) {
 		}
 		defer c.Close()
 		// A request and its answer: the session ticket comes after the handshake.
-		req, err := http.NewRequest(http.MethodGet, "http://"+addr+swarm.NeighbourSegmentPath+strings.Repeat("0", 64), nil)
-		require.NoError(t, err)
+		req := httptest.NewRequest(http.MethodGet, "http://"+addr+swarm.NeighbourSegmentPath+strings.Repeat("0", 64), nil)
+		req.RequestURI = "" // a client's request
 		require.NoError(t, req.Write(c))
-		resp, err := http.ReadResponse(bufio.NewReader(c), req)
-		require.NoError(t, err)
+		resp, rerr := http.ReadResponse(bufio.NewReader(c), req)
+		require.NoError(t, rerr)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "no swarm credential")
 		return c.ConnectionState(), nil
