@@ -38,6 +38,9 @@ import (
 //	                                 carries the numbering on)
 //	rawflow:fleet:peerkey      STRING the fleet's peer key (64 hex), set once by the first
 //	                                 gateway without --peer-key (FleetPeerKey); no expiry
+//	rawflow:fleet:signals      PUB/SUB WebRTC signals between the gateways of a fleet
+//	                                 (FleetSignal, PublishSignal, ReceiveSignals); nothing
+//	                                 stored
 //
 // Liveness is decided by comparing a score with Options.Now, never by Redis's clock: a peer
 // is live while its peers score is greater than now. Writers prune what expired: Subscribe
@@ -113,3 +116,6 @@ func counterFields(c *Counters) []counterField {
 
 // fleetPeerKey is the key of the fleet's shared peer key.
 const fleetPeerKey = "rawflow:fleet:peerkey"
+
+// fleetSignals is the pub/sub channel of signals between gateways.
+const fleetSignals = "rawflow:fleet:signals"

@@ -101,3 +101,53 @@ func roundRobin(t *testing.T, backends ...string) string {
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String()
 }
+
+// TestFleetWebRTC: WebRTC across a fleet. Two gateways on one Redis behind a round-robin
+// balancer; proxies that reach each other over WebRTC only (--peer-transport ice), their
+// event streams and signal POSTs spread over both gateways by the balancer. Signals go
+// from gateway to gateway on Redis (checked where their sender's stream is, delivered
+// where their recipient's is): links come up, peers share segments over them, nobody
+// stalls.
+func TestFleetWebRTC(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("20 s run")
+	}
+	r := newRunner(t)
+	origin := r.demoOrigin(t)
+	redisURL := redistest.Start(t)
+	startGateway := func() *gatewayNode {
+		return r.redisGateway(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PeerKey: []byte("fleet-secret")}, origin.url, redisURL)
+	}
+	first := startGateway()
+	awaitSegments(t, first.url, 4, 30*time.Second)
+	second := startGateway()
+	sameSegments(t, first.url, second.url, 3)
+	lb := roundRobin(t, first.url, second.url)
+
+	var stdout, stderr bytes.Buffer
+	err := run(r.ctx, []string{"swarm", "--gateway", lb, "--channel", "tv", "--viewers", "4", "--direct", "1", "--duration", "20s",
+		"--peer-transport", "ice", "--json"}, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	var rep loadtest.Report
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
+	t.Logf("%+v", rep)
+	assert.Zero(t, rep.PlayerErrors)
+	assert.Zero(t, rep.Stalls+rep.DirectStalls)
+	assert.Zero(t, rep.IntegrityFailures)
+	assert.Positive(t, rep.LinksConnected, "WebRTC links came up")
+	require.Positive(t, rep.BytesFromPeers, "peers shared segments")
+	var overLinks int64
+	for _, n := range rep.LinkBytesByType {
+		overLinks += n
+	}
+	assert.GreaterOrEqual(t, overLinks, rep.BytesFromPeers, "every peer byte came over a WebRTC link")
+	var forwarded, relayed float64
+	for _, gw := range []*gatewayNode{first, second} {
+		forwarded += metricValue(t, gw.url, `rawflow_gateway_tracker_signals_total{result="forwarded"}`)
+		relayed += metricValue(t, gw.url, `rawflow_gateway_tracker_signals_total{result="relayed"}`)
+	}
+	t.Logf("signals forwarded between the gateways %v, delivered %v", forwarded, relayed)
+	assert.Positive(t, forwarded, "signals crossed the fleet")
+	assert.Positive(t, relayed)
+}

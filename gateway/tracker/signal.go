@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha1" //nolint:gosec // the TURN REST API's credential is HMAC-SHA1 (coturn's use-auth-secret)
 	"encoding/base64"
@@ -16,10 +17,17 @@ import (
 )
 
 // Relaying WebRTC signals (swarm/signal.go). An offer goes only to a source the caller's
-// plans named lately (evidence, as for reports), and only when that source has a stream on
-// this gateway; an answer only to the peer whose offer, relayed here in the last
-// offerMemory, it answers. Nothing else about a peer reaches another: its addresses (the
-// SDP's candidates) go only to the peers the plans pair it with.
+// plans named lately (evidence, as for reports); an answer only to the peer whose offer,
+// relayed to the caller in the last offerMemory, it answers. Nothing else about a peer
+// reaches another: its addresses (the SDP's candidates) go only to the peers the plans pair
+// it with.
+//
+// The gateway that holds the sender's event stream checks a signal (it made the sender's
+// plans, and delivered the offers it answers); the one that holds the recipient's delivers
+// it. On one gateway both are here. In a fleet (a registry that is also a SignalBus:
+// swarm.Redis) a signal from a peer whose stream is elsewhere goes on the bus to be checked
+// there, and a checked one whose recipient is elsewhere goes on the bus to be delivered
+// there (swarm/fleetsignal.go); the caller is answered 202 once its signal is on its way.
 
 const (
 	// offerMemory is how long a relayed offer may be answered.
@@ -29,7 +37,15 @@ const (
 	maxOffers = 65536
 	// TURNCredentialTTL is how long the TURN credentials a Hello carries are valid.
 	TURNCredentialTTL = 12 * time.Hour
+	// publishTimeout bounds a publication on the signal bus.
+	publishTimeout = 2 * time.Second
 )
+
+// SignalBus carries signals between the gateways of a fleet (swarm.Redis).
+type SignalBus interface {
+	PublishSignal(ctx context.Context, m swarm.FleetSignal) error
+	ReceiveSignals(ctx context.Context, handle func(swarm.FleetSignal)) error
+}
 
 // SignalResult says what became of a signal.
 type SignalResult int
@@ -38,14 +54,15 @@ type SignalResult int
 const (
 	SignalRelayed   SignalResult = iota // queued on the recipient's stream
 	SignalUnpaired                      // the plans did not pair the two peers (or no offer to answer)
-	SignalElsewhere                     // the recipient has no stream on this gateway
+	SignalElsewhere                     // the recipient (or the sender) has no stream on this gateway, nor a fleet to pass it to
 	SignalFull                          // the recipient's queue was full
+	SignalForwarded                     // passed to the fleet's other gateways
 	numSignalResults
 )
 
 // String names the result as metrics label it.
 func (r SignalResult) String() string {
-	return [...]string{"relayed", "unpaired", "elsewhere", "full"}[r]
+	return [...]string{"relayed", "unpaired", "elsewhere", "full", "forwarded"}[r]
 }
 
 // offerKey is a relayed offer: dialer, recipient, session.
@@ -58,8 +75,9 @@ func (t *Tracker) handleSignal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	switch r := t.hub.relay(req, now); r {
-	case SignalRelayed:
+	m := swarm.FleetSignal{Stage: swarm.FleetCheck, Channel: req.Channel, From: req.PeerID, To: req.To, Signal: req.Signal}
+	switch r := t.hub.route(c.Request().Context(), m, now, false); r {
+	case SignalRelayed, SignalForwarded:
 		return c.NoContent(http.StatusAccepted)
 	case SignalUnpaired:
 		return echo.NewHTTPError(http.StatusForbidden, "no plan pairs you with peer "+req.To+" (or no offer of its to answer)")
@@ -70,47 +88,89 @@ func (t *Tracker) handleSignal(c echo.Context) error {
 	}
 }
 
-// relay queues req's signal on its recipient's stream, if the plans pair the two.
-func (h *hub) relay(req swarm.SignalRequest, now time.Time) (r SignalResult) {
-	defer func() { h.signals[r].Add(1) }()
-	b, err := json.Marshal(swarm.SignalEvent{From: req.PeerID, Signal: req.Signal})
-	if err != nil {
-		return SignalUnpaired
-	}
+// signalNotHere: a signal from the bus concerns peers with no stream on this gateway
+// (another gateway's to handle); it is not counted here.
+const signalNotHere SignalResult = -1
+
+// route takes a signal as far as this gateway can: a check (a POST here, or a signal on the
+// bus) is checked if its sender's stream is here, then delivered if its recipient's is
+// here too. A POST whose sender's stream is elsewhere goes on the bus to be checked; a
+// checked signal whose recipient's stream is elsewhere goes on the bus to be delivered; a
+// delivery from the bus is delivered if its recipient's stream is here. Every result but
+// signalNotHere is counted.
+func (h *hub) route(ctx context.Context, m swarm.FleetSignal, now time.Time, fromBus bool) (r SignalResult) {
+	defer func() {
+		if r != signalNotHere {
+			h.signals[r].Add(1)
+		}
+	}()
+	bus := h.t.bus
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	from, to := h.subs[req.PeerID], h.subs[req.To]
-	if from == nil || from.peer.Channel != req.Channel {
-		return SignalUnpaired // its own stream is its membership
-	}
-	switch req.Kind {
-	case swarm.SignalOffer:
-		if at, ok := from.evidence[req.To]; !ok || now.Sub(at) > evidenceFor {
+	checked := false
+	if m.Stage == swarm.FleetCheck {
+		from := h.subs[m.From]
+		switch {
+		case from == nil && fromBus:
+			h.mu.Unlock()
+			return signalNotHere
+		case from == nil && bus != nil:
+			h.mu.Unlock()
+			return h.publish(ctx, m)
+		case from == nil || from.peer.Channel != m.Channel:
+			h.mu.Unlock()
+			return SignalUnpaired // its own stream is its membership
+		}
+		if !h.pairedLocked(from, m, now) {
+			h.mu.Unlock()
 			return SignalUnpaired
 		}
-	default: // an answer
-		k := offerKey{from: req.To, to: req.PeerID, session: req.Session}
-		at, ok := h.offers[k]
-		if !ok || now.Sub(at) > offerMemory {
-			return SignalUnpaired
-		}
-		delete(h.offers, k)
+		m.Stage, checked = swarm.FleetDeliver, true
 	}
-	if to == nil || to.peer.Channel != req.Channel {
+	to := h.subs[m.To]
+	if to == nil || to.peer.Channel != m.Channel {
+		h.mu.Unlock()
+		switch {
+		case checked && bus != nil:
+			return h.publish(ctx, m)
+		case fromBus:
+			return signalNotHere
+		}
 		return SignalElsewhere
 	}
+	defer h.mu.Unlock()
 	select {
-	case to.out <- encodeEvent(swarm.EventSignal, b):
+	case to.out <- encodeSignal(m):
 	default:
 		return SignalFull
 	}
-	if req.Kind == swarm.SignalOffer {
-		h.rememberOffer(offerKey{from: req.PeerID, to: req.To, session: req.Session}, now)
+	if m.Kind == swarm.SignalOffer {
+		h.rememberOffer(offerKey{from: m.From, to: m.To, session: m.Session}, now)
 	}
 	return SignalRelayed
 }
 
-// rememberOffer records a relayed offer for its answer (h.mu held).
+// pairedLocked reports whether the plans pair a signal's sender (from, whose stream is
+// here) with its recipient: an offer's recipient is a source its plans named lately; an
+// answer answers an offer delivered to its sender here lately, which it uses up (h.mu
+// held).
+func (h *hub) pairedLocked(from *subscriber, m swarm.FleetSignal, now time.Time) bool {
+	if m.Kind == swarm.SignalOffer {
+		at, ok := from.evidence[m.To]
+		return ok && now.Sub(at) <= evidenceFor
+	}
+	k := offerKey{from: m.To, to: m.From, session: m.Session}
+	at, ok := h.offers[k]
+	delete(h.offers, k)
+	return ok && now.Sub(at) <= offerMemory
+}
+
+// encodeSignal is the signal event of m.
+func encodeSignal(m swarm.FleetSignal) []byte {
+	b, _ := json.Marshal(swarm.SignalEvent{From: m.From, Signal: m.Signal}) // strings only: cannot fail
+	return encodeEvent(swarm.EventSignal, b)
+}
+
+// rememberOffer records an offer delivered here, for its answer (h.mu held).
 func (h *hub) rememberOffer(k offerKey, now time.Time) {
 	if len(h.offers) >= maxOffers {
 		for k, at := range h.offers {
@@ -123,6 +183,33 @@ func (h *hub) rememberOffer(k offerKey, now time.Time) {
 		}
 	}
 	h.offers[k] = now
+}
+
+// publish puts m on the fleet's signal bus.
+func (h *hub) publish(ctx context.Context, m swarm.FleetSignal) SignalResult {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	if err := h.t.bus.PublishSignal(ctx, m); err != nil {
+		h.t.log.Warn("signal not passed to the fleet", "err", err)
+		return SignalElsewhere
+	}
+	return SignalForwarded
+}
+
+// receiveSignals routes the signals of the fleet's bus until ctx ends.
+func (t *Tracker) receiveSignals(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := t.bus.ReceiveSignals(ctx, func(m swarm.FleetSignal) { t.hub.route(ctx, m, t.cfg.Now(), true) })
+		if err != nil && ctx.Err() == nil {
+			t.log.Warn("fleet signal bus", "err", err)
+			wait := time.NewTimer(time.Second)
+			select {
+			case <-ctx.Done():
+			case <-wait.C:
+			}
+			wait.Stop()
+		}
+	}
 }
 
 // iceServers returns the ICE servers a Hello for peer id names: TURN servers without a

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rawflow/rawflow/internal/redistest"
 	"github.com/rawflow/rawflow/swarm"
 )
 
@@ -173,4 +174,62 @@ func TestReportPathsBounded(t *testing.T) {
 	}
 	assert.LessOrEqual(t, sum, int64(300))
 	assert.InDelta(t, 225, relay, 1, "cut in proportion")
+}
+
+// TestSignalsAcrossAFleet: two gateways on one Redis, a's stream on the first and b's on
+// the second, every POST landing on the gateway that does not hold its sender's stream (as
+// a balancer may send it): b's offer is checked by b's gateway and delivered by a's, a's
+// answer the other way round. A stranger's offer, forwarded the same way, is refused where
+// its stream is, and reaches no one; an answer is used once across the fleet too.
+func TestSignalsAcrossAFleet(t *testing.T) {
+	url := redistest.Start(t)
+	open := func() Registry {
+		reg, err := swarm.OpenRedis(url, swarm.Options{})
+		require.NoError(t, err)
+		t.Cleanup(func() { reg.Close() })
+		return reg
+	}
+	cfg := Config{PeerKey: []byte("the fleet's peer key")}
+	g1, g2 := newFixtureOn(t, cfg, open()), newFixtureOn(t, cfg, open())
+	require.NotNil(t, g1.tr.bus, "a Redis registry is a signal bus")
+
+	a, _ := g1.open(sub(7001), "", "")
+	a.plan(t)
+	b, _ := g2.open(sub(7002), "", "")
+	require.Equal(t, a.hello.PeerID, b.plan(t).Stripes[0].Sources[0].ID, "one swarm across the fleet")
+	session := strings.Repeat("5e", 16)
+
+	require.Equal(t, http.StatusAccepted, g1.signal(b, a.hello.PeerID, session, swarm.SignalOffer, "v=0 offer"), "forwarded")
+	assert.Equal(t, swarm.SignalEvent{From: b.hello.PeerID, Signal: swarm.Signal{Session: session, Kind: swarm.SignalOffer, SDP: "v=0 offer"}},
+		a.nextSignal(t))
+	require.Equal(t, http.StatusAccepted, g2.signal(a, b.hello.PeerID, session, swarm.SignalAnswer, "v=0 answer"), "forwarded")
+	assert.Equal(t, "v=0 answer", b.nextSignal(t).SDP)
+
+	// g2 checked b's offer and passed it on; g1 delivered it. The answer: g1 checked it
+	// (the offer was delivered there) and passed it on; g2 delivered it.
+	counts := func(f *fixture) [numSignalResults]int64 { return f.tr.Snapshot().Signals }
+	require.Eventually(t, func() bool {
+		c1, c2 := counts(g1), counts(g2)
+		return c1[SignalRelayed] == 1 && c2[SignalRelayed] == 1 && c1[SignalForwarded] == 2 && c2[SignalForwarded] == 2
+	}, 5*time.Second, 10*time.Millisecond, "g1 %v, g2 %v", counts(g1), counts(g2))
+
+	stranger, _ := g2.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: ":7009", Group: "far"}, "", "")
+	stranger.plan(t)
+	assert.Equal(t, http.StatusForbidden, g2.signal(stranger, a.hello.PeerID, session, swarm.SignalOffer, "v=0 stranger"),
+		"on its own gateway: refused at once")
+	assert.Equal(t, http.StatusAccepted, g1.signal(stranger, a.hello.PeerID, session, swarm.SignalOffer, "v=0 stranger"),
+		"elsewhere: on its way to its own gateway")
+	assert.Equal(t, http.StatusAccepted, g2.signal(a, b.hello.PeerID, session, swarm.SignalAnswer, "v=0 again"),
+		"elsewhere: on its way")
+	require.Eventually(t, func() bool { return counts(g2)[SignalUnpaired] == 2 && counts(g1)[SignalUnpaired] == 1 },
+		5*time.Second, 10*time.Millisecond, "the stranger's offer refused by g2, the second answer by g1: g1 %v, g2 %v", counts(g1), counts(g2))
+	// The bus keeps order: a message published after the refused ones reaches a after them.
+	c := *b
+	require.Equal(t, http.StatusAccepted, g1.signal(&c, a.hello.PeerID, strings.Repeat("6f", 16), swarm.SignalOffer, "v=0 later"))
+	assert.Equal(t, "v=0 later", a.nextSignal(t).SDP, "nothing from the stranger came first")
+	select {
+	case ev := <-b.sigs:
+		t.Fatalf("b got a second answer: %+v", ev)
+	default:
+	}
 }

@@ -132,6 +132,7 @@ type Tracker struct {
 	reg     Registry
 	log     *slog.Logger
 	hub     *hub
+	bus     SignalBus // nil: no fleet to pass signals to
 	limits  *limits
 	idents  identities
 	meter   meter
@@ -147,6 +148,9 @@ func New(cfg Config, reg Registry) *Tracker {
 	cfg.setDefaults()
 	t := &Tracker{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "tracker")}
 	t.hub = newHub(t)
+	if b, ok := reg.(SignalBus); ok { // a fleet's registry: signals between its gateways
+		t.bus = b
+	}
 	t.meter.interval = cfg.ReportInterval
 	t.limits = &limits{
 		joins:     newLimiter(cfg.JoinRate, int(10*cfg.JoinRate), cfg.Now),
@@ -168,6 +172,9 @@ func (t *Tracker) Register(e *echo.Echo) {
 func (t *Tracker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { t.hub.plan(ctx) })
+	if t.bus != nil {
+		wg.Go(func() { t.receiveSignals(ctx) })
+	}
 	refresh := time.NewTicker(t.cfg.PeerTTL / 3)
 	defer refresh.Stop()
 	flush := time.NewTicker(2 * time.Second)

@@ -39,6 +39,19 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 func newFixtureWith(t *testing.T, cfg Config, wrap func(*swarm.Memory) Registry) *fixture {
 	t.Helper()
 	reg := swarm.NewMemory(swarm.Options{})
+	var on Registry = reg
+	if wrap != nil {
+		on = wrap(reg)
+	}
+	f := newFixtureOn(t, cfg, on)
+	f.reg = reg
+	return f
+}
+
+// newFixtureOn is a fixture whose tracker runs on reg (its reg field is nil): the
+// trackers of two fixtures on one Redis are a fleet.
+func newFixtureOn(t *testing.T, cfg Config, reg Registry) *fixture {
+	t.Helper()
 	if cfg.Served == nil {
 		cfg.Served = func(ch string) bool { return ch == "tv" }
 	}
@@ -46,11 +59,7 @@ func newFixtureWith(t *testing.T, cfg Config, wrap func(*swarm.Memory) Registry)
 	if cfg.PeerAddrs == swarm.AddrPublic {
 		cfg.PeerAddrs = swarm.AddrLoopback // the fixture's peers are on this machine
 	}
-	var on Registry = reg
-	if wrap != nil {
-		on = wrap(reg)
-	}
-	tr := New(cfg, on)
+	tr := New(cfg, reg)
 	e := echo.New()
 	tr.Register(e)
 	srv := httptest.NewServer(e)
@@ -59,7 +68,7 @@ func newFixtureWith(t *testing.T, cfg Config, wrap func(*swarm.Memory) Registry)
 	done := make(chan struct{})
 	go func() { _ = tr.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &fixture{t: t, tr: tr, reg: reg, url: srv.URL}
+	return &fixture{t: t, tr: tr, url: srv.URL}
 }
 
 // stream is an open event stream, read by a goroutine into channels by event name.
