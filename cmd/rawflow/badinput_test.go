@@ -22,14 +22,8 @@ import (
 )
 
 // rawGet sends path exactly as given (no client-side cleaning or escaping) and returns the
-// status and up to 64 KiB of body.
-func rawGet(t *testing.T, addr, path string) (int, string) {
-	t.Helper()
-	return rawGetOn(t, addr, path, nil)
-}
-
-// rawGetOn is rawGet over TLS with cfg (nil: plain).
-func rawGetOn(t *testing.T, addr, path string, cfg *tls.Config) (int, string) {
+// status and up to 64 KiB of body, over TLS with cfg (nil: plain HTTP).
+func rawGet(t *testing.T, addr, path string, cfg *tls.Config) (int, string) {
 	t.Helper()
 	var conn net.Conn
 	var err error
@@ -110,7 +104,7 @@ func TestOddPathsOnEveryRoute(t *testing.T) {
 			cfg = neighbourTLS
 		}
 		for _, path := range paths {
-			code, body := rawGetOn(t, addr, path, cfg)
+			code, body := rawGet(t, addr, path, cfg)
 			assert.True(t, code >= 400 && code < 500 || code == http.StatusMovedPermanently,
 				"%s %s: status %d", name, path, code)
 			assert.NotContains(t, body, "root:", "%s %s", name, path)
