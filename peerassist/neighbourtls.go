@@ -100,13 +100,21 @@ func pinnedTLS(fp string, sessions tls.ClientSessionCache) *tls.Config {
 	}
 }
 
-// tlsSessions bounds the neighbour sessions a proxy keeps to resume (Proxy.tlsSessions).
-const tlsSessions = 256
+// tlsSessions bounds the neighbour sessions a proxy keeps to resume (Proxy.tlsSessions);
+// handshakeTimeout bounds a handshake with a neighbour.
+const (
+	tlsSessions      = 256
+	handshakeTimeout = 2 * time.Second
+)
 
 // dialPinned runs the TLS handshake on c, a connection to a neighbour port whose
-// certificate has fingerprint fp, within ctx; it closes c when the handshake fails.
+// certificate has fingerprint fp, within ctx and handshakeTimeout; it closes c when the
+// handshake fails.
 func (p *Proxy) dialPinned(ctx context.Context, c net.Conn, fp string) (net.Conn, error) {
 	tc := tls.Client(c, pinnedTLS(fp, p.tlsSessions))
+	// The transport's dials outlive the requests that asked for them: bounded here.
+	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("neighbour TLS: %w", err)

@@ -284,3 +284,48 @@ func BenchmarkNeighbourHandshake(b *testing.B) {
 		})
 	}
 }
+
+// TestNeighbourConnectionsBounded: twelve fetches at once from one neighbour use at most
+// neighbourConns connections, and so at most that many TLS handshakes: the others wait for
+// a connection rather than dial one more each.
+func TestNeighbourConnectionsBounded(t *testing.T) {
+	gw := newFakeGateway(12)
+	named, err := New(Config{GatewayURL: "http://127.0.0.1:1", AdvertiseAddr: "127.0.0.1:1"})
+	require.NoError(t, err)
+	var conns, inflight atomic.Int64
+	release := make(chan struct{})
+	ns := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		<-release
+		for _, s := range gw.window.Segments {
+			if r.URL.Path == swarm.NeighbourSegmentPath+s.Digest.String() {
+				_, _ = w.Write(gw.data[s.Name])
+				return
+			}
+		}
+		http.NotFound(w, r)
+	}))
+	ns.TLS = named.NeighbourTLS()
+	ns.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	ns.StartTLS()
+	t.Cleanup(ns.Close)
+	gw.setSources(swarm.Source{ID: strings.Repeat("c", 32), Addr: ns.Listener.Addr().String(), Cert: named.CertFingerprint()})
+	p := startProxy(t, gw, func(c *Config) { c.NeighbourBudget = 10 * time.Second })
+
+	var wg sync.WaitGroup
+	for _, s := range gw.window.Segments {
+		wg.Go(func() {
+			resp, _ := httpGet(t, p.player.URL+"/live/tv/"+s.Name+"?CMCD=bl%3D30000")
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+		})
+	}
+	require.Eventually(t, func() bool { return inflight.Load() == neighbourConns }, 5*time.Second, time.Millisecond)
+	close(release)
+	wg.Wait()
+	assert.LessOrEqual(t, conns.Load(), int64(neighbourConns), "connections to the neighbour")
+	assert.Equal(t, int64(12), p.Status().Channels["tv"].SegmentsFromPeers)
+}

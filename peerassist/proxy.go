@@ -115,6 +115,12 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p.routes = newRoutes(p, p.link, cfg.PeerTransport)
 	peerTransport := p.transport(cfg.NeighbourBudget, neighbourConns)
+	// At most neighbourConns per neighbour, dialling included: a request that finds none
+	// idle waits for one rather than dial another. Without it, while a TLS handshake is
+	// under way every further request dials too (the transport's dials outlive their
+	// requests), and a thousand viewers joining at once opened 40-60 connections each,
+	// whose handshakes and slots swamped their neighbours.
+	peerTransport.MaxConnsPerHost = neighbourConns
 	dialTCP := peerTransport.DialContext
 	peerTransport.DialContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
 		host, _, err := net.SplitHostPort(addr)
