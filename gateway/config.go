@@ -67,8 +67,9 @@ type Config struct {
 	BusyTransfers int
 	// EgressLimit is the gateway's uplink in bytes per second, when known: segment bytes
 	// are paced to 85 % of it, a cell root's first (pace.go), and bytes started at 90 % of
-	// it within a second make the uplink count as saturated too (held.go). 0: unknown, no
-	// pacing.
+	// it within a second make the uplink count as saturated too (held.go). 0: unknown:
+	// estimated from the segment transfers' TCP connections, and paced once saturated
+	// (uplink.go).
 	EgressLimit int64
 	// ReportInterval is how often proxies report their counters. Default 10 s.
 	ReportInterval time.Duration

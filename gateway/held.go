@@ -37,8 +37,8 @@ type cellSegment struct{ channel, rendition, group, name string }
 // holdBack tracks the segment transfers under way, the bytes sent, and the cells' root
 // fetches.
 type holdBack struct {
-	busy     int64 // transfers under way from which the uplink counts as saturated; ≤ 0: never
-	limit    int64 // the uplink's bytes per second (EgressLimit); 0: unknown
+	busy     int64        // transfers under way from which the uplink counts as saturated; ≤ 0: never
+	limit    atomic.Int64 // the uplink's bytes per second (EgressLimit, or estimated: uplink.go); 0: unknown
 	inflight atomic.Int64
 	mu       sync.Mutex // guards the following fields
 	roots    map[cellSegment]time.Time
@@ -48,12 +48,14 @@ type holdBack struct {
 }
 
 func newHoldBack(busy int, limit int64) *holdBack {
-	return &holdBack{busy: int64(busy), limit: limit, roots: map[cellSegment]time.Time{}}
+	h := &holdBack{busy: int64(busy), roots: map[cellSegment]time.Time{}}
+	h.limit.Store(limit)
+	return h
 }
 
 // sent records that a transfer of n bytes starts at now.
 func (h *holdBack) sent(n int64, now time.Time) {
-	if h.limit <= 0 {
+	if h.limit.Load() <= 0 {
 		return
 	}
 	h.mu.Lock()
@@ -78,12 +80,13 @@ func (h *holdBack) saturated(now time.Time) bool {
 	if h.busy > 0 && h.inflight.Load() >= h.busy {
 		return true
 	}
-	if h.limit <= 0 {
+	limit := h.limit.Load()
+	if limit <= 0 {
 		return false
 	}
 	h.roll(now)
 	frac := float64(now.Nanosecond()) / 1e9 // of the current second gone
-	return float64(h.prev)*(1-frac)+float64(h.cur) >= 0.9*float64(h.limit)
+	return float64(h.prev)*(1-frac)+float64(h.cur) >= 0.9*float64(limit)
 }
 
 // admit decides a segment request's fate from its headers: false means answer it 503

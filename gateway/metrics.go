@@ -58,8 +58,11 @@ func (s *Server) metricsSnapshot() []channelMetrics {
 func (s *Server) newMetrics() http.Handler {
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rawflow_gateway_requests_total",
 		Help: "Requests served, by kind: playlist, segment, tracker, held (a member's segment fetch held back while the uplink is saturated)."}, []string{"channel", "kind"})
+	pace := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rawflow_gateway_pace_rate_bytes",
+		Help: "Bytes per second segments are paced at: 85 % of --egress-limit, or below the uplink's estimate while it is saturated; 0: not paced."},
+		func() float64 { rate, _ := s.pacer.state(); return rate })
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(s.requests, newGatewayCollector(s.metricsSnapshot), newTrackerCollector(s.tracker.Snapshot),
+	reg.MustRegister(s.requests, pace, newGatewayCollector(s.metricsSnapshot), newTrackerCollector(s.tracker.Snapshot),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -163,7 +166,7 @@ func newTrackerCollector(snapshot func() tracker.Stats) *trackerCollector {
 		clamped: prometheus.NewDesc("rawflow_gateway_tracker_reports_clamped_total",
 			"Proxy reports cut to what the proxy could have played or uploaded since its last report.", nil, nil),
 		signals: prometheus.NewDesc("rawflow_gateway_tracker_signals_total",
-			"WebRTC signals (offers and answers) proxies sent, by result: relayed, unpaired (no plan pairs the two, or no offer to answer), elsewhere (the recipient has no stream on this gateway), full (its queue was full).",
+			"WebRTC signals (offers and answers) proxies sent, by result: relayed, unpaired (no plan pairs the two, or no offer to answer), elsewhere (the recipient has no stream on this gateway, and no fleet to pass it to), full (its queue was full), forwarded (passed to the fleet's other gateways).",
 			[]string{"result"}, nil),
 	}
 }

@@ -24,9 +24,10 @@ import (
 var gatewayFamilies = map[string]string{
 	"rawflow_gateway_egress_bytes_total":            "counter [channel] Bytes of segments the gateway served.",
 	"rawflow_gateway_event_streams":                 "gauge [] Proxies' event streams this gateway serves.",
+	"rawflow_gateway_pace_rate_bytes":               "gauge [] Bytes per second segments are paced at: 85 % of --egress-limit, or below the uplink's estimate while it is saturated; 0: not paced.",
 	"rawflow_gateway_segment_events_dropped_total":  "counter [] Segment events not sent to a stream that did not keep up (its proxy reads the playlist instead).",
 	"rawflow_gateway_tracker_reports_clamped_total": "counter [] Proxy reports cut to what the proxy could have played or uploaded since its last report.",
-	"rawflow_gateway_tracker_signals_total":         "counter [result] WebRTC signals (offers and answers) proxies sent, by result: relayed, unpaired (no plan pairs the two, or no offer to answer), elsewhere (the recipient has no stream on this gateway), full (its queue was full).",
+	"rawflow_gateway_tracker_signals_total":         "counter [result] WebRTC signals (offers and answers) proxies sent, by result: relayed, unpaired (no plan pairs the two, or no offer to answer), elsewhere (the recipient has no stream on this gateway, and no fleet to pass it to), full (its queue was full), forwarded (passed to the fleet's other gateways).",
 	"rawflow_gateway_tracker_refused_total":         "counter [reason] Tracker calls refused (429), by reason: joins (new proxies from one address), peer (calls of one proxy), address (all calls of one address), identities (proxies one address holds at once).",
 	"rawflow_gateway_requests_total":                "counter [channel kind] Requests served, by kind: playlist, segment, tracker, held (a member's segment fetch held back while the uplink is saturated).",
 	"rawflow_gateway_segments_listed_total":         "counter [channel] Segments the gateway listed.",

@@ -28,11 +28,12 @@ const (
 
 // pacer grants segment bytes at rate, a root's first.
 type pacer struct {
-	rate float64 // bytes per second
-	now  func() time.Time
-	mu   sync.Mutex // guards the following fields
-	free time.Time  // when the bytes granted so far will have left at rate
-	high int        // roots waiting
+	now    func() time.Time
+	mu     sync.Mutex // guards the following fields
+	rate   float64    // bytes per second; 0: not paced (an estimated uplink not saturated)
+	free   time.Time  // when the bytes granted so far will have left at rate
+	high   int        // roots waiting
+	waited time.Time  // when a grant last had to wait (the rate held a transfer back)
 }
 
 func newPacer(limit int64, now func() time.Time) *pacer {
@@ -40,6 +41,20 @@ func newPacer(limit int64, now func() time.Time) *pacer {
 		return nil
 	}
 	return &pacer{rate: paceShare * float64(limit), now: now}
+}
+
+// setRate paces from now on at rate bytes per second (0: not at all).
+func (p *pacer) setRate(rate float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rate = rate
+}
+
+// state returns the rate, and when a grant last had to wait for it.
+func (p *pacer) state() (rate float64, waited time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rate, p.waited
 }
 
 // wait returns when n more bytes may be written (high: a root's), or ctx's error.
@@ -52,6 +67,10 @@ func (p *pacer) wait(ctx context.Context, n int, high bool) error {
 	}
 	for {
 		p.mu.Lock()
+		if p.rate <= 0 {
+			p.mu.Unlock()
+			return nil
+		}
 		now := p.now()
 		if p.free.Before(now) {
 			p.free = now
@@ -62,6 +81,7 @@ func (p *pacer) wait(ctx context.Context, n int, high bool) error {
 			p.mu.Unlock()
 			return nil
 		}
+		p.waited = now
 		d := max(paceRetry, backlog-paceAhead)
 		p.mu.Unlock()
 		t := time.NewTimer(d)

@@ -126,8 +126,11 @@ func (s *Server) handleSegment(c echo.Context) error {
 	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout + atRate)) // the socket's clock, not cfg.Now
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	var w http.ResponseWriter = c.Response()
-	if s.pacer != nil && seg.Kind != ingest.KindKey {
+	if seg.Kind != ingest.KindKey {
 		w = &pacedWriter{ResponseWriter: w, ctx: c.Request().Context(), p: s.pacer, high: c.Request().Header.Get(swarm.FetchHeader) == swarm.FetchRoot}
+		if conn := httpx.Conn(c.Request().Context()); s.uplink != nil && conn != nil {
+			defer s.uplink.track(conn)()
+		}
 	}
 	httpx.ServeBytes(w, c.Request(), seg.Data)
 	if c.Request().Method == http.MethodGet && seg.Kind != ingest.KindKey {

@@ -43,10 +43,11 @@ type Server struct {
 	// metrics serves GET /metrics; requests is rawflow_gateway_requests_total (metrics.go).
 	metrics  http.Handler
 	requests *prometheus.CounterVec
-	draining atomic.Bool // set by Drain: readiness fails, serving goes on
-	flushMu  sync.Mutex  // held by flushEgress
-	held     *holdBack   // members' copies held back while the uplink is saturated (held.go)
-	pacer    *pacer      // segment bytes paced to EgressLimit, roots first (pace.go); nil: none
+	draining atomic.Bool      // set by Drain: readiness fails, serving goes on
+	flushMu  sync.Mutex       // held by flushEgress
+	held     *holdBack        // members' copies held back while the uplink is saturated (held.go)
+	pacer    *pacer           // segment bytes paced to EgressLimit or the estimate, roots first (pace.go)
+	uplink   *uplinkEstimator // the uplink's rate, without EgressLimit (uplink.go); nil with it
 }
 
 // New builds a gateway from cfg. reg is the registry it shares with its fleet
@@ -58,6 +59,10 @@ func New(cfg Config, reg Registry) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "gateway"),
 		id: newGatewayID(), reloaded: make(chan struct{}, 1), held: newHoldBack(cfg.BusyTransfers, cfg.EgressLimit), pacer: newPacer(cfg.EgressLimit, time.Now)}
+	if s.pacer == nil { // not told the uplink: estimated
+		s.pacer = &pacer{now: time.Now}
+		s.uplink = newUplinkEstimator(s.pacer, s.held, s.log)
+	}
 	s.tracker = tracker.New(tracker.Config{Served: func(ch string) bool { return s.channelMap()[ch] != nil },
 		Called:  func(ch string) { s.count(ch, "tracker") },
 		PeerKey: cfg.PeerKey, Seeders: cfg.Seeders, ReportInterval: cfg.ReportInterval, JoinRate: cfg.JoinRate, PeerRate: cfg.PeerRate, PeersPerAddress: cfg.PeersPerAddress,
@@ -155,6 +160,9 @@ func (s *Server) Run(ctx context.Context) error {
 	defer wg.Wait() // after the cancels below
 	wg.Go(func() { s.flushLoop(ctx) })
 	wg.Go(func() { _ = s.tracker.Run(ctx) })
+	if s.uplink != nil {
+		wg.Go(func() { s.uplink.run(ctx) })
+	}
 	running := map[*channel]context.CancelFunc{}
 	defer func() {
 		for _, stop := range running {

@@ -24,7 +24,8 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, kill <-chan str
 // cfg's NextProtos list "h2" (or list nothing). The TLS handshake is bounded like a request
 // header (ReadHeaderTimeout).
 func ServeTLS(ctx context.Context, ln net.Listener, h http.Handler, cfg *tls.Config, kill <-chan struct{}) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second, TLSConfig: cfg}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second, TLSConfig: cfg,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }}
 	errc := make(chan error, 1)
 	go func() {
 		if cfg != nil {
@@ -48,4 +49,17 @@ func ServeTLS(ctx context.Context, ln net.Listener, h http.Handler, cfg *tls.Con
 		return err
 	}
 	return nil
+}
+
+// connKey is the request context's key of the connection a request came on.
+type connKey struct{}
+
+// Conn returns the network connection a request served by Serve or ServeTLS came on (the
+// TCP connection under TLS), or nil.
+func Conn(ctx context.Context) net.Conn {
+	c, _ := ctx.Value(connKey{}).(net.Conn)
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return c
 }
