@@ -22,6 +22,22 @@ import (
 	"github.com/rawflow/rawflow/swarm"
 )
 
+// startFleet starts two gateways on one real Redis and one origin, the second after the
+// first listed segments, and waits until they list the same ones.
+func startFleet(t *testing.T, r *runner) (first, second *gatewayNode) {
+	t.Helper()
+	origin := r.demoOrigin(t)
+	redisURL := redistest.Start(t)
+	startGateway := func() *gatewayNode {
+		return r.redisGateway(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PeerKey: []byte("fleet-secret")}, origin.url, redisURL)
+	}
+	first = startGateway()
+	awaitSegments(t, first.url, 4, 30*time.Second) // the second starts later on
+	second = startGateway()
+	sameSegments(t, first.url, second.url, 3)
+	return first, second
+}
+
 // TestFleetTwoGatewaysOneRedis: two gateways on one real Redis and one origin, the second
 // started after the first listed segments. They list the same bytes under the same names
 // and numbers, so viewers behind a round-robin load balancer (every request to the other
@@ -33,18 +49,8 @@ func TestFleetTwoGatewaysOneRedis(t *testing.T) {
 		t.Skip("25 s run")
 	}
 	r := newRunner(t)
-	origin := r.demoOrigin(t)
-	redisURL := redistest.Start(t)
-	startGateway := func() *gatewayNode {
-		return r.redisGateway(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PeerKey: []byte("fleet-secret")}, origin.url, redisURL)
-	}
-	first := startGateway()
-	awaitSegments(t, first.url, 4, 30*time.Second) // the second starts later on
-	second := startGateway()
+	first, second := startFleet(t, r)
 	gws := []*gatewayNode{first, second}
-
-	sameSegments(t, first.url, second.url, 3)
-
 	lb := roundRobin(t, first.url, second.url)
 	reports := make([]loadtest.Report, 2)
 	var runs sync.WaitGroup
@@ -114,15 +120,7 @@ func TestFleetWebRTC(t *testing.T) {
 		t.Skip("20 s run")
 	}
 	r := newRunner(t)
-	origin := r.demoOrigin(t)
-	redisURL := redistest.Start(t)
-	startGateway := func() *gatewayNode {
-		return r.redisGateway(t, gateway.Config{PeerAddrs: swarm.AddrLoopback, PeerKey: []byte("fleet-secret")}, origin.url, redisURL)
-	}
-	first := startGateway()
-	awaitSegments(t, first.url, 4, 30*time.Second)
-	second := startGateway()
-	sameSegments(t, first.url, second.url, 3)
+	first, second := startFleet(t, r)
 	lb := roundRobin(t, first.url, second.url)
 
 	var stdout, stderr bytes.Buffer
