@@ -135,15 +135,27 @@ func TestUplinkSelfAssessment(t *testing.T) {
 	assert.True(t, u.advertising(now))
 	assert.True(t, u.record(true, now), "five misses of five: quiet")
 	assert.False(t, u.advertising(now))
-	assert.False(t, u.advertising(now.Add(quietFor-time.Second)))
-	assert.True(t, u.advertising(now.Add(quietFor)), "tries again after quietFor")
+	short, long := time.Duration(float64(quietFor)*(1-quietJitter)), time.Duration(float64(quietFor)*(1+quietJitter))
+	assert.False(t, u.advertising(now.Add(short-time.Second)))
+	assert.True(t, u.advertising(now.Add(long)), "tries again after quietFor, give or take a quarter")
 	assert.Equal(t, 1, u.quiets())
-	later := now.Add(quietFor)
+	later := now.Add(long)
 	for range 5 {
 		u.record(true, later)
 	}
-	assert.False(t, u.advertising(later.Add(2*quietFor-time.Second)), "the second spell lasts twice as long")
-	assert.True(t, u.advertising(later.Add(2*quietFor)))
+	assert.False(t, u.advertising(later.Add(2*short-time.Second)), "the second spell lasts twice as long")
+	assert.True(t, u.advertising(later.Add(2*long)))
+
+	// Spells of proxies that went quiet at once end at different times.
+	ends := map[time.Time]bool{}
+	for range 20 {
+		var v uplink
+		for range uplinkMin {
+			v.record(true, now)
+		}
+		ends[v.quietUntil] = true
+	}
+	assert.Greater(t, len(ends), 10, "spread")
 
 	var good uplink
 	for i := range 50 {
