@@ -177,9 +177,3 @@ func (u *uplinkEstimator) step(now time.Time, delivered, queued float64, backlog
 		u.h.limit.Store(int64(probeGain * rate / drainGain))
 	}
 }
-
-// estimate returns the rate segments are paced at (0: not paced).
-func (u *uplinkEstimator) estimate() float64 {
-	rate, _ := u.p.state()
-	return rate
-}

@@ -47,8 +47,8 @@ func (m FleetSignal) Validate() error {
 	if err := checkChannelPeer(m.Channel, m.From); err != nil {
 		return err
 	}
-	if !ValidPeerID(m.To) || m.To == m.From {
-		return badf("to %q: want another peer's ID", m.To)
+	if err := checkRecipient(m.From, m.To); err != nil {
+		return err
 	}
 	return m.Signal.Validate()
 }

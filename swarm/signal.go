@@ -60,10 +60,18 @@ func (r SignalRequest) Validate() error {
 	if err := checkToken(r.Token); err != nil {
 		return err
 	}
-	if !ValidPeerID(r.To) || r.To == r.PeerID {
-		return badf("to %q: want another peer's ID", r.To)
+	if err := checkRecipient(r.PeerID, r.To); err != nil {
+		return err
 	}
 	return r.Signal.Validate()
+}
+
+// checkRecipient checks a signal's recipient: another peer's ID than its sender's.
+func checkRecipient(from, to string) error {
+	if !ValidPeerID(to) || to == from {
+		return badf("to %q: want another peer's ID", to)
+	}
+	return nil
 }
 
 // Validate checks a signal's fields.
