@@ -22,15 +22,14 @@ func (t *Tracker) handleReport(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	p, _, _ := t.reg.Peer(ctx, req.Channel, req.PeerID)
-	if counted, cut, warn := t.meter.clamp(req.Channel, req.PeerID, p.Renditions, req, now); cut {
-		if warn {
-			t.log.Warn("a report over what its peer could have played or uploaded: cut", "channel", req.Channel,
-				"peer", req.PeerID, "addr", c.RealIP(), "reported", req.Stats, "counted", counted.Stats)
-		}
-		req.Stats, req.Renditions, req.FedBy, req.Paths = counted.Stats, counted.Renditions, counted.FedBy, counted.Paths
+	counted, cut, warn := t.meter.clamp(req.Channel, req.PeerID, p.Renditions, req, now)
+	if cut && warn {
+		t.log.Warn("a report over what its peer could have played or uploaded: cut", "channel", req.Channel,
+			"peer", req.PeerID, "addr", c.RealIP(), "reported", req.Stats, "counted", counted.Stats)
 	}
-	// The breakdowns of the peer bytes never add up to more than the peer bytes counted.
-	req.FedBy, req.Paths = fitFedBy(req.FedBy, req.Stats.BytesFromPeers), fitFedBy(req.Paths, req.Stats.BytesFromPeers)
+	// Cut or not, the breakdowns (renditions, feeding groups, paths) never add up to more
+	// than the totals counted: clamp fits them.
+	req.Stats, req.Renditions, req.FedBy, req.Paths = counted.Stats, counted.Renditions, counted.FedBy, counted.Paths
 	// A stats failure blocks neither the judgement nor the leave: the proxy resends the
 	// deltas (503), and a leaving peer has left.
 	var statsErr error

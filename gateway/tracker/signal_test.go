@@ -148,8 +148,9 @@ func TestICEOnlyPeerIsASource(t *testing.T) {
 	assert.True(t, p.ICE)
 }
 
-// TestReportPathsBounded: a report's bytes by path never add up to more than the peer
-// bytes it counts, and an unknown path is refused.
+// TestReportPathsBounded: a report's bytes by path, and by rendition, never add up to more
+// than the peer bytes it counts (a report not cut otherwise included), and an unknown path
+// is refused.
 func TestReportPathsBounded(t *testing.T) {
 	f := newFixture(t, Config{})
 	f.list(8, 1000, 2000)
@@ -157,14 +158,16 @@ func TestReportPathsBounded(t *testing.T) {
 	a.plan(t)
 	id, tok := a.hello.PeerID, a.hello.Token
 	require.Equal(t, http.StatusNoContent, f.report(swarm.ReportRequest{PeerID: id, Token: tok, Channel: "tv",
-		Stats: swarm.Counters{BytesFromPeers: 300, BytesUploaded: 300}, Paths: map[string]int64{"direct": 1_000_000, "relay": 3_000_000}}))
+		Stats: swarm.Counters{BytesFromPeers: 300, BytesUploaded: 300}, Paths: map[string]int64{"direct": 1_000_000, "relay": 3_000_000},
+		Renditions: map[string]swarm.Counters{"r0": {BytesFromPeers: 1_000_000}}}))
 	assert.Equal(t, http.StatusBadRequest, f.report(swarm.ReportRequest{PeerID: id, Token: tok, Channel: "tv",
 		Paths: map[string]int64{"carrier-pigeon": 1}}))
 	now := time.Now()
 	bs, err := f.reg.Buckets(t.Context(), "tv", now.Add(-time.Minute), now.Add(time.Minute), 10*time.Second)
 	require.NoError(t, err)
-	var sum, relay int64
+	var sum, relay, r0 int64
 	for _, b := range bs {
+		r0 += b.Renditions["r0"].BytesFromPeers
 		for _, p := range b.Paths {
 			sum += p.Bytes
 			if p.Path == "relay" {
@@ -174,6 +177,7 @@ func TestReportPathsBounded(t *testing.T) {
 	}
 	assert.LessOrEqual(t, sum, int64(300))
 	assert.InDelta(t, 225, relay, 1, "cut in proportion")
+	assert.Equal(t, int64(300), r0, "a rendition's bytes cut to the report's")
 }
 
 // TestSignalsAcrossAFleet: two gateways on one Redis, a's stream on the first and b's on
