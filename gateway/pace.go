@@ -39,11 +39,11 @@ type pacer struct {
 }
 
 func newPacer(limit int64, now func() time.Time) *pacer {
-	if limit <= 0 {
-		return nil
+	p := &pacer{now: now}
+	if limit > 0 {
+		p.rate = paceShare * float64(limit)
+		p.on.Store(true)
 	}
-	p := &pacer{rate: paceShare * float64(limit), now: now}
-	p.on.Store(true)
 	return p
 }
 
@@ -113,6 +113,10 @@ type pacedWriter struct {
 func (w *pacedWriter) Write(b []byte) (int, error) {
 	written := 0
 	for len(b) > 0 {
+		if !w.p.on.Load() { // not paced (now): the rest at once
+			m, err := w.ResponseWriter.Write(b)
+			return written + m, err
+		}
 		n := min(len(b), paceChunk)
 		if err := w.p.wait(w.ctx, n, w.high); err != nil {
 			return written, err

@@ -61,5 +61,5 @@ func TestPacedWriterStopsWithTheClient(t *testing.T) {
 
 // TestNoPacerWithoutLimit: no EgressLimit, no pacing.
 func TestNoPacerWithoutLimit(t *testing.T) {
-	assert.Nil(t, newPacer(0, time.Now))
+	assert.False(t, newPacer(0, time.Now).on.Load(), "no limit: not paced")
 }

@@ -59,8 +59,7 @@ func New(cfg Config, reg Registry) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger.With("component", "gateway"),
 		id: newGatewayID(), reloaded: make(chan struct{}, 1), held: newHoldBack(cfg.BusyTransfers, cfg.EgressLimit), pacer: newPacer(cfg.EgressLimit, time.Now)}
-	if s.pacer == nil { // not told the uplink: estimated
-		s.pacer = &pacer{now: time.Now}
+	if cfg.EgressLimit <= 0 { // not told the uplink: estimated
 		s.uplink = newUplinkEstimator(s.pacer, s.held, s.log)
 	}
 	s.tracker = tracker.New(tracker.Config{Served: func(ch string) bool { return s.channelMap()[ch] != nil },

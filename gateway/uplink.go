@@ -73,17 +73,21 @@ func newUplinkEstimator(p *pacer, h *holdBack, log *slog.Logger) *uplinkEstimato
 	return &uplinkEstimator{p: p, h: h, log: log, conns: map[net.Conn]*tracked{}}
 }
 
-// track counts c as carrying a segment transfer until the returned func is called.
+// track counts c as carrying a segment transfer until the returned func is called. A
+// connection seen for the first time gets its unsent limit, and its acknowledged bytes
+// so far (a transfer that ends before the next sample counts too): two system calls,
+// made outside the lock.
 func (u *uplinkEstimator) track(c net.Conn) func() {
 	u.mu.Lock()
 	t := u.conns[c]
 	if t == nil {
-		t = &tracked{}
-		u.conns[c] = t
+		u.mu.Unlock()
 		tcpinfo.LimitUnsent(c, unsentLimit)
-		// From here on: a transfer that ends before the next sample counts too.
-		if st, ok := tcpinfo.Read(c); ok {
-			t.acked, t.seen = st.Acked, true
+		st, ok := tcpinfo.Read(c)
+		u.mu.Lock()
+		if t = u.conns[c]; t == nil {
+			t = &tracked{acked: st.Acked, seen: ok}
+			u.conns[c] = t
 		}
 	}
 	t.refs++
@@ -112,11 +116,29 @@ func (u *uplinkEstimator) run(ctx context.Context) {
 // sample reads every tracked connection and steps the estimate.
 func (u *uplinkEstimator) sample(now time.Time) {
 	u.mu.Lock()
+	conns := make([]net.Conn, 0, len(u.conns))
+	for c := range u.conns {
+		conns = append(conns, c)
+	}
+	u.mu.Unlock()
+	type reading struct {
+		s  tcpinfo.Sender
+		ok bool
+	}
+	read := make([]reading, len(conns)) // without the lock: segment requests track meanwhile
+	for i, c := range conns {
+		read[i].s, read[i].ok = tcpinfo.Read(c)
+	}
+
+	u.mu.Lock()
 	defer u.mu.Unlock()
 	var acked, queued uint64
 	backlogged := 0
-	for c, t := range u.conns {
-		s, ok := tcpinfo.Read(c)
+	for i, c := range conns {
+		t, s, ok := u.conns[c], read[i].s, read[i].ok
+		if t == nil {
+			continue
+		}
 		if !ok || t.refs <= 0 && s.Queued == 0 { // closed, or its transfers done and delivered
 			delete(u.conns, c)
 		}
