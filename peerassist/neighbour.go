@@ -289,7 +289,7 @@ func (p *Proxy) handleNeighbour(c echo.Context) error {
 		// Not held yet: tell the asker this proxy is getting it, so that it waits rather
 		// than taking it for a dead neighbour.
 		c.Response().Writer.WriteHeader(http.StatusEarlyHints)
-		seg = p.held(c.Request().Context(), d, hops)
+		seg = p.held(c.Request().Context(), channel, d, hops)
 	}
 	if seg == nil || seg.channel != channel {
 		return echo.NewHTTPError(http.StatusNotFound, "not held")
@@ -306,10 +306,11 @@ func (p *Proxy) handleNeighbour(c echo.Context) error {
 	return err
 }
 
-// held returns the verified segment with digest d for a neighbour: cached, fetched already
-// under way, or fetched now through the plan when the gateway listed it to this proxy and
-// the request came through fewer than maxHops hops; nil otherwise.
-func (p *Proxy) held(ctx context.Context, d playlist.Digest, hops int) *segment {
+// held returns the verified segment with digest d for a neighbour admitted to channel:
+// cached, fetched already under way, or fetched now through the plan when the gateway
+// listed it to this proxy's member of channel and the request came through fewer than
+// maxHops hops; nil otherwise.
+func (p *Proxy) held(ctx context.Context, channel string, d playlist.Digest, hops int) *segment {
 	if seg := p.cache.get(d); seg != nil {
 		return seg
 	}
@@ -323,7 +324,7 @@ func (p *Proxy) held(ctx context.Context, d playlist.Digest, hops int) *segment 
 		return nil
 	}
 	kctx, cancelKnown := context.WithTimeout(ctx, unknownWait)
-	m, info, ok := p.awaitKnown(kctx, d)
+	m, info, ok := p.awaitKnown(kctx, channel, d)
 	cancelKnown()
 	if !ok {
 		return nil

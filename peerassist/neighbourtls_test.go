@@ -3,6 +3,7 @@ package peerassist
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -328,4 +329,24 @@ func TestNeighbourConnectionsBounded(t *testing.T) {
 	wg.Wait()
 	assert.LessOrEqual(t, conns.Load(), int64(neighbourConns), "connections to the neighbour")
 	assert.Equal(t, int64(12), p.Status().Channels["tv"].SegmentsFromPeers)
+}
+
+// TestPullThroughStaysInItsChannel: a neighbour request admitted to one channel makes the
+// proxy wait for, and pull through, only segments its member of that channel knows: one
+// of another channel it follows is not fetched for it.
+func TestPullThroughStaysInItsChannel(t *testing.T) {
+	gw := newFakeGateway(2)
+	p := startProxy(t, gw, nil)
+	d := gw.window.Segments[1].Digest
+	require.Eventually(t, func() bool { _, ok := p.member("tv").knownDigest(d); return ok }, 5*time.Second, time.Millisecond)
+	p.member("radio") // followed too, and knows nothing of tv's segments
+
+	done, cancel := context.WithCancel(t.Context())
+	cancel() // no waiting: what each member knows now
+	_, _, ok := p.awaitKnown(done, "radio", d)
+	assert.False(t, ok, "another channel's segment")
+	m, _, ok := p.awaitKnown(done, "tv", d)
+	require.True(t, ok)
+	assert.Equal(t, "tv", m.channel)
+	assert.Nil(t, p.held(done, "radio", d, 0), "nothing fetched for a neighbour of radio")
 }

@@ -419,23 +419,6 @@ func (p *Proxy) Status() Status {
 	return st
 }
 
-// knownDigest returns the member and what the gateway said of the segment with digest d,
-// if any member of the proxy knows it.
-func (p *Proxy) knownDigest(d playlist.Digest) (*member, segInfo, bool) {
-	p.mu.Lock()
-	ms := make([]*member, 0, len(p.members))
-	for _, m := range p.members {
-		ms = append(ms, m)
-	}
-	p.mu.Unlock()
-	for _, m := range ms {
-		if info, ok := m.knownDigest(d); ok {
-			return m, info, true
-		}
-	}
-	return nil, segInfo{}, false
-}
-
 // learnt wakes whoever waits for a segment to become known.
 func (p *Proxy) learnt() {
 	p.newsMu.Lock()
@@ -444,15 +427,22 @@ func (p *Proxy) learnt() {
 	p.news = make(chan struct{})
 }
 
-// awaitKnown returns the member and what the gateway said of the segment with digest d,
-// waiting until ctx ends for a member to learn of it: a neighbour may ask for a segment a
-// moment before the event that announces it reaches this proxy.
-func (p *Proxy) awaitKnown(ctx context.Context, d playlist.Digest) (*member, segInfo, bool) {
+// awaitKnown returns the member of channel and what the gateway said to it of the segment
+// with digest d, waiting until ctx ends for it to learn of it: a neighbour may ask for a
+// segment a moment before the event that announces it reaches this proxy. Only that
+// channel's: a neighbour admitted to one channel makes this proxy fetch nothing of another.
+func (p *Proxy) awaitKnown(ctx context.Context, channel string, d playlist.Digest) (*member, segInfo, bool) {
+	p.mu.Lock()
+	m := p.members[channel]
+	p.mu.Unlock()
+	if m == nil {
+		return nil, segInfo{}, false
+	}
 	for {
 		p.newsMu.Lock()
 		news := p.news
 		p.newsMu.Unlock()
-		if m, info, ok := p.knownDigest(d); ok {
+		if info, ok := m.knownDigest(d); ok {
 			return m, info, true
 		}
 		select {
