@@ -86,13 +86,18 @@ func TestSwarmKeysFollowTheGateway(t *testing.T) {
 	old := swarm.ChannelKeys([]byte("old key"), "tv", gwNow)
 	m.joined(swarm.Hello{PeerID: strings.Repeat("a", 32), SwarmKeys: old, TimeMS: gwNow.UnixMilli()}, now)
 	assert.Equal(t, gwNow, m.gatewayNow(now))
-	fresh := swarm.ChannelKeys([]byte("new key"), "tv", gwNow)
-	m.joined(swarm.Hello{PeerID: strings.Repeat("b", 32), SwarmKeys: fresh, TimeMS: gwNow.UnixMilli()}, now)
+	// The gateway restarted with another key, a window later: its hello's keys replace
+	// the old gateway's, those of the window they do not cover included.
+	later := gwNow.Add(swarm.CredentialWindow)
+	fresh := swarm.ChannelKeys([]byte("new key"), "tv", later)
+	m.joined(swarm.Hello{PeerID: strings.Repeat("b", 32), SwarmKeys: fresh, TimeMS: later.UnixMilli()}, now)
 	k, ok := m.swarmKey(fresh[0].Window)
 	require.True(t, ok)
 	assert.Equal(t, fresh[0], k, "the restarted gateway's key, not the old one")
+	_, ok = m.swarmKey(old[0].Window)
+	assert.False(t, ok, "the old gateway's keys are gone")
 	for i := range 5 {
-		at := gwNow.Add(time.Duration(i+1) * swarm.CredentialWindow)
+		at := later.Add(time.Duration(i+1) * swarm.CredentialWindow)
 		m.refreshToken(swarm.TokenEvent{Token: "t", SwarmKeys: swarm.ChannelKeys([]byte("new key"), "tv", at), TimeMS: at.UnixMilli()}, now)
 	}
 	m.mu.Lock()
