@@ -66,11 +66,18 @@ func (r *Redis) PublishSignal(ctx context.Context, m FleetSignal) error {
 }
 
 // ReceiveSignals calls handle with every valid signal published on this Redis, in order,
-// until ctx ends; a message that is not one (too long, malformed) is dropped. It
-// resubscribes by itself after a lost connection (messages published meanwhile are lost).
+// until ctx ends; a message that is not one (too long, malformed) is dropped. It returns
+// an error when it cannot subscribe; once subscribed, it resubscribes by itself after a lost
+// connection (messages published meanwhile are lost).
 func (r *Redis) ReceiveSignals(ctx context.Context, handle func(FleetSignal)) error {
 	ps := r.client.Subscribe(ctx, fleetSignals)
 	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("%w: subscribe to signals: %w", ErrUnavailable, err)
+	}
 	ch := ps.Channel(redis.WithChannelSize(1024))
 	for {
 		select {

@@ -59,3 +59,16 @@ func TestFleetSignalBus(t *testing.T) {
 	assert.Error(t, bad.Validate())
 	assert.NoError(t, valid.Validate())
 }
+
+// TestFleetSignalBusDown: without a Redis to subscribe on, ReceiveSignals says so (the
+// tracker logs it and tries again) rather than wait in silence.
+func TestFleetSignalBusDown(t *testing.T) {
+	r, err := OpenRedis("redis://127.0.0.1:1/0", Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { r.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	err = r.ReceiveSignals(ctx, func(FleetSignal) { t.Error("no message without a Redis") })
+	assert.ErrorIs(t, err, ErrUnavailable)
+	assert.NoError(t, ctx.Err(), "it answered before giving up")
+}

@@ -72,6 +72,7 @@ type hub struct {
 	wake    chan struct{} // the planner has dirty cells
 	dropped atomic.Int64  // segment events dropped for full queues
 	signals [numSignalResults]atomic.Int64
+	outbox  chan swarm.FleetSignal // signals from the bus to publish again (signal.go)
 
 	mu       sync.Mutex // guards the following fields
 	subs     map[string]*subscriber
@@ -89,7 +90,7 @@ type departure struct {
 }
 
 func newHub(t *Tracker) *hub {
-	return &hub{t: t, wake: make(chan struct{}, 1), subs: map[string]*subscriber{}, cells: map[cellID]*cellState{},
+	return &hub{t: t, wake: make(chan struct{}, 1), outbox: make(chan swarm.FleetSignal, outboxLen), subs: map[string]*subscriber{}, cells: map[cellID]*cellState{},
 		streams: map[streamID]map[*subscriber]struct{}{}, departed: map[string]departure{},
 		rosters: map[cellID][]swarm.Member{}, offers: map[offerKey]time.Time{}}
 }

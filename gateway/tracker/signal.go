@@ -37,8 +37,10 @@ const (
 	maxOffers = 65536
 	// TURNCredentialTTL is how long the TURN credentials a Hello carries are valid.
 	TURNCredentialTTL = 12 * time.Hour
-	// publishTimeout bounds a publication on the signal bus.
+	// publishTimeout bounds a publication on the signal bus; outboxLen bounds the signals
+	// from the bus waiting to go back on it (checked here, to be delivered elsewhere).
 	publishTimeout = 2 * time.Second
+	outboxLen      = 256
 )
 
 // SignalBus carries signals between the gateways of a fleet (swarm.Redis).
@@ -130,6 +132,8 @@ func (h *hub) route(ctx context.Context, m swarm.FleetSignal, now time.Time, fro
 	if to == nil || to.peer.Channel != m.Channel {
 		h.mu.Unlock()
 		switch {
+		case checked && bus != nil && fromBus:
+			return h.publishLater(m) // not on the bus's own reader
 		case checked && bus != nil:
 			return h.publish(ctx, m)
 		case fromBus:
@@ -194,6 +198,29 @@ func (h *hub) publish(ctx context.Context, m swarm.FleetSignal) SignalResult {
 		return SignalElsewhere
 	}
 	return SignalForwarded
+}
+
+// publishLater queues m for the bus (sendSignals publishes it); a full queue drops it, as a
+// full recipient's queue does.
+func (h *hub) publishLater(m swarm.FleetSignal) SignalResult {
+	select {
+	case h.outbox <- m:
+		return SignalForwarded
+	default:
+		return SignalFull
+	}
+}
+
+// sendSignals publishes the queued signals until ctx ends.
+func (t *Tracker) sendSignals(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-t.hub.outbox:
+			t.hub.publish(ctx, m)
+		}
+	}
 }
 
 // receiveSignals routes the signals of the fleet's bus until ctx ends.

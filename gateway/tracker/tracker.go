@@ -174,6 +174,7 @@ func (t *Tracker) Run(ctx context.Context) error {
 	wg.Go(func() { t.hub.plan(ctx) })
 	if t.bus != nil {
 		wg.Go(func() { t.receiveSignals(ctx) })
+		wg.Go(func() { t.sendSignals(ctx) })
 	}
 	refresh := time.NewTicker(t.cfg.PeerTTL / 3)
 	defer refresh.Stop()
