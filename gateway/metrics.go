@@ -151,8 +151,8 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 // snapshot per scrape: what it refused and why, its open streams, the segment events it
 // dropped for streams that did not keep up.
 type trackerCollector struct {
-	snapshot                                    func() tracker.Stats
-	refused, streams, dropped, clamped, signals *prometheus.Desc
+	snapshot                                                   func() tracker.Stats
+	refused, streams, opened, plans, dropped, clamped, signals *prometheus.Desc
 }
 
 func newTrackerCollector(snapshot func() tracker.Stats) *trackerCollector {
@@ -161,6 +161,10 @@ func newTrackerCollector(snapshot func() tracker.Stats) *trackerCollector {
 			"Tracker calls refused (429), by reason: joins (new proxies from one address), peer (calls of one proxy), address (all calls of one address), identities (proxies one address holds at once).",
 			[]string{"reason"}, nil),
 		streams: prometheus.NewDesc("rawflow_gateway_event_streams", "Proxies' event streams this gateway serves.", nil, nil),
+		opened: prometheus.NewDesc("rawflow_gateway_event_streams_opened_total",
+			"Event streams opened: proxies joining, and reconnecting (a stream that broke, a proxy whose subscription changed).", nil, nil),
+		plans: prometheus.NewDesc("rawflow_gateway_plans_sent_total",
+			"Distribution plans sent to proxies: each member's first, and each that changed (a cell's membership changed). Each change can make proxies open connections to new neighbours.", nil, nil),
 		dropped: prometheus.NewDesc("rawflow_gateway_segment_events_dropped_total",
 			"Segment events not sent to a stream that did not keep up (its proxy reads the playlist instead).", nil, nil),
 		clamped: prometheus.NewDesc("rawflow_gateway_tracker_reports_clamped_total",
@@ -175,6 +179,8 @@ func newTrackerCollector(snapshot func() tracker.Stats) *trackerCollector {
 func (c *trackerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.refused
 	ch <- c.streams
+	ch <- c.opened
+	ch <- c.plans
 	ch <- c.dropped
 	ch <- c.clamped
 	ch <- c.signals
@@ -187,6 +193,8 @@ func (c *trackerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), tracker.Reason(r).String())
 	}
 	ch <- prometheus.MustNewConstMetric(c.streams, prometheus.GaugeValue, float64(st.Streams))
+	ch <- prometheus.MustNewConstMetric(c.opened, prometheus.CounterValue, float64(st.Opened))
+	ch <- prometheus.MustNewConstMetric(c.plans, prometheus.CounterValue, float64(st.Plans))
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped))
 	ch <- prometheus.MustNewConstMetric(c.clamped, prometheus.CounterValue, float64(st.Clamped))
 	for r, n := range st.Signals {

@@ -24,6 +24,8 @@ import (
 var gatewayFamilies = map[string]string{
 	"rawflow_gateway_egress_bytes_total":            "counter [channel] Bytes of segments the gateway served.",
 	"rawflow_gateway_event_streams":                 "gauge [] Proxies' event streams this gateway serves.",
+	"rawflow_gateway_event_streams_opened_total":    "counter [] Event streams opened: proxies joining, and reconnecting (a stream that broke, a proxy whose subscription changed).",
+	"rawflow_gateway_plans_sent_total":              "counter [] Distribution plans sent to proxies: each member's first, and each that changed (a cell's membership changed). Each change can make proxies open connections to new neighbours.",
 	"rawflow_gateway_pace_rate_bytes":               "gauge [] Bytes per second segments are paced at: 85 % of --egress-limit, or below the uplink's estimate while it is saturated; 0: not paced.",
 	"rawflow_gateway_segment_events_dropped_total":  "counter [] Segment events not sent to a stream that did not keep up (its proxy reads the playlist instead).",
 	"rawflow_gateway_tracker_reports_clamped_total": "counter [] Proxy reports cut to what the proxy could have played or uploaded since its last report.",

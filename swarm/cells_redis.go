@@ -121,7 +121,11 @@ func (r *Redis) Subscribe(ctx context.Context, p Peer, renditions []string) (map
 const maxRefreshBatch = 1000
 
 // Refresh is Memory.Refresh on Redis: one ZADD XX per thousand peers, in one pipeline (a
-// peer whose registration is gone stays gone: it subscribes again).
+// peer whose registration is gone stays gone: it subscribes again), which also pushes back
+// the GC expiry of the peers and peerinfo keys. Without that, a swarm nobody joined for
+// gcTTL lost both keys at once: every member fell out of its cells, subscribed again on new
+// slots, and every plan of the channel changed together (1,000 viewers: a storm of new
+// neighbour connections 30 s after the last join).
 func (r *Redis) Refresh(ctx context.Context, channel string, ids []string) error {
 	if err := checkChannel(channel); err != nil {
 		return err
@@ -135,6 +139,9 @@ func (r *Redis) Refresh(ctx context.Context, channel string, ids []string) error
 			}
 			p.ZAddXX(ctx, peersKey(channel), zs...)
 		}
+		gc := gcTTL(r.opts.PeerTTL)
+		p.PExpire(ctx, peersKey(channel), gc)
+		p.PExpire(ctx, peerInfoKey(channel), gc)
 		return nil
 	})
 	return unavailable(err)

@@ -98,6 +98,37 @@ func TestRedisKeyLayout(t *testing.T) {
 	}
 }
 
+// TestRedisRefreshKeepsGCExpiry: a channel whose peers are only refreshed (nobody joined
+// for a while) keeps its peers and peerinfo keys: each Refresh pushes their GC expiry back.
+// Before, both expired gcTTL after the last Subscribe, and the whole swarm fell out of its
+// cells at once.
+func TestRedisRefreshKeepsGCExpiry(t *testing.T) {
+	url := redistest.Start(t)
+	clock := newFakeClock()
+	e := &env{t: t, ctx: t.Context(), clock: clock, reg: openRedis(t, url, clock.Now), ch: "refresh"}
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, e.joined(i).ID)
+	}
+	before := e.roster("", "")
+
+	opts, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	c := redis.NewClient(opts)
+	defer c.Close()
+	keys := []string{peersKey(e.ch), peerInfoKey(e.ch)}
+	for _, k := range keys { // as if the last Subscribe were long ago
+		require.NoError(t, c.PExpire(e.ctx, k, 5*time.Second).Err())
+	}
+	require.NoError(t, e.reg.Refresh(e.ctx, e.ch, ids))
+	for _, k := range keys {
+		ttl, err := c.PTTL(e.ctx, k).Result()
+		require.NoError(t, err)
+		assert.Greater(t, ttl, gcTTL(DefaultPeerTTL)-5*time.Second, "%s: Refresh pushes its GC expiry back", k)
+	}
+	assert.Equal(t, before, e.roster("", ""), "the members keep their slots")
+}
+
 // TestRedisPrunesOnWrite checks that expired peers do not pile up in a channel that keeps
 // being written to, and that their slots are freed.
 func TestRedisPrunesOnWrite(t *testing.T) {

@@ -71,6 +71,8 @@ type hub struct {
 	t       *Tracker
 	wake    chan struct{} // the planner has dirty cells
 	dropped atomic.Int64  // segment events dropped for full queues
+	plans   atomic.Int64  // plans sent
+	opened  atomic.Int64  // event streams opened
 	signals [numSignalResults]atomic.Int64
 	outbox  chan swarm.FleetSignal // signals from the bus to publish again (signal.go)
 
@@ -110,6 +112,7 @@ func (h *hub) add(s *subscriber) {
 		old.end()
 	}
 	h.subs[s.peer.ID] = s
+	h.opened.Add(1)
 	delete(h.departed, s.peer.ID)
 	for _, r := range s.peer.Renditions {
 		c := h.cells[cellOf(s.peer, r)]
@@ -382,6 +385,7 @@ func (h *hub) send(s *subscriber, p swarm.Plan, now time.Time) {
 		return
 	}
 	s.plans[p.Rendition] = p
+	h.plans.Add(1)
 	for _, sp := range p.Stripes {
 		for _, src := range sp.Sources {
 			s.evidence[src.ID] = now

@@ -241,13 +241,16 @@ type Stats struct {
 	Streams int                     // event streams open
 	Refused [numReasons]int64       // calls refused, by Reason
 	Dropped int64                   // segment events dropped for full queues
+	Plans   int64                   // plans sent (a member's first, and each that changed)
+	Opened  int64                   // event streams opened (joins and reconnections)
 	Clamped int64                   // reports cut to what their peer could have played or uploaded
 	Signals [numSignalResults]int64 // signals, by what became of them (signal.go)
 }
 
 // Snapshot returns the tracker's counters.
 func (t *Tracker) Snapshot() Stats {
-	st := Stats{Streams: t.hub.len(), Dropped: t.hub.dropped.Load(), Clamped: t.meter.clamped.Load()}
+	st := Stats{Streams: t.hub.len(), Dropped: t.hub.dropped.Load(),
+		Plans: t.hub.plans.Load(), Opened: t.hub.opened.Load(), Clamped: t.meter.clamped.Load()}
 	for r := range st.Signals {
 		st.Signals[r] = t.hub.signals[r].Load()
 	}
