@@ -22,7 +22,8 @@
 #
 # Environment: VIEWERS, RELAY_VIEWERS, DURATION, RAMP, LOG_LEVEL (the swarms', default error),
 # SWARM_FLAGS (more flags for every `rawflow swarm`, e.g. --peer-transport direct), PROFILE=1
-# (each swarm process writes its CPU profile next to its output: go tool pprof FILE.prof).
+# (each swarm process writes its CPU profile next to its output: go tool pprof FILE.prof),
+# METRICS=1 (each gateway's rawflow_gateway_* metrics every 2 s, in NAME-metrics.txt).
 # It prints one line per scenario and keeps the raw output under bench/results/scale-DATE/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,7 @@ RAMP=${RAMP:-10s}
 LOG_LEVEL=${LOG_LEVEL:-error}
 SWARM_FLAGS=${SWARM_FLAGS:-}
 PROFILE=${PROFILE:-}
+METRICS=${METRICS:-}
 SCENARIOS=${*:-one-gateway relay fleet}
 for sc in $SCENARIOS; do
   case $sc in one-gateway | relay | fleet) ;;
@@ -78,6 +80,12 @@ start_gateway() { # start_gateway NAME PORT ARGS…: a gateway process; sets gw_
   gw_pid=$!
   pids+=($gw_pid)
   wait_http "http://127.0.0.1:$port/readyz"
+  if [[ -n $METRICS ]]; then # the gateway's own metrics every 2 s, each line prefixed with the time
+    (while sleep 2; do
+      curl -fs --max-time 2 "http://127.0.0.1:$port/metrics" | grep '^rawflow_gateway' | sed "s/^/$(date +%s.%N | cut -c1-14) /" || true
+    done >>"$out/$name-metrics.txt") &
+    pids+=($!)
+  fi
 }
 swarm() { # swarm NAME URL VIEWERS: swarm runs against URL, 500 viewers each at most, all at once; merged report in $out/NAME.json
   local n=$3 parts=$(( ($3 + 499) / 500 )) i ps=()

@@ -197,8 +197,10 @@ var errDone = fmt.Errorf("benchmark over")
 
 // printProgress prints a line of the figures so far.
 func printProgress(w io.Writer, r loadtest.Report) {
-	fmt.Fprintf(w, "[%4.0fs] viewers %d  offload %.3f  gateway fetches/segment %.2f  stalls %d (%.1fs)  join p50 %.0f ms (direct %.0f ms)  behind live %.1fs\n",
-		r.DurationS, r.Viewers, r.Offload, r.GatewayFetchesSeg, r.Stalls, r.StallS, r.JoinP50MS, r.DirectJoinP50MS, r.LatencyS)
+	fmt.Fprintf(w, "[%4.0fs] viewers %d  offload %.3f  gateway fetches/segment %.2f  stalls %d (%.1fs)  join p50 %.0f ms (direct %.0f ms)  behind live %.1fs"+
+		"  | connections %d  neighbour failures %d  quiet %d  cpu %.0fs\n",
+		r.DurationS, r.Viewers, r.Offload, r.GatewayFetchesSeg, r.Stalls, r.StallS, r.JoinP50MS, r.DirectJoinP50MS, r.LatencyS,
+		r.Connections, r.NeighbourFailures, r.QuietSpells, r.CPUS)
 }
 
 // printReport prints the final report as a table.
