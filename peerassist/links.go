@@ -297,6 +297,20 @@ func (r *routes) linkPending(id string) bool {
 	return ok && r.overLink(rt) && !r.link.Connected(key(rt.channel, id))
 }
 
+// probeUndecided queues the probe of a source whose path is not decided and that takes
+// WebRTC, and reports whether it did (or one is under way). A fetch that got no connection
+// to such a source within its stall bound says so: a NAT that drops the SYNs to its
+// address leaves the connect hanging (Go's transport lets the dial outlive the request, so
+// the dial's own error comes too late to tell), and that is not the source's fault.
+func (r *routes) probeUndecided(id string) bool {
+	rt, ok := r.get(id)
+	if !ok || r.link == nil || !rt.src.ICE || rt.path != pathUnknown {
+		return false
+	}
+	r.queue(id)
+	return true
+}
+
 // peerHost is the URL host of a neighbour's requests: its peer ID, hex-encoded after "x-"
 // when it is not one the gateway issues (a plan's word: it must not break the URL).
 func peerHost(id string) string {

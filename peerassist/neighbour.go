@@ -155,7 +155,7 @@ func (p *Proxy) getNeighbour(ctx context.Context, m *member, src swarm.Source, i
 	answered = hinted
 	mu.Unlock()
 	if err != nil {
-		if !gotConn.Load() && p.routes.linkPending(src.ID) {
+		if !gotConn.Load() && (p.routes.linkPending(src.ID) || p.routes.probeUndecided(src.ID)) {
 			return nil, false, fmt.Errorf("neighbour %s: %w", src.ID, errLinkPending) // not its fault
 		}
 		if c := context.Cause(ctx); errors.Is(c, errHeaderWait) || errors.Is(c, errStalled) {

@@ -101,10 +101,14 @@ func pinnedTLS(fp string, sessions tls.ClientSessionCache) *tls.Config {
 }
 
 // tlsSessions bounds the neighbour sessions a proxy keeps to resume (Proxy.tlsSessions);
-// handshakeTimeout bounds a handshake with a neighbour.
+// handshakeTimeout bounds a handshake with a neighbour: as long as the neighbour port gives
+// it (httpx.ServeTLS bounds it like a request header). The dial runs on after the fetch
+// that asked for it has moved on (the fetch's stall timer bounds that), and a connection
+// that comes up later serves the next fetches; giving up sooner throws away a handshake
+// a busy neighbour may be about to finish, and the next fetch pays for it again.
 const (
 	tlsSessions      = 256
-	handshakeTimeout = 2 * time.Second
+	handshakeTimeout = 5 * time.Second
 )
 
 // dialPinned runs the TLS handshake on c, a connection to a neighbour port whose

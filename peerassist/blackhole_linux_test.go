@@ -1,0 +1,60 @@
+package peerassist
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rawflow/rawflow/swarm"
+)
+
+// blackhole returns a loopback address whose connects hang, as to a NAT that drops SYNs:
+// a listener with a backlog of 0 that never accepts, its queue filled.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	require.NoError(t, syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+	require.NoError(t, syscall.Listen(fd, 0))
+	sa, err := syscall.Getsockname(fd)
+	require.NoError(t, err)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+	for range 8 { // the queue takes a connection or two; then SYNs are dropped
+		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+		if err != nil {
+			return addr
+		}
+		t.Cleanup(func() { _ = c.Close() })
+	}
+	t.Fatal("the listen queue never filled")
+	return ""
+}
+
+// TestBlackholedAddressIsNotAFailure: a source that takes WebRTC, whose advertised address
+// takes no connection and sends no refusal either (a NAT dropping SYNs), is not held
+// responsible: its path is probed (and its link tried), the segments come from the
+// gateway, and no failure is counted against it (failures in a row get a neighbour
+// reported, and reports from two sites ban it).
+func TestBlackholedAddressIsNotAFailure(t *testing.T) {
+	gw := newFakeGateway(6)
+	gw.setSources(swarm.Source{ID: strings.Repeat("cd", 16), Addr: blackhole(t), ICE: true})
+	p := startProxy(t, gw, nil)
+	for _, s := range gw.window.Segments {
+		resp, body := httpGet(t, p.player.URL+"/live/tv/"+s.Name+"?CMCD=bl%3D10000")
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	}
+	st := p.Status()
+	assert.Equal(t, int64(6), st.Channels["tv"].SegmentsFromGateway)
+	assert.Zero(t, st.Channels["tv"].NeighbourFailures, "an address that drops connects is a NAT's, not the source's fault")
+	// The probe's connect waits out probeWait before the link is tried.
+	require.Eventually(t, func() bool { return gw.hitCount("signal") > 0 }, 3*probeWait, 20*time.Millisecond,
+		"its path was probed and its link tried")
+}
