@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,9 @@ type Config struct {
 	// 127.0.0.1. An unspecified address (0.0.0.0) is advertised as the gateway sees this
 	// host.
 	PeerHost string
+	// GatewayRoots are the CAs trusted for an https:// GatewayURL, by the proxies and the
+	// direct players (peerassist.Config.GatewayRoots); nil means the system's.
+	GatewayRoots *x509.CertPool
 	// CMCD makes the players send CMCD (their buffer length) with segment requests.
 	CMCD bool
 	// Progress, if set, is called about every ProgressEvery with the figures so far; it runs

@@ -2,6 +2,8 @@ package loadtest
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -59,10 +61,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		cancel()
 		b.wg.Wait()
 	}()
-	if err := waitPlaylist(ctx, cfg.GatewayURL+"/live/"+cfg.Channel+"/index.m3u8"); err != nil {
+	if err := waitPlaylist(ctx, b.gatewayClient(2*time.Second), cfg.GatewayURL+"/live/"+cfg.Channel+"/index.m3u8"); err != nil {
 		return Report{}, err
 	}
-	b.hidden = hiddenMedia(ctx, cfg.GatewayURL+"/live/"+cfg.Channel+"/index.m3u8?"+swarm.PeerPlaylistQuery)
+	b.hidden = hiddenMedia(ctx, b.gatewayClient(5*time.Second), cfg.GatewayURL+"/live/"+cfg.Channel+"/index.m3u8?"+swarm.PeerPlaylistQuery)
 	start := time.Now()
 	end := start.Add(cfg.Duration)
 	if err := b.joinAll(ctx); err != nil {
@@ -136,7 +138,7 @@ func (b *bench) join(ctx context.Context, direct, slow bool, n int) error {
 	v.stop = stop
 	if !direct {
 		pcfg := peerassist.Config{GatewayURL: b.cfg.GatewayURL, Group: b.cfg.Group, PeerTransport: b.cfg.PeerTransport,
-			Logger: b.cfg.Logger.With("viewer", n)}
+			GatewayRoots: b.cfg.GatewayRoots, Logger: b.cfg.Logger.With("viewer", n)}
 		if slow {
 			pcfg.UploadLimit = b.cfg.SlowRate
 		}
@@ -152,9 +154,13 @@ func (b *bench) join(ctx context.Context, direct, slow bool, n int) error {
 	if len(b.cfg.Variants) > 0 {
 		variant = b.cfg.Variants[n%len(b.cfg.Variants)]
 	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2}} // its proxy's
+	if direct {
+		client = b.gatewayClient(30 * time.Second)
+	}
 	v.player = simplayer.New(simplayer.Config{
 		URL: url + "/live/" + b.cfg.Channel + "/index.m3u8", Variant: variant, CMCD: b.cfg.CMCD,
-		Client:    &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2}},
+		Client:    client,
 		OnSegment: func(uri string, _ []byte) { b.played(uri) },
 	})
 	b.wg.Go(func() {
@@ -216,15 +222,30 @@ func (b *bench) replaceOne(ctx context.Context) error {
 	return b.join(ctx, false, v.slow, n)
 }
 
-// waitPlaylist waits until url answers 200 (the gateway has the stream), at most 30 s.
-func waitPlaylist(ctx context.Context, url string) error {
-	client := &http.Client{Timeout: 2 * time.Second}
+// gatewayClient returns a client for requests to the gateway, within timeout, that trusts
+// the configured roots; each call has a transport of its own (a direct player's connections
+// are its own, as a browser's would be).
+func (b *bench) gatewayClient(timeout time.Duration) *http.Client {
+	t := &http.Transport{MaxIdleConnsPerHost: 2, ForceAttemptHTTP2: true}
+	if b.cfg.GatewayRoots != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: b.cfg.GatewayRoots, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Timeout: timeout, Transport: t}
+}
+
+// waitPlaylist waits until url answers 200 (the gateway has the stream), at most 30 s; a
+// gateway certificate that does not verify is an error at once.
+func waitPlaylist(ctx context.Context, client *http.Client, url string) error {
 	for range 300 {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
 		}
-		if resp, err := client.Do(req); err == nil {
+		resp, err := client.Do(req)
+		if cv := (*tls.CertificateVerificationError)(nil); errors.As(err, &cv) {
+			return fmt.Errorf("the gateway's certificate does not verify (a private CA: --gateway-ca): %w", err)
+		}
+		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
@@ -239,12 +260,12 @@ func waitPlaylist(ctx context.Context, url string) error {
 
 // hiddenMedia returns how much media proxies hide from their players, from the HOLD-BACK of
 // the gateway's playlist at url (0 when it has none, e.g. a multivariant playlist).
-func hiddenMedia(ctx context.Context, url string) time.Duration {
+func hiddenMedia(ctx context.Context, client *http.Client, url string) time.Duration {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0
 	}
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0
 	}

@@ -7,9 +7,11 @@ package main
 // trust that CA (--gateway-ca) and one that does not.
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -25,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rawflow/rawflow/internal/tlstest"
+	"github.com/rawflow/rawflow/loadtest"
 )
 
 // TestGatewayHTTPS: a gateway with --tls-cert/--tls-key (a private CA's certificate for
@@ -67,6 +70,23 @@ func TestGatewayHTTPS(t *testing.T) {
 	_, fromGateway := pollGet(t, player, gwURL+"/live/demo/"+seg, 10*time.Second)
 	require.NotEmpty(t, fromGateway)
 	assert.Equal(t, fromGateway, viaProxy, "segment %s through the proxy", seg)
+
+	// The benchmark plays it too: its proxies and its direct player trust the CA; without
+	// it, it stops at once on the certificate.
+	var stdout, stderr bytes.Buffer
+	err = run(t.Context(), []string{"swarm", "--gateway", gwURL, "--gateway-ca", caFile, "--channel", "demo",
+		"--viewers", "2", "--direct", "1", "--duration", "8s", "--json"}, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	var r loadtest.Report
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &r), stdout.String())
+	assert.Equal(t, 2, r.Viewers)
+	assert.Zero(t, r.NotStarted, "every player started")
+	assert.Zero(t, r.PlayerErrors)
+	assert.Positive(t, r.BytesFromGateway+r.BytesFromPeers, "the proxies got segments")
+	stderr.Reset()
+	err = run(t.Context(), []string{"swarm", "--gateway", gwURL, "--channel", "demo", "--viewers", "1", "--duration", "8s"}, &stdout, &stderr)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "certificate does not verify")
 
 	// A proxy without the CA refuses the gateway.
 	untrusting := fx.start("untrusting proxy", "peer", "--gateway", gwURL, "--listen", addrs[4], "--peer-listen", addrs[5])

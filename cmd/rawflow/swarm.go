@@ -30,6 +30,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("swarm", "The load and offload benchmark: N proxies in this process, each played by a simulated\n"+
 		"hls.js-like player, against a gateway (by default one started here on the built-in source).", stderr)
 	gw := fs.String("gateway", "", "gateway base URL; empty: start one here on the built-in live source")
+	gatewayCA := fs.String("gateway-ca", "", "PEM file of CAs to trust for an https:// --gateway, besides the system's (a private CA)")
 	channel := fs.String("channel", "demo", "channel to play")
 	viewers := fs.Int("viewers", 10, "assisted viewers (each a proxy and a player), 0-5000 (0: direct viewers only)")
 	direct := fs.Int("direct", 2, "viewers playing the gateway directly: the join-time baseline")
@@ -76,6 +77,13 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--gateway-rtt %s: want 0-5s", *rtt)
 	}
 	var err error
+	if cfg.GatewayURL != "" {
+		if cfg.GatewayRoots, err = gatewayRoots(cfg.GatewayURL, *gatewayCA); err != nil {
+			return err
+		}
+	} else if *gatewayCA != "" {
+		return errors.New("--gateway-ca is for an https:// --gateway")
+	}
 	if cfg.SlowRate, err = parseRate(*slowRate); err != nil {
 		return fmt.Errorf("--slow-rate: %w", err)
 	}
