@@ -58,3 +58,38 @@ func TestBlackholedAddressIsNotAFailure(t *testing.T) {
 	require.Eventually(t, func() bool { return gw.hitCount("signal") > 0 }, 3*probeWait, 20*time.Millisecond,
 		"its path was probed and its link tried")
 }
+
+// TestSilentNeighbourIsAFailure: a source whose address takes the connection but never
+// answers the handshake is busy or broken, not behind a NAT: its fetches fall back to the
+// gateway and each failure counts (failures in a row get a neighbour reported). Taking it
+// for a NAT would set up WebRTC links to every busy neighbour of a crowd's join.
+func TestSilentNeighbourIsAFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() { // accept, then say nothing
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	gw := newFakeGateway(3)
+	gw.setSources(swarm.Source{ID: strings.Repeat("ef", 16), Addr: ln.Addr().String(), ICE: true, Cert: strings.Repeat("00", 32)})
+	p := startProxy(t, gw, nil)
+	for _, s := range gw.window.Segments {
+		resp, body := httpGet(t, p.player.URL+"/live/tv/"+s.Name+"?CMCD=bl%3D10000")
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	}
+	st := p.Status()
+	assert.Equal(t, int64(3), st.Channels["tv"].SegmentsFromGateway)
+	assert.Positive(t, st.Channels["tv"].NeighbourFailures, "a neighbour that answers no handshake failed")
+}

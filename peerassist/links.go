@@ -74,6 +74,10 @@ type route struct {
 	path    linkPath
 	decided time.Time
 	busy    bool // a probe or link set-up is under way
+	// connecting counts the TCP connects to its address under way (not their TLS
+	// handshakes): one that outlasts a fetch's stall bound is a NAT's doing, not the
+	// source's (probeUndecided).
+	connecting int
 	// fails counts the link set-ups in a row that did not come up; none is tried again
 	// before failedUntil.
 	fails       int
@@ -265,7 +269,9 @@ func (r *routes) dial(ctx context.Context, dialTCP func(context.Context, string,
 	if err := r.p.cfg.checkNeighbourAddr(rt.src.Addr); err != nil {
 		return nil, err
 	}
+	r.connects(id, 1)
 	c, err := dialTCP(ctx, "tcp", rt.src.Addr)
+	r.connects(id, -1)
 	if err != nil && r.link != nil && rt.src.ICE && rt.path == pathUnknown {
 		// The probe has not decided yet: an address that takes no connection is a NAT's,
 		// not the source's fault.
@@ -297,14 +303,27 @@ func (r *routes) linkPending(id string) bool {
 	return ok && r.overLink(rt) && !r.link.Connected(key(rt.channel, id))
 }
 
-// probeUndecided queues the probe of a source whose path is not decided and that takes
-// WebRTC, and reports whether it did (or one is under way). A fetch that got no connection
-// to such a source within its stall bound says so: a NAT that drops the SYNs to its
-// address leaves the connect hanging (Go's transport lets the dial outlive the request, so
-// the dial's own error comes too late to tell), and that is not the source's fault.
+// connects adds n to the TCP connects under way to a source's address.
+func (r *routes) connects(id string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rt := r.m[id]; rt != nil {
+		rt.connecting = max(rt.connecting+n, 0)
+	}
+}
+
+// probeUndecided queues the probe of a source that takes WebRTC, whose path is not decided
+// and whose address has a TCP connect under way, and reports whether it did (or one is
+// under way). A fetch that got no connection to such a source within its stall bound says
+// so: a NAT that drops the SYNs to its address leaves the connect hanging (Go's transport
+// lets the dial outlive the request, so the dial's own error comes too late to tell), and
+// that is not the source's fault. A source whose address answered, but whose handshake or
+// answer is slow, is busy, not behind a NAT: that is a failure as any other (taking it for
+// a NAT set up WebRTC links to every busy neighbour of a crowd's join: 6,449 set-ups, all
+// failed, in one 1,000-viewer run).
 func (r *routes) probeUndecided(id string) bool {
 	rt, ok := r.get(id)
-	if !ok || r.link == nil || !rt.src.ICE || rt.path != pathUnknown {
+	if !ok || r.link == nil || !rt.src.ICE || rt.path != pathUnknown || rt.connecting == 0 {
 		return false
 	}
 	r.queue(id)
