@@ -46,6 +46,13 @@ const (
 	// linkRetry and maxLinkRetry space the set-ups of a link that does not come up.
 	linkRetry    = 15 * time.Second
 	maxLinkRetry = 5 * time.Minute
+	// linkFailsToPause link set-ups in a row that did not come up, whatever their sources,
+	// pause every set-up (linkRetry, doubled at each pause in a row up to maxLinkRetry)
+	// until one comes up. A set-up costs a DTLS handshake and signals through the gateway;
+	// when none comes up, the cause is this proxy's own (its NAT, its firewall, its CPU),
+	// and trying the next source only adds load: in an overloaded 1,000-viewer run, connects
+	// that timed out sent the proxies into 11,000 set-ups, none of which came up.
+	linkFailsToPause = 8
 	// maxProbes bounds the probes and link set-ups under way; more wait in probeQueue,
 	// and past it are dropped (a fetch decides then).
 	maxProbes  = 8
@@ -91,8 +98,12 @@ type routes struct {
 	mode   string
 	probes chan string // peer IDs to probe
 
-	mu sync.Mutex // guards m
+	mu sync.Mutex // guards the following fields
 	m  map[string]*route
+	// linkFails counts the link set-ups in a row that did not come up; none is tried
+	// before linkPause.
+	linkFails int
+	linkPause time.Time
 }
 
 func newRoutes(p *Proxy, link *peerlink.Link, mode string) *routes {
@@ -179,20 +190,35 @@ func (r *routes) probe(ctx context.Context, id string) {
 	}
 	var failed bool
 	if p == pathICE {
-		failed = !r.connect(ctx, rt)
+		failed = r.paused() || !r.connect(ctx, rt)
 	}
 	r.decide(id, p, failed)
+}
+
+// paused reports whether link set-ups are paused (linkFailsToPause).
+func (r *routes) paused() bool {
+	now := r.p.cfg.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return now.Before(r.linkPause)
 }
 
 // connect sets up the WebRTC link to a source (a stream opened and closed: the link stays
 // up for the streams of the fetches that follow) and reports whether it came up.
 func (r *routes) connect(ctx context.Context, rt route) bool {
 	c, err := r.link.Dial(ctx, key(rt.channel, rt.src.ID))
+	now := r.p.cfg.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err != nil {
 		r.p.log.Debug("neighbour link not set up", "peer", rt.src.ID, "err", err)
+		if r.linkFails++; r.linkFails%linkFailsToPause == 0 {
+			r.linkPause = now.Add(min(linkRetry<<min(r.linkFails/linkFailsToPause-1, 8), maxLinkRetry))
+		}
 		return false
 	}
 	_ = c.Close()
+	r.linkFails, r.linkPause = 0, time.Time{}
 	return true
 }
 
@@ -255,6 +281,9 @@ func (r *routes) dial(ctx context.Context, dialTCP func(context.Context, string,
 	if r.overLink(rt) {
 		if now := r.p.cfg.Now(); now.Before(rt.failedUntil) {
 			return nil, fmt.Errorf("%w: it failed lately, again at %s", errLinkPending, rt.failedUntil.Format(time.TimeOnly))
+		}
+		if r.paused() {
+			return nil, fmt.Errorf("%w: set-ups paused, none came up lately", errLinkPending)
 		}
 		if !r.link.Connected(key(rt.channel, id)) {
 			r.queue(id) // the probe's set-up records how it ends

@@ -1,6 +1,7 @@
 package peerassist
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -34,6 +35,37 @@ func TestUnreachableLinkBacksOff(t *testing.T) {
 	assert.LessOrEqual(t, signals, 2, "and not again for each segment")
 	require.NotNil(t, st.Links)
 	assert.Positive(t, st.Links.Failed)
+}
+
+// TestLinkSetUpsPause: when no link comes up, whatever the source (the proxy's own NAT or
+// CPU is at fault), set-ups pause after linkFailsToPause in a row instead of going on to
+// every source the plans name.
+func TestLinkSetUpsPause(t *testing.T) {
+	gw := newFakeGateway(2)
+	var srcs []swarm.Source
+	for i := range 24 {
+		srcs = append(srcs, swarm.Source{ID: fmt.Sprintf("%032x", i+1), ICE: true}) // WebRTC only
+	}
+	gw.setSources(srcs...)
+	p := startProxy(t, gw, nil) // its plan names them: each is probed (no fetch joins in)
+	// Every source's probe ends (set up or skipped): each is decided, none busy.
+	require.Eventually(t, func() bool {
+		p.routes.mu.Lock()
+		defer p.routes.mu.Unlock()
+		decided := 0
+		for _, rt := range p.routes.m {
+			if !rt.busy && rt.path != pathUnknown {
+				decided++
+			}
+		}
+		return decided == len(srcs)
+	}, 10*time.Second, 10*time.Millisecond)
+	st := p.Status()
+	require.NotNil(t, st.Links)
+	assert.GreaterOrEqual(t, st.Links.Failed, uint64(linkFailsToPause), "set-ups were tried")
+	// The pause starts at the linkFailsToPause-th failure; at most the other probes' set-ups
+	// under way then still run.
+	assert.LessOrEqual(t, st.Links.Failed, uint64(linkFailsToPause+maxProbes-1), "then paused, not tried for all %d sources", len(srcs))
 }
 
 // TestNeighbourPortAdmitsOnlySwarmMembers: the neighbour port serves a request signed with
