@@ -47,12 +47,13 @@ const (
 	linkRetry    = 15 * time.Second
 	maxLinkRetry = 5 * time.Minute
 	// linkFailsToPause link set-ups in a row that did not come up, whatever their sources,
-	// pause every set-up (linkRetry, doubled at each pause in a row up to maxLinkRetry)
-	// until one comes up. A set-up costs a DTLS handshake and signals through the gateway;
-	// when none comes up, the cause is this proxy's own (its NAT, its firewall, its CPU),
-	// and trying the next source only adds load: in an overloaded 1,000-viewer run, connects
-	// that timed out sent the proxies into 11,000 set-ups, none of which came up.
-	linkFailsToPause = 8
+	// pause every set-up for linkRetry; after it, one set-up is tried, and if it does not
+	// come up either, the pause starts again, twice as long (up to maxLinkRetry), until one
+	// comes up. A set-up costs a DTLS handshake and signals through the gateway; when none
+	// comes up, the cause is this proxy's own (its NAT, its firewall, its CPU), and trying
+	// the next source only adds load: in an overloaded 1,000-viewer run, connects that timed
+	// out sent the proxies into 11,000 set-ups, none of which came up.
+	linkFailsToPause = 4
 	// maxProbes bounds the probes and link set-ups under way; more wait in probeQueue,
 	// and past it are dropped (a fetch decides then).
 	maxProbes  = 8
@@ -195,7 +196,8 @@ func (r *routes) probe(ctx context.Context, id string) {
 	r.decide(id, p, failed)
 }
 
-// paused reports whether link set-ups are paused (linkFailsToPause).
+// paused reports whether link set-ups are paused (linkFailsToPause). After a pause the
+// probes that find it over each try a set-up: at most maxProbes at once.
 func (r *routes) paused() bool {
 	now := r.p.cfg.Now()
 	r.mu.Lock()
@@ -212,8 +214,8 @@ func (r *routes) connect(ctx context.Context, rt route) bool {
 	defer r.mu.Unlock()
 	if err != nil {
 		r.p.log.Debug("neighbour link not set up", "peer", rt.src.ID, "err", err)
-		if r.linkFails++; r.linkFails%linkFailsToPause == 0 {
-			r.linkPause = now.Add(min(linkRetry<<min(r.linkFails/linkFailsToPause-1, 8), maxLinkRetry))
+		if r.linkFails++; r.linkFails >= linkFailsToPause {
+			r.linkPause = now.Add(min(linkRetry<<min(r.linkFails-linkFailsToPause, 8), maxLinkRetry))
 		}
 		return false
 	}
@@ -347,9 +349,8 @@ func (r *routes) connects(id string, n int) {
 // so: a NAT that drops the SYNs to its address leaves the connect hanging (Go's transport
 // lets the dial outlive the request, so the dial's own error comes too late to tell), and
 // that is not the source's fault. A source whose address answered, but whose handshake or
-// answer is slow, is busy, not behind a NAT: that is a failure as any other (taking it for
-// a NAT set up WebRTC links to every busy neighbour of a crowd's join: 6,449 set-ups, all
-// failed, in one 1,000-viewer run).
+// answer is slow, is busy, not behind a NAT: that is a failure as any other (taken for a
+// NAT, every busy neighbour of a crowd's join would get a WebRTC set-up).
 func (r *routes) probeUndecided(id string) bool {
 	rt, ok := r.get(id)
 	if !ok || r.link == nil || !rt.src.ICE || rt.path != pathUnknown || rt.connecting == 0 {
