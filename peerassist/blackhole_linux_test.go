@@ -2,7 +2,6 @@ package peerassist
 
 import (
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,10 +46,7 @@ func TestBlackholedAddressIsNotAFailure(t *testing.T) {
 	gw := newFakeGateway(6)
 	gw.setSources(swarm.Source{ID: strings.Repeat("cd", 16), Addr: blackhole(t), ICE: true})
 	p := startProxy(t, gw, nil)
-	for _, s := range gw.window.Segments {
-		resp, body := httpGet(t, p.player.URL+"/live/tv/"+s.Name+"?CMCD=bl%3D10000")
-		require.Equal(t, http.StatusOK, resp.StatusCode, body)
-	}
+	playAll(t, p, gw)
 	st := p.Status()
 	assert.Equal(t, int64(6), st.Channels["tv"].SegmentsFromGateway)
 	assert.Zero(t, st.Channels["tv"].NeighbourFailures, "an address that drops connects is a NAT's, not the source's fault")
@@ -85,10 +81,7 @@ func TestSilentNeighbourIsAFailure(t *testing.T) {
 	gw := newFakeGateway(3)
 	gw.setSources(swarm.Source{ID: strings.Repeat("ef", 16), Addr: ln.Addr().String(), ICE: true, Cert: strings.Repeat("00", 32)})
 	p := startProxy(t, gw, nil)
-	for _, s := range gw.window.Segments {
-		resp, body := httpGet(t, p.player.URL+"/live/tv/"+s.Name+"?CMCD=bl%3D10000")
-		require.Equal(t, http.StatusOK, resp.StatusCode, body)
-	}
+	playAll(t, p, gw)
 	st := p.Status()
 	assert.Equal(t, int64(3), st.Channels["tv"].SegmentsFromGateway)
 	assert.Positive(t, st.Channels["tv"].NeighbourFailures, "a neighbour that answers no handshake failed")

@@ -21,10 +21,7 @@ func TestUnreachableLinkBacksOff(t *testing.T) {
 	gw := newFakeGateway(6)
 	gw.setSources(swarm.Source{ID: strings.Repeat("ab", 16), ICE: true}) // no address: WebRTC only
 	p := startProxy(t, gw, nil)
-	for _, s := range gw.window.Segments {
-		resp, body := httpGet(t, p.player.URL+"/live/tv/"+s.Name+"?CMCD=bl%3D10000")
-		require.Equal(t, http.StatusOK, resp.StatusCode, body)
-	}
+	playAll(t, p, gw)
 	st := p.Status()
 	assert.Equal(t, int64(6), st.Channels["tv"].SegmentsFromGateway)
 	assert.Zero(t, st.Channels["tv"].NeighbourFailures, "a link that does not come up is not the source's fault")

@@ -24,6 +24,16 @@ import (
 )
 
 // testProxy is a running proxy on a fake gateway, joined to channel tv.
+// playAll has p's player request every segment of gw's window, with 10 s of buffer
+// (CMCD: no hurry), and requires each to be served.
+func playAll(t *testing.T, p *testProxy, gw *fakeGateway) {
+	t.Helper()
+	for _, s := range gw.window.Segments {
+		resp, body := httpGet(t, p.player.URL+"/live/tv/"+s.Name+"?CMCD=bl%3D10000")
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	}
+}
+
 type testProxy struct {
 	*Proxy
 	player, neighbour *httptest.Server
