@@ -350,14 +350,17 @@ func (h *hub) planCell(ctx context.Context, id cellID) {
 // planFromCache queues a new stream's first plans at once, from its cells' rosters as last
 // read with the new member added (h.mu not held): a joiner has its plan with its hello,
 // before its player asks for a segment, without a registry read per join. A cell this
-// gateway has not planned yet waits for the planner, which also corrects these plans.
+// gateway has not planned yet waits for the planner, which also corrects these plans. A
+// rendition the planner sent a plan for already (it ran between add and this) gets none:
+// the planner's came from a roster read since, and one from the cache would repeat it or
+// put an older one after it.
 func (h *hub) planFromCache(s *subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.t.cfg.Now()
 	for _, r := range s.peer.Renditions {
 		cached := h.rosters[cellOf(s.peer, r)]
-		if cached == nil {
+		if _, planned := s.plans[r]; cached == nil || planned {
 			continue
 		}
 		me := swarm.Member{Peer: s.peer, Slot: s.slots[r]}

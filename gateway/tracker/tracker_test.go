@@ -160,6 +160,28 @@ func sub(port int) swarm.Subscription {
 	return swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, Addr: fmt.Sprintf(":%d", port)}
 }
 
+// TestPlanFromCacheAfterThePlanner: a stream the planner sent a plan already (its round ran
+// between the stream's registration and its plan from the cache) gets no other from the
+// cache: it would repeat the planner's, or put a plan of an older roster after it (it made
+// TestStreamGivesHelloPlansAndSegments fail once in a few hundred runs).
+func TestPlanFromCacheAfterThePlanner(t *testing.T) {
+	f := newFixture(t, Config{})
+	h := f.tr.hub
+	me := swarm.Peer{ID: strings.Repeat("1", 32), Channel: "tv", Renditions: []string{"r0"}}
+	older := swarm.Peer{ID: strings.Repeat("2", 32), Channel: "tv", Renditions: []string{"r0"}}
+	s := newSubscriber(me, map[string]int{"r0": 0})
+	h.mu.Lock()
+	s.plans["r0"] = swarm.NewRoster([]swarm.Member{{Peer: me}}, 1).Plan("r0", 0, false) // the planner's
+	h.rosters[cellOf(me, "r0")] = []swarm.Member{{Peer: older, Slot: 1}}                  // read before it
+	h.mu.Unlock()
+	h.planFromCache(s)
+	assert.Empty(t, s.out, "no plan from the cache after the planner's")
+
+	fresh := newSubscriber(older, map[string]int{"r0": 1})
+	h.planFromCache(fresh)
+	assert.Len(t, fresh.out, 1, "a stream without a plan gets one from the cache")
+}
+
 func TestStreamGivesHelloPlansAndSegments(t *testing.T) {
 	f := newFixture(t, Config{})
 	a, code := f.open(sub(7001), "", "")
@@ -183,7 +205,7 @@ func TestStreamGivesHelloPlansAndSegments(t *testing.T) {
 		assert.Equal(t, "127.0.0.1:7001", pb.Stripes[s].Sources[0].Addr, "an unspecified host is the observed address")
 	}
 	pa = a.plan(t) // b joined: a gets stripe 1 from it now
-	assert.False(t, pa.Stripes[1].Root)
+	assert.False(t, pa.Stripes[1].Root, "%+v", pa)
 	assert.Equal(t, b.hello.PeerID, pa.Stripes[1].Sources[0].ID)
 
 	ev := swarm.SegmentEvent{Rendition: "r0", Seq: 7, Name: "7-abc.ts", Digest: strings.Repeat("a", 64), Size: 10, DurationMS: 2000}
