@@ -172,7 +172,7 @@ func TestPlanFromCacheAfterThePlanner(t *testing.T) {
 	s := newSubscriber(me, map[string]int{"r0": 0})
 	h.mu.Lock()
 	s.plans["r0"] = swarm.NewRoster([]swarm.Member{{Peer: me}}, 1).Plan("r0", 0, false) // the planner's
-	h.rosters[cellOf(me, "r0")] = []swarm.Member{{Peer: older, Slot: 1}}                  // read before it
+	h.rosters[cellOf(me, "r0")] = []swarm.Member{{Peer: older, Slot: 1}}                // read before it
 	h.mu.Unlock()
 	h.planFromCache(s)
 	assert.Empty(t, s.out, "no plan from the cache after the planner's")
