@@ -284,10 +284,10 @@ func (r *routes) dial(ctx context.Context, dialTCP func(context.Context, string,
 		if now := r.p.cfg.Now(); now.Before(rt.failedUntil) {
 			return nil, fmt.Errorf("%w: it failed lately, again at %s", errLinkPending, rt.failedUntil.Format(time.TimeOnly))
 		}
-		if r.paused() {
-			return nil, fmt.Errorf("%w: set-ups paused, none came up lately", errLinkPending)
-		}
-		if !r.link.Connected(key(rt.channel, id)) {
+		if !r.link.Connected(key(rt.channel, id)) { // a link up is used, paused or not
+			if r.paused() {
+				return nil, fmt.Errorf("%w: set-ups paused, none came up lately", errLinkPending)
+			}
 			r.queue(id) // the probe's set-up records how it ends
 		}
 		// A link still coming up is joined: the fetch's stall timer bounds the wait, and
