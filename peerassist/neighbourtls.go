@@ -101,14 +101,14 @@ func pinnedTLS(fp string, sessions tls.ClientSessionCache) *tls.Config {
 }
 
 // tlsSessions bounds the neighbour sessions a proxy keeps to resume (Proxy.tlsSessions);
-// handshakeTimeout bounds a handshake with a neighbour: as long as the neighbour port gives
-// it (httpx.ServeTLS bounds it like a request header). The dial runs on after the fetch
-// that asked for it has moved on (the fetch's stall timer bounds that), and a connection
-// that comes up later serves the next fetches; giving up sooner throws away a handshake
-// a busy neighbour may be about to finish, and the next fetch pays for it again.
+// handshakeTimeout bounds a handshake with a neighbour. A pending handshake holds one of
+// the neighbour's connection slots (neighbourConns), and the fetches queued behind it each
+// fail at their stall bound, counted against the neighbour: the longer the bound, the more
+// failures in a row (and reports) one slow handshake can make. 5 s was tried; with it,
+// TestStatsAttack once saw an honest uploader banned under the full suite's load.
 const (
 	tlsSessions      = 256
-	handshakeTimeout = 5 * time.Second
+	handshakeTimeout = 2 * time.Second
 )
 
 // dialPinned runs the TLS handshake on c, a connection to a neighbour port whose
