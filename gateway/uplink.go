@@ -163,8 +163,8 @@ func (u *uplinkEstimator) sample(now time.Time) {
 	u.step(now, delivered, float64(queued), backlogged)
 }
 
-// step takes one sample: delivered bytes per second, queued bytes over the backlogged
-// connections (u.mu held).
+// step takes one sample: delivered bytes per second, the bytes queued on all tracked
+// connections, and how many of them hold minQueued or more (u.mu held).
 func (u *uplinkEstimator) step(now time.Time, delivered, queued float64, backlogged int) {
 	u.rates[u.next] = delivered
 	u.next = (u.next + 1) % uplinkWindow
