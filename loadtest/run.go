@@ -61,10 +61,16 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		cancel()
 		b.wg.Wait()
 	}()
-	if err := waitPlaylist(ctx, b.gatewayClient(2*time.Second), cfg.GatewayURL+"/live/"+cfg.Channel+"/index.m3u8"); err != nil {
+	probe := b.gatewayClient(2 * time.Second)
+	err := waitPlaylist(ctx, probe, cfg.GatewayURL+"/live/"+cfg.Channel+"/index.m3u8")
+	if err == nil {
+		probe.Timeout = 5 * time.Second
+		b.hidden = hiddenMedia(ctx, probe, cfg.GatewayURL+"/live/"+cfg.Channel+"/index.m3u8?"+swarm.PeerPlaylistQuery)
+	}
+	probe.CloseIdleConnections() // a transport of its own: its connections end here
+	if err != nil {
 		return Report{}, err
 	}
-	b.hidden = hiddenMedia(ctx, b.gatewayClient(5*time.Second), cfg.GatewayURL+"/live/"+cfg.Channel+"/index.m3u8?"+swarm.PeerPlaylistQuery)
 	start := time.Now()
 	end := start.Add(cfg.Duration)
 	if err := b.joinAll(ctx); err != nil {
