@@ -171,6 +171,7 @@ func (b *bench) join(ctx context.Context, direct, slow bool, n int) error {
 	})
 	b.wg.Go(func() {
 		defer close(v.done)
+		defer client.CloseIdleConnections() // its transport's own: none outlives the player
 		_ = v.player.Run(vctx)
 	})
 	b.mu.Lock()
