@@ -31,7 +31,8 @@ test: deps web vet lint
 ## ffmpeg (origins and players), nodejs, npm and chromium (the dashboard's browser tests),
 ## nginx-light (deploy: `nginx -t` on the load balancer's configuration; bench/edge.sh),
 ## systemd (deploy: systemd-analyze verify and security on the units), iproute2 and iptables
-## (TestNATSites: network namespaces and NAT routers; it skips without them); then npm ci (hls.js,
+## (TestNATSites: network namespaces and NAT routers; it skips without them), nftables and
+## miniupnpd-nftables (TestPortMappedSite: a home router's NAT-PMP and UPnP IGD); then npm ci (hls.js,
 ## playwright-core) when node_modules is missing or stale, and the pinned golangci-lint.
 deps:
 	@missing=""; \
@@ -46,6 +47,8 @@ deps:
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v iptables >/dev/null || missing="$$missing iptables"; \
+	command -v nft >/dev/null || missing="$$missing nftables"; \
+	command -v miniupnpd >/dev/null || missing="$$missing miniupnpd-nftables"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -30,7 +30,11 @@
 # none), DELAY=netem|wire (default netem when the kernel has it; wire: the userspace delay
 # line of bench/sites.sh), TURN=1 (coturn in the turn ns, passed to the gateway as
 # --ice-server turn:203.0.113.3:3478 --turn-secret, when the gateway has --ice-server),
-# TURN_SECRET, GATEWAY_FLAGS and SWARM_FLAGS (extra flags, word-split; a flag given again
+# TURN_SECRET, PORTMAP (sites whose routers forward ports on request, e.g. PORTMAP=C: the
+# router runs miniupnpd, NAT-PMP and UPnP IGD, its public address moves to 11.0.0.X, which
+# miniupnpd takes for public, and the site's swarm runs with --port-mapping; the check that
+# site A's proxy ports cannot be reached then fails for a mapped A, as it should),
+# GATEWAY_FLAGS and SWARM_FLAGS (extra flags, word-split; a flag given again
 # wins, e.g. SWARM_FLAGS="--peer-host 0.0.0.0" to advertise the router's public address),
 # LOG_LEVEL (the swarms', default error).
 #
@@ -53,6 +57,10 @@ VIEWERS=${2:-4}
 WAN_DELAY=${WAN_DELAY:-20ms}
 WAN_RATE=${WAN_RATE:-}
 TURN=${TURN:-0}
+PORTMAP=${PORTMAP:-}
+for s in $PORTMAP; do
+  case $s in A | B | C) ;; *) echo "bench/nat.sh: PORTMAP=$PORTMAP: want sites among A B C, e.g. PORTMAP=C" >&2; exit 2 ;; esac
+done
 TURN_SECRET=${TURN_SECRET:-rawflow-nat-bench}
 GATEWAY_FLAGS=${GATEWAY_FLAGS:-}
 SWARM_FLAGS=${SWARM_FLAGS:-}
@@ -80,6 +88,8 @@ command -v curl >/dev/null || need="$need curl"
 command -v jq >/dev/null || need="$need jq"
 command -v python3 >/dev/null || need="$need python3"
 [ "$TURN" != 1 ] || command -v turnserver >/dev/null || need="$need coturn"
+[ -z "$PORTMAP" ] || command -v miniupnpd >/dev/null || need="$need miniupnpd-nftables"
+[ -z "$PORTMAP" ] || command -v nft >/dev/null || need="$need nftables"
 if [ -n "$need" ]; then
   # shellcheck disable=SC2086 # package names
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
@@ -97,8 +107,12 @@ GW_IP=203.0.113.2 TURN_IP=203.0.113.3
 GW=http://$GW_IP:8080
 SITES="A B C"
 declare -A IDX=([A]=1 [B]=2 [C]=3) NATKIND=([A]=cone [B]=cone [C]=symmetric)
-pub() { echo "198.51.100.$((4 * ${IDX[$1]} - 2))"; }  # the router's public address
-isp() { echo "198.51.100.$((4 * ${IDX[$1]} - 3))"; }  # inet's end of the site link
+# A site whose router forwards ports (PORTMAP) has its WAN in 11.0.0.0/8: miniupnpd takes the
+# documentation ranges for reserved and maps nothing on them. Routed only inside these
+# namespaces.
+wan() { case " $PORTMAP " in *" $1 "*) echo 11.0.0 ;; *) echo 198.51.100 ;; esac; }
+pub() { echo "$(wan "$1").$((4 * ${IDX[$1]} - 2))"; }  # the router's public address
+isp() { echo "$(wan "$1").$((4 * ${IDX[$1]} - 3))"; }  # inet's end of the site link
 host() { echo "192.168.${IDX[$1]}.2"; }              # the site's viewers
 made_ns=()
 cleanup() { # stops this shell's own jobs still running, then deletes the namespaces
@@ -189,7 +203,8 @@ site() {
   ipt "$nat" -P FORWARD DROP
   ipt "$nat" -A FORWARD -j NATACCT
   ipt "$nat" -A FORWARD -i lan0 -o wan0 -j ACCEPT
-  ipt "$nat" -A FORWARD -i wan0 -o lan0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+  # Replies to the site's flows, and flows to ports the router forwards (PORTMAP: DNAT).
+  ipt "$nat" -A FORWARD -i wan0 -o lan0 -m conntrack --ctstate ESTABLISHED,RELATED,DNAT -j ACCEPT
   ipt "$nat" -A FORWARD -i wan0 -m comment --comment blocked-forward -j DROP
   ipt "$nat" -A INPUT -i wan0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
   ipt "$nat" -A INPUT -i wan0 -m comment --comment blocked-input -j DROP
@@ -204,6 +219,15 @@ site() {
   ipt "$nat" -A NATACCT -i wan0 -o lan0 -m conntrack --ctstate ESTABLISHED,RELATED -m comment --comment from-all
   # In the site: every proxy has the site's address, so what they send each other stays on lo.
   ipt "$lan" -A OUTPUT -o lo -s "$(host "$s")" -d "$(host "$s")" -m comment --comment in-site
+  case " $PORTMAP " in *" $s "*) portmap_router "$s" ;; esac
+}
+# portmap_router S: miniupnpd on site S's router (NAT-PMP and UPnP IGD on the LAN side,
+# forwardings to the LAN only), its rules in an nftables table of its own (bench/miniupnpd).
+portmap_router() {
+  local s=$1 i=${IDX[$1]} nat=$tag-nat$1
+  ip netns exec "$nat" nft -f bench/miniupnpd/table.nft
+  sed -e "s|@NATPMP@|yes|" -e "s|@LAN@|192.168.$i.0/24|" bench/miniupnpd/miniupnpd.conf >"$work/miniupnpd$s.conf"
+  ip netns exec "$nat" miniupnpd -f "$work/miniupnpd$s.conf" -d -P "$work/miniupnpd$s.pid" >"$out/miniupnpd$s.log" 2>&1 &
 }
 for s in $SITES; do site "$s"; done
 
@@ -305,9 +329,11 @@ echo "$turn_note" | tee -a "$checks"
 for s in $SITES; do ipt "$tag-nat$s" -Z; ipt "$tag-site$s" -Z; done
 declare -A SPID
 for s in $SITES; do
+  mapflag=()
+  case " $PORTMAP " in *" $s "*) mapflag=(--port-mapping) ;; esac
   # shellcheck disable=SC2086 # SWARM_FLAGS are words
   timeout --kill-after=10 $((secs + 120)) ip netns exec "$tag-site$s" "$bin" swarm --gateway $GW --channel tv \
-    --viewers "$VIEWERS" --direct 0 --peer-host "$(host "$s")" --duration "$DUR" --log-level "$LOG_LEVEL" --json $SWARM_FLAGS \
+    --viewers "$VIEWERS" --direct 0 --peer-host "$(host "$s")" --duration "$DUR" --log-level "$LOG_LEVEL" --json "${mapflag[@]}" $SWARM_FLAGS \
     >"$out/site$s.json" 2>"$out/site$s.log" &
   SPID[$s]=$!
 done

@@ -105,11 +105,12 @@ swarm() { # swarm NAME URL VIEWERS: swarm runs against URL, 500 viewers each at 
       join_p50_ms: (map(.join_p50_ms) | max), join_p95_ms: (map(.join_p95_ms) | max),
       tracker_requests_per_viewer_segment: ((map(.tracker_requests_per_viewer_segment * .viewers) | add) / (map(.viewers) | add)),
       connections_per_viewer: ((map(.connections_opened) | add) / (map(.viewers) | add)),
-      cpu_cores: (map(.cpu_cores) | add)}
+      cpu_cores: (map(.cpu_cores) | add),
+      swarm_misses: (map(.swarm_misses // {} | to_entries[]) | reduce .[] as $e ({}; .[$e.key] += $e.value))}
     | .offload = .bytes_from_peers / (.bytes_from_peers + .bytes_from_gateway)' "$out/$1"-*.json >"$out/$1.json"
 }
 summary() { # summary FILE: the report's headline figures
-  jq -r '"offload \(.offload|.*1000|round/1000) | gateway fetches/segment \(.gateway_fetches_per_segment|.*100|round/100) | stalls \(.stalls) | player errors \(.player_errors) | integrity failures \(.integrity_failures) | join p50/p95 \(.join_p50_ms|round)/\(.join_p95_ms|round) ms | tracker req/viewer/segment \(.tracker_requests_per_viewer_segment|.*100|round/100) | refused \(.tracker_refused) | connections/viewer \(.connections_per_viewer|.*10|round/10) | swarm processes \(.cpu_cores|.*100|round/100) cores"' "$1"
+  jq -r '"offload \(.offload|.*1000|round/1000) | gateway fetches/segment \(.gateway_fetches_per_segment|.*100|round/100) | stalls \(.stalls) | player errors \(.player_errors) | integrity failures \(.integrity_failures) | join p50/p95 \(.join_p50_ms|round)/\(.join_p95_ms|round) ms | tracker req/viewer/segment \(.tracker_requests_per_viewer_segment|.*100|round/100) | refused \(.tracker_refused) | connections/viewer \(.connections_per_viewer|.*10|round/10) | swarm processes \(.cpu_cores|.*100|round/100) cores | swarm misses \(.swarm_misses // {} | to_entries | map("\(.key) \(.value)") | join(", "))"' "$1"
 }
 
 for sc in $SCENARIOS; do

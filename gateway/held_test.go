@@ -61,6 +61,13 @@ func TestMemberFetchHeldWhileSaturated(t *testing.T) {
 	_, metrics := get(t, front.URL+"/metrics")
 	assert.Contains(t, metrics, `rawflow_gateway_requests_total{channel="tv",kind="held"} 2`)
 	assert.True(t, strings.Contains(metrics, `kind="segment"} 8`), "the held ones are not segments served")
+	for _, line := range []string{ // the 8 served, by what each requester said it was
+		`rawflow_gateway_segment_fetches_total{channel="tv",fetch="root"} 1`,
+		`rawflow_gateway_segment_fetches_total{channel="tv",fetch="member"} 6`,
+		`rawflow_gateway_segment_fetches_total{channel="tv",fetch="other"} 1`,
+	} {
+		assert.Contains(t, metrics, line+"\n")
+	}
 }
 
 // TestHoldBackNever: BusyTransfers negative (--busy-transfers 0) never holds back.

@@ -58,11 +58,18 @@ func (s *Server) metricsSnapshot() []channelMetrics {
 func (s *Server) newMetrics() http.Handler {
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rawflow_gateway_requests_total",
 		Help: "Requests served, by kind: playlist, segment, tracker, held (a member's segment fetch held back while the uplink is saturated)."}, []string{"channel", "kind"})
+	s.fetches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rawflow_gateway_segment_fetches_total",
+		Help: "Segment requests served, by what the requester said it was (RawFlow-Fetch): root (its cell's one copy, which the swarm spreads), member (its swarm did not deliver in time), other (a player, or a proxy with no plan yet)."}, []string{"channel", "fetch"})
+	for name := range s.channelMap() { // at 0 from the start: a rate() sees the first fetch
+		for _, f := range []string{swarm.FetchRoot, swarm.FetchMember, "other"} {
+			s.fetches.WithLabelValues(name, f)
+		}
+	}
 	pace := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rawflow_gateway_pace_rate_bytes",
 		Help: "Bytes per second segments are paced at: 85 % of --egress-limit, or below the uplink's estimate while it is saturated; 0: not paced."},
 		func() float64 { rate, _ := s.pacer.state(); return rate })
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(s.requests, pace, newGatewayCollector(s.metricsSnapshot), newTrackerCollector(s.tracker.Snapshot),
+	reg.MustRegister(s.requests, s.fetches, pace, newGatewayCollector(s.metricsSnapshot), newTrackerCollector(s.tracker.Snapshot),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -74,10 +81,22 @@ func (s *Server) newMetrics() http.Handler {
 	})
 }
 
-// count counts a request of a configured channel (others are not labels: unbounded).
-func (s *Server) count(channel, kind string) {
+// count counts a request of a configured channel by kind.
+func (s *Server) count(channel, kind string) { s.countIn(s.requests, channel, kind) }
+
+// countFetch counts a segment request of a configured channel by its RawFlow-Fetch header.
+func (s *Server) countFetch(channel, fetch string) {
+	if fetch != swarm.FetchRoot && fetch != swarm.FetchMember {
+		fetch = "other"
+	}
+	s.countIn(s.fetches, channel, fetch)
+}
+
+// countIn counts one in v's series for a configured channel (others are not labels:
+// unbounded) and label.
+func (s *Server) countIn(v *prometheus.CounterVec, channel, label string) {
 	if s.channelMap()[channel] != nil {
-		s.requests.WithLabelValues(channel, kind).Inc()
+		v.WithLabelValues(channel, label).Inc()
 	}
 }
 

@@ -32,6 +32,7 @@ var gatewayFamilies = map[string]string{
 	"rawflow_gateway_tracker_signals_total":         "counter [result] WebRTC signals (offers and answers) proxies sent, by result: relayed, unpaired (no plan pairs the two, or no offer to answer), elsewhere (the recipient has no stream on this gateway, and no fleet to pass it to), full (its queue was full), forwarded (passed to the fleet's other gateways).",
 	"rawflow_gateway_tracker_refused_total":         "counter [reason] Tracker calls refused (429), by reason: joins (new proxies from one address), peer (calls of one proxy), address (all calls of one address), identities (proxies one address holds at once).",
 	"rawflow_gateway_requests_total":                "counter [channel kind] Requests served, by kind: playlist, segment, tracker, held (a member's segment fetch held back while the uplink is saturated).",
+	"rawflow_gateway_segment_fetches_total":         "counter [channel fetch] Segment requests served, by what the requester said it was (RawFlow-Fetch): root (its cell's one copy, which the swarm spreads), member (its swarm did not deliver in time), other (a player, or a proxy with no plan yet).",
 	"rawflow_gateway_segments_listed_total":         "counter [channel] Segments the gateway listed.",
 	"rawflow_gateway_viewers":                       "gauge [channel kind] Viewers: assisted (proxies registered, fleet-wide), direct (players of this gateway, last 30 s).",
 	"rawflow_gateway_window_bytes":                  "gauge [channel] Bytes of segments held in RAM.",

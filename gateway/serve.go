@@ -104,6 +104,7 @@ func (s *Server) handleSegment(c echo.Context) error {
 		defer s.held.transfer()()
 	}
 	s.count(ch.name, "segment")
+	s.countFetch(ch.name, c.Request().Header.Get(swarm.FetchHeader))
 	if seg.Data == nil { // VOD: fetched on demand
 		if seg, err = s.onDemand(c.Request().Context(), ch, r, seg); err != nil {
 			return err

@@ -43,11 +43,12 @@ type Server struct {
 	// metrics serves GET /metrics; requests is rawflow_gateway_requests_total (metrics.go).
 	metrics  http.Handler
 	requests *prometheus.CounterVec
-	draining atomic.Bool      // set by Drain: readiness fails, serving goes on
-	flushMu  sync.Mutex       // held by flushEgress
-	held     *holdBack        // members' copies held back while the uplink is saturated (held.go)
-	pacer    *pacer           // segment bytes paced to EgressLimit or the estimate, roots first (pace.go)
-	uplink   *uplinkEstimator // the uplink's rate, without EgressLimit (uplink.go); nil with it
+	fetches  *prometheus.CounterVec // segment requests by RawFlow-Fetch
+	draining atomic.Bool            // set by Drain: readiness fails, serving goes on
+	flushMu  sync.Mutex             // held by flushEgress
+	held     *holdBack              // members' copies held back while the uplink is saturated (held.go)
+	pacer    *pacer                 // segment bytes paced to EgressLimit or the estimate, roots first (pace.go)
+	uplink   *uplinkEstimator       // the uplink's rate, without EgressLimit (uplink.go); nil with it
 }
 
 // New builds a gateway from cfg. reg is the registry it shares with its fleet

@@ -40,6 +40,10 @@ type Config struct {
 	Variants []int
 	// PeerTransport is the proxies' (peerassist.Config.PeerTransport); empty: auto.
 	PeerTransport string
+	// PortMapping lets each proxy ask the router to forward its neighbour port, as a
+	// viewer's proxy does (peerassist.Config.NoPortMapping): off by default, so that a
+	// benchmark on a real LAN does not fill its router's table.
+	PortMapping bool
 	// Group is the locality group of every proxy; empty means none.
 	Group string
 	// PeerHost is the IP the proxies' neighbour ports listen on and advertise; empty means

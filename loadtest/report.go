@@ -54,6 +54,9 @@ type Report struct {
 	GatewayResumes    int64   `json:"gateway_resumes"`
 	Held              int64   `json:"held"`
 	QuietSpells       int     `json:"quiet_spells"`
+	// SwarmMisses sums the proxies' member fetches the swarm missed, by cause
+	// (peerassist.ChannelStatus.SwarmMisses).
+	SwarmMisses map[string]int64 `json:"swarm_misses,omitempty"`
 	// Links are the proxies' WebRTC links (peerlink): set up and failed, the mean time to
 	// set one up (ICE and DTLS), and the bytes received over them by how they travel
 	// (host, srflx, prflx, relay); the rest of BytesFromPeers came over TCP.
@@ -137,6 +140,12 @@ func (b *bench) report(elapsed time.Duration) Report {
 			r.RangeCompletions += ch.RangeCompletions
 			r.GatewayResumes += ch.GatewayResumes
 			r.Held += ch.Held
+			for cause, n := range ch.SwarmMisses {
+				if r.SwarmMisses == nil {
+					r.SwarmMisses = map[string]int64{}
+				}
+				r.SwarmMisses[cause] += n
+			}
 		}
 	}
 	if total := r.BytesFromPeers + r.BytesFromGateway; total > 0 {

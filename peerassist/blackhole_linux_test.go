@@ -1,6 +1,7 @@
 package peerassist
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -18,14 +19,7 @@ import (
 // a listener with a backlog of 0 that never accepts, its queue filled.
 func blackhole(t *testing.T) string {
 	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = syscall.Close(fd) })
-	require.NoError(t, syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
-	require.NoError(t, syscall.Listen(fd, 0))
-	sa, err := syscall.Getsockname(fd)
-	require.NoError(t, err)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+	addr := unaccepted(t)
 	for range 8 { // the queue takes a connection or two; then SYNs are dropped
 		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
 		if err != nil {
@@ -35,6 +29,20 @@ func blackhole(t *testing.T) string {
 	}
 	t.Fatal("the listen queue never filled")
 	return ""
+}
+
+// unaccepted returns a loopback address with a backlog of 0 that never accepts: its
+// queue takes the first connect or two, and every later one hangs.
+func unaccepted(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	require.NoError(t, syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+	require.NoError(t, syscall.Listen(fd, 0))
+	sa, err := syscall.Getsockname(fd)
+	require.NoError(t, err)
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 }
 
 // TestBlackholedAddressIsNotAFailure: a source that takes WebRTC, whose advertised address
@@ -85,4 +93,34 @@ func TestSilentNeighbourIsAFailure(t *testing.T) {
 	st := p.Status()
 	assert.Equal(t, int64(3), st.Channels["tv"].SegmentsFromGateway)
 	assert.Positive(t, st.Channels["tv"].NeighbourFailures, "a neighbour that answers no handshake failed")
+}
+
+// TestConnectedAddressIsNotTakenForANAT: a source whose address took a connection is
+// reachable over TCP; when a later connect hangs (it, or this proxy, is overloaded), that
+// is a failure as any other: no probe, no WebRTC link. Taken for a NAT, every busy source
+// of an overloaded crowd got a WebRTC set-up, thousands of them.
+func TestConnectedAddressIsNotTakenForANAT(t *testing.T) {
+	gw := newFakeGateway(1)
+	p := startProxy(t, gw, nil)
+	src := swarm.Source{ID: strings.Repeat("ab", 16), Addr: unaccepted(t), ICE: true}
+	p.routes.note("tv", src)
+	dial := (&net.Dialer{}).DialContext
+
+	c, err := p.routes.dial(t.Context(), dial, peerHost(src.ID))
+	require.NoError(t, err, "the queue takes the first connect")
+	t.Cleanup(func() { _ = c.Close() })
+	for range 4 { // fill the queue: from here on, connects hang
+		if extra, derr := net.DialTimeout("tcp", src.Addr, 300*time.Millisecond); derr == nil {
+			t.Cleanup(func() { _ = extra.Close() })
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err = p.routes.dial(ctx, dial, peerHost(src.ID))
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, errLinkPending, "a hanging connect to an address that took one is the source's failure")
+	rt, _ := p.routes.get(src.ID)
+	assert.Equal(t, pathDirect, rt.path)
+	assert.False(t, rt.busy, "no probe queued")
 }

@@ -20,6 +20,9 @@ const skipAfterFailure = 5 * time.Second
 type neighbourState struct {
 	failures  int // failures in a row
 	skipUntil time.Time
+	// resting: skipUntil was set by rest (its path not known yet), not by a failure; known
+	// ends it.
+	resting bool
 }
 
 // neighbours is the proxy's view of the neighbours it fetched from.
@@ -63,7 +66,19 @@ func (n *neighbours) rest(id string, d time.Duration, now time.Time) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if s := n.state(id); s.skipUntil.Before(now.Add(d)) {
-		s.skipUntil = now.Add(d)
+		s.skipUntil, s.resting = now.Add(d), true
+	}
+}
+
+// known ends neighbour id's rest: its path is known now (its address took a connection, or
+// its link came up), and its next fetches have nothing to wait for. Resting out the
+// remaining seconds sent them to the gateway: in a 1,000-viewer join, where connects
+// outlast a fetch's stall bound for want of CPU, most of the members' gateway fetches.
+func (n *neighbours) known(id string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if s := n.m[id]; s != nil && s.resting {
+		s.skipUntil, s.resting = time.Time{}, false
 	}
 }
 
@@ -75,7 +90,7 @@ func (n *neighbours) done(id string, delivered bool, skip time.Duration, now tim
 	s := n.state(id)
 	switch {
 	case skip > 0:
-		s.skipUntil = now.Add(skip)
+		s.skipUntil, s.resting = now.Add(skip), false
 		s.failures++
 	case delivered:
 		s.failures = 0

@@ -65,6 +65,10 @@ type Config struct {
 	// source's address can be dialled, else a WebRTC link set up through the gateway),
 	// TransportDirect (TCP only) or TransportICE (WebRTC for every source that takes it).
 	PeerTransport string
+	// NoPortMapping keeps the proxy from asking the router to forward the neighbour port
+	// (NAT-PMP, UPnP; see Node), which it does when the port is bound on an unspecified or
+	// private address and AdvertiseAddr is not given.
+	NoPortMapping bool
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.

@@ -30,6 +30,9 @@ func TestUnreachableLinkBacksOff(t *testing.T) {
 	gw.mu.Unlock()
 	assert.Positive(t, signals, "the link was tried")
 	assert.LessOrEqual(t, signals, 2, "and not again for each segment")
+	misses := st.Channels["tv"].SwarmMisses
+	assert.Positive(t, misses["pending"], "a fetch met the link still coming up: %v", misses)
+	assert.Equal(t, int64(6), misses["pending"]+misses["resting"]+misses["time"], "every segment a miss, none the source's failure: %v", misses)
 	require.NotNil(t, st.Links)
 	assert.Positive(t, st.Links.Failed)
 }
@@ -139,4 +142,30 @@ func TestSwarmKeysFollowTheGateway(t *testing.T) {
 	assert.Equal(t, maxSwarmKeys, n)
 	_, ok = m.swarmKey(fresh[0].Window)
 	assert.False(t, ok, "the oldest keys are dropped")
+}
+
+// TestRestEndsWhenThePathIsKnown: a source skipped because its path was not known (a connect
+// still under way at a fetch's stall bound) is usable again as soon as it is known (the probe
+// decided it, or the address took a connection), not after the rest's full 5 s; a failure's
+// skip stays.
+func TestRestEndsWhenThePathIsKnown(t *testing.T) {
+	gw := newFakeGateway(2)
+	a, b := strings.Repeat("a1", 16), strings.Repeat("b2", 16)
+	gw.setSources(swarm.Source{ID: a, Addr: "127.0.0.1:1", ICE: true}, swarm.Source{ID: b, Addr: "127.0.0.1:2", ICE: true})
+	p := startProxy(t, gw, nil)
+	require.Eventually(t, func() bool { _, ok := p.routes.get(b); return ok }, 5*time.Second, 10*time.Millisecond, "the plan names the sources")
+	now := p.cfg.Now()
+
+	p.neigh.rest(a, skipAfterFailure, now)
+	require.False(t, p.neigh.usable(a, now))
+	p.routes.decide(a, pathDirect, false) // the probe: its address takes connections
+	assert.True(t, p.neigh.usable(a, now), "known by the probe: usable at once")
+
+	p.neigh.rest(b, skipAfterFailure, now)
+	p.routes.tookConnection(b, "127.0.0.1:2")
+	assert.True(t, p.neigh.usable(b, now), "known by a connection taken: usable at once")
+
+	p.neigh.done(a, false, skipAfterFailure, now) // a failure
+	p.routes.decide(a, pathDirect, false)
+	assert.False(t, p.neigh.usable(a, now), "a failure's skip is not lifted")
 }

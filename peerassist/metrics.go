@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rawflow/rawflow/internal/portmap"
 	"github.com/rawflow/rawflow/peerlink"
 )
 
@@ -62,6 +63,7 @@ type proxyCollector struct {
 
 	bytes, segments, integrityFailures, neighbourFailures, stalls, cacheBytes, neighbours *prometheus.Desc
 	links, linkBytes, linkResults                                                         *prometheus.Desc
+	portMapped, swarmMisses                                                               *prometheus.Desc
 }
 
 func newProxyCollector(snapshot func() proxyMetrics) *proxyCollector {
@@ -89,13 +91,19 @@ func newProxyCollector(snapshot func() proxyMetrics) *proxyCollector {
 		linkResults: prometheus.NewDesc("rawflow_peer_link_setups_total",
 			"WebRTC links set up, by result: connected, failed (no answer, ICE or DTLS did not complete), refused (too many links).",
 			[]string{"result"}, nil),
+		swarmMisses: prometheus.NewDesc("rawflow_peer_swarm_misses_total",
+			"Member fetches the swarm missed (then made from the gateway), by what the last source tried did: resting, pending, busy, late, failed, time.",
+			[]string{"channel", "cause"}, nil),
+		portMapped: prometheus.NewDesc("rawflow_peer_port_mapped",
+			"1 while the router forwards the neighbour port, by how it was asked (nat-pmp, upnp); 0 otherwise.",
+			[]string{"method"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *proxyCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.bytes, c.segments, c.integrityFailures, c.neighbourFailures,
-		c.stalls, c.cacheBytes, c.neighbours, c.links, c.linkBytes, c.linkResults} {
+		c.stalls, c.cacheBytes, c.neighbours, c.links, c.linkBytes, c.linkResults, c.portMapped, c.swarmMisses} {
 		ch <- d
 	}
 }
@@ -104,6 +112,13 @@ func (c *proxyCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 	m := c.snapshot()
 	ch <- prometheus.MustNewConstMetric(c.cacheBytes, prometheus.GaugeValue, float64(m.status.CacheBytes))
+	for _, method := range []string{portmap.NATPMP, portmap.UPnP} {
+		v := 0.0
+		if pm := m.status.PortMapping; pm != nil && pm.Method == method {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.portMapped, prometheus.GaugeValue, v, method)
+	}
 	if l := m.status.Links; l != nil {
 		for _, t := range []string{peerlink.TypeHost, peerlink.TypeSrflx, peerlink.TypePrflx, peerlink.TypeRelay} {
 			ch <- prometheus.MustNewConstMetric(c.links, prometheus.GaugeValue, float64(l.PeersUp[t]), t)
@@ -127,6 +142,9 @@ func (c *proxyCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.integrityFailures, st.IntegrityFailures)
 		counter(c.neighbourFailures, st.NeighbourFailures)
 		counter(c.stalls, st.Stalls)
+		for _, cause := range missCauseNames {
+			counter(c.swarmMisses, st.SwarmMisses[cause], cause)
+		}
 		// Neighbour state is kept across channels; a proxy plays one channel as a rule.
 		ch <- prometheus.MustNewConstMetric(c.neighbours, prometheus.GaugeValue, float64(m.neighbours), name)
 	}

@@ -79,6 +79,8 @@ var proxyFamilies = map[string]string{
 	"rawflow_peer_links":                    "gauge [type] WebRTC links to neighbours up now, by how they travel: host (a direct UDP path), srflx or prflx (through NATs, addresses found by STUN or by the peer), relay (through TURN).",
 	"rawflow_peer_link_bytes_total":         "counter [direction type] Bytes over WebRTC links (HTTP requests and responses), by link type and direction (sent, received).",
 	"rawflow_peer_link_setups_total":        "counter [result] WebRTC links set up, by result: connected, failed (no answer, ICE or DTLS did not complete), refused (too many links).",
+	"rawflow_peer_port_mapped":              "gauge [method] 1 while the router forwards the neighbour port, by how it was asked (nat-pmp, upnp); 0 otherwise.",
+	"rawflow_peer_swarm_misses_total":       "counter [cause channel] Member fetches the swarm missed (then made from the gateway), by what the last source tried did: resting, pending, busy, late, failed, time.",
 }
 
 // scrape parses url's text exposition into its families by name.
@@ -151,8 +153,9 @@ func TestProxyCollectorOneSnapshot(t *testing.T) {
 		n := int64(calls)
 		st := ChannelStatus{Counters: swarm.Counters{BytesFromGateway: 100 * n, BytesFromPeers: 200 * n, BytesUploaded: 300 * n,
 			SegmentsFromGateway: 4 * n, SegmentsFromPeers: 5 * n, IntegrityFailures: 6 * n, NeighbourFailures: 7 * n, Stalls: 8 * n},
-			CacheHits: 9 * n}
-		return proxyMetrics{status: Status{Channels: map[string]ChannelStatus{"tv": st}, CacheBytes: 1000 * n}, neighbours: int(3 * n)}
+			CacheHits: 9 * n, SwarmMisses: map[string]int64{"pending": 10 * n, "failed": 11 * n}}
+		return proxyMetrics{status: Status{Channels: map[string]ChannelStatus{"tv": st}, CacheBytes: 1000 * n,
+			PortMapping: &PortMapping{External: "11.0.0.2:40000", Method: "nat-pmp"}}, neighbours: int(3 * n)}
 	})
 	const want = `
 # HELP rawflow_peer_bytes_total Segment bytes by source: gateway, peers (received), uploaded (sent to peers).
@@ -172,6 +175,18 @@ rawflow_peer_neighbour_failures_total{channel="tv"} 7
 # HELP rawflow_peer_neighbours Neighbours the proxy knows (across its channels).
 # TYPE rawflow_peer_neighbours gauge
 rawflow_peer_neighbours{channel="tv"} 3
+# HELP rawflow_peer_swarm_misses_total Member fetches the swarm missed (then made from the gateway), by what the last source tried did: resting, pending, busy, late, failed, time.
+# TYPE rawflow_peer_swarm_misses_total counter
+rawflow_peer_swarm_misses_total{cause="busy",channel="tv"} 0
+rawflow_peer_swarm_misses_total{cause="failed",channel="tv"} 11
+rawflow_peer_swarm_misses_total{cause="late",channel="tv"} 0
+rawflow_peer_swarm_misses_total{cause="pending",channel="tv"} 10
+rawflow_peer_swarm_misses_total{cause="resting",channel="tv"} 0
+rawflow_peer_swarm_misses_total{cause="time",channel="tv"} 0
+# HELP rawflow_peer_port_mapped 1 while the router forwards the neighbour port, by how it was asked (nat-pmp, upnp); 0 otherwise.
+# TYPE rawflow_peer_port_mapped gauge
+rawflow_peer_port_mapped{method="nat-pmp"} 1
+rawflow_peer_port_mapped{method="upnp"} 0
 # HELP rawflow_peer_segments_total Segments served to the player, by source: cache, peers, gateway.
 # TYPE rawflow_peer_segments_total counter
 rawflow_peer_segments_total{channel="tv",source="cache"} 9
@@ -223,6 +238,11 @@ func TestProxyMetricsMatchStatus(t *testing.T) {
 		`rawflow_peer_stalls_total{channel="tv"}`:                    float64(st.Stalls),
 		`rawflow_peer_neighbours{channel="tv"}`:                      float64(snaps[0].neighbours),
 		`rawflow_peer_cache_bytes`:                                   float64(snaps[0].status.CacheBytes),
+		`rawflow_peer_port_mapped{method="nat-pmp"}`:                 0,
+		`rawflow_peer_port_mapped{method="upnp"}`:                    0,
+	}
+	for _, cause := range missCauseNames {
+		want[`rawflow_peer_swarm_misses_total{cause="`+cause+`",channel="tv"}`] = float64(st.SwarmMisses[cause])
 	}
 	links := snaps[0].status.Links
 	require.NotNil(t, links)

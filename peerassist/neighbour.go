@@ -51,13 +51,17 @@ type partial struct {
 // thirds of the time left before its response header, the last all of it; from the first
 // body byte on, a transfer that delivers no byte for stall is abandoned. It returns the
 // first segment that matches the digest and size, or nil and the longest partial transfer.
-func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.Source, info segInfo, stall time.Duration) (*segment, partial) {
+func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.Source, info segInfo, stall time.Duration) (*segment, partial, missCause) {
 	var part partial
+	cause := missTime // no source tried before the time ran out
 	for i, src := range sources {
 		if ctx.Err() != nil {
 			break
 		}
 		if !p.neigh.usable(src.ID, p.cfg.Now()) {
+			if cause == missTime {
+				cause = missResting
+			}
 			continue
 		}
 		wait := time.Duration(0) // the last source: until ctx ends
@@ -73,8 +77,9 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.S
 		case err == nil:
 			p.neigh.done(src.ID, true, 0, now)
 			m.stats.got(delivery{rendition: info.rendition, peers: info.size, group: src.Group, path: path})
-			return &segment{digest: info.digest, channel: m.channel, data: data}, partial{}
+			return &segment{digest: info.digest, channel: m.channel, data: data}, partial{}, 0
 		case errors.Is(err, errIntegrity), errors.Is(err, errHostile):
+			cause = missFailed
 			m.stats.integrityFailures.Add(1)
 			skip = p.cfg.BanFor
 			m.report(src.ID)
@@ -82,17 +87,25 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.S
 		case errors.Is(err, errLinkPending):
 			// Not its fault (a NAT's address, a link still coming up), but the next
 			// fetches should not wait for it either: skipped as after a failure, not
-			// counted, never reported.
-			p.neigh.rest(src.ID, skipAfterFailure, now)
+			// counted, never reported, until its path is known (neighbours.known) unless
+			// it became known meanwhile.
+			cause = missPending
+			if p.routes.pending(src.ID) {
+				p.neigh.rest(src.ID, skipAfterFailure, now)
+			}
 			continue
 		case errors.Is(err, errNotNow):
+			cause = missBusy
 		case answered && (errors.Is(err, errHeaderWait) || ctx.Err() != nil || isTimeout(err)):
 			// The source said it was getting the segment (103), and is not done in the
 			// time we had (our context's, or the transport's bound on the same budget,
 			// whichever fired first): not its fault.
+			cause = missLate
 		default:
+			cause = missFailed
 			m.stats.neighbourFailures.Add(1)
 			skip = skipAfterFailure
+			p.log.Debug("neighbour failed", "peer", src.ID, "addr", src.Addr, "err", err)
 		}
 		if fails := p.neigh.done(src.ID, false, skip, now); skip == skipAfterFailure && fails%reportAfterFailures == 0 {
 			m.report(src.ID) // keeps failing without lying: useless to the swarm, say so
@@ -101,7 +114,7 @@ func (p *Proxy) fromNeighbours(ctx context.Context, m *member, sources []swarm.S
 			part = partial{data: data, from: src.ID, group: src.Group}
 		}
 	}
-	return nil, part
+	return nil, part, cause
 }
 
 // reportAfterFailures is how many failures in a row make a proxy report a neighbour.

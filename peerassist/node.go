@@ -32,13 +32,31 @@ type Node struct {
 
 	killed   chan struct{} // closed by Kill
 	killOnce sync.Once
+	mapPort  uint16 // the neighbour port to have the router forward (portmap.go); 0: none
 }
 
 // Listen binds the player port on playerAddr and, unless cfg.NoUpload, the neighbour port
 // on neighbourAddr, and builds the proxy. Unless cfg.AdvertiseAddr is set, the neighbour
 // port is advertised as bound, an unspecified host left for the gateway to fill in with the
-// address it observes.
+// address it observes; and when it is bound on an unspecified or private address (this
+// machine may be behind a NAT), Run asks the router to forward it (portmap.go) unless
+// cfg.NoPortMapping.
 func Listen(ctx context.Context, playerAddr, neighbourAddr string, cfg Config) (*Node, error) {
+	var lc net.ListenConfig
+	return listen(ctx, func() (net.Listener, error) { return lc.Listen(ctx, "tcp", playerAddr) }, neighbourAddr, cfg)
+}
+
+// ListenPlayer is Listen with the player port's listener given (the benchmark's in-memory
+// one, package memnet); the node closes it.
+func ListenPlayer(ctx context.Context, player net.Listener, neighbourAddr string, cfg Config) (*Node, error) {
+	n, err := listen(ctx, func() (net.Listener, error) { return player, nil }, neighbourAddr, cfg)
+	if err != nil {
+		_ = player.Close()
+	}
+	return n, err
+}
+
+func listen(ctx context.Context, player func() (net.Listener, error), neighbourAddr string, cfg Config) (*Node, error) {
 	n := &Node{killed: make(chan struct{})}
 	var lc net.ListenConfig
 	if !cfg.NoUpload && cfg.PeerTransport != TransportICE { // over WebRTC only: no port to open
@@ -48,7 +66,11 @@ func Listen(ctx context.Context, playerAddr, neighbourAddr string, cfg Config) (
 		}
 		n.Neighbour = netutil.LimitListener(ln, maxNeighbourConns)
 		if cfg.AdvertiseAddr == "" {
-			cfg.AdvertiseAddr = advertised(ln.Addr().(*net.TCPAddr))
+			a := ln.Addr().(*net.TCPAddr)
+			cfg.AdvertiseAddr = advertised(a)
+			if !cfg.NoPortMapping && behindNAT(a.IP) {
+				n.mapPort = uint16(a.Port)
+			}
 		}
 	}
 	var err error
@@ -56,7 +78,7 @@ func Listen(ctx context.Context, playerAddr, neighbourAddr string, cfg Config) (
 		n.close()
 		return nil, err
 	}
-	if n.Player, err = lc.Listen(ctx, "tcp", playerAddr); err != nil {
+	if n.Player, err = player(); err != nil {
 		n.close()
 		return nil, fmt.Errorf("player listener: %w", err)
 	}
@@ -100,6 +122,9 @@ func (n *Node) Serve(ctx context.Context, player, neighbour http.Handler) error 
 		parts = append(parts, func(ctx context.Context) error {
 			return httpx.ServeTLS(ctx, n.Neighbour, neighbour, n.Proxy.NeighbourTLS(), n.killed)
 		})
+	}
+	if n.mapPort != 0 {
+		parts = append(parts, func(ctx context.Context) error { n.Proxy.keepPortMapping(ctx, n.mapPort); return nil })
 	}
 	if ln := n.Proxy.LinkListener(); ln != nil && !n.Proxy.cfg.NoUpload { // the same handler, over WebRTC (links.go)
 		parts = append(parts, func(ctx context.Context) error {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rawflow/rawflow/internal/flight"
+	"github.com/rawflow/rawflow/internal/portmap"
 	"github.com/rawflow/rawflow/peerlink"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
@@ -48,12 +49,13 @@ type Proxy struct {
 	origins     *origins      // web origins allowed to read the player port (access.go)
 	policy      atomic.Int32  // the neighbour address policy the gateway announced (swarm.AddrPolicy)
 	deadlines   deadlines
-	uploads     chan struct{}          // semaphore of MaxUploads
-	queued      atomic.Int64           // uploads waiting for a slot
-	dials       atomic.Int64           // connections opened, to the gateway and to neighbours
-	cert        tls.Certificate        // the neighbour port's (neighbourtls.go)
-	certFP      string                 // its fingerprint; "" for a proxy that uploads nothing
-	tlsSessions tls.ClientSessionCache // neighbours' TLS sessions, to resume
+	uploads     chan struct{}                   // semaphore of MaxUploads
+	queued      atomic.Int64                    // uploads waiting for a slot
+	dials       atomic.Int64                    // connections opened, to the gateway and to neighbours
+	cert        tls.Certificate                 // the neighbour port's (neighbourtls.go)
+	certFP      string                          // its fingerprint; "" for a proxy that uploads nothing
+	tlsSessions tls.ClientSessionCache          // neighbours' TLS sessions, to resume
+	mapping     atomic.Pointer[portmap.Mapping] // the router's forwarding of the neighbour port; nil: none (portmap.go)
 	// stalePlaylists counts playlists served from the proxy's copy during a gateway outage,
 	// tokenRefused segment requests refused on a signed channel, addrRefused neighbour
 	// addresses the policy refused to dial, certRefused gateway requests given up because
@@ -271,7 +273,7 @@ func (p *Proxy) load(ctx context.Context, m *member, info segInfo, dl *deadline)
 			cancel = func() { cancelBound(); cancelDeadline() }
 		}
 		var more partial
-		s, more = p.fromNeighbours(hctx, m, ask.sources, info, p.cfg.NeighbourStall)
+		s, more, _ = p.fromNeighbours(hctx, m, ask.sources, info, p.cfg.NeighbourStall)
 		if s == nil {
 			<-hctx.Done() // sources that failed at once: the swarm's root may still deliver to them
 		}
@@ -342,7 +344,10 @@ func (p *Proxy) fromSwarm(ctx context.Context, m *member, info segInfo, urgent b
 	if urgent {
 		stall = min(stall, urgentStall)
 	}
-	s, part := p.fromNeighbours(ctx, m, sp.Sources, info, stall)
+	s, part, cause := p.fromNeighbours(ctx, m, sp.Sources, info, stall)
+	if s == nil {
+		m.stats.misses[cause].Add(1)
+	}
 	return s, part, ask
 }
 
@@ -406,7 +411,7 @@ func (p *Proxy) Status() Status {
 		st.Channels[name] = ChannelStatus{Counters: c, CacheHits: m.stats.cacheHits.Load(), PeerID: m.peerID(),
 			Offload: c.Offload(), TrackerRequests: m.stats.trackerRequests.Load(), TrackerRefused: m.stats.trackerRefused.Load(),
 			Roots: m.stats.roots.Load(), RangeCompletions: m.stats.rangeCompletions.Load(),
-			GatewayResumes: m.stats.gatewayResumes.Load(), Held: m.stats.held.Load()}
+			GatewayResumes: m.stats.gatewayResumes.Load(), Held: m.stats.held.Load(), SwarmMisses: m.stats.missCounts()}
 	}
 	st.Connections = p.dials.Load()
 	st.StalePlaylists, st.TokenRefused, st.AddrRefused = p.stalePlaylists.Load(), p.tokenRefused.Load(), p.addrRefused.Load()
@@ -416,6 +421,9 @@ func (p *Proxy) Status() Status {
 		st.Links = &ls
 	}
 	st.GatewayCertRefused = p.certRefused.Load()
+	if m := p.mapping.Load(); m != nil {
+		st.PortMapping = &PortMapping{External: m.External.String(), Method: m.Method}
+	}
 	return st
 }
 

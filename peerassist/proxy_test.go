@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rawflow/rawflow/internal/portmap"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -247,6 +249,7 @@ func TestDeadNeighbourFallsBackToGateway(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, string(gw.data[seg.Name]), body)
 	assert.Equal(t, int64(1), p.Status().Channels["tv"].NeighbourFailures)
+	assert.Equal(t, map[string]int64{"failed": 1}, p.Status().Channels["tv"].SwarmMisses, "the miss, by its cause")
 }
 
 // TestGatewayNotYetIsAskedAgain: a gateway that answers 404 for a listed segment (in a
@@ -357,6 +360,60 @@ func TestNeighbourPortPullsThrough(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	resp, _ = httpGet(t, p.neighbour.URL+"/live/tv/index.m3u8")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+// TestPortMappingResubscribes: once the router forwards the neighbour port, the stream
+// subscribes again advertising the router's public address and port, and Status and
+// /metrics say so; once the forwarding is lost, the bound address again; and a gateway whose
+// address policy is not public (its viewers on its LAN) gets the bound address throughout.
+func TestPortMappingResubscribes(t *testing.T) {
+	gw := newFakeGateway(2)
+	gw.addrPolicy = "public" // the internet's
+	p := startProxy(t, gw, nil)
+	addrs := func() string {
+		subs := gw.subscriptions()
+		if len(subs) == 0 {
+			return ""
+		}
+		return subs[len(subs)-1].Addr
+	}
+	waitAddr := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); addrs() != want; time.Sleep(20 * time.Millisecond) {
+			require.True(t, time.Now().Before(deadline), "subscribed with %q, want %q", addrs(), want)
+		}
+	}
+	waitAddr("127.0.0.1:1")
+	assert.Nil(t, p.Status().PortMapping)
+
+	p.setPortMapping(portmap.Mapping{External: netip.MustParseAddrPort("11.0.0.2:40000"), Method: portmap.UPnP})
+	waitAddr("11.0.0.2:40000")
+	assert.Equal(t, &PortMapping{External: "11.0.0.2:40000", Method: "upnp"}, p.Status().PortMapping)
+	fams := scrape(t, p.player.URL+"/metrics")
+	got := map[string]float64{}
+	for _, m := range fams["rawflow_peer_port_mapped"].GetMetric() {
+		got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+	}
+	assert.Equal(t, map[string]float64{"nat-pmp": 0, "upnp": 1}, got)
+
+	p.setPortMapping(portmap.Mapping{})
+	waitAddr("127.0.0.1:1")
+	assert.Nil(t, p.Status().PortMapping)
+
+	p.policy.Store(int32(swarm.AddrPrivate))
+	p.setPortMapping(portmap.Mapping{External: netip.MustParseAddrPort("11.0.0.2:40000"), Method: portmap.UPnP})
+	assert.Equal(t, "127.0.0.1:1", p.advertiseAddr(), "a LAN gateway: the bound address")
+}
+
+// TestBehindNAT: the neighbour port is forwarded when bound on every address or a private one,
+// never on loopback or a public address.
+func TestBehindNAT(t *testing.T) {
+	for ip, want := range map[string]bool{
+		"0.0.0.0": true, "::": true, "192.168.1.2": true, "10.0.0.5": true, "100.64.1.1": true, "fd00::1": true,
+		"127.0.0.1": false, "::1": false, "203.0.113.9": false, "2001:db8::1": false,
+	} {
+		assert.Equal(t, want, behindNAT(net.ParseIP(ip)), ip)
+	}
 }
 
 func TestCacheIsBounded(t *testing.T) {

@@ -34,8 +34,41 @@ type counters struct {
 	rangeCompletions atomic.Int64 // partial neighbour transfers completed from the gateway
 	gatewayResumes   atomic.Int64 // gateway transfers cut short and resumed with Range
 	held             atomic.Int64 // fetches the gateway held back (errHeld): the swarm delivered or the gateway did later
+	// misses counts a member's swarm rungs that missed (the segment then came from the
+	// gateway), by the outcome of the last source tried.
+	misses [numMissCauses]atomic.Int64
 
 	split breakdown
+}
+
+// missCause is why a member's swarm rung missed: what the last source tried did.
+type missCause int
+
+// Causes of a swarm miss (ChannelStatus.SwarmMisses).
+const (
+	missResting missCause = iota // every source was being skipped (resting, or after a failure)
+	missPending                  // its path or WebRTC link was not known or up yet
+	missBusy                     // it did not hold the segment, or had no upload slot (404, 503)
+	missLate                     // it was getting the segment itself (103) and did not finish in time
+	missFailed                   // no answer within the stall bound, a failed transfer, or bad bytes
+	missTime                     // the rung's time ran out before a source was tried
+	numMissCauses
+)
+
+var missCauseNames = [numMissCauses]string{"resting", "pending", "busy", "late", "failed", "time"}
+
+// missCounts returns the misses by cause name (only causes that occurred).
+func (c *counters) missCounts() map[string]int64 {
+	var out map[string]int64
+	for i := range c.misses {
+		if n := c.misses[i].Load(); n > 0 {
+			if out == nil {
+				out = map[string]int64{}
+			}
+			out[missCauseNames[i]] = n
+		}
+	}
+	return out
 }
 
 func (c *counters) snapshot() swarm.Counters {
@@ -225,6 +258,15 @@ type Status struct {
 	NeighbourRefused int64 `json:"neighbour_refused"`
 	// Links are the WebRTC links to neighbours (links.go); nil with PeerTransport direct.
 	Links *peerlink.Stats `json:"links,omitempty"`
+	// PortMapping is the public address and port the router forwards to the neighbour
+	// port, and how it was asked ("nat-pmp" or "upnp"); nil without one (Node).
+	PortMapping *PortMapping `json:"port_mapping,omitempty"`
+}
+
+// PortMapping is a router's forwarding of the neighbour port (Status.PortMapping).
+type PortMapping struct {
+	External string `json:"external"`
+	Method   string `json:"method"`
 }
 
 // ChannelStatus is one channel's part of Status. Its counters include what the players
@@ -244,6 +286,12 @@ type ChannelStatus struct {
 	RangeCompletions int64 `json:"range_completions"`
 	GatewayResumes   int64 `json:"gateway_resumes"`
 	Held             int64 `json:"held"`
+	// SwarmMisses counts the member fetches the swarm missed (then made from the gateway),
+	// by what the last source tried did: resting (every source was being skipped), pending
+	// (its path or link not known yet), busy (404 or 503), late (getting it itself, not done
+	// in time), failed (no answer in time, a failed transfer, bad bytes), time (the rung's
+	// time ran out first). Nil when there were none.
+	SwarmMisses map[string]int64 `json:"swarm_misses,omitempty"`
 	// PeerID is the ID the gateway issued; empty until the stream's hello.
 	PeerID  string  `json:"peer_id"`
 	Offload float64 `json:"offload"`

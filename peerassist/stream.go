@@ -42,7 +42,7 @@ func (m *member) stream(ctx context.Context, p *Proxy) {
 		sub := swarm.Subscription{Channel: m.channel, Renditions: rs, Group: p.cfg.Group, Leech: !advertising,
 			ICE: advertising && p.link != nil}
 		if advertising {
-			sub.Addr, sub.Cert = p.cfg.AdvertiseAddr, p.certFP
+			sub.Addr, sub.Cert = p.advertiseAddr(), p.certFP
 		}
 		err := m.session(ctx, p, sub, &backoff)
 		m.subscribe(nil)
@@ -101,7 +101,7 @@ func (m *member) session(ctx context.Context, p *Proxy, sub swarm.Subscription, 
 				cancel(errResubscribe)
 				return
 			case <-tick.C:
-				if p.advertising() == sub.Leech {
+				if p.advertising() == sub.Leech || (!sub.Leech && p.advertiseAddr() != sub.Addr) {
 					cancel(errResubscribe)
 					return
 				}

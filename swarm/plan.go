@@ -8,16 +8,19 @@ import "slices"
 // whose slot is of class s (slot mod Stripes == s) form the interior of a tree: a heap in
 // which class index j (slot / Stripes) has parent index (j-seeders)/Fanout, and the first
 // seeders indices are the stripe's roots, which fetch its segments from the gateway; every
-// other member is a leaf under the class-s member of its own class index. A vacant place is
+// other member is a leaf under a class-s member that precedes it: of its own class index
+// when s is below its class, of the index before when above. A vacant place is
 // skipped over: the nearest live ancestor stands in, and when none is live, the live
 // class-s member with the smallest slot (else the cell's smallest) acts as root. Each
 // member's sources in a stripe are its parent and the next live ancestor.
 //
 // So each segment costs the gateway one fetch per cell (seeders, when more), every member
 // uploads about one copy per segment on average (interior in one stripe of Stripes, with up
-// to Fanout+Stripes-1 children), the tree is Fanout-ary (depth log_Fanout(n/Stripes)+1), and a
-// member's parents and children stay the same while the cell's membership does: proxies keep
-// their connections to them. Leeches hold slots of their own space and are leaves only.
+// to Fanout+Stripes-1 children, Fanout+Stripes for a few of the first), the tree is
+// Fanout-ary (depth log_Fanout(n/Stripes)+1), and a member's parents and children stay the
+// same while the cell's membership does: proxies keep their connections to them. A member
+// joining a cell that fills slot by slot changes no other member's plan (past the first
+// index). Leeches hold slots of their own space and are leaves only.
 //
 // Plans are computed from the roster alone (Roster.Plan): every gateway of a fleet that
 // reads the same roster gives every member the same plan.
@@ -130,11 +133,24 @@ func (r *Roster) stripe(s, slot int, leech bool) StripePlan {
 		j = slot
 	}
 	interior := !leech && slot%Stripes == s
-	if interior {
+	switch {
+	case interior:
 		if j < r.seeders {
 			return StripePlan{Root: true}
 		}
 		j = (j - r.seeders) / Fanout
+	case !leech && s > slot%Stripes:
+		// A leaf goes under a class-s member that came before it (a smaller slot, live
+		// when a cell fills slot by slot): of its own class index for a smaller class, the
+		// index before for a larger one. Under its own index's member, which joins after
+		// it, each member's plan changed as the cell grew (about three plans per join),
+		// and every change is new connections to set up. The first index has none before
+		// it: its leaves are spread over the next indices' members, one each.
+		if j > 0 {
+			j--
+		} else {
+			j = slot%Stripes + 1
+		}
 	}
 	for len(sp.Sources) < maxSources {
 		if p, ok := r.uploaders[j*Stripes+s]; ok && (leech || j*Stripes+s != slot) {

@@ -93,7 +93,7 @@ func depth(plans map[string]Plan, s int) int {
 
 func TestPlanCompactCell(t *testing.T) {
 	plans, most := checkPlans(t, members(compact(1000)), 1)
-	assert.LessOrEqual(t, most, Fanout+Stripes-1, "children per member per stripe")
+	assert.LessOrEqual(t, most, Fanout+Stripes, "children per member per stripe (Fanout+Stripes-1, one more for a few of the first)")
 	for s := range Stripes {
 		roots := 0
 		for _, p := range plans {
@@ -109,6 +109,24 @@ func TestPlanCompactCell(t *testing.T) {
 	p := plans[fmt.Sprintf("%032x", 6)] // slot 5: class 1, index 1
 	assert.Equal(t, fmt.Sprintf("%032x", 2), p.Stripes[1].Sources[0].ID, "interior: the parent index (1-1)/4 = 0, slot 1")
 	assert.Equal(t, fmt.Sprintf("%032x", 5), p.Stripes[0].Sources[0].ID, "leaf: the class-0 member of the same index, slot 4")
+	assert.Equal(t, fmt.Sprintf("%032x", 3), p.Stripes[2].Sources[0].ID, "leaf: the class-2 member of the index before, slot 2")
+}
+
+// TestPlanGrowthKeepsPlans: a cell filling slot by slot, as a crowd joins, changes no plan
+// of the members already there past the first index: each join costs one plan, the
+// joiner's, and no proxy sets up connections to new sources because another joined.
+func TestPlanGrowthKeepsPlans(t *testing.T) {
+	for _, seeders := range []int{1, 2} {
+		before := NewRoster(members(compact(Stripes)), seeders)
+		for n := Stripes + 1; n <= 600; n++ {
+			after := NewRoster(members(compact(n)), seeders)
+			for slot := Stripes; slot < n-1; slot++ {
+				require.True(t, before.Plan("r0", slot, false).Equal(after.Plan("r0", slot, false)),
+					"seeders %d: slot %d's plan changed when slot %d joined", seeders, slot, n-1)
+			}
+			before = after
+		}
+	}
 }
 
 func TestPlanSmallAndSparseCells(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os/exec"
 	"strings"
 	"sync"
@@ -59,43 +58,13 @@ func TestNATSites(t *testing.T) {
 		viewers  = 3
 		duration = 40 * time.Second
 	)
-	inet := lab.ns("inet")
-	lab.exec(inet, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-	lab.ip("-n", inet, "addr", "add", gwIP+"/32", "dev", "lo")
+	inet := lab.internet(gwIP)
 
 	sites := []*natSite{{name: "A"}, {name: "B"}, {name: "C", symmetric: true}}
 	for i, s := range sites {
 		n := i + 1
-		s.router, s.site = lab.ns("nat"+s.name), lab.ns("site"+s.name)
-		isp := fmt.Sprintf("198.51.100.%d", 4*n-3)
-		s.public = fmt.Sprintf("198.51.100.%d", 4*n-2)
-		s.host = fmt.Sprintf("192.168.%d.2", n)
-		lan := fmt.Sprintf("192.168.%d.0/24", n)
-		lab.veth(inet, "s"+s.name, isp+"/30", s.router, "wan0", s.public+"/30")
-		lab.veth(s.router, "lan0", fmt.Sprintf("192.168.%d.1/24", n), s.site, "lan0", s.host+"/24")
-		lab.ip("-n", s.router, "route", "add", "default", "via", isp)
-		lab.ip("-n", s.site, "route", "add", "default", "via", fmt.Sprintf("192.168.%d.1", n))
-		// The internet routes the site's LAN to its router, so that a connect from outside
-		// reaches the router's filter rather than failing for want of a route.
-		lab.ip("-n", inet, "route", "add", lan, "via", s.public)
-		lab.exec(s.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-		masq := []string{"-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE"}
-		if s.symmetric {
-			masq = append(masq, "--random-fully")
-		}
-		lab.iptables(s.router, masq...)
-		for _, rule := range [][]string{
-			{"-N", "NATACCT"},
-			{"-P", "FORWARD", "DROP"},
-			{"-A", "FORWARD", "-j", "NATACCT"},
-			{"-A", "FORWARD", "-i", "lan0", "-o", "wan0", "-j", "ACCEPT"},
-			{"-A", "FORWARD", "-i", "wan0", "-o", "lan0", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
-			{"-A", "FORWARD", "-i", "wan0", "-m", "comment", "--comment", "blocked-forward", "-j", "DROP"},
-			{"-A", "INPUT", "-i", "wan0", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
-			{"-A", "INPUT", "-i", "wan0", "-m", "comment", "--comment", "blocked-input", "-j", "DROP"},
-		} {
-			lab.iptables(s.router, rule...)
-		}
+		s.public, s.host = fmt.Sprintf("198.51.100.%d", 4*n-2), fmt.Sprintf("192.168.%d.2", n)
+		lab.homeSite(inet, s, fmt.Sprintf("198.51.100.%d", 4*n-3))
 		// The site's own: what its proxies send each other stays on lo.
 		lab.iptables(s.site, "-A", "OUTPUT", "-o", "lo", "-s", s.host, "-d", s.host, "-m", "comment", "--comment", "in-site")
 	}
@@ -149,21 +118,7 @@ func TestNATSites(t *testing.T) {
 	help, _ := exec.Command(bin, "gateway", "-h").CombinedOutput()
 	stun := strings.Contains(string(help), "-stun-listen")
 
-	lab.start(ctx, nil, inet, "gateway", bin, "gateway", "--listen", gwIP+":8080", "--channel", "tv=demo", "--log-level", "warn")
-	gwURL := "http://" + gwIP + ":8080"
-	inetHTTP := lab.client(inet)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := inetHTTP.Get(gwURL + "/live/tv/index.m3u8")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		require.True(t, time.Now().Before(deadline), "the gateway lists no segment within 20 s: %v", err)
-		time.Sleep(100 * time.Millisecond)
-	}
+	gwURL, inetHTTP := lab.startGateway(ctx, inet, bin, gwIP)
 
 	// The three sites' swarms at once.
 	reports := make([]loadtest.Report, len(sites))
@@ -173,19 +128,7 @@ func TestNATSites(t *testing.T) {
 		p := lab.start(ctx, &stdout, s.site, "swarm "+s.name, bin, "swarm", "--gateway", gwURL, "--channel", "tv",
 			"--viewers", fmt.Sprint(viewers), "--direct", "0", "--peer-host", s.host,
 			"--duration", duration.String(), "--json")
-		wg.Go(func() {
-			select {
-			case <-p.done:
-			case <-time.After(duration + time.Minute):
-				t.Errorf("site %s: the swarm still runs a minute after its %s", s.name, duration)
-				return
-			}
-			if !assert.Zero(t, p.cmd.ProcessState.ExitCode(), "site %s: swarm exit", s.name) {
-				return
-			}
-			out := stdout.tail(1 << 20)
-			assert.NoError(t, json.Unmarshal([]byte(out), &reports[i]), "site %s: report %q", s.name, out)
-		})
+		wg.Go(func() { reports[i] = waitReport(t, p, &stdout, "site "+s.name, duration) })
 	}
 	wg.Wait()
 	if t.Failed() {

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -25,8 +26,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/rawflow/rawflow/loadtest"
 )
 
 var netLabSeq atomic.Int64
@@ -221,4 +225,93 @@ func (l *netLab) client(ns string) *http.Client {
 			return c, err
 		},
 	}}
+}
+
+// internet creates the namespace "inet": a router between the sites' NAT routers, with
+// gwIP (the gateway's address) on its lo. It returns the namespace's name.
+func (l *netLab) internet(gwIP string) string {
+	l.t.Helper()
+	inet := l.ns("inet")
+	l.exec(inet, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	l.ip("-n", inet, "addr", "add", gwIP+"/32", "dev", "lo")
+	return inet
+}
+
+// homeSite builds site s behind its NAT router: namespaces s.router and s.site, the
+// router's WAN (s.public, /30 with isp on the internet namespace inet's side), the LAN
+// (s.host's /24, the router on .1), routes both ways, and the router's rules: MASQUERADE
+// (--random-fully when s.symmetric: a new public port per destination), and a filter that
+// lets in from the WAN only replies to flows the site opened and flows to ports the router
+// forwards (conntrack DNAT: none without port mapping), dropping the rest (counted:
+// "blocked-forward", "blocked-input"). FORWARD jumps first to an empty chain NATACCT, for
+// the test's counters.
+func (l *netLab) homeSite(inet string, s *natSite, isp string) {
+	l.t.Helper()
+	lan := strings.TrimSuffix(s.host, ".2")
+	s.router, s.site = l.ns("nat"+s.name), l.ns("site"+s.name)
+	l.veth(inet, "s"+s.name, isp+"/30", s.router, "wan0", s.public+"/30")
+	l.veth(s.router, "lan0", lan+".1/24", s.site, "lan0", s.host+"/24")
+	l.ip("-n", s.router, "route", "add", "default", "via", isp)
+	l.ip("-n", s.site, "route", "add", "default", "via", lan+".1")
+	// The internet routes the site's LAN to its router, so that a connect from outside
+	// reaches the router's filter rather than failing for want of a route.
+	l.ip("-n", inet, "route", "add", lan+".0/24", "via", s.public)
+	l.exec(s.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	masq := []string{"-t", "nat", "-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE"}
+	if s.symmetric {
+		masq = append(masq, "--random-fully")
+	}
+	l.iptables(s.router, masq...)
+	for _, rule := range [][]string{
+		{"-N", "NATACCT"},
+		{"-P", "FORWARD", "DROP"},
+		{"-A", "FORWARD", "-j", "NATACCT"},
+		{"-A", "FORWARD", "-i", "lan0", "-o", "wan0", "-j", "ACCEPT"},
+		{"-A", "FORWARD", "-i", "wan0", "-o", "lan0", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED,DNAT", "-j", "ACCEPT"},
+		{"-A", "FORWARD", "-i", "wan0", "-m", "comment", "--comment", "blocked-forward", "-j", "DROP"},
+		{"-A", "INPUT", "-i", "wan0", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
+		{"-A", "INPUT", "-i", "wan0", "-m", "comment", "--comment", "blocked-input", "-j", "DROP"},
+	} {
+		l.iptables(s.router, rule...)
+	}
+}
+
+// startGateway runs `rawflow gateway --channel tv=demo` on ip:8080 in namespace ns and
+// waits until it lists a segment; it returns its URL and an HTTP client in ns.
+func (l *netLab) startGateway(ctx context.Context, ns, bin, ip string) (string, *http.Client) {
+	l.t.Helper()
+	l.start(ctx, nil, ns, "gateway", bin, "gateway", "--listen", ip+":8080", "--channel", "tv=demo", "--log-level", "warn")
+	url, client := "http://"+ip+":8080", l.client(ns)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get(url + "/live/tv/index.m3u8")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url, client
+			}
+		}
+		require.True(l.t, time.Now().Before(deadline), "the gateway lists no segment within 20 s: %v", err)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitReport waits for a `rawflow swarm --json` of the given duration to end (a minute
+// more at most) and returns its report; it fails t (and returns the zero report) when the
+// swarm overruns, fails or prints no report.
+func waitReport(t *testing.T, p *faultProc, stdout *procOutput, name string, duration time.Duration) loadtest.Report {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(duration + time.Minute):
+		t.Errorf("%s: the swarm still runs a minute after its %s", name, duration)
+		return loadtest.Report{}
+	}
+	if !assert.Zero(t, p.cmd.ProcessState.ExitCode(), "%s: swarm exit", name) {
+		return loadtest.Report{}
+	}
+	var r loadtest.Report
+	out := stdout.tail(1 << 20)
+	assert.NoError(t, json.Unmarshal([]byte(out), &r), "%s: report %q", name, out)
+	return r
 }

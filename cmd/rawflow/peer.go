@@ -29,6 +29,7 @@ func runPeer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Var(&origins, "allow-origin", "a web origin (scheme://host[:port]) whose pages may play through the player port; repeatable; * allows any page. The gateway's own origin, and those it announces, always may")
 	grace := fs.Duration("outage-grace", 20*time.Second, "while the gateway cannot be reached, serve the last live playlist for this long after it last served it (at least 3 target durations)")
 	transport := fs.String("peer-transport", peerassist.TransportAuto, "how to reach other viewers: auto (TCP where their neighbour port can be dialled, else WebRTC through NATs, set up via the gateway), direct (TCP only) or ice (WebRTC, encrypted, for every neighbour that takes it)")
+	portMapping := fs.Bool("port-mapping", true, "when the neighbour port is bound on a private or unspecified address (behind a home router, say), ask the router to forward it (NAT-PMP, UPnP IGD) and advertise the router's public address and port; --port-mapping=false: never")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -42,7 +43,7 @@ func runPeer(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("--max-uploads %d: want 1-256", *maxUploads)
 	}
 	cfg := peerassist.Config{GatewayURL: *gw, AdvertiseAddr: *advertise, Group: *group, NoUpload: *noUpload,
-		MaxUploads: *maxUploads, Logger: log, AllowOrigins: origins, OutageGrace: *grace, PeerTransport: *transport}
+		MaxUploads: *maxUploads, Logger: log, AllowOrigins: origins, OutageGrace: *grace, PeerTransport: *transport, NoPortMapping: !*portMapping}
 	if *grace <= 0 {
 		return fmt.Errorf("--outage-grace %s: want a positive duration", *grace)
 	}

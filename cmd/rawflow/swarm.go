@@ -42,6 +42,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	variants := fs.String("variants", "", "variant indexes viewers play, round robin, e.g. 0,1,1 (multivariant channels)")
 	group := fs.String("group", "", "locality group of every proxy")
 	transport := fs.String("peer-transport", peerassist.TransportAuto, "how the proxies reach each other: auto, direct or ice (see rawflow peer -h)")
+	portMapping := fs.Bool("port-mapping", false, "have the router forward each proxy's neighbour port (NAT-PMP, UPnP), as rawflow peer does by default; off, so that a run on a real LAN leaves its router's table alone")
 	peerHost := fs.String("peer-host", "127.0.0.1", "address the proxies' neighbour ports listen on and advertise (other proxies dial it); 0.0.0.0: every address, advertised as the gateway sees this host")
 	cmcd := fs.Bool("cmcd", false, "players send CMCD (buffer length) with segment requests")
 	redisURL := fs.String("redis", "", "registry of the gateway started here (empty: in memory)")
@@ -55,7 +56,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg := loadtest.Config{GatewayURL: strings.TrimRight(*gw, "/"), Channel: *channel, Viewers: *viewers, Direct: *direct,
-		Duration: *duration, Ramp: *ramp, Churn: *churn, Slow: *slow, Group: *group, CMCD: *cmcd, PeerHost: *peerHost, PeerTransport: *transport,
+		Duration: *duration, Ramp: *ramp, Churn: *churn, Slow: *slow, Group: *group, CMCD: *cmcd, PeerHost: *peerHost, PeerTransport: *transport, PortMapping: *portMapping,
 		Progress: func(r loadtest.Report) { printProgress(stderr, r) }}
 	switch {
 	case cfg.Viewers < 0 || cfg.Viewers > maxViewers:

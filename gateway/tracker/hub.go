@@ -359,7 +359,8 @@ func (h *hub) planFromCache(s *subscriber) {
 	defer h.mu.Unlock()
 	now := h.t.cfg.Now()
 	for _, r := range s.peer.Renditions {
-		cached := h.rosters[cellOf(s.peer, r)]
+		cell := cellOf(s.peer, r)
+		cached := h.rosters[cell]
 		if _, planned := s.plans[r]; cached == nil || planned {
 			continue
 		}
@@ -372,6 +373,10 @@ func (h *hub) planFromCache(s *subscriber) {
 		}
 		members = append(members, me)
 		h.send(s, swarm.NewRoster(members, h.t.cfg.Seeders).Plan(r, me.Slot, s.peer.Leech), now)
+		// The next joiner's plan sees this one: a crowd joins faster than the planner reads
+		// rosters, and a joiner whose parent joined since the last read got a plan from
+		// its grandparent, then the planner's, each a new connection to set up.
+		h.rosters[cell] = members
 	}
 }
 

@@ -182,6 +182,34 @@ func TestPlanFromCacheAfterThePlanner(t *testing.T) {
 	assert.Len(t, fresh.out, 1, "a stream without a plan gets one from the cache")
 }
 
+// TestPlanFromCacheSeesEarlierJoiners: a joiner's plan from the cache names a member that
+// joined since the planner last read the roster, as the planner's own plan will: one plan
+// per joiner, not one from an ancestor and then a corrected one.
+func TestPlanFromCacheSeesEarlierJoiners(t *testing.T) {
+	f := newFixture(t, Config{})
+	h := f.tr.hub
+	peer := func(n int) swarm.Peer {
+		return swarm.Peer{ID: fmt.Sprintf("%032x", n+1), Channel: "tv", Renditions: []string{"r0"}}
+	}
+	var read []swarm.Member
+	for slot := range 4 {
+		read = append(read, swarm.Member{Peer: peer(slot), Slot: slot})
+	}
+	h.mu.Lock()
+	h.rosters[cellOf(peer(0), "r0")] = read // the planner's last read: slots 0-3
+	h.mu.Unlock()
+	four := newSubscriber(peer(4), map[string]int{"r0": 4})
+	h.planFromCache(four)
+	five := newSubscriber(peer(5), map[string]int{"r0": 5})
+	h.planFromCache(five)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.Contains(t, five.plans, "r0")
+	assert.Equal(t, peer(4).ID, five.plans["r0"].Stripes[0].Sources[0].ID, "slot 5's stripe-0 parent is slot 4, which joined since the read")
+	want := swarm.NewRoster(append(read, swarm.Member{Peer: peer(4), Slot: 4}, swarm.Member{Peer: peer(5), Slot: 5}), 1).Plan("r0", 5, false)
+	assert.True(t, want.Equal(five.plans["r0"]), "the plan the planner will compute")
+}
+
 func TestStreamGivesHelloPlansAndSegments(t *testing.T) {
 	f := newFixture(t, Config{})
 	a, code := f.open(sub(7001), "", "")

@@ -122,20 +122,7 @@ func TestDialFFmpegListener(t *testing.T) {
 	stderr := startFFmpeg(t, fmt.Sprintf("srt://%s?mode=listener&pkt_size=1316", addr), "debug")
 	const sid = "#!::r=live/test,m=request" // 25 bytes: padding in the last word
 
-	// ffmpeg needs a moment before it listens: retry, bounded.
-	deadline := time.Now().Add(10 * time.Second)
-	var c *Conn
-	for {
-		var err error
-		c, err = Dial(context.Background(), addr, Config{StreamID: sid, HandshakeTimeout: 500 * time.Millisecond})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Dial never succeeded: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	c := dialFFmpegListener(t, addr, Config{StreamID: sid})
 	defer c.Close()
 	if c.StreamID() != sid {
 		t.Errorf("StreamID() = %q", c.StreamID())
@@ -284,19 +271,7 @@ func TestDialFFmpegListenerWithLoss(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	startFFmpeg(t, fmt.Sprintf("srt://%s?mode=listener&pkt_size=1316", addr), "error")
 	proxy := lossyProxy(t, addr, func(seq uint32) bool { return seq%9 == 4 || seq%23 == 0 || seq%23 == 1 })
-	deadline := time.Now().Add(10 * time.Second)
-	var c *Conn
-	for {
-		var err error
-		c, err = Dial(context.Background(), proxy, Config{HandshakeTimeout: 500 * time.Millisecond})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Dial never succeeded: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	c := dialFFmpegListener(t, proxy, Config{})
 	defer c.Close()
 	data := readTS(t, c, 200<<10, 3*time.Second)
 	st := c.Stats()
@@ -307,5 +282,26 @@ func TestDialFFmpegListenerWithLoss(t *testing.T) {
 	checkTS(t, data)
 	if st.Lost != 0 || st.Retransmitted < 10 || st.NAKsSent < 10 {
 		t.Errorf("stats %+v: want every loss repaired by retransmission", st)
+	}
+}
+
+// dialFFmpegListener dials an ffmpeg SRT listener that may not listen yet (ffmpeg needs a
+// moment): it retries within 10 s. ffmpeg's listener takes one caller: a handshake that the
+// caller gives up on while ffmpeg answers it leaves ffmpeg writing to nobody until it
+// fails, so each try has 2 s, enough on a machine loaded by the whole suite (500 ms was
+// not: "Dial never succeeded" once ffmpeg had given up).
+func dialFFmpegListener(t *testing.T, addr string, cfg Config) *Conn {
+	t.Helper()
+	cfg.HandshakeTimeout = 2 * time.Second
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := Dial(context.Background(), addr, cfg)
+		if err == nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Dial never succeeded: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // ffmpeg is starting: nothing to wait on but time
 	}
 }
