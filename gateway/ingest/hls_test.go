@@ -113,6 +113,10 @@ func TestRestartWithoutRegistryNeverGoesBack(t *testing.T) {
 	next := after.segments()[0]
 	assert.Greater(t, next.Seq, last.Seq, "the media sequence never goes back")
 	assert.GreaterOrEqual(t, next.DiscSeq, last.DiscSeq, "nor the discontinuity sequence")
+	// hls.js walks an array up to the discontinuity sequence on every playlist reload (2.7 s
+	// per reload at the media sequence's numbers): it stays small.
+	assert.Less(t, last.DiscSeq, uint64(1e6), "the discontinuity sequence counts in ten minutes, not quarter seconds")
+	assert.Positive(t, last.DiscSeq, "a clock base")
 	assert.Less(t, last.Seq, uint64(math.MaxInt32), "32-bit players read the numbers")
 }
 
@@ -124,4 +128,6 @@ func TestClockNumbersFit32Bits(t *testing.T) {
 	now := time.Now()
 	assert.Equal(t, clockNumber(now)+4, clockNumber(now.Add(time.Second)))
 	assert.Zero(t, clockNumber(time.Time{}), "no clock: no base")
+	assert.Less(t, discClockNumber(at(2043)), uint64(1e6), "hls.js reloads cost it O(discontinuity sequence)")
+	assert.Equal(t, discClockNumber(clockNumber(now))+1, discClockNumber(clockNumber(now.Add(discClockUnit))))
 }
