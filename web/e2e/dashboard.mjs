@@ -246,28 +246,38 @@ async function preview(context) {
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   await page.goto(env.PREVIEW_URL, { waitUntil: 'load', timeout: 10000 });
   const deadline = Date.now() + 30000;
-  const state = () => page.evaluate(() => ({
-    ...window.__preview, state: document.querySelector('#status').dataset.state,
-    text: document.querySelector('#status').textContent, currentTime: document.querySelector('#video').currentTime,
-  }));
+  const state = () => page.evaluate(() => {
+    const v = document.querySelector('#video');
+    return {
+      ...window.__preview, state: document.querySelector('#status').dataset.state,
+      text: document.querySelector('#status').textContent, currentTime: v.currentTime,
+      paused: v.paused, readyState: v.readyState, buffered: Array.from({ length: v.buffered.length }, (_, i) => [v.buffered.start(i), v.buffered.end(i)]),
+    };
+  });
+  // what the page showed last, for the message of a check that times out
+  const describe = (s) => JSON.stringify({ state: s.state, text: s.text, engine: s.engine, currentTime: s.currentTime, paused: s.paused,
+    readyState: s.readyState, buffered: s.buffered, fragments: s.fragments, nonFatal: s.nonFatal, lastNonFatal: s.lastNonFatal, playError: s.playError,
+    trace: s.trace });
   const noFatal = (s) => check(s.fatalErrors.length === 0, `fatal playback errors: ${JSON.stringify(s.fatalErrors)}`);
   const first = await until('preview playing', deadline - Date.now(), async () => {
     const s = await state();
     noFatal(s);
     check(s.state !== 'unsupported', `preview: ${s.text}`);
-    return s.state === 'playing' && s;
+    check(s.state === 'playing', describe(s));
+    return s;
   });
   const last = await until('preview currentTime +2 s', Math.max(deadline - Date.now(), 1000), async () => {
     const s = await state();
     noFatal(s);
-    return s.currentTime >= first.currentTime + 2 && s;
+    check(s.currentTime >= first.currentTime + 2, describe(s));
+    return s;
   });
   check(last.engine === 'hls.js', `preview engine ${last.engine}, want hls.js (${last.text})`);
   check(problems.length === 0, problems.join('; '));
   if (env.PREVIEW_SCREENSHOT) await page.screenshot({ path: env.PREVIEW_SCREENSHOT });
   report.preview = {
     engine: last.engine, state: last.state, start_time: first.currentTime, current_time: last.currentTime,
-    advanced: +(last.currentTime - first.currentTime).toFixed(3), non_fatal: last.nonFatal,
+    advanced: +(last.currentTime - first.currentTime).toFixed(3), non_fatal: last.nonFatal, trace: last.trace,
   };
   await page.close();
 }

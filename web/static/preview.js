@@ -3,7 +3,7 @@
 // data-state are the contract the browser tests read (web/e2e).
 'use strict';
 (() => {
-  const P = window.__preview = { fatalErrors: [], nonFatal: 0, engine: 'none' };
+  const P = window.__preview = { fatalErrors: [], nonFatal: 0, lastNonFatal: '', playError: '', fragments: 0, engine: 'none', trace: [] };
   const video = document.getElementById('video');
   const status = document.getElementById('status');
   const channel = decodeURIComponent(location.pathname.split('/')[2] || '');
@@ -11,6 +11,13 @@
   const MAX_RELOADS = 5;
   let hls = null, reloads = 0, lastTime = null;
 
+  // note keeps the last 40 playback events (what the engine loaded and when, seeks, stalls),
+  // for the browser tests' failure messages and for anyone reading window.__preview.
+  const t0 = performance.now();
+  const note = (what) => {
+    P.trace.push(`${((performance.now() - t0) / 1000).toFixed(1)}s ${what}`);
+    if (P.trace.length > 40) P.trace.shift();
+  };
   const show = (id, text) => { document.getElementById(id).textContent = text; };
   function setState(state, text) {
     status.setAttribute('data-state', state);
@@ -20,7 +27,13 @@
     P.fatalErrors.push({ at: Date.now(), type, details });
     setState('error', `Playback error (${type}: ${details})`);
   }
-  const play = () => video.play().catch(() => { /* autoplay refused or interrupted: the controls remain */ });
+  // play asks the element to play. Refused autoplay leaves the controls to the viewer; a request
+  // interrupted by a new load (AbortError: the engine replaced the source) is asked again once
+  // the element can play. P.playError keeps the last refusal for the browser tests.
+  const play = () => video.play().then(() => { P.playError = ''; }, (err) => {
+    P.playError = `${err.name}: ${err.message}`;
+    if (err.name === 'AbortError') video.addEventListener('canplay', play, { once: true });
+  });
 
   // "playing" once the playhead moves by itself: a seek (the jump to the live edge) is no proof.
   video.addEventListener('timeupdate', () => {
@@ -30,14 +43,29 @@
     }
     lastTime = t;
   });
-  video.addEventListener('waiting', () => { if (status.dataset.state === 'playing') status.lastChild.textContent = 'Buffering…'; });
+  video.addEventListener('waiting', () => {
+    note(`waiting at ${video.currentTime.toFixed(2)}`);
+    if (status.dataset.state === 'playing') status.lastChild.textContent = 'Buffering…';
+  });
+  video.addEventListener('seeking', () => note(`seeking to ${video.currentTime.toFixed(2)}`));
 
   function startHlsJs() {
     const Hls = window.Hls;
     hls = new Hls({ cmcd: { contentId: channel }, backBufferLength: 30 });
     hls.on(Hls.Events.MANIFEST_PARSED, play);
+    hls.on(Hls.Events.LEVEL_LOADED, (_, d) => {
+      const x = d.details;
+      note(`playlist ${x.startSN}-${x.endSN} ${x.live ? 'live' : 'vod'} ${x.fragments.length ? x.fragments[0].start.toFixed(2) : '?'}-${x.edge.toFixed(2)}`);
+    });
+    hls.on(Hls.Events.FRAG_LOADING, (_, d) => note(`loading ${d.frag.sn} at ${d.frag.start.toFixed(2)}`));
+    hls.on(Hls.Events.FRAG_LOADED, (_, d) => {
+      const l = d.frag.stats.loading;
+      note(`loaded ${d.frag.sn}: ${d.frag.stats.loaded} bytes in ${Math.round(l.end - l.start)} ms`);
+    });
+    hls.on(Hls.Events.FRAG_BUFFERED, (_, d) => { P.fragments++; note(`buffered ${d.frag.sn}`); });
     hls.on(Hls.Events.ERROR, (_, d) => {
-      if (!d.fatal) { P.nonFatal++; return; }
+      note(`error ${d.details}${d.fatal ? ' (fatal)' : ''}${d.frag ? ` frag ${d.frag.sn}` : ''}`);
+      if (!d.fatal) { P.nonFatal++; P.lastNonFatal = `${d.type}: ${d.details}`; return; }
       fatal(d.type, d.details);
       if (d.type === Hls.ErrorTypes.MEDIA_ERROR && reloads < MAX_RELOADS) {
         reloads++;
