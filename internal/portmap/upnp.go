@@ -53,6 +53,7 @@ func discovered[C igd](cs []C, _ []error, _ error) []igd {
 // findUPnP searches the LAN for a WAN connection service (IGD 2 first, then 1, then PPP),
 // the three searches at once, within timeout.
 func findUPnP(ctx context.Context, timeout time.Duration) (router, error) {
+	setLANClient()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	searches := []func(context.Context) []igd{
@@ -90,6 +91,9 @@ func findUPnP(ctx context.Context, timeout time.Duration) (router, error) {
 	}
 	if chosen == nil {
 		return nil, fmt.Errorf("%s: no Internet Gateway Device answered on the LAN within %s", UPnP, timeout)
+	}
+	if sc := chosen.c.GetServiceClient(); sc != nil && sc.SOAPClient != nil {
+		sc.SOAPClient.HTTPClient = *lanClient // on the LAN only, bounded (lanhttp.go)
 	}
 	return chosen, nil
 }
