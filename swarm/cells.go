@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"net"
 	"slices"
 )
 
@@ -29,7 +30,7 @@ type cellKey struct {
 func cellsOf(p Peer) []cellKey {
 	cells := make([]cellKey, 0, len(p.Renditions))
 	for _, r := range p.Renditions {
-		cells = append(cells, cellKey{rendition: r, group: p.Group, leech: p.Leech})
+		cells = append(cells, cellKey{rendition: r, group: p.CellGroup(), leech: p.Leech})
 	}
 	return cells
 }
@@ -41,6 +42,9 @@ func checkSubscribe(p Peer, renditions []string) error {
 	}
 	if !ValidGroup(p.Group) {
 		return badf("group %q: want at most 64 of A-Z a-z 0-9 _ . -", p.Group)
+	}
+	if p.Site != "" && net.ParseIP(p.Site) == nil {
+		return badf("site %q: want an IP address", p.Site)
 	}
 	if len(renditions) > MaxRenditionsPerPeer {
 		return badf("renditions: want at most %d, got %d", MaxRenditionsPerPeer, len(renditions))

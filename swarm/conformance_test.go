@@ -366,6 +366,13 @@ func testSubscribeSlots(e *env) {
 	assert.Equal(e.t, map[string]int{"r0": 0}, e.subscribe(other, "r0"), "each group is a cell")
 	assert.Equal(e.t, map[string]int{a.ID: 0, b.ID: 1, leech.ID: -1}, e.roster("r0", ""))
 	assert.Equal(e.t, map[string]int{other.ID: 0}, e.roster("r0", "paris"))
+	confined := e.peer(7)
+	confined.Group, confined.Site = "paris", "203.0.113.9"
+	assert.Equal(e.t, map[string]int{"r0": 0}, e.subscribe(confined, "r0"), "a peer with a site is in its site's cell")
+	assert.Equal(e.t, map[string]int{confined.ID: 0}, e.roster("r0", "paris@203.0.113.9"))
+	assert.NotContains(e.t, e.roster("r0", "paris"), confined.ID)
+	require.NoError(e.t, e.reg.Leave(e.ctx, e.ch, confined.ID))
+	assert.Empty(e.t, e.roster("r0", "paris@203.0.113.9"), "and leaves it")
 
 	assert.Equal(e.t, map[string]int{"r1": 0}, e.subscribe(a, "r1"), "a leaves r0")
 	assert.Equal(e.t, map[string]int{"r0": 0}, e.subscribe(c, "r0"), "and its slot is the lowest free one")

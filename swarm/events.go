@@ -62,7 +62,21 @@ type Subscription struct {
 	// at Addr serves: neighbours dialling Addr accept that certificate only. Empty: the
 	// port speaks plain HTTP.
 	Cert string
+	// NAT is how the proxy's NAT maps its UDP flows, as it found with the gateway's two STUN
+	// ports (NATCone, NATSymmetric; "" when it could not tell).
+	NAT string
 }
+
+// How a proxy's NAT maps its flows (Subscription.NAT).
+const (
+	// NATCone: one public address and port for a local port, whatever the destination
+	// (endpoint-independent mapping): ICE crosses it.
+	NATCone = "cone"
+	// NATSymmetric: a new public port for each destination: ICE cannot cross it to another
+	// NAT without TURN, so such a peer without an address neighbours can dial is planned
+	// with its own site only (Peer.Site).
+	NATSymmetric = "symmetric"
+)
 
 // Query encodes the subscription as the event stream's query.
 func (s Subscription) Query() url.Values {
@@ -85,13 +99,16 @@ func (s Subscription) Query() url.Values {
 	if s.Cert != "" {
 		q.Set("cert", s.Cert)
 	}
+	if s.NAT != "" {
+		q.Set("nat", s.NAT)
+	}
 	return q
 }
 
 // ParseSubscription decodes and validates an event stream's query.
 func ParseSubscription(q url.Values) (Subscription, error) {
 	s := Subscription{Channel: q.Get("channel"), Renditions: q["rendition"], Addr: q.Get("addr"),
-		Group: q.Get("group"), Leech: q.Get("leech") == "1", ICE: q.Get("ice") == "1", Cert: q.Get("cert")}
+		Group: q.Get("group"), Leech: q.Get("leech") == "1", ICE: q.Get("ice") == "1", Cert: q.Get("cert"), NAT: q.Get("nat")}
 	if !ValidChannel(s.Channel) {
 		return s, badf("channel %q: want 1-64 of A-Z a-z 0-9 _ -", s.Channel)
 	}
@@ -110,6 +127,9 @@ func ParseSubscription(q url.Values) (Subscription, error) {
 	s.Renditions = slices.Compact(s.Renditions)
 	if !ValidGroup(s.Group) {
 		return s, badf("group %q: want at most 64 of A-Z a-z 0-9 _ . -", s.Group)
+	}
+	if s.NAT != "" && s.NAT != NATCone && s.NAT != NATSymmetric {
+		return s, badf("nat %q: want %s, %s or nothing", s.NAT, NATCone, NATSymmetric)
 	}
 	if s.Cert != "" && !ValidDigest(s.Cert) {
 		return s, badf("cert %q: want the certificate's SHA-256, 64 hex digits", s.Cert)
@@ -148,6 +168,10 @@ type Hello struct {
 	// STUNPort is the UDP port on which the gateway's host answers STUN (0: it does not):
 	// a proxy finds its address as the internet sees it there (stun:GATEWAY-HOST:PORT).
 	STUNPort int `json:"stun_port,omitempty"`
+	// STUNAltPort is a second UDP port on the same host that answers STUN (0: none): a
+	// proxy that gets different public ports from the two is behind a symmetric NAT
+	// (Subscription.NAT).
+	STUNAltPort int `json:"stun_alt_port,omitempty"`
 	// ICEServers are further STUN and TURN servers, a TURN server's credentials issued for
 	// this peer (at most MaxICEServers).
 	ICEServers []ICEServer `json:"ice_servers,omitempty"`

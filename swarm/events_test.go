@@ -33,7 +33,7 @@ func TestEventReader(t *testing.T) {
 }
 
 func TestSubscriptionQuery(t *testing.T) {
-	s := Subscription{Channel: "tv", Renditions: []string{"r1", "r0"}, Addr: ":7000", Group: "paris", Cert: strings.Repeat("ab", 32)}
+	s := Subscription{Channel: "tv", Renditions: []string{"r1", "r0"}, Addr: ":7000", Group: "paris", Cert: strings.Repeat("ab", 32), NAT: NATSymmetric}
 	got, err := ParseSubscription(s.Query())
 	require.NoError(t, err)
 	s.Renditions = []string{"r0", "r1"}
@@ -56,10 +56,21 @@ func TestSubscriptionQuery(t *testing.T) {
 		"long group name": {Channel: "tv", Addr: ":1", Group: strings.Repeat("g", 65)},
 		"cert":            {Channel: "tv", Addr: ":1", Cert: "not-a-fingerprint"},
 		"cert upper case": {Channel: "tv", Addr: ":1", Cert: strings.Repeat("AB", 32)},
+		"nat":             {Channel: "tv", Addr: ":1", NAT: "full-cone"},
 	} {
 		_, err := ParseSubscription(bad.Query())
 		assert.ErrorIs(t, err, ErrBadRequest, name)
 	}
+}
+
+// A peer's cells are its group's, or its site's within its group when it has one; a site
+// is an address.
+func TestCellGroup(t *testing.T) {
+	assert.Equal(t, "paris", Peer{Group: "paris", PublicIP: "203.0.113.9"}.CellGroup())
+	assert.Equal(t, "paris@203.0.113.9", Peer{Group: "paris", Site: "203.0.113.9"}.CellGroup())
+	assert.Equal(t, []cellKey{{rendition: "r0", group: "@203.0.113.9"}}, cellsOf(Peer{Site: "203.0.113.9", Renditions: []string{"r0"}}))
+	assert.NoError(t, checkSubscribe(Peer{Channel: "tv", ID: strings.Repeat("a", 32), Site: "2001:db8::1"}, nil))
+	assert.ErrorIs(t, checkSubscribe(Peer{Channel: "tv", ID: strings.Repeat("a", 32), Site: "my-site"}, nil), ErrBadRequest)
 }
 
 func TestAuth(t *testing.T) {

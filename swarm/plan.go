@@ -1,6 +1,11 @@
 package swarm
 
-import "slices"
+import (
+	"cmp"
+	"fmt"
+	"hash/fnv"
+	"slices"
+)
 
 // Distribution plans. The members of a cell — the peers of one channel playing one
 // rendition in one locality group — each hold a stable slot (see Memory.Join). A segment
@@ -54,7 +59,8 @@ type Source struct {
 }
 
 // StripePlan says where a member gets the segments of one stripe: from the gateway when it
-// is a root, else from its sources, in order (then from the gateway, in time).
+// is a root, else from its sources, in order (then from the gateway, in time). A root with
+// sources (a site's, see Feeders) tries them before the gateway.
 type StripePlan struct {
 	Root    bool     `json:"root,omitempty"`
 	Sources []Source `json:"sources,omitempty"`
@@ -179,4 +185,56 @@ func (r *Roster) stripe(s, slot int, leech bool) StripePlan {
 
 func source(p Peer) Source {
 	return Source{ID: p.ID, Addr: p.Addr, Group: p.Group, ICE: p.ICE, Cert: p.Cert}
+}
+
+// Sites. A peer behind a symmetric NAT that neighbours cannot dial is planned in a cell of
+// its site (Peer.Site): its site's peers reach it over their LAN, other sites' cannot. The
+// roots of such a cell need not fetch from the gateway, though: they can dial the peers of
+// their group that have an address (a public one, or a forwarded port), whose own segments
+// come through the group's cell. Feeders picks, for each stripe, up to n of those for a
+// site (by rendezvous hashing on the site and stripe, so that sites spread over them and a
+// site keeps its feeders while they live); Plan.Fed gives them to the plan's roots, which
+// try them before the gateway.
+
+// MaxFeeders bounds the feeders of a stripe.
+const MaxFeeders = 2
+
+// Feeders returns, for each stripe, up to n (at most MaxFeeders) of the uploaders among
+// members that neighbours can dial, for the cell of site.
+func Feeders(members []Member, site string, n int) [Stripes][]Source {
+	var out [Stripes][]Source
+	n = min(n, MaxFeeders)
+	for s := range out {
+		type ranked struct {
+			rank uint64
+			p    Peer
+		}
+		var best []ranked
+		for _, m := range members {
+			if m.Leech || m.Addr == "" || m.Site != "" {
+				continue
+			}
+			h := fnv.New64a()
+			_, _ = fmt.Fprintf(h, "%s|%d|%s", site, s, m.ID)
+			best = append(best, ranked{h.Sum64(), m.Peer})
+			slices.SortFunc(best, func(a, b ranked) int { return cmp.Compare(b.rank, a.rank) })
+			best = best[:min(len(best), n)]
+		}
+		for _, r := range best {
+			out[s] = append(out[s], source(r.p))
+		}
+	}
+	return out
+}
+
+// Fed returns p with feeders as the sources of the stripes it is a root of.
+func (p Plan) Fed(feeders [Stripes][]Source) Plan {
+	stripes := slices.Clone(p.Stripes)
+	for s := range stripes {
+		if stripes[s].Root && s < len(feeders) && len(feeders[s]) > 0 {
+			stripes[s].Sources = feeders[s]
+		}
+	}
+	p.Stripes = stripes
+	return p
 }

@@ -3,6 +3,7 @@ package swarm
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -169,4 +170,44 @@ func TestPlanStableUnderChurn(t *testing.T) {
 		}
 		assert.LessOrEqual(t, changed, 2*(Fanout+Stripes)+Fanout*(Fanout+Stripes), "slot %d left: %d plans changed", gone, changed)
 	}
+}
+
+// Feeders: only uploaders with an address, at most n per stripe, the same for a site from
+// one call to the next, and spread over the candidates across sites.
+func TestFeeders(t *testing.T) {
+	var members []Member
+	for i := range 8 {
+		m := Member{Peer: Peer{ID: fmt.Sprintf("%032x", i), Addr: fmt.Sprintf("198.51.100.%d:8082", i+1)}, Slot: i}
+		switch i {
+		case 0:
+			m.Addr = "" // WebRTC only
+		case 1:
+			m.Leech = true
+		}
+		members = append(members, m)
+	}
+	a := Feeders(members, "203.0.113.9", 5)
+	assert.Equal(t, a, Feeders(slices.Clone(members), "203.0.113.9", 5), "stable")
+	used := map[string]bool{}
+	for s, srcs := range a {
+		assert.Len(t, srcs, MaxFeeders, "stripe %d", s)
+		for _, src := range srcs {
+			assert.NotEqual(t, members[0].ID, src.ID, "no address: not a feeder")
+			assert.NotEqual(t, members[1].ID, src.ID, "a leech: not a feeder")
+			assert.NotEmpty(t, src.Addr)
+		}
+	}
+	for i := range 20 {
+		for _, srcs := range Feeders(members, fmt.Sprintf("203.0.113.%d", i), 1) {
+			used[srcs[0].ID] = true
+		}
+	}
+	assert.Greater(t, len(used), 3, "sites spread over the feeders")
+	assert.Equal(t, [Stripes][]Source{}, Feeders(members[:2], "203.0.113.9", 2), "none with an address")
+
+	p := Plan{Stripes: []StripePlan{{Root: true}, {Sources: []Source{{ID: "x"}}}, {Root: true}, {Root: true}}}
+	f := p.Fed(a)
+	assert.Equal(t, a[0], f.Stripes[0].Sources)
+	assert.Equal(t, []Source{{ID: "x"}}, f.Stripes[1].Sources, "a member's sources stay")
+	assert.Empty(t, p.Stripes[0].Sources, "p itself is left as it was")
 }

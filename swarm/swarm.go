@@ -27,6 +27,20 @@ type Peer struct {
 	ICE bool `json:"ice,omitempty"`
 	// Cert is the fingerprint of its neighbour port's TLS certificate (Subscription.Cert).
 	Cert string `json:"cert,omitempty"`
+	// Site, when set, confines the peer's cells to the peers of its group on the same
+	// site (CellGroup): the tracker sets it to PublicIP for a peer behind a symmetric NAT
+	// that neighbours cannot dial (Subscription.NAT), which only its own site's peers reach
+	// (over the LAN).
+	Site string `json:"site,omitempty"`
+}
+
+// CellGroup is the group part of the peer's cells: its Group, and its Site when it has one
+// ("@" cannot appear in a group).
+func (p Peer) CellGroup() string {
+	if p.Site == "" {
+		return p.Group
+	}
+	return p.Group + "@" + p.Site
 }
 
 // Counters are delivery counters reported by proxies (and, for GatewayEgressBytes, by

@@ -67,6 +67,11 @@ func (t *Tracker) handleEvents(c echo.Context) error {
 			p.Cert = sub.Cert
 		}
 	}
+	// Behind a symmetric NAT and with no address neighbours may dial, a peer reaches only
+	// its own site's peers (over their LAN), and they it: its cells are its site's.
+	if sub.NAT == swarm.NATSymmetric && p.Addr == "" {
+		p.Site = ip
+	}
 	if !sub.Leech {
 		if key := banKey(p); t.bans.isBanned(sub.Channel, key, now) {
 			return echo.NewHTTPError(http.StatusForbidden, "banned: neighbours reported bad bytes or repeated failures from "+key)
@@ -110,7 +115,7 @@ func (t *Tracker) stream(c echo.Context, s *subscriber) error {
 	t.hub.add(s)
 	t.hub.planFromCache(s) // queued: written with the hello, in one flush
 	hello, _ := json.Marshal(swarm.Hello{PeerID: s.peer.ID, Token: t.token(s.peer), ReportMS: t.cfg.ReportInterval.Milliseconds(),
-		AddrPolicy: t.cfg.PeerAddrs.String(), AllowOrigins: t.cfg.AllowOrigins, STUNPort: t.cfg.STUNPort,
+		AddrPolicy: t.cfg.PeerAddrs.String(), AllowOrigins: t.cfg.AllowOrigins, STUNPort: t.cfg.STUNPort, STUNAltPort: t.cfg.STUNAltPort,
 		ICEServers: t.iceServers(s.peer.ID), SwarmKeys: swarm.ChannelKeys(t.cfg.PeerKey, s.peer.Channel, t.cfg.Now()),
 		TimeMS: t.cfg.Now().UnixMilli()})
 	if !write(encodeEvent(swarm.EventHello, hello)) || len(s.out) == 0 && rc.Flush() != nil {

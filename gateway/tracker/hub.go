@@ -3,6 +3,7 @@ package tracker
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -193,7 +194,7 @@ func (h *hub) detach(s *subscriber) {
 }
 
 func cellOf(p swarm.Peer, rendition string) cellID {
-	return cellID{channel: p.Channel, rendition: rendition, group: p.Group}
+	return cellID{channel: p.Channel, rendition: rendition, group: p.CellGroup()}
 }
 
 // signal wakes the planner.
@@ -316,6 +317,7 @@ func (h *hub) planCell(ctx context.Context, id cellID) {
 		h.markDirty(id)
 		return
 	}
+	feed := h.feeders(ctx, id)
 	listed := make(map[string]bool, len(members))
 	for _, m := range members {
 		listed[m.ID] = true
@@ -335,7 +337,7 @@ func (h *hub) planCell(ctx context.Context, id cellID) {
 			lost = append(lost, s)
 			continue
 		}
-		p := roster.Plan(id.rendition, s.slots[id.rendition], s.peer.Leech)
+		p := roster.Plan(id.rendition, s.slots[id.rendition], s.peer.Leech).Fed(feed)
 		if old, ok := s.plans[id.rendition]; ok && old.Equal(p) {
 			continue
 		}
@@ -345,6 +347,23 @@ func (h *hub) planCell(ctx context.Context, id cellID) {
 	for _, s := range lost {
 		h.resubscribe(ctx, s, id)
 	}
+}
+
+// feeders returns the feeders of a site's cell (swarm.Feeders): its group's members that
+// neighbours can dial, from its group cell's roster (none for a cell that is not a site's,
+// or when the registry does not answer: the roots fetch from the gateway, as before).
+func (h *hub) feeders(ctx context.Context, id cellID) [swarm.Stripes][]swarm.Source {
+	group, site, ok := strings.Cut(id.group, "@")
+	if !ok {
+		return [swarm.Stripes][]swarm.Source{}
+	}
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	members, err := h.t.reg.Roster(rctx, id.channel, id.rendition, group)
+	if err != nil {
+		return [swarm.Stripes][]swarm.Source{}
+	}
+	return swarm.Feeders(members, site, swarm.MaxFeeders)
 }
 
 // planFromCache queues a new stream's first plans at once, from its cells' rosters as last
@@ -372,7 +391,11 @@ func (h *hub) planFromCache(s *subscriber) {
 			}
 		}
 		members = append(members, me)
-		h.send(s, swarm.NewRoster(members, h.t.cfg.Seeders).Plan(r, me.Slot, s.peer.Leech), now)
+		var feed [swarm.Stripes][]swarm.Source
+		if group, site, ok := strings.Cut(cell.group, "@"); ok { // a site's cell: its group's feeders, as last read
+			feed = swarm.Feeders(h.rosters[cellID{channel: cell.channel, rendition: r, group: group}], site, swarm.MaxFeeders)
+		}
+		h.send(s, swarm.NewRoster(members, h.t.cfg.Seeders).Plan(r, me.Slot, s.peer.Leech).Fed(feed), now)
 		// The next joiner's plan sees this one: a crowd joins faster than the planner reads
 		// rosters, and a joiner whose parent joined since the last read got a plan from
 		// its grandparent, then the planner's, each a new connection to set up.

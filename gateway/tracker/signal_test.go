@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -236,4 +237,79 @@ func TestSignalsAcrossAFleet(t *testing.T) {
 		t.Fatalf("b got a second answer: %+v", ev)
 	default:
 	}
+}
+
+// TestSymmetricNATPeersPlannedWithTheirSite: a peer behind a symmetric NAT that neighbours
+// cannot dial is planned with its own site's peers only (same group, same public address),
+// in both directions; one with an address neighbours dial (a port mapping), or behind a cone
+// NAT, stays in the group's cell.
+func TestSymmetricNATPeersPlannedWithTheirSite(t *testing.T) {
+	f := newFixture(t, Config{})
+	ice := func(nat string) swarm.Subscription {
+		return swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, ICE: true, NAT: nat}
+	}
+	cone, code := f.openFrom(ice(swarm.NATCone), "", "", "198.51.100.1")
+	require.Equal(t, http.StatusOK, code)
+	cone.plan(t)
+	s1, code := f.openFrom(ice(swarm.NATSymmetric), "", "", "203.0.113.9")
+	require.Equal(t, http.StatusOK, code)
+	p1 := s1.plan(t)
+	for i, sp := range p1.Stripes {
+		assert.True(t, sp.Root, "alone on its site: the root of stripe %d", i)
+		assert.Empty(t, sp.Sources)
+	}
+	s2, code := f.openFrom(ice(swarm.NATSymmetric), "", "", "203.0.113.9")
+	require.Equal(t, http.StatusOK, code)
+	var names []string
+	for _, sp := range s2.plan(t).Stripes {
+		for _, src := range sp.Sources {
+			names = append(names, src.ID)
+		}
+	}
+	assert.Equal(t, []string{s1.hello.PeerID}, slices.Compact(names), "its sources are its site's")
+
+	// The cone peer never gets them as sources, nor they it; a symmetric peer with a
+	// forwarded port (an address) is an ordinary member.
+	mapped, code := f.openFrom(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, ICE: true, NAT: swarm.NATSymmetric,
+		Addr: "203.0.113.9:8082"}, "", "", "203.0.113.9")
+	require.Equal(t, http.StatusOK, code)
+	mp := mapped.plan(t)
+	var all []string
+	for _, sp := range mp.Stripes {
+		for _, src := range sp.Sources {
+			all = append(all, src.ID)
+		}
+	}
+	assert.Contains(t, all, cone.hello.PeerID, "the mapped peer shares the cone peer's cell")
+	assert.NotContains(t, all, s1.hello.PeerID)
+	assert.NotContains(t, all, s2.hello.PeerID)
+	// The site's roots are then fed by the group's peer with an address: they try it
+	// before the gateway.
+	fed := func(p swarm.Plan) bool {
+		roots := 0
+		for _, sp := range p.Stripes {
+			if !sp.Root {
+				continue
+			}
+			roots++
+			if len(sp.Sources) != 1 || sp.Sources[0].ID != mapped.hello.PeerID {
+				return false
+			}
+		}
+		return roots > 0
+	}
+	for deadline := time.Now().Add(5 * time.Second); !fed(s1.plan(t)); {
+		require.True(t, time.Now().Before(deadline), "no plan of s1 with its feeder")
+	}
+	p, ok, err := f.reg.Peer(t.Context(), "tv", s1.hello.PeerID)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, "203.0.113.9", p.Site)
+	assert.Equal(t, "@203.0.113.9", p.CellGroup())
+	p, _, err = f.reg.Peer(t.Context(), "tv", mapped.hello.PeerID)
+	require.NoError(t, err)
+	assert.Empty(t, p.Site)
+
+	_, code = f.open(swarm.Subscription{Channel: "tv", Renditions: []string{"r0"}, ICE: true, NAT: "full-cone"}, "", "")
+	assert.Equal(t, http.StatusBadRequest, code, "an unknown NAT kind is refused")
 }

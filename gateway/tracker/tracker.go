@@ -66,6 +66,9 @@ type Config struct {
 	// STUNPort is the UDP port on which the gateway's host answers STUN, announced in every
 	// Hello; 0: none.
 	STUNPort int
+	// STUNAltPort is a second UDP port of that host answering STUN (0: none), announced
+	// with it: proxies tell a symmetric NAT by the two (swarm.Hello.STUNAltPort).
+	STUNAltPort int
 	// ICEServers are further STUN and TURN servers announced in every Hello (at most
 	// swarm.MaxICEServers). A TURN server (turn: or turns: URL) without a username gets
 	// credentials issued per peer from TURNSecret.

@@ -85,8 +85,18 @@ type stream struct {
 // hello; status is the response's when it is not 200 (and then the stream is nil).
 func (f *fixture) open(sub swarm.Subscription, id, token string) (*stream, int) {
 	f.t.Helper()
+	return f.openFrom(sub, id, token, "")
+}
+
+// openFrom is open from the public address ip (X-Real-IP: the fixture's router, unlike
+// the gateway's, takes it), or from 127.0.0.1 when ip is empty.
+func (f *fixture) openFrom(sub swarm.Subscription, id, token, ip string) (*stream, int) {
+	f.t.Helper()
 	req, err := http.NewRequestWithContext(f.t.Context(), http.MethodGet, f.url+swarm.PathEvents+"?"+sub.Query().Encode(), nil)
 	require.NoError(f.t, err)
+	if ip != "" {
+		req.Header.Set(echo.HeaderXRealIP, ip)
+	}
 	if id != "" {
 		req.Header.Set("Authorization", swarm.FormatAuth(id, token))
 	}
