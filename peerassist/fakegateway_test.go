@@ -40,6 +40,7 @@ type fakeGateway struct {
 	reject     bool       // answer calls with credentials 401
 	addrPolicy string     // announced in Hello
 	origins    []string   // announced in Hello
+	stunPorts  [2]int     // STUNPort and STUNAltPort announced in Hello
 	down       bool       // answer /live requests 503 (an outage)
 	// token, if set, signs the channel: /live requests without it get 403, and playlists
 	// carry it in their URIs, as the gateway's --sign-key does.
@@ -51,6 +52,7 @@ type fakeGateway struct {
 	reports     []swarm.ReportRequest
 	hits        map[string]int
 	sources     []swarm.Source                     // every stripe's sources; none: root
+	rootFed     bool                               // every stripe's plan is a root's, with sources (a site's root, fed)
 	streams     map[chan []byte]swarm.Subscription // open streams, with what they subscribed
 }
 
@@ -88,7 +90,7 @@ func source(addr string) swarm.Source { return swarm.Source{ID: "n1" + addr, Add
 func (g *fakeGateway) planEvent(r string) []byte {
 	p := swarm.Plan{Rendition: r, Stripes: make([]swarm.StripePlan, swarm.Stripes)}
 	for i := range p.Stripes {
-		p.Stripes[i] = swarm.StripePlan{Root: len(g.sources) == 0, Sources: g.sources}
+		p.Stripes[i] = swarm.StripePlan{Root: len(g.sources) == 0 || g.rootFed, Sources: g.sources}
 	}
 	b, _ := json.Marshal(p)
 	return []byte("event: plan\ndata: " + string(b) + "\n\n")
@@ -241,7 +243,7 @@ func (g *fakeGateway) events(w http.ResponseWriter, r *http.Request) {
 	ch := make(chan []byte, 16)
 	g.mu.Lock()
 	hello, _ := json.Marshal(swarm.Hello{PeerID: strings.Repeat("a", 32), Token: "tok-1", ReportMS: 60000, AddrPolicy: g.addrPolicy, AllowOrigins: g.origins,
-		SwarmKeys: swarm.ChannelKeys(fakePeerKey, "tv", time.Now()), TimeMS: time.Now().UnixMilli()})
+		STUNPort: g.stunPorts[0], STUNAltPort: g.stunPorts[1], SwarmKeys: swarm.ChannelKeys(fakePeerKey, "tv", time.Now()), TimeMS: time.Now().UnixMilli()})
 	_, _ = fmt.Fprintf(w, "event: hello\ndata: %s\n\n", hello)
 	for _, rd := range sub.Renditions {
 		_, _ = w.Write(g.planEvent(rd))

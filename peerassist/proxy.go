@@ -56,6 +56,7 @@ type Proxy struct {
 	certFP      string                          // its fingerprint; "" for a proxy that uploads nothing
 	tlsSessions tls.ClientSessionCache          // neighbours' TLS sessions, to resume
 	mapping     atomic.Pointer[portmap.Mapping] // the router's forwarding of the neighbour port; nil: none (portmap.go)
+	nat         natProbe                        // the NAT's mapping, tested with the gateway's STUN (nattype.go)
 	// stalePlaylists counts playlists served from the proxy's copy during a gateway outage,
 	// tokenRefused segment requests refused on a signed channel, addrRefused neighbour
 	// addresses the policy refused to dial, certRefused gateway requests given up because
@@ -95,6 +96,7 @@ func New(cfg Config) (*Proxy, error) {
 		neigh:       newNeighbours(),
 		uploads:     make(chan struct{}, cfg.MaxUploads),
 		wake:        make(chan struct{}, 1),
+		nat:         natProbe{wake: make(chan struct{}, 1)},
 		members:     map[string]*member{},
 		news:        make(chan struct{}),
 		tlsSessions: tls.NewLRUClientSessionCache(tlsSessions),
@@ -174,6 +176,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 		defer p.link.Close() // after every member has left (deferred calls run last first)
 	}
 	wg.Go(func() { p.routes.run(ctx) })
+	if p.link != nil {
+		wg.Go(func() { p.nat.run(ctx, p.cfg.Now, p.resubscribeAll) })
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -191,6 +196,16 @@ func (p *Proxy) Run(ctx context.Context) error {
 			}
 		}
 		p.mu.Unlock()
+	}
+}
+
+// resubscribeAll makes every member's stream subscribe again, at once (what it subscribes
+// with changed).
+func (p *Proxy) resubscribeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range p.members {
+		m.signal()
 	}
 }
 
@@ -326,8 +341,8 @@ const (
 )
 
 // fromSwarm gets the segment through the member's plan: nothing when the proxy is the root
-// of the segment's stripe (it fetches from the gateway for its cell) or has no plan; else
-// from the stripe's sources in order. It returns the longest partial neighbour transfer
+// of the segment's stripe (it fetches from the gateway for its cell; a site's root tries its
+// feeders first) or has no plan; else from the stripe's sources in order. It returns the longest partial neighbour transfer
 // too, for the gateway to complete, and how to present the fetch to the gateway.
 func (p *Proxy) fromSwarm(ctx context.Context, m *member, info segInfo, urgent bool) (*segment, partial, gatewayAsk) {
 	plan, ok := m.plan(ctx, info.rendition, planWait)
@@ -335,15 +350,22 @@ func (p *Proxy) fromSwarm(ctx context.Context, m *member, info segInfo, urgent b
 		return nil, partial{}, gatewayAsk{}
 	}
 	sp := plan.Stripes[swarm.StripeOf(info.seq)]
-	if sp.Root {
-		m.stats.roots.Add(1)
-		return nil, partial{}, gatewayAsk{role: swarm.FetchRoot, group: p.cfg.Group}
-	}
-	ask := gatewayAsk{role: swarm.FetchMember, group: p.cfg.Group, sources: sp.Sources}
 	stall := p.cfg.NeighbourStall
 	if urgent {
 		stall = min(stall, urgentStall)
 	}
+	if sp.Root {
+		m.stats.roots.Add(1)
+		root := gatewayAsk{role: swarm.FetchRoot, group: p.cfg.Group}
+		if len(sp.Sources) == 0 {
+			return nil, partial{}, root
+		}
+		// The root of a site's cell, fed by its group's peers that neighbours can dial
+		// (swarm.Feeders): them first, then the gateway, as a root.
+		s, part, _ := p.fromNeighbours(ctx, m, sp.Sources, info, stall)
+		return s, part, root
+	}
+	ask := gatewayAsk{role: swarm.FetchMember, group: p.cfg.Group, sources: sp.Sources}
 	s, part, cause := p.fromNeighbours(ctx, m, sp.Sources, info, stall)
 	if s == nil {
 		m.stats.misses[cause].Add(1)
@@ -423,6 +445,9 @@ func (p *Proxy) Status() Status {
 	st.GatewayCertRefused = p.certRefused.Load()
 	if m := p.mapping.Load(); m != nil {
 		st.PortMapping = &PortMapping{External: m.External.String(), Method: m.Method}
+	}
+	if p.link != nil {
+		st.NAT = p.nat.get()
 	}
 	return st
 }

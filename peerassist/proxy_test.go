@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rawflow/rawflow/internal/portmap"
+	"github.com/rawflow/rawflow/internal/stuntest"
 	"github.com/rawflow/rawflow/playlist"
 	"github.com/rawflow/rawflow/swarm"
 )
@@ -126,6 +127,53 @@ func neighbourFunc(t *testing.T, h http.HandlerFunc) string {
 	s := httptest.NewServer(h)
 	t.Cleanup(s.Close)
 	return strings.TrimPrefix(s.URL, "http://")
+}
+
+// TestSiteRootTriesItsFeeders: the root of a site's cell whose plan names feeders (its
+// group's peers that neighbours can dial) gets a segment from them, not from the gateway;
+// when they fail, from the gateway, as a root.
+func TestSiteRootTriesItsFeeders(t *testing.T) {
+	gw := newFakeGateway(2)
+	var fed atomic.Int32
+	feeder := neighbourFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		fed.Add(1)
+		for _, seg := range gw.window.Segments {
+			if strings.HasSuffix(r.URL.Path, seg.Digest.String()) {
+				_, _ = w.Write(gw.data[seg.Name])
+				return
+			}
+		}
+		http.NotFound(w, r)
+	})
+	gw.set(func(g *fakeGateway) { g.rootFed, g.sources = true, []swarm.Source{{ID: "feeder", Addr: feeder}} })
+	p := startProxy(t, gw, nil)
+	seg := gw.window.Segments[0]
+	resp, body := httpGet(t, p.player.URL+"/live/tv/"+seg.Name)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, string(gw.data[seg.Name]), body)
+	assert.Equal(t, int32(1), fed.Load())
+	assert.Zero(t, gw.hitCount(seg.Name), "not from the gateway")
+	assert.Positive(t, p.Status().Totals.BytesFromPeers)
+
+	// A feeder that is gone: the gateway, asked as a root.
+	gone, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	goneAddr := gone.Addr().String()
+	require.NoError(t, gone.Close())
+	gw2 := newFakeGateway(2)
+	var role atomic.Value
+	gw2.intercept = func(_ http.ResponseWriter, r *http.Request) bool {
+		role.Store(r.Header.Get(swarm.FetchHeader))
+		return false
+	}
+	gw2.set(func(g *fakeGateway) { g.rootFed, g.sources = true, []swarm.Source{{ID: "gone", Addr: goneAddr}} })
+	p2 := startProxy(t, gw2, nil)
+	seg = gw2.window.Segments[1]
+	resp, body = httpGet(t, p2.player.URL+"/live/tv/"+seg.Name)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, string(gw2.data[seg.Name]), body)
+	assert.Equal(t, 1, gw2.hitCount(seg.Name), "a dead feeder: the gateway")
+	assert.Equal(t, swarm.FetchRoot, role.Load(), "asked as a root")
 }
 
 // TestLadderFollowsPlan: a segment of a stripe the proxy is the root of comes from the
@@ -403,6 +451,54 @@ func TestPortMappingResubscribes(t *testing.T) {
 	p.policy.Store(int32(swarm.AddrPrivate))
 	p.setPortMapping(portmap.Mapping{External: netip.MustParseAddrPort("11.0.0.2:40000"), Method: portmap.UPnP})
 	assert.Equal(t, "127.0.0.1:1", p.advertiseAddr(), "a LAN gateway: the bound address")
+}
+
+// TestNATTested: a proxy whose gateway answers STUN on two ports tests its NAT with them
+// and shows the answer in its status: one public port for both is a cone NAT, a port for
+// each a symmetric one, and then it subscribes again, as such, at its first hello; no
+// second port, no test.
+func TestNATTested(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		alt, want string
+	}{{"cone", "same", swarm.NATCone}, {"symmetric", "shifted", swarm.NATSymmetric}, {"one port", "none", ""}} {
+		t.Run(c.name, func(t *testing.T) {
+			gw := newFakeGateway(2)
+			gw.stunPorts[0] = stuntest.Serve(t, 0)
+			switch c.alt {
+			case "same":
+				gw.stunPorts[1] = stuntest.Serve(t, 0)
+			case "shifted":
+				gw.stunPorts[1] = stuntest.Serve(t, 3)
+			}
+			p := startProxy(t, gw, nil)
+			require.NotNil(t, p.link, "the test needs WebRTC on")
+			last := func() swarm.Subscription {
+				subs := gw.subscriptions()
+				return subs[len(subs)-1]
+			}
+			if c.want == "" {
+				assert.Empty(t, last().NAT)
+				assert.Empty(t, p.Status().NAT)
+				return
+			}
+			for deadline := time.Now().Add(5 * time.Second); p.Status().NAT != c.want; time.Sleep(20 * time.Millisecond) {
+				require.True(t, time.Now().Before(deadline), "found nat %q, want %q", p.Status().NAT, c.want)
+			}
+			if c.want == swarm.NATCone {
+				// The tracker plans "cone" as it does "": no second stream for it.
+				assert.Len(t, gw.subscriptions(), 1)
+				return
+			}
+			for deadline := time.Now().Add(5 * time.Second); len(gw.subscriptions()) < 2; time.Sleep(20 * time.Millisecond) {
+				require.True(t, time.Now().Before(deadline), "the first stream ends at its hello, and the next one opens")
+			}
+			subs := gw.subscriptions()
+			require.Len(t, subs, 2)
+			assert.Empty(t, subs[0].NAT)
+			assert.Equal(t, c.want, subs[1].NAT)
+		})
+	}
 }
 
 // TestBehindNAT: the neighbour port is forwarded when bound on every address or a private one,

@@ -261,6 +261,9 @@ type Status struct {
 	// PortMapping is the public address and port the router forwards to the neighbour
 	// port, and how it was asked ("nat-pmp" or "upnp"); nil without one (Node).
 	PortMapping *PortMapping `json:"port_mapping,omitempty"`
+	// NAT is how the NAT in front of the proxy maps its flows, as tested with the gateway's
+	// two STUN ports: "cone", "symmetric", or nothing (not tested, no answer, no WebRTC).
+	NAT string `json:"nat,omitempty"`
 }
 
 // PortMapping is a router's forwarding of the neighbour port (Status.PortMapping).

@@ -40,7 +40,7 @@ func (m *member) stream(ctx context.Context, p *Proxy) {
 		rs = rs[:min(len(rs), swarm.MaxRenditionsPerPeer)]
 		advertising := p.advertising()
 		sub := swarm.Subscription{Channel: m.channel, Renditions: rs, Group: p.cfg.Group, Leech: !advertising,
-			ICE: advertising && p.link != nil}
+			ICE: advertising && p.link != nil, NAT: p.nat.get()}
 		if advertising {
 			sub.Addr, sub.Cert = p.advertiseAddr(), p.certFP
 		}
@@ -101,7 +101,7 @@ func (m *member) session(ctx context.Context, p *Proxy, sub swarm.Subscription, 
 				cancel(errResubscribe)
 				return
 			case <-tick.C:
-				if p.advertising() == sub.Leech || (!sub.Leech && p.advertiseAddr() != sub.Addr) {
+				if p.advertising() == sub.Leech || (!sub.Leech && p.advertiseAddr() != sub.Addr) || natMoves(sub.NAT, p.nat.get()) {
 					cancel(errResubscribe)
 					return
 				}
@@ -112,6 +112,15 @@ func (m *member) session(ctx context.Context, p *Proxy, sub swarm.Subscription, 
 	m.stats.trackerRequests.Add(1)
 	err := p.tracker.Events(ctx, sub, id, token, func(ev swarm.Event) error {
 		m.event(p, ev, sub.Renditions, backoff)
+		// The NAT's first test with the ports this hello announced comes before the
+		// plan (later ones run beside the stream): a proxy behind a symmetric NAT
+		// subscribes again, as such, at once.
+		if ev.Name == swarm.EventHello && p.link != nil {
+			p.nat.check(ctx, p.cfg.Now, true)
+			if natMoves(sub.NAT, p.nat.get()) {
+				return errResubscribe
+			}
+		}
 		return nil
 	})
 	if cause := context.Cause(ctx); errors.Is(cause, errResubscribe) {
