@@ -439,7 +439,7 @@ func TestDockerfile(t *testing.T) {
 	for _, in := range final.all("EXPOSE") {
 		exposed = append(exposed, strings.Fields(in.args)...)
 	}
-	for _, p := range []string{"8080", "8081", "8082", "3478/udp"} {
+	for _, p := range []string{"8080", "8081", "8082", "3478/udp", "3479/udp"} {
 		if !slices.Contains(exposed, p) {
 			t.Errorf("final stage: want EXPOSE %s, have %v", p, exposed)
 		}

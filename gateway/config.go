@@ -102,12 +102,14 @@ type Config struct {
 	// their Hello. Proxies refuse other pages, except the gateway's own (its dashboard).
 	PlayerOrigins []string
 	// STUNPort is the UDP port on which the gateway's host answers STUN (cmd/rawflow runs
-	// the server), announced to proxies; 0: none. ICEServers are further STUN and TURN
+	// the server), announced to proxies; 0: none. STUNAltPort is a second one (0: none),
+	// by which proxies tell a symmetric NAT. ICEServers are further STUN and TURN
 	// servers announced to proxies; TURN servers without credentials get per-proxy ones
 	// from TURNSecret (see tracker.Config).
-	STUNPort   int
-	ICEServers []swarm.ICEServer
-	TURNSecret []byte
+	STUNPort    int
+	STUNAltPort int
+	ICEServers  []swarm.ICEServer
+	TURNSecret  []byte
 	// Seeders is how many proxies of each cell fetch each segment from the gateway (the
 	// roots of its stripe, see swarm.Roster). Default 1, at most swarm.MaxSeeders.
 	Seeders int

@@ -67,7 +67,7 @@ func New(cfg Config, reg Registry) (*Server, error) {
 		Called:  func(ch string) { s.count(ch, "tracker") },
 		PeerKey: cfg.PeerKey, Seeders: cfg.Seeders, ReportInterval: cfg.ReportInterval, JoinRate: cfg.JoinRate, PeerRate: cfg.PeerRate, PeersPerAddress: cfg.PeersPerAddress,
 		AddressRate: cfg.TrackerRate, PeerAddrs: cfg.PeerAddrs, AllowOrigins: cfg.PlayerOrigins, Logger: cfg.Logger, Now: cfg.Now,
-		STUNPort: cfg.STUNPort, ICEServers: cfg.ICEServers, TURNSecret: cfg.TURNSecret}, reg)
+		STUNPort: cfg.STUNPort, STUNAltPort: cfg.STUNAltPort, ICEServers: cfg.ICEServers, TURNSecret: cfg.TURNSecret}, reg)
 	chans := map[string]*channel{}
 	for _, cc := range cfg.Channels {
 		chans[cc.Name] = newChannel(cc, &cfg)

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"slices"
 	"syscall"
 	"time"
@@ -64,6 +65,9 @@ type Report struct {
 	LinksFailed     uint64           `json:"links_failed"`
 	LinkConnectMS   float64          `json:"ice_connect_ms"`
 	LinkBytesByType map[string]int64 `json:"link_bytes_received"`
+	// NAT counts the proxies by what their NAT test found (peerassist.Status.NAT:
+	// "cone", "symmetric"; "unknown" when it found nothing).
+	NAT map[string]int `json:"nat,omitempty"`
 }
 
 // report sums what every viewer measured so far.
@@ -121,6 +125,12 @@ func (b *bench) report(elapsed time.Duration) Report {
 		r.NeighbourFailures += c.NeighbourFailures
 		r.QuietSpells += st.QuietSpells
 		r.Connections += st.Connections
+		if st.Links != nil { // WebRTC on: the NAT was tested (or could not be)
+			if r.NAT == nil {
+				r.NAT = map[string]int{}
+			}
+			r.NAT[cmp.Or(st.NAT, "unknown")]++
+		}
 		if l := st.Links; l != nil {
 			r.LinksConnected += l.Connected
 			r.LinksFailed += l.Failed

@@ -221,8 +221,8 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cfg.ICEServers, cfg.TURNSecret = iceServers, []byte(*o.ice.turnSecret)
 	if stunSrv != nil {
-		defer stunSrv.pc.Close()
-		cfg.STUNPort = stunSrv.port
+		defer stunSrv.close()
+		cfg.STUNPort, cfg.STUNAltPort = stunSrv.port, stunSrv.altPort
 		extra = append(extra, stunSrv.run)
 	}
 	reg, err := openRegistry(*o.redisURL, swarm.Options{TLSCAFile: *o.redisCA})

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -26,18 +27,38 @@ type iceOpts struct {
 }
 
 func (o *iceOpts) register(fs *flag.FlagSet) {
-	o.stunListen = fs.String("stun-listen", defaultSTUN, "UDP address on which the gateway answers STUN, so that proxies behind NATs find the address the internet sees them at and reach each other over WebRTC; 'off': none (if the default port is taken, the gateway says so and goes on without)")
+	o.stunListen = fs.String("stun-listen", defaultSTUN, "UDP address on which the gateway answers STUN, so that proxies behind NATs find the address the internet sees them at and reach each other over WebRTC, and on the next port too (by the two, a proxy tells a symmetric NAT, whose viewers are then planned with their own site only); 'off': none (if the default port is taken, the gateway says so and goes on without)")
 	fs.Var(&o.servers, "ice-server", "a STUN or TURN server proxies use besides the gateway's STUN: stun:HOST:PORT, turn:HOST:PORT[?transport=udp|tcp] or turns:…; repeatable, at most 8; a TURN server gets per-proxy credentials from --turn-secret")
 	o.turnSecret = fs.String("turn-secret", "", "secret shared with the --ice-server TURN servers (coturn: use-auth-secret, static-auth-secret=SECRET): each proxy gets a username EXPIRY:PEER-ID and its HMAC, valid 12 h")
 }
 
-// stun is the gateway's STUN server, listening; nil when off.
+// stun is the gateway's STUN server, listening; nil when off. alt, on the next port (nil
+// when that was taken), lets proxies tell a symmetric NAT: it maps their two requests, from
+// one socket, to two public ports.
 type stun struct {
-	pc   net.PacketConn
-	port int
+	pc, alt       net.PacketConn
+	port, altPort int
 }
 
-func (s *stun) run(ctx context.Context) error { return peerlink.ServeSTUN(ctx, s.pc) }
+func (s *stun) run(ctx context.Context) error {
+	if s.alt == nil {
+		return peerlink.ServeSTUN(ctx, s.pc)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	alt := make(chan error, 1)
+	go func() { alt <- peerlink.ServeSTUN(ctx, s.alt) }()
+	err := peerlink.ServeSTUN(ctx, s.pc)
+	cancel() // the alternate port ends with the main one
+	return errors.Join(err, <-alt)
+}
+
+func (s *stun) close() {
+	_ = s.pc.Close()
+	if s.alt != nil {
+		_ = s.alt.Close()
+	}
+}
 
 // open checks the flags and binds the STUN port. A taken default port is not an error: the
 // gateway goes on without (several gateways on one machine, or a STUN server there already).
@@ -66,7 +87,27 @@ func (o *iceOpts) open(ctx context.Context, log *slog.Logger) (*stun, []swarm.IC
 		}
 		return nil, nil, fmt.Errorf("--stun-listen %s: %w", *o.stunListen, err)
 	}
-	return &stun{pc: pc, port: pc.LocalAddr().(*net.UDPAddr).Port}, servers, nil
+	srv := &stun{pc: pc, port: pc.LocalAddr().(*net.UDPAddr).Port}
+	altAddr := net.JoinHostPort(stunHost(*o.stunListen), "0")
+	if *o.stunListen != ":0" && !strings.HasSuffix(*o.stunListen, ":0") {
+		altAddr = net.JoinHostPort(stunHost(*o.stunListen), strconv.Itoa(srv.port+1))
+	}
+	if srv.alt, err = (&net.ListenConfig{}).ListenPacket(ctx, network, altAddr); err != nil {
+		log.Warn("STUN's alternate port taken: proxies cannot tell a symmetric NAT (they are planned as if behind a cone NAT)", "addr", altAddr, "err", err)
+		srv.alt = nil
+	} else {
+		srv.altPort = srv.alt.LocalAddr().(*net.UDPAddr).Port
+	}
+	return srv, servers, nil
+}
+
+// stunHost is the host part of a --stun-listen address ("" for all addresses).
+func stunHost(listen string) string {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return ""
+	}
+	return host
 }
 
 // parseICEServers checks --ice-server URLs.

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rawflow/rawflow/loadtest"
+	"github.com/rawflow/rawflow/swarm"
 	"github.com/rawflow/rawflow/web"
 )
 
@@ -158,8 +159,17 @@ func TestNATSites(t *testing.T) {
 		assert.Zero(t, r.Stalls, "site %s: stalls", s.name)
 		assert.Zero(t, r.PlayerErrors, "site %s: player errors", s.name)
 		assert.Positive(t, r.Segments, "site %s: segments played", s.name)
+		if stun {
+			want := map[bool]string{false: swarm.NATCone, true: swarm.NATSymmetric}[s.symmetric]
+			assert.Equal(t, map[string]int{want: viewers}, r.NAT, "site %s: its proxies' NAT test", s.name)
+		}
 	}
 	t.Logf("cross-site IP bytes (from>to, counted leaving the first site's router): %v", cross)
+	if stun {
+		// The symmetric site's proxies are planned with each other only: its segments come
+		// from the gateway once per stripe and spread over its LAN (without it: 0.22–0.31).
+		assert.Greater(t, reports[2].Offload, 0.45, "site C (symmetric NAT): offload within the site")
+	}
 
 	// The acceptance of issue 15, once the proxies cross NATs: the cone sites exchange
 	// segments directly. More than one demo segment (about 61 kB) each way, so that ICE
