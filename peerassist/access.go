@@ -219,7 +219,6 @@ func (p *Proxy) joined(h swarm.Hello) {
 	p.policy.Store(int32(policy))
 	p.origins.announce(h.AllowOrigins)
 	if p.link != nil {
-		p.nat.announce(p.gateway.Hostname(), h)
 		if err := p.link.SetICEServers(p.iceServers(h)); err != nil {
 			p.log.Warn("the gateway announced an ICE server that does not parse; left out", "err", err)
 		}

@@ -96,7 +96,7 @@ func New(cfg Config) (*Proxy, error) {
 		neigh:       newNeighbours(),
 		uploads:     make(chan struct{}, cfg.MaxUploads),
 		wake:        make(chan struct{}, 1),
-		nat:         natProbe{wake: make(chan struct{}, 1)},
+		nat:         newNATProbe(),
 		members:     map[string]*member{},
 		news:        make(chan struct{}),
 		tlsSessions: tls.NewLRUClientSessionCache(tlsSessions),

@@ -112,12 +112,13 @@ func (m *member) session(ctx context.Context, p *Proxy, sub swarm.Subscription, 
 	m.stats.trackerRequests.Add(1)
 	err := p.tracker.Events(ctx, sub, id, token, func(ev swarm.Event) error {
 		m.event(p, ev, sub.Renditions, backoff)
-		// The NAT's first test with the ports this hello announced comes before the
-		// plan (later ones run beside the stream): a proxy behind a symmetric NAT
+		// The NAT's first answer for the ports this hello announced comes before the
+		// plan, if it comes within firstNATWait: a proxy behind a symmetric NAT
 		// subscribes again, as such, at once.
 		if ev.Name == swarm.EventHello && p.link != nil {
-			p.nat.check(ctx, p.cfg.Now, true)
-			if natMoves(sub.NAT, p.nat.get()) {
+			var h swarm.Hello
+			if json.Unmarshal(ev.Data, &h) == nil && p.nat.announce(p.gateway.Hostname(), h) &&
+				natMoves(sub.NAT, p.nat.await(ctx, firstNATWait)) {
 				return errResubscribe
 			}
 		}
