@@ -227,7 +227,7 @@ func printReport(w io.Writer, r loadtest.Report) {
 	row("tracker requests", "%.2f per viewer per segment; %d refused (429)", r.TrackerPerViewSeg, r.TrackerRefused)
 	row("connections", "%d opened by the proxies, %.1f per viewer", r.Connections, r.ConnsPerViewer)
 	row("WebRTC links", "%d set up (mean %.0f ms), %d failed; bytes received over them: %s", r.LinksConnected, r.LinkConnectMS, r.LinksFailed, byType(r.LinkBytesByType))
-	if len(r.NAT) > 0 {
+	if r.NAT["cone"]+r.NAT["symmetric"] > 0 { // a gateway with two STUN ports
 		row("NATs", "proxies behind a cone NAT %d, a symmetric one %d, not told %d", r.NAT["cone"], r.NAT["symmetric"], r.NAT["unknown"])
 	}
 	row("cpu", "%.1f s, %.2f cores (this process)", r.CPUS, r.CPUCores)
