@@ -2,7 +2,6 @@ package swarm
 
 import (
 	"cmp"
-	"fmt"
 	"hash/fnv"
 	"slices"
 )
@@ -202,29 +201,34 @@ const MaxFeeders = 2
 // Feeders returns, for each stripe, up to n (at most MaxFeeders) of the uploaders among
 // members that neighbours can dial, for the cell of site.
 func Feeders(members []Member, site string, n int) [Stripes][]Source {
+	type ranked struct {
+		rank uint64
+		p    Peer
+	}
 	var out [Stripes][]Source
 	n = min(n, MaxFeeders)
 	for s := range out {
-		type ranked struct {
-			rank uint64
-			p    Peer
-		}
-		var best []ranked
+		var all []ranked
 		for _, m := range members {
-			if m.Leech || m.Addr == "" || m.Site != "" {
-				continue
+			if !m.Leech && m.Addr != "" && m.Site == "" {
+				all = append(all, ranked{feedRank(site, s, m.ID), m.Peer})
 			}
-			h := fnv.New64a()
-			_, _ = fmt.Fprintf(h, "%s|%d|%s", site, s, m.ID)
-			best = append(best, ranked{h.Sum64(), m.Peer})
-			slices.SortFunc(best, func(a, b ranked) int { return cmp.Compare(b.rank, a.rank) })
-			best = best[:min(len(best), n)]
 		}
-		for _, r := range best {
+		slices.SortFunc(all, func(a, b ranked) int { return cmp.Compare(b.rank, a.rank) })
+		for _, r := range all[:min(len(all), n)] {
 			out[s] = append(out[s], source(r.p))
 		}
 	}
 	return out
+}
+
+// feedRank is id's rendezvous weight as a feeder of site's stripe s.
+func feedRank(site string, s int, id string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(site))
+	_, _ = h.Write([]byte{'|', byte(s), '|'})
+	_, _ = h.Write([]byte(id))
+	return h.Sum64()
 }
 
 // Fed returns p with feeders as the sources of the stripes it is a root of.

@@ -1,8 +1,10 @@
 package tracker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -297,18 +299,28 @@ func (h *hub) round(ctx context.Context) {
 		}
 	}
 	h.mu.Unlock()
+	// Group cells first: a site's cell then takes its feeders from its group cell's roster
+	// as just read (one registry read per group cell and round at most, see feeders).
+	site := func(id cellID) int {
+		if strings.Contains(id.group, "@") {
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(dirty, func(a, b cellID) int { return cmp.Compare(site(a), site(b)) })
+	parents := map[cellID][]swarm.Member{}
 	for _, id := range dirty {
 		if ctx.Err() != nil {
 			return
 		}
-		h.planCell(ctx, id)
+		h.planCell(ctx, id, parents)
 	}
 }
 
 // planCell reads a cell's roster and sends its local members the plans that changed. A
 // local member the registry no longer lists (its registration expired while this gateway
 // could not refresh it) subscribes again.
-func (h *hub) planCell(ctx context.Context, id cellID) {
+func (h *hub) planCell(ctx context.Context, id cellID, parents map[cellID][]swarm.Member) {
 	rctx, cancel := context.WithTimeout(ctx, time.Second)
 	members, err := h.t.reg.Roster(rctx, id.channel, id.rendition, id.group)
 	cancel()
@@ -317,7 +329,7 @@ func (h *hub) planCell(ctx context.Context, id cellID) {
 		h.markDirty(id)
 		return
 	}
-	feed := h.feeders(ctx, id)
+	feed := h.feeders(ctx, id, parents)
 	listed := make(map[string]bool, len(members))
 	for _, m := range members {
 		listed[m.ID] = true
@@ -332,6 +344,7 @@ func (h *hub) planCell(ctx context.Context, id cellID) {
 		return
 	}
 	h.rosters[id] = members
+	parents[id] = members
 	for s := range c.subs {
 		if !listed[s.peer.ID] {
 			lost = append(lost, s)
@@ -350,18 +363,26 @@ func (h *hub) planCell(ctx context.Context, id cellID) {
 }
 
 // feeders returns the feeders of a site's cell (swarm.Feeders): its group's members that
-// neighbours can dial, from its group cell's roster (none for a cell that is not a site's,
-// or when the registry does not answer: the roots fetch from the gateway, as before).
-func (h *hub) feeders(ctx context.Context, id cellID) [swarm.Stripes][]swarm.Source {
+// neighbours can dial, from its group cell's roster as this round read it (parents: the
+// rosters read this round, by cell), else from the registry, once a round (none for a cell
+// that is not a site's, or when the registry does not answer: the roots fetch from the
+// gateway, as before).
+func (h *hub) feeders(ctx context.Context, id cellID, parents map[cellID][]swarm.Member) [swarm.Stripes][]swarm.Source {
 	group, site, ok := strings.Cut(id.group, "@")
 	if !ok {
 		return [swarm.Stripes][]swarm.Source{}
 	}
-	rctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	members, err := h.t.reg.Roster(rctx, id.channel, id.rendition, group)
-	if err != nil {
-		return [swarm.Stripes][]swarm.Source{}
+	parent := cellID{channel: id.channel, rendition: id.rendition, group: group}
+	members, read := parents[parent]
+	if !read {
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		var err error
+		members, err = h.t.reg.Roster(rctx, id.channel, id.rendition, group)
+		cancel()
+		if err != nil {
+			members = nil
+		}
+		parents[parent] = members // a failed read is not tried again this round
 	}
 	return swarm.Feeders(members, site, swarm.MaxFeeders)
 }
