@@ -74,11 +74,9 @@ func SymmetricNAT(ctx context.Context, host string, port, altPort int) (bool, er
 			if rerr != nil {
 				return false, rerr
 			}
-			i := answerOf(buf[:n], reqs, servers, from.Addr().Unmap(), from.Port())
-			if i < 0 || seen[i].IsValid() {
-				continue
-			}
-			if seen[i] = mappedAddr(buf[:n]); seen[i].IsValid() {
+			i, mapped := answerOf(buf[:n], reqs, servers, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+			if i >= 0 && !seen[i].IsValid() && mapped.IsValid() {
+				seen[i] = mapped
 				answered++
 			}
 		}
@@ -87,33 +85,28 @@ func SymmetricNAT(ctx context.Context, host string, port, altPort int) (bool, er
 }
 
 // answerOf returns which request b answers (the server it came from and the transaction
-// it names), or -1.
-func answerOf(b []byte, reqs []*stun.Message, servers []netip.AddrPort, from netip.Addr, port uint16) int {
+// it names) and the public address it reports (its XOR-MAPPED-ADDRESS), or -1.
+func answerOf(b []byte, reqs []*stun.Message, servers []netip.AddrPort, from netip.AddrPort) (int, netip.AddrPort) {
 	if !stun.IsMessage(b) {
-		return -1
+		return -1, netip.AddrPort{}
 	}
 	m := &stun.Message{Raw: append([]byte(nil), b...)}
 	if m.Decode() != nil || m.Type != stun.BindingSuccess {
-		return -1
+		return -1, netip.AddrPort{}
 	}
 	for i, r := range reqs {
-		if r.TransactionID == m.TransactionID && servers[i] == netip.AddrPortFrom(from, port) {
-			return i
+		if r.TransactionID != m.TransactionID || servers[i] != from {
+			continue
 		}
+		var xa stun.XORMappedAddress
+		if xa.GetFrom(m) != nil || xa.Port <= 0 || xa.Port > 65535 {
+			return -1, netip.AddrPort{}
+		}
+		a, ok := netip.AddrFromSlice(xa.IP)
+		if !ok {
+			return -1, netip.AddrPort{}
+		}
+		return i, netip.AddrPortFrom(a.Unmap(), uint16(xa.Port))
 	}
-	return -1
-}
-
-// mappedAddr is the XOR-MAPPED-ADDRESS of a Binding success response (invalid if none).
-func mappedAddr(b []byte) netip.AddrPort {
-	m := &stun.Message{Raw: append([]byte(nil), b...)}
-	var xa stun.XORMappedAddress
-	if m.Decode() != nil || xa.GetFrom(m) != nil {
-		return netip.AddrPort{}
-	}
-	a, ok := netip.AddrFromSlice(xa.IP)
-	if !ok || xa.Port <= 0 || xa.Port > 65535 {
-		return netip.AddrPort{}
-	}
-	return netip.AddrPortFrom(a.Unmap(), uint16(xa.Port))
+	return -1, netip.AddrPort{}
 }

@@ -89,7 +89,7 @@ func (o *iceOpts) open(ctx context.Context, log *slog.Logger) (*stun, []swarm.IC
 	}
 	srv := &stun{pc: pc, port: pc.LocalAddr().(*net.UDPAddr).Port}
 	altAddr := net.JoinHostPort(stunHost(*o.stunListen), "0")
-	if *o.stunListen != ":0" && !strings.HasSuffix(*o.stunListen, ":0") {
+	if !strings.HasSuffix(*o.stunListen, ":0") { // a chosen port: the next one
 		altAddr = net.JoinHostPort(stunHost(*o.stunListen), strconv.Itoa(srv.port+1))
 	}
 	if srv.alt, err = (&net.ListenConfig{}).ListenPacket(ctx, network, altAddr); err != nil {
