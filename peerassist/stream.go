@@ -111,16 +111,13 @@ func (m *member) session(ctx context.Context, p *Proxy, sub swarm.Subscription, 
 	id, token := m.credentials()
 	m.stats.trackerRequests.Add(1)
 	err := p.tracker.Events(ctx, sub, id, token, func(ev swarm.Event) error {
-		m.event(p, ev, sub.Renditions, backoff)
+		h := m.event(p, ev, sub.Renditions, backoff)
 		// The NAT's first answer for the ports this hello announced comes before the
 		// plan, if it comes within firstNATWait: a proxy behind a symmetric NAT
 		// subscribes again, as such, at once.
-		if ev.Name == swarm.EventHello && p.link != nil {
-			var h swarm.Hello
-			if json.Unmarshal(ev.Data, &h) == nil && p.nat.announce(p.gateway.Hostname(), h) &&
-				natMoves(sub.NAT, p.nat.await(ctx, firstNATWait)) {
-				return errResubscribe
-			}
+		if h != nil && p.link != nil && p.nat.announce(p.gateway.Hostname(), *h) &&
+			natMoves(sub.NAT, p.nat.await(ctx, firstNATWait)) {
+			return errResubscribe
 		}
 		return nil
 	})
@@ -130,18 +127,19 @@ func (m *member) session(ctx context.Context, p *Proxy, sub swarm.Subscription, 
 	return err
 }
 
-// event handles one event of the stream.
-func (m *member) event(p *Proxy, ev swarm.Event, rs []string, backoff *time.Duration) {
+// event handles one event of the stream; it returns the hello, when the event was one.
+func (m *member) event(p *Proxy, ev swarm.Event, rs []string, backoff *time.Duration) *swarm.Hello {
 	switch ev.Name {
 	case swarm.EventHello:
 		var h swarm.Hello
 		if json.Unmarshal(ev.Data, &h) != nil || !swarm.ValidPeerID(h.PeerID) {
-			return
+			return nil
 		}
 		m.joined(h, p.cfg.Now())
 		p.joined(h)
 		m.subscribe(rs)
 		*backoff = streamBackoff
+		return &h
 	case swarm.EventPlan:
 		var plan swarm.Plan
 		if json.Unmarshal(ev.Data, &plan) == nil {
@@ -167,4 +165,5 @@ func (m *member) event(p *Proxy, ev swarm.Event, rs []string, backoff *time.Dura
 			m.refreshToken(te, p.cfg.Now())
 		}
 	}
+	return nil
 }
