@@ -341,9 +341,10 @@ const (
 )
 
 // fromSwarm gets the segment through the member's plan: nothing when the proxy is the root
-// of the segment's stripe (it fetches from the gateway for its cell; a site's root tries its
-// feeders first) or has no plan; else from the stripe's sources in order. It returns the longest partial neighbour transfer
-// too, for the gateway to complete, and how to present the fetch to the gateway.
+// of the segment's stripe (it fetches from the gateway for its cell; a site's root tries
+// its feeders first) or has no plan; else from the stripe's sources in order. It returns
+// the longest partial neighbour transfer too, for the gateway to complete, and how to
+// present the fetch to the gateway.
 func (p *Proxy) fromSwarm(ctx context.Context, m *member, info segInfo, urgent bool) (*segment, partial, gatewayAsk) {
 	plan, ok := m.plan(ctx, info.rendition, planWait)
 	if !ok {
@@ -355,15 +356,17 @@ func (p *Proxy) fromSwarm(ctx context.Context, m *member, info segInfo, urgent b
 		stall = min(stall, urgentStall)
 	}
 	if sp.Root {
-		m.stats.roots.Add(1)
-		root := gatewayAsk{role: swarm.FetchRoot, group: p.cfg.Group}
-		if len(sp.Sources) == 0 {
-			return nil, partial{}, root
-		}
 		// The root of a site's cell, fed by its group's peers that neighbours can dial
-		// (swarm.Feeders): them first, then the gateway, as a root.
-		s, part, _ := p.fromNeighbours(ctx, m, sp.Sources, info, stall)
-		return s, part, root
+		// (swarm.Feeders), tries them first; a fetch the gateway makes counts as a root's.
+		var s *segment
+		var part partial
+		if len(sp.Sources) > 0 {
+			s, part, _ = p.fromNeighbours(ctx, m, sp.Sources, info, stall)
+		}
+		if s == nil {
+			m.stats.roots.Add(1)
+		}
+		return s, part, gatewayAsk{role: swarm.FetchRoot, group: p.cfg.Group}
 	}
 	ask := gatewayAsk{role: swarm.FetchMember, group: p.cfg.Group, sources: sp.Sources}
 	s, part, cause := p.fromNeighbours(ctx, m, sp.Sources, info, stall)

@@ -154,6 +154,7 @@ func TestSiteRootTriesItsFeeders(t *testing.T) {
 	assert.Equal(t, int32(1), fed.Load())
 	assert.Zero(t, gw.hitCount(seg.Name), "not from the gateway")
 	assert.Positive(t, p.Status().Totals.BytesFromPeers)
+	assert.Zero(t, p.Status().Channels["tv"].Roots, "fed: no root fetch from the gateway")
 
 	// A feeder that is gone: the gateway, asked as a root.
 	gone, err := net.Listen("tcp", "127.0.0.1:0")
@@ -174,6 +175,7 @@ func TestSiteRootTriesItsFeeders(t *testing.T) {
 	assert.Equal(t, string(gw2.data[seg.Name]), body)
 	assert.Equal(t, 1, gw2.hitCount(seg.Name), "a dead feeder: the gateway")
 	assert.Equal(t, swarm.FetchRoot, role.Load(), "asked as a root")
+	assert.Equal(t, int64(1), p2.Status().Channels["tv"].Roots)
 }
 
 // TestLadderFollowsPlan: a segment of a stripe the proxy is the root of comes from the
